@@ -1,0 +1,346 @@
+"""The web widget's Socket.IO channel for Rasa 3.6.
+
+Listed in ``credentials.yml`` as ``bot.channels.socketio.SocketIOInput``. Compared with
+Rasa's own ``SocketIOInput`` it
+
+* awaits ``AsyncServer.enter_room`` (a coroutine since python-socketio 5.10; Rasa 3.6
+  calls it without ``await``, so with ``session_persistence: true`` the socket never
+  joins its room and replies are lost, RasaHQ/rasa#13027);
+* names conversations ``web:<session id>`` (:mod:`bot.channels.common`) and uses that
+  name as the Socket.IO room, so every tab and every reconnect of a session gets the
+  replies, including ones pushed later through Rasa's HTTP API
+  (``output_channel=latest``: staff replies) through :meth:`get_output_channel`;
+* sends each bot message as one event in the widget's format (:func:`widget_message`),
+  marking messages written by staff;
+* acknowledges each user message on receipt and drops repeats of the same
+  ``message_id`` (the widget re-sends unacknowledged messages after a reconnect),
+  then signals ``turn_done`` when the assistant has finished answering;
+* answers ``history_request`` with the conversation so far from the tracker store,
+  so a reload, another portal page or a reconnect shows everything, including replies
+  sent while the socket was away;
+* refuses empty and oversized messages with a clear reply instead of passing them on.
+
+Protocol (client → server, all with ``session_id``): ``session_request`` →
+``session_confirm``; ``user_uttered {message, session_id, message_id, metadata}`` →
+ack ``{ok, error?}``; ``history_request`` → ack ``{session_id, messages}``.
+Server → client: ``bot_uttered`` (:func:`widget_message`), ``user_echo`` (a message
+the same session sent from another tab), ``turn_done {message_id}``.
+
+Socket.IO rooms live in one process: run one Rasa process per widget deployment.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput as RasaSocketIOInput
+from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
+from rasa.shared.core.events import BotUttered, Event, UserUttered
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from bot.channels.common import (
+    WEB_CHANNEL_PREFIX,
+    namespaced_sender_id,
+    rejection_for_user_text,
+    staff_name_of,
+)
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Session and message ids the widget may choose: long random tokens only, so a
+#: client cannot name (and read) a conversation it did not create.
+_CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: Largest ``metadata`` object (JSON characters) a widget message may carry.
+_MAX_METADATA_CHARS = 2000
+#: How many recent message ids are remembered to drop re-sent messages.
+_REMEMBERED_MESSAGE_IDS = 10_000
+
+INTERNAL_ERROR_REPLY = "抱歉，系统暂时出现问题，您的消息已记录，请稍后再试或联系工作人员。"
+
+
+def bot_message_id(timestamp: Optional[float], text: Optional[str], custom: Any) -> str:
+    """Return a stable id of a bot message, the same live and in the history.
+
+    Both are built from the one ``BotUttered`` event (same timestamp, text, payload),
+    which lets the widget drop a reply it already shows.
+    """
+    fingerprint = json.dumps([repr(timestamp), text, custom], ensure_ascii=False, sort_keys=True)
+    return "b-" + hashlib.sha1(fingerprint.encode("utf-8")).hexdigest()[:20]
+
+
+def widget_message(message: Dict[str, Any]) -> Dict[str, Any]:
+    """Turn a Rasa bot message (``BotUttered.message()``) into the widget's format.
+
+    ``{"id", "role": "bot"|"staff", "text", "buttons": [{"title","payload"}],
+    "custom", "image", "staff_name", "timestamp"}``; absent parts are left out.
+    """
+    text = message.get("text")
+    custom = message.get("custom")
+    timestamp = message.get("timestamp")
+    buttons = message.get("buttons") or message.get("quick_replies") or []
+    staff_name = staff_name_of(message)
+    result: Dict[str, Any] = {
+        "id": bot_message_id(timestamp, text, custom),
+        "role": "staff" if staff_name else "bot",
+        "timestamp": timestamp,
+    }
+    if text:
+        result["text"] = text
+    if buttons:
+        result["buttons"] = [
+            {"title": str(button.get("title", "")), "payload": str(button.get("payload", ""))}
+            for button in buttons
+            if isinstance(button, dict)
+        ]
+    if custom is not None:
+        result["custom"] = custom
+    image = message.get("image")
+    if image:
+        result["image"] = image
+    if staff_name:
+        result["staff_name"] = staff_name
+    return result
+
+
+def widget_user_message(
+    message_id: Optional[str], text: Optional[str], metadata: Optional[Dict[str, Any]], timestamp: float
+) -> Optional[Dict[str, Any]]:
+    """Return a user message in the widget's format, or None if it is not shown.
+
+    A button press sends the button's payload (``/intent{...}``) with the button's
+    title as ``metadata.display_text``: the title is what the user saw and chose.
+    Payloads sent without a title (the widget's opening ``/greet``) are not shown.
+    """
+    metadata = metadata or {}
+    display_text = metadata.get("display_text")
+    if isinstance(display_text, str) and display_text.strip():
+        shown = display_text
+    elif text and not text.startswith("/"):
+        shown = text
+    else:
+        return None
+    return {"id": message_id or f"u-{timestamp!r}", "role": "user", "text": shown, "timestamp": timestamp}
+
+
+def widget_history(events: Iterable[Event], limit: int) -> List[Dict[str, Any]]:
+    """Return the last ``limit`` user and bot messages of a conversation, oldest first."""
+    messages: List[Dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, UserUttered):
+            shown = widget_user_message(event.message_id, event.text, event.metadata, event.timestamp)
+            if shown:
+                messages.append(shown)
+        elif isinstance(event, BotUttered):
+            messages.append(widget_message(event.message()))
+    return messages[-limit:] if limit > 0 else []
+
+
+class SocketIOOutput(RasaSocketIOOutput):
+    """Sends each bot message to the widget's room as one ``bot_uttered`` event."""
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        """Send text, buttons, payload and image of one bot message together."""
+        await self.sio.emit(self.bot_message_evt, widget_message(message), room=recipient_id)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        """Send a text (direct calls; Rasa itself goes through ``send_response``)."""
+        await self.send_response(recipient_id, {**kwargs, "text": text})
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        """Send a text with buttons."""
+        await self.send_response(recipient_id, {**kwargs, "text": text, "buttons": buttons})
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        """Send a custom payload (match cards)."""
+        await self.send_response(recipient_id, {**kwargs, "custom": json_message})
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        """Send an image."""
+        await self.send_response(recipient_id, {**kwargs, "image": image})
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """Rasa's Socket.IO channel, fixed and extended for the web widget (see module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._app: Optional[Sanic] = None
+        self._seen_message_ids: "OrderedDict[str, None]" = OrderedDict()
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        """Return the output used for messages pushed through Rasa's HTTP API."""
+        if self.sio is None:
+            return None
+        return SocketIOOutput(self.sio, self.bot_message_evt)
+
+    def _remember_message_id(self, message_id: str) -> bool:
+        """Record a message id; return False if it was already seen (a re-send)."""
+        if message_id in self._seen_message_ids:
+            return False
+        self._seen_message_ids[message_id] = None
+        if len(self._seen_message_ids) > _REMEMBERED_MESSAGE_IDS:
+            self._seen_message_ids.popitem(last=False)
+        return True
+
+    async def _history(self, sender_id: str) -> List[Dict[str, Any]]:
+        agent = getattr(self._app.ctx, "agent", None) if self._app else None
+        if agent is None or agent.tracker_store is None:
+            return []
+        tracker = await agent.tracker_store.retrieve_full_tracker(sender_id)
+        if tracker is None:
+            return []
+        return widget_history(tracker.events, get_settings().widget_history_limit)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """Create the Socket.IO server and its Sanic blueprint."""
+        # cors_allowed_origins=[] as in Rasa: the widget is served through the web
+        # gateway's reverse proxy, whose Host differs from the Origin it forwards.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        channel = self
+
+        class _Blueprint(SocketBlueprint):
+            def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
+                channel._app = app  # the agent (tracker store) is read from app.ctx
+                super().register(app, options)
+
+        socketio_webhook = _Blueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+        namespace = self.namespace
+
+        @socketio_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
+            if not self.jwt_key:
+                return True
+            from rasa.core.channels.channel import decode_bearer_token
+
+            token = (auth or {}).get("token")
+            return bool(token and decode_bearer_token(token, self.jwt_key, self.jwt_algorithm))
+
+        async def join_conversation(sid: Text, session_id: str) -> str:
+            """Put the socket in the conversation's room (leaving any previous one)."""
+            sender_id = namespaced_sender_id(WEB_CHANNEL_PREFIX, session_id)
+            session = await sio.get_session(sid, namespace=namespace)
+            previous = session.get("sender_id")
+            if previous != sender_id:
+                if previous:
+                    await sio.leave_room(sid, previous, namespace=namespace)
+                await sio.enter_room(sid, sender_id, namespace=namespace)
+                session["sender_id"] = sender_id
+                await sio.save_session(sid, session, namespace=namespace)
+            return sender_id
+
+        def session_id_of(sid: Text, data: Any) -> str:
+            requested = data.get("session_id") if isinstance(data, dict) else None
+            if isinstance(requested, str) and _CLIENT_TOKEN.match(requested):
+                return requested
+            if not self.session_persistence:
+                return sid
+            return uuid.uuid4().hex
+
+        @sio.on("session_request", namespace=namespace)
+        async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
+            session_id = session_id_of(sid, data) if self.session_persistence else sid
+            await join_conversation(sid, session_id)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
+
+        @sio.on("history_request", namespace=namespace)
+        async def history_request(sid: Text, data: Optional[Dict] = None) -> Dict[str, Any]:
+            session = await sio.get_session(sid, namespace=namespace)
+            sender_id = session.get("sender_id")
+            if not sender_id:
+                return {"ok": False, "error": "no session", "messages": []}
+            try:
+                messages = await self._history(sender_id)
+            except Exception:  # the widget keeps its local copy when this fails
+                logger.exception("Could not read the history of %s", sender_id)
+                return {"ok": False, "error": "history unavailable", "messages": []}
+            return {"ok": True, "messages": messages}
+
+        async def notify(room: str, text: str, rejected_message_id: Optional[str] = None) -> None:
+            notice: Dict[str, Any] = {
+                "id": f"n-{uuid.uuid4().hex}",
+                "role": "notice",
+                "text": text,
+                "timestamp": time.time(),
+            }
+            if rejected_message_id:
+                notice["rejected_message_id"] = rejected_message_id
+            await sio.emit(self.bot_message_evt, notice, room=room, namespace=namespace)
+
+        async def process(message: UserMessage, room: str, shown: Optional[Dict[str, Any]], sid: Text) -> None:
+            if shown:
+                await sio.emit("user_echo", shown, room=room, skip_sid=sid, namespace=namespace)
+            try:
+                await on_new_message(message)
+            except Exception:
+                logger.exception("Handling a widget message of %s failed", message.sender_id)
+                await notify(room, INTERNAL_ERROR_REPLY)
+            finally:
+                await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
+
+        @sio.on(self.user_message_evt, namespace=namespace)
+        async def handle_message(sid: Text, data: Any) -> Dict[str, Any]:
+            if not isinstance(data, dict):
+                return {"ok": False, "error": "消息格式不正确。"}
+            if self.session_persistence and not data.get("session_id"):
+                session = await sio.get_session(sid, namespace=namespace)
+                if not session.get("sender_id"):
+                    return {"ok": False, "error": "会话尚未建立，请刷新页面后重试。"}
+                sender_id = session["sender_id"]
+            else:
+                sender_id = await join_conversation(sid, session_id_of(sid, data))
+
+            message_id = data.get("message_id")
+            if not (isinstance(message_id, str) and _CLIENT_TOKEN.match(message_id)):
+                message_id = uuid.uuid4().hex
+            if not self._remember_message_id(message_id):
+                return {"ok": True, "duplicate": True}
+
+            text = data.get("message")
+            text = text if isinstance(text, str) else None
+            rejection = rejection_for_user_text(text)
+            if rejection:
+                await notify(sender_id, rejection, rejected_message_id=message_id)
+                return {"ok": False, "error": rejection}
+
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            if not isinstance(metadata, dict) or len(json.dumps(metadata, ensure_ascii=False)) > _MAX_METADATA_CHARS:
+                metadata = {}
+
+            message = UserMessage(
+                text,
+                SocketIOOutput(sio, self.bot_message_evt),
+                sender_id,
+                input_channel=self.name(),
+                message_id=message_id,
+                metadata=metadata,
+            )
+            shown = widget_user_message(message_id, text, metadata, time.time())
+            sio.start_background_task(process, message, sender_id, shown, sid)
+            return {"ok": True}
+
+        return socketio_webhook

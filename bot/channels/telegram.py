@@ -1,0 +1,419 @@
+"""Telegram channel for Rasa, built on python-telegram-bot 22.
+
+Two ways in, one bot:
+
+* **webhook** (production): Telegram POSTs updates to
+  ``/webhooks/telegram/webhook``; a call without the secret token registered with
+  ``setWebhook`` (header ``X-Telegram-Bot-Api-Secret-Token``) is refused with 403.
+* **polling** (development, ``TELEGRAM_MODE=polling``): the bot fetches updates itself,
+  no public URL needed.
+
+Sender ids are ``telegram:<chat_id>``. Buttons become inline keyboards whose callback
+data is a short token issued by :class:`CallbackRegistry` (Telegram allows only 64
+bytes, Rasa payloads are often longer, and a token we never issued is recognisably
+forged). Match lists are sent as formatted text. :meth:`TelegramInput.get_output_channel`
+lets Rasa push staff replies (``output_channel=latest``) to the chat.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+import secrets
+import weakref
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.channels.common import (
+    TELEGRAM_CHANNEL_PREFIX,
+    namespaced_sender_id,
+    rejection_for_user_text,
+)
+from bot.channels.textual import (
+    channel_user_id,
+    format_match_list,
+    is_match_list,
+    split_text,
+    staff_marked,
+)
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = TELEGRAM_CHANNEL_PREFIX
+SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_API_BASE_URL = "https://api.telegram.org"
+#: Telegram refuses messages longer than this many characters.
+MESSAGE_LIMIT = 4096
+# Telegram's rule for setWebhook(secret_token=...).
+_SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+EXPIRED_BUTTON_TEXT = "这个按钮已失效或无法识别，请直接输入您的问题，或发送 /start 重新开始。"
+TEXT_ONLY_TEXT = "目前只能处理文字消息，请用文字描述您的问题。"
+ERROR_TEXT = "抱歉，系统暂时出错，请稍后再试。"
+
+
+class CallbackRegistry:
+    """Maps the short callback tokens we put on inline buttons to Rasa payloads.
+
+    A token is valid only in the chat it was sent to. The registry is bounded: the
+    oldest buttons expire first, and pressing one then gets a clear answer.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self._capacity = capacity
+        self._entries: "OrderedDict[str, Tuple[int, str]]" = OrderedDict()
+
+    def issue(self, chat_id: int, payload: str) -> str:
+        """Return a new callback token standing for ``payload`` in ``chat_id``."""
+        token = secrets.token_urlsafe(12)
+        self._entries[token] = (chat_id, payload)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+        return token
+
+    def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
+        """Return the payload of a token issued for ``chat_id``, or None if unknown."""
+        entry = self._entries.get(token or "")
+        if entry is None or entry[0] != chat_id:
+            return None
+        return entry[1]
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Handles different chats concurrently and each chat's updates in order."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._chat_locks: "weakref.WeakValueDictionary[int, asyncio.Lock]" = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._chat_locks.get(chat.id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._chat_locks[chat.id] = lock
+        async with lock:
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to allocate."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+class TelegramBotClient:
+    """The one owner of the Telegram bot: its python-telegram-bot ``Application``.
+
+    Receives updates (from the webhook route or by polling), turns them into Rasa
+    user messages, and sends the assistant's replies.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        polling: bool = False,
+        poll_interval: float = 0.0,
+        webhook_url: Optional[str] = None,
+        webhook_secret: Optional[str] = None,
+        start_payload: str = "/greet",
+    ) -> None:
+        self.polling = polling
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.start_payload = start_payload
+        self._poll_interval = poll_interval
+        self.callbacks = CallbackRegistry()
+        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        base = api_base_url.rstrip("/")
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .concurrent_updates(PerChatUpdateProcessor())
+        )
+        if not polling:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()
+        self.application.add_handler(CallbackQueryHandler(self._on_callback_query))
+        self.application.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self._on_text)
+        )
+        self.application.add_handler(
+            MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT, self._on_other_message)
+        )
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Any:
+        """The python-telegram-bot ``Bot`` used for every call to the Bot API."""
+        return self.application.bot
+
+    def set_message_handler(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """Set where user messages go (Rasa's ``on_new_message``)."""
+        self._on_new_message = on_new_message
+
+    async def start(self) -> None:
+        """Connect to the Bot API and start receiving updates."""
+        await self.application.initialize()
+        if self.polling:
+            # Telegram refuses getUpdates while a webhook is registered.
+            await self.bot.delete_webhook()
+            await self.application.updater.start_polling(
+                poll_interval=self._poll_interval,
+                error_callback=lambda error: logger.warning("Telegram polling: %s", error),
+            )
+        elif self.webhook_url:
+            await self.bot.set_webhook(url=self.webhook_url, secret_token=self.webhook_secret)
+        await self.application.start()
+        logger.info("Telegram bot started (%s)", "polling" if self.polling else "webhook")
+
+    async def stop(self) -> None:
+        """Stop receiving updates and release the HTTP connections."""
+        if self.application.updater and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    def secret_matches(self, presented: Optional[str]) -> bool:
+        """Whether a webhook call carries our secret token (constant-time compare)."""
+        if not self.webhook_secret or presented is None:
+            return False
+        return hmac.compare_digest(presented.encode(), self.webhook_secret.encode())
+
+    async def enqueue(self, update_data: Dict[str, Any]) -> None:
+        """Queue an update received by the webhook; raises ValueError if malformed."""
+        if not isinstance(update_data, dict):
+            raise ValueError("not a Telegram update")
+        try:
+            update = Update.de_json(update_data, self.bot)
+        except (TypeError, KeyError, ValueError, AttributeError) as error:
+            raise ValueError(f"not a Telegram update: {error}") from error
+        if update is None or not update.update_id:
+            raise ValueError("not a Telegram update")
+        await self.application.update_queue.put(update)
+
+    async def send_text(
+        self, chat_id: int, text: str, buttons: Optional[List[Dict[str, Any]]] = None
+    ) -> None:
+        """Send ``text`` (split at Telegram's size limit), buttons under the last part."""
+        parts = list(split_text(text, MESSAGE_LIMIT)) or [""]
+        markup = self._keyboard(chat_id, buttons) if buttons else None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            await self.bot.send_message(
+                chat_id=chat_id, text=part, reply_markup=markup if last else None
+            )
+
+    def _keyboard(self, chat_id: int, buttons: List[Dict[str, Any]]) -> InlineKeyboardMarkup:
+        rows = [
+            [
+                InlineKeyboardButton(
+                    str(button.get("title") or button.get("payload")),
+                    callback_data=self.callbacks.issue(chat_id, str(button.get("payload", ""))),
+                )
+            ]
+            for button in buttons
+        ]
+        return InlineKeyboardMarkup(rows)
+
+    async def _deliver(self, update: Update, text: str) -> None:
+        if self._on_new_message is None:
+            raise RuntimeError("Telegram channel is not connected to Rasa")
+        chat = update.effective_chat
+        user = update.effective_user
+        metadata = {
+            "telegram": {
+                "chat_id": chat.id,
+                "chat_type": chat.type,
+                "user_id": user.id if user else None,
+                "username": user.username if user else None,
+                "name": user.full_name if user else None,
+            }
+        }
+        await self._on_new_message(
+            UserMessage(
+                text=text,
+                output_channel=TelegramOutput(self),
+                sender_id=namespaced_sender_id(CHANNEL_NAME, str(chat.id)),
+                input_channel=CHANNEL_NAME,
+                message_id=f"{chat.id}:{update.effective_message.message_id}"
+                if update.effective_message
+                else None,
+                metadata=metadata,
+            )
+        )
+
+    async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = update.message.text
+        if text.split("@")[0].strip() == "/start":
+            text = self.start_payload
+        rejection = rejection_for_user_text(text)
+        if rejection:
+            await self.bot.send_message(chat_id=update.effective_chat.id, text=rejection)
+            return
+        await self._deliver(update, text)
+
+    async def _on_callback_query(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        payload = self.callbacks.resolve(query.data, chat_id)
+        # Answer at once: it stops the button's spinner in the user's client.
+        await query.answer()
+        if payload is None:
+            logger.info("Unknown Telegram callback %r from chat %s", query.data, chat_id)
+            if chat_id is not None:
+                await self.bot.send_message(chat_id=chat_id, text=EXPIRED_BUTTON_TEXT)
+            return
+        await self._deliver(update, payload)
+
+    async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.bot.send_message(chat_id=update.effective_chat.id, text=TEXT_ONLY_TEXT)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        logger.error("Telegram update failed", exc_info=context.error)
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is not None:
+            try:
+                await self.bot.send_message(chat_id=chat.id, text=ERROR_TEXT)
+            except TelegramError:
+                logger.exception("Could not tell chat %s about the failure", chat.id)
+
+
+class TelegramOutput(OutputChannel):
+    """Sends the assistant's (and staff's) messages to a Telegram chat."""
+
+    def __init__(self, client: TelegramBotClient) -> None:
+        self.client = client
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    @staticmethod
+    def _chat_id(recipient_id: Text) -> int:
+        return int(channel_user_id(recipient_id, CHANNEL_NAME))
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self.client.send_text(
+            self._chat_id(recipient_id), staff_marked(text, kwargs)
+        )
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        await self.client.send_text(
+            self._chat_id(recipient_id), staff_marked(text, kwargs), buttons
+        )
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self.client.bot.send_photo(chat_id=self._chat_id(recipient_id), photo=image)
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        if is_match_list(json_message):
+            await self.client.send_text(
+                self._chat_id(recipient_id), format_match_list(json_message)
+            )
+        else:
+            # Other custom payloads are for rich clients (the web widget) only.
+            logger.debug("Telegram skips custom payload of type %r", json_message.get("type"))
+
+
+class TelegramInput(InputChannel):
+    """Rasa input channel for Telegram (configure through credentials, see
+    ``credentials.example.yml``)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
+        if not credentials or not credentials.get("token"):
+            cls.raise_missing_credentials_exception()
+        mode = str(credentials.get("mode") or "webhook").lower()
+        if mode not in ("webhook", "polling"):
+            raise ValueError(f"Telegram mode must be 'webhook' or 'polling', not {mode!r}")
+        secret = credentials.get("webhook_secret") or None
+        if mode == "webhook" and not secret:
+            raise ValueError(
+                "Telegram webhook mode needs a secret token (TELEGRAM_WEBHOOK_SECRET): "
+                "without it anyone could post forged updates"
+            )
+        if secret and not _SECRET_TOKEN_PATTERN.match(secret):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return cls(
+            TelegramBotClient(
+                token=credentials["token"],
+                api_base_url=credentials.get("api_base_url") or DEFAULT_API_BASE_URL,
+                polling=mode == "polling",
+                poll_interval=float(credentials.get("poll_interval") or 0.0),
+                webhook_url=credentials.get("webhook_url") or None,
+                webhook_secret=secret,
+                start_payload=credentials.get("start_payload") or "/greet",
+            )
+        )
+
+    def __init__(self, client: TelegramBotClient) -> None:
+        self.client = client
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        self.client.set_message_handler(on_new_message)
+        telegram_webhook = Blueprint("telegram_webhook", __name__)
+
+        @telegram_webhook.listener("before_server_start")
+        async def start_bot(_app: Any, _loop: Any) -> None:
+            await self.client.start()
+
+        @telegram_webhook.listener("after_server_stop")
+        async def stop_bot(_app: Any, _loop: Any) -> None:
+            await self.client.stop()
+
+        @telegram_webhook.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json(
+                {"status": "ok", "mode": "polling" if self.client.polling else "webhook"}
+            )
+
+        @telegram_webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.client.secret_matches(request.headers.get(SECRET_TOKEN_HEADER)):
+                logger.warning("Refused a Telegram webhook call without the right secret token")
+                return response.json({"error": "invalid secret token"}, status=403)
+            try:
+                await self.client.enqueue(request.json)
+            except ValueError as error:
+                return response.json({"error": str(error)}, status=400)
+            return response.text("ok")
+
+        return telegram_webhook
+
+    def get_output_channel(self) -> Optional[OutputChannel]:
+        return TelegramOutput(self.client)

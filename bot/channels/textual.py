@@ -1,0 +1,124 @@
+"""Rendering for text-only channels (Telegram, WeChat, WeCom).
+
+The assistant's rich messages (match lists as custom payloads, buttons, staff replies)
+become plain text here, once, so every text channel shows them the same way.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
+
+from bot.channels.common import split_sender_id, staff_name_of, staff_prefix
+
+MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
+_MATCH_LIST_HEADINGS = {
+    "supplier_matches": "为您匹配到的供应商：",
+    "expert_matches": "为您推荐的专家：",
+}
+#: Shown instead of an empty match list, so the user is never left with nothing.
+NO_MATCHES_TEXT = "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。"
+
+
+def is_match_list(payload: Mapping[str, Any]) -> bool:
+    """Whether a custom payload is a supplier / expert match list (see issue 3)."""
+    return payload.get("type") in MATCH_LIST_TYPES and isinstance(payload.get("items"), list)
+
+
+def _place(item: Mapping[str, Any]) -> str:
+    parts: List[str] = []
+    for key in ("region", "city"):
+        value = str(item.get(key) or "").strip()
+        if value and value not in parts:
+            parts.append(value)
+    return "·".join(parts)
+
+
+def _headline(kind: str, item: Mapping[str, Any]) -> str:
+    name = str(item.get("name") or "").strip() or "（未命名）"
+    if kind == "supplier_matches":
+        place = _place(item)
+        return f"{name}（{place}）" if place else name
+    details = [str(item.get(key) or "").strip() for key in ("title", "organization")]
+    return " · ".join([name] + [detail for detail in details if detail])
+
+
+def format_match_list(payload: Mapping[str, Any]) -> str:
+    """Render a ``supplier_matches`` / ``expert_matches`` payload as numbered text.
+
+    Items keep their rank order; each item's reasons follow as bullet lines.
+    """
+    kind = str(payload["type"])
+    items = payload.get("items") or []
+    if not items:
+        return NO_MATCHES_TEXT
+    lines = [str(payload.get("title") or _MATCH_LIST_HEADINGS[kind])]
+    for rank, item in enumerate(items, start=1):
+        lines.append(f"{rank}. {_headline(kind, item)}")
+        for reason in item.get("reasons") or []:
+            lines.append(f"   · {reason}")
+    return "\n".join(lines)
+
+
+def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
+    """Append buttons to ``text`` as a menu the user answers with a number."""
+    lines = [text.rstrip(), "", "请回复数字选择："] if text.strip() else ["请回复数字选择："]
+    lines += [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
+    return "\n".join(lines)
+
+
+def menu_choice(text: str, menu_size: int) -> Optional[int]:
+    """Return the 0-based menu index a reply like ``2`` / ``２`` / `` 2 `` picks, else None."""
+    normalized = unicodedata.normalize("NFKC", text).strip().rstrip(".、。")
+    if not normalized.isdigit():
+        return None
+    number = int(normalized)
+    return number - 1 if 1 <= number <= menu_size else None
+
+
+def staff_marked(text: str, message_fields: Mapping[str, Any]) -> str:
+    """Put the staff marker before ``text`` when the message is a staff reply.
+
+    ``message_fields`` are the keyword arguments the output channel received.
+    """
+    name = staff_name_of(message_fields)
+    return f"{staff_prefix(name)}\n{text}" if name else text
+
+
+def channel_user_id(sender_id: str, channel_prefix: str) -> str:
+    """Return the channel's own user id in ``sender_id`` (``telegram:42`` → ``42``).
+
+    Raises ``ValueError`` for another channel's conversation, so a message is never
+    sent to the wrong network.
+    """
+    prefix, user_id = split_sender_id(sender_id)
+    if prefix != channel_prefix:
+        raise ValueError(f"{sender_id!r} is not a {channel_prefix} conversation")
+    return user_id
+
+
+def split_text(text: str, limit: int, size: Callable[[str], int] = len) -> Iterable[str]:
+    """Split ``text`` into chunks no larger than ``limit`` (measured by ``size``).
+
+    Splits at line breaks where possible, inside a line only when one line is too long.
+    """
+    chunk = ""
+    for line in text.split("\n"):
+        candidate = f"{chunk}\n{line}" if chunk else line
+        if size(candidate) <= limit:
+            chunk = candidate
+            continue
+        if chunk:
+            yield chunk
+        chunk = ""
+        for char in line:
+            if size(chunk + char) > limit:
+                yield chunk
+                chunk = ""
+            chunk += char
+    if chunk:
+        yield chunk
+
+
+def utf8_size(text: str) -> int:
+    """Size of ``text`` in UTF-8 bytes (WeChat's limits are in bytes)."""
+    return len(text.encode("utf-8"))

@@ -1,0 +1,40 @@
+"""The staff console: a web application mounted by the gateway under ``/console``.
+
+:func:`setup_console` wires it into an aiohttp application: the security middleware
+(login, sessions, CSRF, headers), the pages and JSON API, and the objects the
+handlers share (store, live hub, Rasa client, ingestor, task board).
+"""
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.console.security import CONFIG_KEY, STORE_KEY, ConsoleConfig, console_guard
+from bot.console.tasks import TaskBoard
+from bot.console.views import HUB_KEY, INGESTOR_KEY, RASA_KEY, TASKS_KEY, add_routes
+from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.store import HandoffStore
+
+
+def setup_console(
+    app: web.Application,
+    *,
+    store: HandoffStore,
+    hub: LiveHub,
+    rasa: RasaClient,
+    ingestor: Ingestor,
+    config: ConsoleConfig,
+    tasks: TaskBoard,
+) -> None:
+    """Mount the console on ``app`` (must be called before the app starts)."""
+    app[STORE_KEY] = store
+    app[CONFIG_KEY] = config
+    app[HUB_KEY] = hub
+    app[RASA_KEY] = rasa
+    app[INGESTOR_KEY] = ingestor
+    app[TASKS_KEY] = tasks
+    app.middlewares.append(console_guard)
+    add_routes(app)
+
+
+__all__ = ["setup_console", "ConsoleConfig"]

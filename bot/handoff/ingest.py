@@ -1,0 +1,203 @@
+"""Turn Rasa broker events into what the console shows, and push changes live.
+
+:class:`Ingestor` is the handler given to :func:`bot.handoff.events.follow`. It stores
+each user / assistant / staff message with the recognised intent and confidence,
+follows pause and resume, learns the company name from slots, sends the one short
+waiting notice, and publishes every change on a :class:`LiveHub` that the console's
+event stream forwards to browsers.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Dict, List, Optional, Set
+
+from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
+from bot.handoff.store import STATUS_WAITING, HandoffStore
+
+logger = logging.getLogger(__name__)
+
+#: Slots whose value names the user's company (first one set wins the display).
+COMPANY_SLOTS = ("company_name", "company", "organization", "user_organization")
+
+#: Said once while a conversation waits for staff and the user writes again.
+WAITING_NOTICE = "已收到您的消息，工作人员会尽快回复您，请稍候。"
+
+#: Events older than this (seconds) are history being replayed: no notice for them.
+NOTICE_FRESHNESS_S = 120
+
+#: Actions that are bookkeeping, not an answer to the user's message.
+_NOT_AN_ANSWER = {"action_listen", "action_session_start"}
+
+
+class LiveHub:
+    """Fan-out of console updates to every connected browser (one queue each)."""
+
+    def __init__(self, queue_size: int = 500) -> None:
+        self._subscribers: Set[asyncio.Queue] = set()
+        self._queue_size = queue_size
+
+    def subscribe(self) -> asyncio.Queue:
+        """A new queue receiving every update from now on."""
+        queue: asyncio.Queue = asyncio.Queue(self._queue_size)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue) -> None:
+        """Stop delivering to ``queue``."""
+        self._subscribers.discard(queue)
+
+    def publish(self, update: Dict[str, Any]) -> None:
+        """Send ``update`` to every subscriber; one that fell behind is cut off
+        (its browser reconnects and reloads the state)."""
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait(update)
+            except asyncio.QueueFull:
+                self._subscribers.discard(queue)
+
+    def is_subscribed(self, queue: asyncio.Queue) -> bool:
+        """False once ``queue`` was cut off for falling behind."""
+        return queue in self._subscribers
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+def display_text(event: Dict[str, Any]) -> str:
+    """A bot event's text for staff, with buttons and cards summarised."""
+    parts: List[str] = []
+    if event.get("text"):
+        parts.append(str(event["text"]))
+    data = event.get("data") or {}
+    buttons = data.get("buttons") or []
+    if buttons:
+        titles = " / ".join(str(b.get("title", "")) for b in buttons if isinstance(b, dict))
+        parts.append(f"［按钮：{titles}］")
+    custom = data.get("custom")
+    if isinstance(custom, dict):
+        items = custom.get("items")
+        count = f"，{len(items)} 项" if isinstance(items, list) else ""
+        parts.append(f"［卡片：{custom.get('type', '自定义')}{count}］")
+    if data.get("image"):
+        parts.append(f"［图片：{data['image']}］")
+    return "\n".join(parts)
+
+
+class Ingestor:
+    """Handles broker events (see module docstring)."""
+
+    def __init__(
+        self,
+        store: HandoffStore,
+        hub: LiveHub,
+        rasa: Optional[RasaClient] = None,
+        waiting_notice: str = WAITING_NOTICE,
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.rasa = rasa
+        self.waiting_notice = waiting_notice
+        self._last_status: Dict[str, str] = {}
+
+    async def __call__(self, event: Dict[str, Any]) -> None:
+        await asyncio.to_thread(self._ingest, event)
+        if event.get("event") == "user":
+            await self._maybe_send_waiting_notice(event)
+
+    def _ingest(self, event: Dict[str, Any]) -> None:
+        sender_id = event.get("sender_id")
+        kind = event.get("event")
+        if not sender_id or not kind:
+            return
+        at = float(event.get("timestamp") or time.time())
+        message = None
+        if kind == "user":
+            parse = event.get("parse_data") or {}
+            intent = parse.get("intent") or {}
+            conversation = self.store.record_message(
+                sender_id,
+                "user",
+                str(event.get("text") or ""),
+                at,
+                event_key=_event_key(event),
+                channel=event.get("input_channel"),
+                intent=intent.get("name"),
+                confidence=_float(intent.get("confidence")),
+            )
+            message = conversation is not None
+        elif kind == "bot":
+            metadata = event.get("metadata") or {}
+            if metadata.get(STAFF_METADATA_KEY):
+                role, author = "staff", str(metadata.get("staff_name") or "")
+            elif metadata.get("handoff_notice"):
+                role, author = "system", None
+            else:
+                role, author = "bot", None
+            conversation = self.store.record_message(
+                sender_id, role, display_text(event), at, event_key=_event_key(event), author=author
+            )
+            message = conversation is not None
+        elif kind == "action":
+            name = event.get("name")
+            if name and name not in _NOT_AN_ANSWER:
+                self.store.record_next_action(sender_id, name)
+        elif kind in ("pause", "resume", "restart"):
+            self.store.set_paused(sender_id, kind == "pause", at)
+        elif kind == "slot" and event.get("name") in COMPANY_SLOTS:
+            value = event.get("value")
+            if isinstance(value, str) and value.strip():
+                self.store.set_company(sender_id, value.strip(), at)
+        else:
+            return
+        self.announce(sender_id, new_message=bool(message))
+
+    def announce(self, sender_id: str, new_message: bool = False) -> None:
+        """Publish the conversation's current state (and an alert when it just
+        started waiting for staff). Also used after staff actions."""
+        conversation = self.store.get_conversation(sender_id)
+        if conversation is None:
+            return
+        previous = self._last_status.get(sender_id)
+        self._last_status[sender_id] = conversation["status"]
+        update: Dict[str, Any] = {"type": "conversation", "conversation": conversation}
+        if new_message:
+            update["new_message"] = True
+        self.hub.publish(update)
+        if conversation["status"] == STATUS_WAITING and previous != STATUS_WAITING:
+            self.hub.publish({"type": "alert", "sender_id": sender_id, "conversation": conversation})
+
+    async def _maybe_send_waiting_notice(self, event: Dict[str, Any]) -> None:
+        sender_id = event["sender_id"]
+        if self.rasa is None or time.time() - float(event.get("timestamp") or 0) > NOTICE_FRESHNESS_S:
+            return
+        conversation = await asyncio.to_thread(self.store.get_conversation, sender_id)
+        if not conversation or conversation["status"] != STATUS_WAITING or not conversation["paused"]:
+            return
+        if await asyncio.to_thread(self.store.claim_waiting_notice, sender_id):
+            try:
+                await self.rasa.send_notice(sender_id, self.waiting_notice)
+            except RasaApiError:
+                logger.exception("could not send the waiting notice to %s", sender_id)
+
+
+def _event_key(event: Dict[str, Any]) -> str:
+    return "|".join(
+        str(part)
+        for part in (
+            event.get("sender_id"),
+            event.get("event"),
+            repr(event.get("timestamp")),
+            event.get("message_id") or "",
+        )
+    )[:255]
+
+
+def _float(value: Any) -> Optional[float]:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+

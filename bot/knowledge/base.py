@@ -1,0 +1,286 @@
+"""The policy knowledge base: loading, retrieval and answer formatting.
+
+Entries live in ``knowledge/policies.yml`` (see the comment at its top), which staff
+edit. Retrieval is BM25 over jieba words plus character bigrams, so a question phrased
+in a way no training example uses still finds its entry, and an edited entry is found
+after a reload without retraining the NLU model.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import jieba
+import jieba.analyse
+import yaml
+
+from bot.settings import PROJECT_ROOT
+from bot.textnorm import normalize_for_nlu
+
+logger = logging.getLogger(__name__)
+
+LEXICON_DIR = PROJECT_ROOT / "lexicon" / "jieba"
+
+#: Words that say nothing about which programme a question is about.
+STOPWORDS = frozenset(
+    """的 了 吗 呢 吧 啊 呀 是 有 在 和 与 及 或 对 为 把 被 给 让 向 从 到 就 都 也 还 又 要 想 能 会 可以
+    请问 请 问 我 我们 你 你们 他们 它 这 那 这个 那个 哪 哪些 哪个 什么 怎么 怎样 如何 多少 多大 几 几个
+    一下 一些 有没有 是不是 知道 了解 告诉 介绍 说说 讲讲 关于 相关 情况 具体 内容 方面 一个 主要 目前 现在
+    么 嘛 啥 咋 么样 谁 个 们 等 之 其 该 此 并 而 但 如果 已经 通过 进行
+    哪里 哪儿 哪位 哪家 哪座 哪天 哪一天 哪年 哪个月 哪些方面 那家 那支 那份 那边 这边 那位 几所 几家 几项
+    一共 总共 一起 以后 之后 最终 最后 后来 什么样 啥样 啥样子 样子 东西 一点 一些 些 里 上 下 后 前 内
+    去 来 做 搞 弄 干 开 讲 谈 说 听说 想问 想要 打算 准备 需要 应该 还是 或者 以及 是否 有无
+    公司 我司 贵司 单位 企业家""".split()
+)
+
+#: How much of the best score the runner-up needs to be offered as well.
+CLOSE_RUNNER_UP = 0.8
+#: Weight of a word jieba's general idf table does not list (compounds like 车企).
+UNKNOWN_WORD_IDF = 8.0
+#: Minimum share of the question's informative weight an entry must cover.
+MIN_COVERAGE = 0.45
+
+
+class KnowledgeBaseError(ValueError):
+    """The knowledge-base file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    name: str
+    authors: str
+    date: str
+    note: str = ""
+
+    def citation(self) -> str:
+        """One line naming the source and its date, as shown to users."""
+        return f"{self.name}（{self.authors}，{format_date(self.date)}）"
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    id: str
+    title: str
+    bodies: Tuple[str, ...]
+    date: str
+    region: str
+    keywords: Tuple[str, ...]
+    facts: Tuple[str, ...]
+    source: Source
+
+
+@dataclass(frozen=True)
+class Match:
+    entry: PolicyEntry
+    score: float
+    coverage: float
+
+
+def format_date(value: str) -> str:
+    """'2020-06-29' → '2020年6月29日', '2020-12' → '2020年12月', '2019' → '2019年'."""
+    parts = [int(p) for p in str(value).split("-") if p.isdigit()]
+    units = ["年", "月", "日"]
+    return "".join(f"{n}{u}" for n, u in zip(parts, units)) or str(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer() -> jieba.Tokenizer:
+    tokenizer = jieba.Tokenizer()
+    for path in sorted(LEXICON_DIR.glob("*.txt")):
+        tokenizer.load_userdict(str(path))
+    return tokenizer
+
+
+@functools.lru_cache(maxsize=1)
+def _general_idf_table() -> Dict[str, float]:
+    return jieba.analyse.TFIDF().idf_freq
+
+
+def general_idf(word: str) -> float:
+    """How informative ``word`` is in general Chinese (jieba's idf table), 2–12."""
+    return min(max(_general_idf_table().get(word, UNKNOWN_WORD_IDF), 2.0), 12.0)
+
+
+def _words(text: str) -> List[str]:
+    """Informative jieba words of ``text`` (stopwords and punctuation dropped)."""
+    text = normalize_for_nlu(text).lower()
+    words = (w.strip() for w in _tokenizer().lcut(text))
+    return [w for w in words if w and w not in STOPWORDS and not _is_punct(w)]
+
+
+def _pieces(word: str) -> List[str]:
+    """A Chinese word's characters ('^') and bigrams ('~'), so that 车 finds 汽车 and
+    研发项目 finds 联合研发; ASCII words (PDK, 5G) stand for themselves."""
+    if word.isascii():
+        return []
+    pieces = ["^" + ch for ch in word]
+    if len(word) > 2:
+        pieces += ["~" + word[i : i + 2] for i in range(len(word) - 1)]
+    return pieces
+
+
+def _terms(words: Iterable[str]) -> List[str]:
+    words = list(words)
+    return words + [p for w in words for p in _pieces(w)]
+
+
+def _is_punct(word: str) -> bool:
+    return all(not ch.isalnum() for ch in word)
+
+
+class _BM25:
+    """Okapi BM25 over small in-memory documents (the KB has tens of entries)."""
+
+    def __init__(self, documents: Sequence[List[str]], k1: float = 1.2, b: float = 0.6):
+        self.k1, self.b = k1, b
+        self.doc_terms = [Counter(d) for d in documents]
+        self.doc_len = [len(d) for d in documents]
+        self.avg_len = sum(self.doc_len) / max(len(documents), 1)
+        df = Counter(t for d in self.doc_terms for t in d)
+        n = len(documents)
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+
+    def score(self, doc: int, query: Iterable[str]) -> float:
+        terms, norm = self.doc_terms[doc], self.k1 * (
+            1 - self.b + self.b * self.doc_len[doc] / self.avg_len
+        )
+        return sum(
+            self.idf[t] * terms[t] * (self.k1 + 1) / (terms[t] + norm)
+            for t in query
+            if terms.get(t)
+        )
+
+    def coverage(self, doc: int, words: Sequence[str]) -> float:
+        """Share of the question's informative weight that the document contains.
+
+        A word counts when the document has it, or has every one of its characters
+        (车 in 汽车). Words weigh by their general-language idf (jieba's table), so
+        a question about 公积金 is not "covered" by an entry that merely shares 重庆."""
+        terms = self.doc_terms[doc]
+        total = covered = 0.0
+        for word in words:
+            weight = general_idf(word)
+            total += weight
+            if word in terms or (not word.isascii() and all(p in terms for p in _pieces(word)[: len(word)])):
+                covered += weight
+        return covered / total if total else 0.0
+
+
+class KnowledgeBase:
+    """The loaded entries and their retrieval index."""
+
+    def __init__(self, entries: Sequence[PolicyEntry]):
+        self.entries: Tuple[PolicyEntry, ...] = tuple(entries)
+        self.by_id: Dict[str, PolicyEntry] = {e.id: e for e in self.entries}
+        self._index = _BM25([self._document_terms(e) for e in self.entries])
+
+    @staticmethod
+    def _document_terms(entry: PolicyEntry) -> List[str]:
+        # Title, keywords and bodies say what an entry is about: count them twice.
+        about = " ".join([entry.title, *entry.keywords, *entry.bodies])
+        return _terms(_words(about)) * 2 + _terms(_words(" ".join(entry.facts)))
+
+    @classmethod
+    def load(cls, path: Path) -> "KnowledgeBase":
+        """Read and validate a knowledge-base YAML file."""
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise KnowledgeBaseError(f"knowledge base not found: {path}") from exc
+        except yaml.YAMLError as exc:
+            raise KnowledgeBaseError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
+            raise KnowledgeBaseError(f"{path}: needs top-level 'sources' and 'entries'")
+        sources = {
+            key: Source(key=key, **{k: str(v) for k, v in (value or {}).items()})
+            for key, value in (raw.get("sources") or {}).items()
+        }
+        entries, seen = [], set()
+        for position, item in enumerate(raw["entries"], start=1):
+            where = f"{path}: entry {position}"
+            if not isinstance(item, dict):
+                raise KnowledgeBaseError(f"{where}: must be a mapping")
+            missing = [k for k in ("id", "title", "facts", "source") if not item.get(k)]
+            if missing:
+                raise KnowledgeBaseError(f"{where}: missing {', '.join(missing)}")
+            if item["id"] in seen:
+                raise KnowledgeBaseError(f"{where}: duplicate id {item['id']!r}")
+            if item["source"] not in sources:
+                raise KnowledgeBaseError(f"{where}: unknown source {item['source']!r}")
+            seen.add(item["id"])
+            entries.append(
+                PolicyEntry(
+                    id=str(item["id"]),
+                    title=str(item["title"]),
+                    bodies=tuple(str(b) for b in item.get("bodies") or ()),
+                    date=str(item.get("date", "")),
+                    region=str(item.get("region", "")),
+                    keywords=tuple(str(k) for k in item.get("keywords") or ()),
+                    facts=tuple(str(f) for f in item["facts"]),
+                    source=sources[item["source"]],
+                )
+            )
+        return cls(entries)
+
+    def search(self, question: str, limit: int = 2) -> List[Match]:
+        """Entries that answer ``question``, best first.
+
+        Returns the best entry, plus the runner-up when it scores within
+        ``CLOSE_RUNNER_UP`` of the best (the user is offered both); an empty list when
+        no entry covers enough of the question.
+        """
+        words = list(dict.fromkeys(_words(question)))
+        if not words:
+            return []
+        query = list(dict.fromkeys(_terms(words)))
+        scored = (
+            Match(entry, self._index.score(i, query), self._index.coverage(i, words))
+            for i, entry in enumerate(self.entries)
+        )
+        ranked = sorted((m for m in scored if m.score > 0), key=lambda m: m.score, reverse=True)
+        if not ranked or ranked[0].coverage < MIN_COVERAGE:
+            return []
+        best = ranked[0]
+        close = [
+            m
+            for m in ranked[1:limit]
+            if m.score >= CLOSE_RUNNER_UP * best.score and m.coverage >= MIN_COVERAGE
+        ]
+        return [best, *close]
+
+
+def format_answer(entry: PolicyEntry) -> str:
+    """The reply for one entry: its title, its facts, and its source."""
+    lines = [f"【{entry.title}】"]
+    lines += [f"• {fact}" for fact in entry.facts]
+    lines.append(f"来源：{entry.source.citation()}")
+    return "\n".join(lines)
+
+
+class KnowledgeBaseFile:
+    """A knowledge base that reloads itself when its file changes (no retraining)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._loaded: Optional[Tuple[float, KnowledgeBase]] = None
+
+    def get(self) -> KnowledgeBase:
+        mtime = self.path.stat().st_mtime if self.path.exists() else -1.0
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != mtime:
+                try:
+                    self._loaded = (mtime, KnowledgeBase.load(self.path))
+                except KnowledgeBaseError:
+                    if self._loaded is None:
+                        raise
+                    # A half-saved or broken edit must not take answers offline.
+                    logger.exception("keeping the previous knowledge base")
+            return self._loaded[1]

@@ -1,0 +1,124 @@
+"""Engine, sessions and schema migrations of the platform database.
+
+The URL comes from ``bot.settings`` (``PLATFORM_DATABASE_URL``): a SQLite file under
+``var/`` by default, PostgreSQL in production. The schema is owned by the Alembic
+migrations in ``migrations/``; :func:`upgrade_to_head` applies them and is called by
+the importer and by ``python -m bot run`` before anything reads the data.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.platform.models import PlatformMeta
+from bot.settings import PROJECT_ROOT, get_settings
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+ALEMBIC_INI = MIGRATIONS_DIR / "alembic.ini"
+DATA_VERSION_KEY = "data_version"
+
+_engines: Dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def database_url(url: Optional[str] = None) -> str:
+    """``url`` if given, else the configured ``platform_database_url``."""
+    return url or get_settings().platform_database_url
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def get_engine(url: Optional[str] = None) -> Engine:
+    """The process-wide engine for ``url`` (default: the configured database).
+
+    SQLite files get their parent folder created and foreign keys enforced, so both
+    back-ends reject the same bad data.
+    """
+    url = database_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engine(url: Optional[str] = None) -> None:
+    """Close the pooled connections of ``url``'s engine (tests dropping a database)."""
+    with _engines_lock:
+        engine = _engines.pop(database_url(url), None)
+    if engine is not None:
+        engine.dispose()
+
+
+def make_session(url: Optional[str] = None) -> Session:
+    """A new ORM session bound to the platform database."""
+    return sessionmaker(bind=get_engine(url), future=True, expire_on_commit=False)()
+
+
+@contextlib.contextmanager
+def session_scope(url: Optional[str] = None) -> Iterator[Session]:
+    """A session that commits when the block succeeds and rolls back when it raises."""
+    session = make_session(url)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(url: Optional[str] = None):
+    """The Alembic configuration of ``migrations/`` pointed at ``url``."""
+    from alembic.config import Config
+
+    config = Config(str(ALEMBIC_INI))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ``%`` is ConfigParser's interpolation character; URLs may contain it.
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade_to_head(url: Optional[str] = None) -> None:
+    """Create or migrate the platform schema to the newest Alembic revision."""
+    from alembic import command
+
+    config = alembic_config(url)
+    with get_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def data_version(session: Session) -> int:
+    """Counter bumped by every change of the data that matching reads (0 when empty)."""
+    value = session.execute(
+        select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY)
+    ).scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def bump_data_version(session: Session) -> int:
+    """Increase ``data_version`` inside the caller's transaction; returns the new value."""
+    row = session.get(PlatformMeta, DATA_VERSION_KEY, with_for_update=True)
+    if row is None:
+        row = PlatformMeta(key=DATA_VERSION_KEY, value="0")
+        session.add(row)
+    row.value = str(int(row.value) + 1)
+    session.flush()
+    return int(row.value)

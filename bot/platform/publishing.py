@@ -1,0 +1,253 @@
+"""Publishing through the assistant: a buyer's demand, a supplier's product.
+
+Both are stored for staff (``published_demands`` / ``registered_products``) and
+answered at once with matches: suppliers for a demand, open demands for a product.
+The small parsers here turn form answers (「1万件」, 「三个月内」, 「重庆优先」) into
+values and say what is wrong otherwise.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from sqlalchemy.orm import Session
+
+from bot.platform.matching import PlatformIndex, SupplierResult
+from bot.platform.models import PublishedDemand, RegisteredProduct
+from bot.platform.queries import RequestError, open_published_demands
+from bot.platform.understanding import _MULTIPLIERS, _NUMBER, SupplierQuery, chinese_number, format_quantity
+from bot.textnorm import normalize_for_nlu
+
+DEMAND_PAGE_SIZE = 5
+_UNITS = ("件", "辆", "套", "台", "片", "个", "颗", "吨", "只", "米")
+_QUANTITY = re.compile(_NUMBER + r"\s*(万|千|百万|亿)?\s*(" + "|".join(_UNITS) + r")?")
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_ANY_REGION = ("不限", "都行", "都可以", "无所谓", "川渝", "成渝", "均可", "随便", "没要求", "不要求")
+
+
+def parse_quantity(text: str) -> Optional[Tuple[int, str]]:
+    """``"1万件"`` → ``(10000, "件")``; ``"两百辆"`` → ``(200, "辆")``; unit defaults to 件."""
+    match = _QUANTITY.search(normalize_for_nlu(text or ""))
+    if not match:
+        return None
+    value = chinese_number(match.group(1))
+    if value is None or value <= 0:
+        return None
+    return int(value * _MULTIPLIERS[match.group(2)]), match.group(3) or "件"
+
+
+def parse_deadline(text: str, today: dt.date) -> Optional[dt.date]:
+    """A deadline from ``2027-03-01``, ``2027年3月``, ``三个月内``, ``两周内``, ``年底``; ``None`` if unclear."""
+    text = normalize_for_nlu(text or "").strip()
+    match = re.search(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*(?:[-/.月]\s*(\d{1,2})\s*[日号]?|月)?", text)
+    if match:
+        year, month = int(match.group(1)), int(match.group(2))
+        if not 1 <= month <= 12:
+            return None
+        day = int(match.group(3)) if match.group(3) else calendar.monthrange(year, month)[1]
+        try:
+            return dt.date(year, month, day)
+        except ValueError:
+            return None
+    match = re.search(_NUMBER + r"\s*(?:个)?\s*(天|日|周|星期|个月|月|年)", text)
+    if match:
+        amount = chinese_number(match.group(1))
+        if not amount:
+            return None
+        days = {"天": 1, "日": 1, "周": 7, "星期": 7, "个月": 30, "月": 30, "年": 365}[match.group(2)]
+        return today + dt.timedelta(days=int(amount * days))
+    if any(word in text for word in ("年底", "年末", "今年内")):
+        return dt.date(today.year, 12, 31)
+    if "下个月" in text:
+        month = today.month % 12 + 1
+        year = today.year + (today.month == 12)
+        return dt.date(year, month, calendar.monthrange(year, month)[1])
+    return None
+
+
+def parse_region_preference(text: str) -> Optional[str]:
+    """``四川`` / ``重庆`` / ``不限`` from a free answer; ``None`` when it names no place."""
+    text = normalize_for_nlu(text or "")
+    if any(word in text for word in _ANY_REGION):
+        return "不限"
+    has_cq = "重庆" in text or "渝" in text
+    has_sc = "四川" in text or "川" in text or any(city in text for city in _SICHUAN_CITIES)
+    if has_cq and has_sc:
+        return "不限"
+    if has_cq:
+        return "重庆"
+    if has_sc:
+        return "四川"
+    return None
+
+
+_SICHUAN_CITIES = ("成都", "绵阳", "德阳", "遂宁", "南充", "宜宾", "自贡", "内江", "泸州", "眉山", "乐山", "达州",
+                   "广安", "资阳", "雅安", "攀枝花", "广元", "巴中")
+
+
+def parse_contact(text: str) -> Optional[str]:
+    """The answer if it holds a phone number or an e-mail address (so staff can reach back)."""
+    text = normalize_for_nlu(text or "").strip()
+    if _PHONE.search(text) or _EMAIL.search(text):
+        return text[:200]
+    return None
+
+
+@dataclass
+class DemandMatch:
+    """An open demand a supplier's product can serve."""
+
+    demand_id: str  # export id, or ``PD<n>`` for a demand published through the assistant
+    title: str
+    buyer: str
+    category: str
+    quantity: int
+    unit: str
+    target_region: str
+    deadline: Optional[dt.date]
+    score: float
+    reasons: List[str]
+
+    def payload_item(self) -> Dict[str, object]:
+        """A card of the ``demand_matches`` custom payload."""
+        return {"demand_id": self.demand_id, "title": self.title, "buyer": self.buyer,
+                "category": self.category, "target_region": self.target_region,
+                "deadline": self.deadline.isoformat() if self.deadline else None, "reasons": list(self.reasons)}
+
+
+def _demand_category(index: PlatformIndex, query: SupplierQuery) -> str:
+    for name in query.products:
+        products = index.products_by_name.get(name)
+        if products:
+            return products[0].category
+    for category in query.categories:
+        return category.replace("/*", "")
+    return ""
+
+
+def publish_demand(
+    session: Session,
+    index: PlatformIndex,
+    *,
+    product: str,
+    quantity: int,
+    unit: str,
+    target_region: str,
+    deadline: Optional[dt.date],
+    contact: str,
+    company_name: str = "",
+    sender_id: str = "",
+    channel: str = "",
+    today: Optional[dt.date] = None,
+) -> Tuple[PublishedDemand, SupplierResult]:
+    """Store a buyer's demand and return the suppliers that match it (first page)."""
+    today = today or dt.date.today()
+    product = (product or "").strip()
+    if not product:
+        raise RequestError("请说明需要采购的产品")
+    if quantity is None or quantity <= 0:
+        raise RequestError("采购数量应为正数")
+    if target_region not in ("四川", "重庆", "不限"):
+        raise RequestError("地区偏好应为 四川、重庆 或 不限")
+    if deadline is not None and deadline < today:
+        raise RequestError("截止日期不能早于今天")
+    if not parse_contact(contact):
+        raise RequestError("请留下手机号、座机或邮箱，方便供应商联系")
+    query = index.parser.parse_supplier_request(product)
+    if target_region != "不限":
+        query.region, query.city, query.district = target_region, None, None
+    demand = PublishedDemand(
+        sender_id=sender_id[:200], channel=channel[:32], company_name=company_name[:200], product=product[:200],
+        category=_demand_category(index, query), quantity=quantity, unit=unit[:16], target_region=target_region,
+        deadline=deadline, contact=contact[:200], status="open",
+    )
+    session.add(demand)
+    session.flush()
+    return demand, index.match_suppliers(query)
+
+
+def register_product(
+    session: Session,
+    index: PlatformIndex,
+    *,
+    product: str,
+    company_name: str,
+    annual_capacity: Optional[int],
+    unit: str,
+    region: str,
+    contact: str,
+    city: str = "",
+    sender_id: str = "",
+    channel: str = "",
+    today: Optional[dt.date] = None,
+) -> Tuple[RegisteredProduct, List[DemandMatch]]:
+    """Store a supplier's product and return the open demands it can serve."""
+    product = (product or "").strip()
+    if not product:
+        raise RequestError("请说明产品名称")
+    if not (company_name or "").strip():
+        raise RequestError("请说明企业名称")
+    if region not in ("四川", "重庆"):
+        raise RequestError("企业所在地应为 四川 或 重庆")
+    if annual_capacity is not None and annual_capacity <= 0:
+        raise RequestError("年产能应为正数")
+    if not parse_contact(contact):
+        raise RequestError("请留下手机号、座机或邮箱，方便采购方联系")
+    query = index.parser.parse_supplier_request(product)
+    row = RegisteredProduct(
+        sender_id=sender_id[:200], channel=channel[:32], company_name=company_name.strip()[:200],
+        product=product[:200], category=_demand_category(index, query), annual_capacity=annual_capacity,
+        unit=unit[:16], region=region, city=city[:32], contact=contact[:200], status="new",
+    )
+    session.add(row)
+    session.flush()
+    return row, matching_open_demands(session, index, query, region, today=today)
+
+
+def matching_open_demands(
+    session: Session,
+    index: PlatformIndex,
+    query: SupplierQuery,
+    supplier_region: str,
+    *,
+    today: Optional[dt.date] = None,
+    limit: int = DEMAND_PAGE_SIZE,
+) -> List[DemandMatch]:
+    """Open, not expired demands (platform and assistant) for the product in ``query``,
+    that accept suppliers from ``supplier_region``; best match and nearest deadline first."""
+    today = today or dt.date.today()
+    names = set(query.products)
+    categories = {index.products_by_name[n][0].category for n in names if index.products_by_name.get(n)}
+    exact_categories = categories | {c for c in query.categories if not c.endswith("/*")}
+    majors = {c[:-2] for c in query.categories if c.endswith("/*")}
+    candidates = []
+    for demand in index.snapshot.demands:
+        if demand.status == "open" and (demand.deadline is None or demand.deadline >= today):
+            buyer = index.companies.get(demand.company_id)
+            candidates.append((demand.demand_id, demand.title, buyer.name if buyer else "", demand.category,
+                               demand.quantity, demand.unit, demand.target_region, demand.deadline))
+    for demand in open_published_demands(session, today):
+        candidates.append((f"PD{demand.id}", f"采购{demand.product}", demand.company_name or "（经助手发布）",
+                           demand.category, demand.quantity or 0, demand.unit, demand.target_region, demand.deadline))
+    matches = []
+    for demand_id, title, buyer, category, quantity, unit, target_region, deadline in candidates:
+        if target_region not in ("不限", supplier_region):
+            continue
+        if any(name in title for name in names):
+            score, why = 10.0, "需求产品与您的产品一致"
+        elif category in exact_categories:
+            score, why = 5.0, f"同属 {category}"
+        elif category.partition("/")[0] in majors:
+            score, why = 3.0, f"同属 {category.partition('/')[0]} 大类"
+        else:
+            continue
+        reasons = [why, f"数量：{format_quantity(quantity)}{unit}" if quantity else "数量：面议",
+                   f"地区要求：{target_region}", f"截止：{deadline.isoformat() if deadline else '未定'}"]
+        matches.append(DemandMatch(demand_id, title, buyer, category, quantity, unit, target_region, deadline,
+                                   score, reasons))
+    matches.sort(key=lambda m: (-m.score, m.deadline or dt.date.max, m.demand_id))
+    return matches[:limit]

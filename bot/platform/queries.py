@@ -1,0 +1,155 @@
+"""Documented query functions over the platform database (for actions and the console).
+
+Every function takes an open ``Session`` (see ``bot.platform.db.session_scope``) and
+leaves committing to the caller. Chat-facing functions never return experts' or
+companies' personal contact data; the ``*_for_staff`` ones do, for the console.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Dict, List, Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.platform.models import (
+    Company,
+    Demand,
+    Expert,
+    ExpertContactRequest,
+    Product,
+    PublishedDemand,
+    RegisteredProduct,
+)
+
+#: Statuses staff move the assistant's requests through.
+REQUEST_STATUSES = ("new", "in_progress", "done", "declined")
+_MAX_TEXT = 500
+
+
+class RequestError(ValueError):
+    """A request the assistant was asked to store is not valid (message in Chinese)."""
+
+
+def platform_counts(session: Session) -> Dict[str, Dict[str, int]]:
+    """``{"companies": {"active": n, "retired": m}, …}`` for the four imported tables."""
+    counts = {}
+    for name, model in (("companies", Company), ("products", Product), ("demands", Demand), ("experts", Expert)):
+        rows = session.execute(select(model.retired, func.count()).group_by(model.retired)).all()
+        by_flag = {bool(flag): n for flag, n in rows}
+        counts[name] = {"active": by_flag.get(False, 0), "retired": by_flag.get(True, 0)}
+    return counts
+
+
+def get_company(session: Session, company_id: str) -> Optional[Company]:
+    """The company with the export id ``company_id`` (retired ones included), or ``None``."""
+    return session.get(Company, company_id)
+
+
+def get_expert_public(session: Session, expert_id: str) -> Optional[Dict[str, object]]:
+    """What chat may show about an active expert (no e-mail, no phone), or ``None``."""
+    expert = session.get(Expert, expert_id)
+    if expert is None or expert.retired:
+        return None
+    return {
+        "expert_id": expert.expert_id, "name": expert.name, "title": expert.title,
+        "title_level": expert.title_level, "organization": expert.organization,
+        "region": expert.region, "city": expert.city, "fields": expert.fields,
+        "research_areas": expert.research_areas, "honors": expert.honors,
+        "available": expert.available,
+    }
+
+
+def create_expert_contact_request(
+    session: Session,
+    expert_id: str,
+    *,
+    sender_id: str,
+    channel: str = "",
+    requester_organization: str = "",
+    requester_contact: str = "",
+    purpose: str = "",
+) -> ExpertContactRequest:
+    """Store a chat user's request to be put in touch with an expert (staff arrange it).
+
+    Raises :class:`RequestError` when the expert is unknown, retired or not available.
+    """
+    expert = session.get(Expert, expert_id)
+    if expert is None or expert.retired:
+        raise RequestError(f"没有找到编号为 {expert_id} 的专家")
+    if not expert.available:
+        raise RequestError(f"{expert.name}目前不接受邀请")
+    request = ExpertContactRequest(
+        expert_id=expert_id, sender_id=sender_id[:200], channel=channel[:32],
+        requester_organization=requester_organization[:200], requester_contact=requester_contact[:200],
+        purpose=purpose[:_MAX_TEXT], status="new",
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def list_expert_contact_requests_for_staff(
+    session: Session, status: Optional[str] = None, limit: int = 100
+) -> List[Dict[str, object]]:
+    """Newest contact requests with the expert's contact data (console only)."""
+    statement = (
+        select(ExpertContactRequest, Expert)
+        .join(Expert, Expert.expert_id == ExpertContactRequest.expert_id)
+        .order_by(ExpertContactRequest.created_at.desc(), ExpertContactRequest.id.desc())
+        .limit(limit)
+    )
+    if status:
+        statement = statement.where(ExpertContactRequest.status == status)
+    return [
+        {
+            "id": request.id, "status": request.status, "created_at": request.created_at,
+            "sender_id": request.sender_id, "channel": request.channel,
+            "requester_organization": request.requester_organization,
+            "requester_contact": request.requester_contact, "purpose": request.purpose,
+            "expert_id": expert.expert_id, "expert_name": expert.name, "expert_title": expert.title,
+            "expert_organization": expert.organization, "expert_email": expert.email,
+            "expert_phone": expert.phone,
+        }
+        for request, expert in session.execute(statement)
+    ]
+
+
+def list_published_demands(session: Session, status: Optional[str] = None, limit: int = 100) -> List[PublishedDemand]:
+    """Demands published through the assistant, newest first."""
+    statement = select(PublishedDemand).order_by(PublishedDemand.created_at.desc(), PublishedDemand.id.desc()).limit(limit)
+    if status:
+        statement = statement.where(PublishedDemand.status == status)
+    return list(session.scalars(statement))
+
+
+def list_registered_products(session: Session, status: Optional[str] = None, limit: int = 100) -> List[RegisteredProduct]:
+    """Products registered through the assistant, newest first."""
+    statement = select(RegisteredProduct).order_by(RegisteredProduct.created_at.desc(), RegisteredProduct.id.desc()).limit(limit)
+    if status:
+        statement = statement.where(RegisteredProduct.status == status)
+    return list(session.scalars(statement))
+
+
+def set_request_status(session: Session, kind: str, request_id: int, status: str) -> None:
+    """Move one of the assistant's requests along (``kind``: contact / demand / product)."""
+    model = {"contact": ExpertContactRequest, "demand": PublishedDemand, "product": RegisteredProduct}.get(kind)
+    if model is None:
+        raise RequestError(f"未知的请求类型：{kind}")
+    allowed = REQUEST_STATUSES if kind != "demand" else ("open", "closed")
+    if status not in allowed:
+        raise RequestError(f"状态应为 {'、'.join(allowed)}")
+    row = session.get(model, request_id)
+    if row is None:
+        raise RequestError(f"没有编号为 {request_id} 的请求")
+    row.status = status
+
+
+def open_published_demands(session: Session, today: dt.date) -> List[PublishedDemand]:
+    """Open demands published through the assistant whose deadline has not passed."""
+    return list(session.scalars(
+        select(PublishedDemand)
+        .where(PublishedDemand.status == "open")
+        .where((PublishedDemand.deadline.is_(None)) | (PublishedDemand.deadline >= today))
+        .order_by(PublishedDemand.id)
+    ))

@@ -1,0 +1,148 @@
+"""An in-memory, read-only copy of the active platform data, for fast matching.
+
+Loaded in one pass of plain SELECTs (no ORM objects) and kept by the matching
+index until ``data_version`` changes. Retired rows are left out; so are products
+and demands of retired companies.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, List, Tuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.platform.db import data_version
+from bot.platform.models import Company, Demand, Expert, Product
+
+
+def split_list(value: str) -> Tuple[str, ...]:
+    """``"a;b"`` → ``("a", "b")`` (the export's list columns)."""
+    return tuple(item for item in (value or "").split(";") if item)
+
+
+@dataclass(frozen=True)
+class CompanyRecord:
+    company_id: str
+    name: str
+    region: str
+    city: str
+    district: str
+    industry_chain: str
+    role: str
+    certifications: FrozenSet[str]
+    employees: int
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    product_id: str
+    company_id: str
+    name: str
+    category: str
+    major: str
+    minor: str
+    keywords: FrozenSet[str]
+    annual_capacity: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class DemandRecord:
+    demand_id: str
+    company_id: str
+    title: str
+    category: str
+    quantity: int
+    unit: str
+    target_region: str
+    deadline: dt.date | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ExpertRecord:
+    """An expert as matching sees it: no e-mail or phone (never shown in chat)."""
+
+    expert_id: str
+    name: str
+    title_level: str
+    title: str
+    organization: str
+    org_type: str
+    region: str
+    city: str
+    gender: str
+    fields: Tuple[str, ...]
+    research_areas: Tuple[str, ...]
+    honors: Tuple[str, ...]
+    review_count: int
+    available: bool
+
+
+def split_category(category: str) -> Tuple[str, str]:
+    """``"车轮/轮毂"`` → ``("车轮", "轮毂")``; ``"整车"`` → ``("整车", "")``."""
+    major, _, minor = category.partition("/")
+    return major, minor
+
+
+@dataclass
+class Snapshot:
+    version: int
+    companies: Dict[str, CompanyRecord]
+    products: List[ProductRecord]
+    demands: List[DemandRecord]
+    experts: List[ExpertRecord]
+
+
+def load_snapshot(session: Session) -> Snapshot:
+    """Read every active company, product, demand and expert."""
+    version = data_version(session)
+    companies = {
+        row.company_id: CompanyRecord(
+            row.company_id, row.name, row.region, row.city, row.district, row.industry_chain,
+            row.role, frozenset(split_list(row.certifications)), row.employees or 0,
+        )
+        for row in session.execute(
+            select(Company.company_id, Company.name, Company.region, Company.city, Company.district,
+                   Company.industry_chain, Company.role, Company.certifications, Company.employees)
+            .where(Company.retired.is_(False))
+        )
+    }
+    products = []
+    for row in session.execute(
+        select(Product.product_id, Product.company_id, Product.name, Product.category, Product.keywords,
+               Product.annual_capacity, Product.unit)
+        .where(Product.retired.is_(False)).order_by(Product.product_id)
+    ):
+        if row.company_id in companies:
+            major, minor = split_category(row.category)
+            products.append(ProductRecord(
+                row.product_id, row.company_id, row.name, row.category, major, minor,
+                frozenset(split_list(row.keywords)), row.annual_capacity or 0, row.unit,
+            ))
+    demands = [
+        DemandRecord(row.demand_id, row.company_id, row.title, row.category, row.quantity or 0,
+                     row.unit, row.target_region, row.deadline, row.status)
+        for row in session.execute(
+            select(Demand.demand_id, Demand.company_id, Demand.title, Demand.category, Demand.quantity,
+                   Demand.unit, Demand.target_region, Demand.deadline, Demand.status)
+            .where(Demand.retired.is_(False)).order_by(Demand.demand_id)
+        )
+        if row.company_id in companies
+    ]
+    experts = [
+        ExpertRecord(
+            row.expert_id, row.name, row.title_level, row.title, row.organization, row.org_type,
+            row.region, row.city, row.gender, split_list(row.fields), split_list(row.research_areas),
+            split_list(row.honors), row.review_count or 0, bool(row.available),
+        )
+        for row in session.execute(
+            select(Expert.expert_id, Expert.name, Expert.title_level, Expert.title, Expert.organization,
+                   Expert.org_type, Expert.region, Expert.city, Expert.gender, Expert.fields,
+                   Expert.research_areas, Expert.honors, Expert.review_count, Expert.available)
+            .where(Expert.retired.is_(False)).order_by(Expert.expert_id)
+        )
+    ]
+    return Snapshot(version, companies, products, demands, experts)

@@ -1,0 +1,1 @@
+"""The public web gateway (aiohttp): staff console, widget assets, channel proxy."""

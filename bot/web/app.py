@@ -1,0 +1,233 @@
+"""The public web gateway: the only thing users and staff reach over HTTP.
+
+It serves the staff console (``/console``), lets the widget package mount its assets
+and demo portal (``bot.widget.routes.setup(app)``, when that module exists), and
+reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*``
+(HTTP) and ``/socket.io/*`` (long-polling and websocket). Rasa's own API
+(``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
+through :class:`bot.handoff.rasa_client.RasaClient`.
+
+It also follows Rasa's event broker in the background and feeds the console.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import re
+from typing import Optional
+
+import aiohttp
+from aiohttp import web
+
+from bot.console import ConsoleConfig, setup_console
+from bot.console.tasks import TaskBoard
+from bot.handoff.events import event_source_for, follow
+from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.rasa_client import RasaClient
+from bot.handoff.store import HandoffStore
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Path prefixes forwarded to Rasa. Nothing else of Rasa is reachable through here.
+PROXIED_PREFIXES = ("/webhooks/", "/socket.io/")
+
+#: Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus those
+#: aiohttp recomputes.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "content-encoding",
+    }
+)
+#: Paths that could be re-interpreted upstream (dot segments, encoded slashes) are refused.
+_SUSPICIOUS_PATH = re.compile(r"(^|/)\.\.?(/|$)|%2e|%2f|%5c|\\|//", re.IGNORECASE)
+MAX_PROXIED_BODY = 1024 * 1024
+
+UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
+HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
+WIDGET_ROUTES_MODULE = "bot.widget.routes"
+
+
+def resolve_rasa_token(settings: Settings) -> str:
+    """``RASA_TOKEN``, else the token the run command generated into ``var/rasa_token``."""
+    if settings.rasa_token:
+        return settings.rasa_token
+    token_file = settings.var_dir / "rasa_token"
+    if token_file.exists():
+        token = token_file.read_text(encoding="utf-8").strip()
+        if token:
+            return token
+    raise RuntimeError("no Rasa API token: set RASA_TOKEN or create var/rasa_token")
+
+
+def _upstream_path(request: web.Request) -> Optional[str]:
+    raw_path = request.raw_path
+    path_only = raw_path.split("?", 1)[0]
+    if not path_only.startswith(PROXIED_PREFIXES) or _SUSPICIOUS_PATH.search(path_only):
+        return None
+    return raw_path
+
+
+def _forward_headers(request: web.Request) -> dict:
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    # Keep Host as the browser sent it, so python-socketio's same-origin check sees
+    # the origin the browser really talks to.
+    headers["Host"] = request.host
+    forwarded_for = request.headers.get("X-Forwarded-For")
+    peer = request.remote or ""
+    headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
+    headers["X-Forwarded-Proto"] = request.scheme
+    return headers
+
+
+async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
+    """Forward a channel request (HTTP or websocket) to the Rasa server."""
+    path = _upstream_path(request)
+    if path is None:
+        raise web.HTTPNotFound()
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        return await _proxy_websocket(request, path)
+    if request.content_length and request.content_length > MAX_PROXIED_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_PROXIED_BODY, request.content_length)
+    body = await request.read()
+    if len(body) > MAX_PROXIED_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_PROXIED_BODY, len(body))
+    url = request.app[UPSTREAM_KEY] + path
+    try:
+        async with request.app[HTTP_KEY].request(
+            request.method,
+            url,
+            headers=_forward_headers(request),
+            data=body if body else None,
+            allow_redirects=False,
+        ) as upstream:
+            payload = await upstream.read()
+            headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            return web.Response(status=upstream.status, body=payload, headers=headers)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)
+        return web.json_response({"error": "assistant unavailable"}, status=502)
+
+
+async def _proxy_websocket(request: web.Request, path: str) -> web.StreamResponse:
+    headers = {
+        k: v
+        for k, v in _forward_headers(request).items()
+        if k.lower() not in {"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"}
+    }
+    url = request.app[UPSTREAM_KEY].replace("http", "ws", 1) + path
+    try:
+        upstream = await request.app[HTTP_KEY].ws_connect(url, headers=headers, autoping=False)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        logger.error("Rasa refused the websocket %s: %s", path.split("?")[0], error)
+        return web.json_response({"error": "assistant unavailable"}, status=502)
+    client = web.WebSocketResponse(autoping=False)
+    await client.prepare(request)
+
+    async def pump(source, target) -> None:
+        async for message in source:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await target.send_str(message.data)
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await target.send_bytes(message.data)
+            elif message.type == aiohttp.WSMsgType.PING:
+                await target.ping(message.data)
+            elif message.type == aiohttp.WSMsgType.PONG:
+                await target.pong(message.data)
+            else:
+                break
+
+    tasks = [asyncio.ensure_future(pump(client, upstream)), asyncio.ensure_future(pump(upstream, client))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await upstream.close()
+        await client.close()
+    return client
+
+
+def _mount_widget(app: web.Application) -> None:
+    try:
+        module = importlib.import_module(WIDGET_ROUTES_MODULE)
+    except ModuleNotFoundError as error:
+        if error.name not in (WIDGET_ROUTES_MODULE, "bot.widget"):
+            raise
+        logger.info("no widget routes (%s): serving the console and channels only", WIDGET_ROUTES_MODULE)
+        return
+    module.setup(app)
+
+
+async def _index(_: web.Request) -> web.Response:
+    return web.Response(status=303, headers={"Location": "/console/"})
+
+
+async def healthz(_: web.Request) -> web.Response:
+    """Liveness check used by the launcher."""
+    return web.Response(text="ok")
+
+
+def create_app(settings: Settings, *, follow_events: bool = True) -> web.Application:
+    """The gateway application for ``settings`` (console, widget, channel proxy).
+
+    ``follow_events=False`` leaves the event broker alone (tests of the console's
+    security that have no Rasa).
+    """
+    app = web.Application(client_max_size=MAX_PROXIED_BODY)
+    store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
+    hub = LiveHub()
+    rasa = RasaClient(settings.rasa_url, resolve_rasa_token(settings))
+    ingestor = Ingestor(store, hub, rasa)
+    setup_console(
+        app,
+        store=store,
+        hub=hub,
+        rasa=rasa,
+        ingestor=ingestor,
+        config=ConsoleConfig(
+            idle_s=settings.console_session_idle_minutes * 60,
+            max_age_s=settings.console_session_max_hours * 3600,
+            cookie_secure=settings.console_cookie_secure,
+            login_attempts=settings.console_login_attempts,
+        ),
+        tasks=TaskBoard(store, settings.platform_database_url),
+    )
+    app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
+    for prefix in PROXIED_PREFIXES:
+        app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
+    app.router.add_get("/healthz", healthz)
+    _mount_widget(app)
+    if not any(getattr(r.resource, "canonical", None) == "/" for r in app.router.routes()):
+        app.router.add_get("/", _index)  # no demo portal: the front page is the console
+
+    async def lifecycle(app: web.Application):
+        app[HTTP_KEY] = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120), auto_decompress=False
+        )
+        follower = None
+        if follow_events:
+            source = event_source_for(settings.event_broker_url, settings.event_broker_queue, store)
+            logger.info("console follows %s", source.description)
+            follower = asyncio.create_task(follow(source, ingestor))
+        yield
+        if follower is not None:
+            follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
+        await app[HTTP_KEY].close()
+        await rasa.close()
+        store.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,94 @@
+"""Shared fixtures: a trained model and the running assistant.
+
+``assistant`` starts the same processes as ``python -m bot run`` (Rasa server with its
+API token, action server, web gateway) on free ports, with all state in a temporary
+``var`` directory, once per test session. ``start_stack`` starts another one with
+different settings (production profile, extra channel credentials) and stops it after
+the test.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Iterator, List
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from bot.launcher import Stack, StackConfig, free_port  # noqa: E402
+from bot.training import train_if_needed  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """models/assistant.tar.gz, trained now if its inputs changed."""
+    from bot.launcher import MODEL_PATH
+
+    train_if_needed()
+    return MODEL_PATH
+
+
+def _prepare_platform_data(var_dir: Path) -> None:
+    """Create the platform database and import the demo export into ``var_dir``."""
+    subprocess.run(
+        [sys.executable, "-c", "from bot.cli import prepare_data; prepare_data()"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "CYBOT_VAR_DIR": str(var_dir), "PYTHONPATH": str(PROJECT_ROOT)},
+        check=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def platform_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var directory holding the imported demo data, copied into each stack."""
+    var_dir = tmp_path_factory.mktemp("platform-template")
+    _prepare_platform_data(var_dir)
+    return var_dir
+
+
+def _stack_config(var_dir: Path, template: Path, **overrides) -> StackConfig:
+    shutil.copytree(template, var_dir, dirs_exist_ok=True)
+    config = StackConfig(
+        var_dir=var_dir,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        web_port=free_port(),
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@pytest.fixture(scope="session")
+def assistant(
+    trained_model: Path, platform_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The running assistant (embedded profile) shared by the whole test session."""
+    stack = Stack(_stack_config(tmp_path_factory.mktemp("var"), platform_template)).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def start_stack(
+    trained_model: Path, platform_template: Path, tmp_path: Path
+) -> Iterator[Callable[..., Stack]]:
+    """Factory: ``start_stack(profile="production", extra_credentials={...})``."""
+    stacks: List[Stack] = []
+
+    def start(**overrides) -> Stack:
+        var_dir = tmp_path / f"var{len(stacks)}"
+        config = _stack_config(var_dir, platform_template, **overrides)
+        stack = Stack(config).start()
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+

@@ -1,0 +1,132 @@
+"""Fixtures shared by the platform tests: demo database, small exports, SQLite + PostgreSQL.
+
+Test modules import the fixtures they use (``from tests.platform_fixtures import …``);
+the import itself is cached per process, so several modules share one database.
+"""
+from __future__ import annotations
+
+import atexit
+import csv
+import functools
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+from bot.platform.importer import EXPORT_FILES, import_export
+from bot.platform.matching import PlatformIndex
+from bot.settings import PROJECT_ROOT
+
+DEMO_EXPORT = PROJECT_ROOT / "data_demo" / "platform-export"
+
+
+@functools.lru_cache(maxsize=1)
+def demo_database_url() -> str:
+    """URL of a temporary SQLite database holding the imported demo export."""
+    directory = Path(tempfile.mkdtemp(prefix="cybot-platform-demo-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    url = f"sqlite:///{directory / 'platform.db'}"
+    report = import_export(DEMO_EXPORT, url)
+    assert not report.problems, report.summary()
+    return url
+
+
+@functools.lru_cache(maxsize=1)
+def _demo_index() -> PlatformIndex:
+    return PlatformIndex.load(demo_database_url())
+
+
+@pytest.fixture(scope="session")
+def demo_db_url() -> str:
+    """The demo database (treat as read-only: other tests share it)."""
+    return demo_database_url()
+
+
+@pytest.fixture(scope="session")
+def demo_index() -> PlatformIndex:
+    """The matching index over the demo data."""
+    return _demo_index()
+
+
+# --------------------------------------------------------------------------- exports & databases
+
+Rows = Dict[str, List[Dict[str, str]]]
+
+
+def read_export(directory: Path = DEMO_EXPORT) -> Rows:
+    """The export's rows as dicts, per file stem."""
+    rows = {}
+    for name in EXPORT_FILES:
+        with open(directory / f"{name}.csv", encoding="utf-8", newline="") as handle:
+            rows[name] = list(csv.DictReader(handle))
+    return rows
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_rows() -> Rows:
+    return read_export()
+
+
+def small_export(companies: int = 40, experts: int = 300) -> Rows:
+    """A consistent slice of the demo export: some companies with their products and demands."""
+    sample = _sample_rows()
+    chosen = [dict(r) for r in sample["companies"][:companies]]
+    ids = {r["company_id"] for r in chosen}
+    return {
+        "companies": chosen,
+        "products": [dict(r) for r in sample["products"] if r["company_id"] in ids],
+        "demands": [dict(r) for r in sample["demands"] if r["company_id"] in ids],
+        "experts": [dict(r) for r in sample["experts"][:experts]],
+    }
+
+
+def write_export(directory: Path, rows: Rows, encodings: Dict[str, str] | None = None) -> Path:
+    """Write ``rows`` as an export (header from the demo export) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    headers = {name: list(_sample_rows()[name][0].keys()) for name in EXPORT_FILES}
+    for name in EXPORT_FILES:
+        encoding = (encodings or {}).get(name, "utf-8")
+        with open(directory / f"{name}.csv", "w", encoding=encoding, newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=headers[name], lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows[name])
+    return directory
+
+
+def _postgres_database(base_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test module, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from bot.platform.db import dispose_engine
+
+    name = f"cybot_test_platform_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = str(make_url(base_url).set(database=name))
+    try:
+        yield url
+    finally:
+        dispose_engine(url)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
+    """An empty platform database: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'platform.db'}"
+        yield url
+        from bot.platform.db import dispose_engine
+
+        dispose_engine(url)
+        return
+    from tests.services import require_postgres
+
+    yield from _postgres_database(require_postgres())

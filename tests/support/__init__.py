@@ -1,0 +1,1 @@
+"""Helpers for the tests (fake servers, in-process server runners)."""

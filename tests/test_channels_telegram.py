@@ -1,0 +1,282 @@
+"""Telegram channel against telegram-test-api, a fake Bot API server from npm.
+
+The bot runs through python-telegram-bot exactly as in production, only its
+``base_url`` points at the fake; a simulated user talks to it through the fake's
+client API. Rasa's turn is played by :class:`ScriptedAssistant`, which answers through
+the channel's real output channel the way Rasa does (``send_response``); staff replies
+go through Rasa's own output-channel resolution (``output_channel=latest``).
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from types import SimpleNamespace
+from typing import Any, AsyncIterator, Dict, List, Tuple
+
+import httpx
+import pytest
+import pytest_asyncio
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.server import _get_output_channel
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.channels.common import staff_reply_event
+from bot.channels.telegram import (
+    ERROR_TEXT,
+    EXPIRED_BUTTON_TEXT,
+    SECRET_TOKEN_HEADER,
+    TelegramInput,
+)
+from tests.support.sanic_server import serving
+from tests.support.telegram_fake import TelegramTestApi, TelegramTestUser, start_telegram_test_api
+
+pytestmark = pytest.mark.timeout(60)
+
+# A Rasa button payload longer than Telegram's 64-byte callback_data limit.
+SUPPLIER_PAYLOAD = '/find_supplier{"product": "铝合金轮毂", "city": "重庆", "certification": "IATF 16949"}'
+SUPPLIER_MATCHES = {
+    "type": "supplier_matches",
+    "items": [
+        {"company_id": "C001", "name": "重庆渝轮铝业有限公司", "product_id": "P01",
+         "region": "重庆", "city": "渝北区", "reasons": ["产品：铝合金轮毂", "具备 IATF 16949"]},
+        {"company_id": "C002", "name": "成都蜀达汽车零部件有限公司", "product_id": "P07",
+         "region": "四川", "city": "成都", "reasons": ["产品：铝合金轮毂", "四川供应商，跨区域可选"]},
+    ],
+}
+
+
+class ScriptedAssistant:
+    """Plays Rasa's part: records each user message and answers via its output channel."""
+
+    def __init__(self) -> None:
+        self.received: List[UserMessage] = []
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.received.append(message)
+        reply: Dict[str, Any]
+        if message.text == "/greet":
+            reply = {"text": "您好！我可以帮您：", "buttons": [
+                {"title": "政策咨询", "payload": "/ask_policy"},
+                {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
+            ]}
+        elif message.text == SUPPLIER_PAYLOAD:
+            reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
+        elif message.text == "出错":
+            raise RuntimeError("the assistant failed")
+        else:
+            reply = {"text": f"关于「{message.text}」的回答"}
+        await message.output_channel.send_response(message.sender_id, reply)
+
+
+@pytest.fixture(scope="module")
+def telegram_api(tmp_path_factory: pytest.TempPathFactory) -> TelegramTestApi:
+    with start_telegram_test_api(tmp_path_factory.mktemp("telegram")) as api:
+        yield api
+
+
+def new_bot_token() -> str:
+    """A fresh token per test, so tests never see each other's messages in the fake."""
+    return f"{secrets.randbelow(10**9)}:{uuid.uuid4().hex}"
+
+
+async def run_channel(
+    credentials: Dict[str, Any],
+) -> Tuple[TelegramInput, ScriptedAssistant, Any]:
+    channel = TelegramInput.from_credentials(credentials)
+    assistant = ScriptedAssistant()
+    return channel, assistant, serving(channel.blueprint(assistant), url_prefix="/webhooks/telegram")
+
+
+@pytest_asyncio.fixture
+async def polling_bot(
+    telegram_api: TelegramTestApi,
+) -> AsyncIterator[Tuple[TelegramInput, ScriptedAssistant, TelegramTestUser]]:
+    token = new_bot_token()
+    channel, assistant, server = await run_channel(
+        {"token": token, "mode": "polling", "api_base_url": telegram_api.url, "poll_interval": 0.05}
+    )
+    user = TelegramTestUser(telegram_api.url, token, chat_id=secrets.randbelow(10**9) + 1)
+    async with server:
+        yield channel, assistant, user
+    await user.close()
+
+
+@pytest.mark.asyncio
+async def test_a_question_gets_its_answer_in_the_chat(polling_bot) -> None:
+    _, assistant, user = polling_bot
+
+    await user.say("川渝联合研发项目支持哪些领域？")
+
+    [reply] = await user.received(1)
+    assert reply["text"] == "关于「川渝联合研发项目支持哪些领域？」的回答"
+    [message] = assistant.received
+    assert message.sender_id == f"telegram:{user.chat_id}"
+    assert message.input_channel == "telegram"
+    assert message.metadata["telegram"]["name"] == "测试用户"
+
+
+@pytest.mark.asyncio
+async def test_start_command_greets_with_inline_buttons_that_send_their_payload(polling_bot) -> None:
+    _, assistant, user = polling_bot
+
+    await user.say("/start")
+    [greeting] = await user.received(1)
+
+    assert assistant.received[0].text == "/greet"
+    assert greeting["text"] == "您好！我可以帮您："
+    keyboard = greeting["reply_markup"]["inline_keyboard"]
+    assert [row[0]["text"] for row in keyboard] == ["政策咨询", "找供应商"]
+    assert all(len(row[0]["callback_data"].encode()) <= 64 for row in keyboard)
+
+    await user.press(greeting, "找供应商")
+    replies = await user.received(2)
+
+    assert assistant.received[1].text == SUPPLIER_PAYLOAD
+    assert assistant.received[1].sender_id == f"telegram:{user.chat_id}"
+    assert replies[0]["text"] == "为您找到以下供应商："
+    match_list = replies[1]["text"]
+    assert match_list.index("1. 重庆渝轮铝业有限公司（重庆·渝北区）") < match_list.index(
+        "2. 成都蜀达汽车零部件有限公司（四川·成都）"
+    )
+    assert "· 具备 IATF 16949" in match_list
+    assert "{" not in match_list, "the user must not see raw JSON"
+
+
+@pytest.mark.asyncio
+async def test_a_forged_button_press_is_answered_and_never_reaches_the_assistant(
+    polling_bot, telegram_api: TelegramTestApi
+) -> None:
+    _, assistant, user = polling_bot
+    await user.say("/start")
+    [greeting] = await user.received(1)
+
+    await user.send_callback(greeting, "/transfer_to_staff")
+    [answer] = await user.received(1)
+    assert answer["text"] == EXPIRED_BUTTON_TEXT
+
+    # A genuine token of one chat is not valid in another chat either.
+    genuine = greeting["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    intruder = TelegramTestUser(telegram_api.url, user.token, chat_id=user.chat_id + 1)
+    await intruder.send_callback(greeting, genuine)
+    [refusal] = await intruder.received(1)
+    await intruder.close()
+
+    assert refusal["text"] == EXPIRED_BUTTON_TEXT
+    assert [message.text for message in assistant.received] == ["/greet"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_turn_tells_the_user(polling_bot) -> None:
+    _, _, user = polling_bot
+
+    await user.say("出错")
+
+    [reply] = await user.received(1)
+    assert reply["text"] == ERROR_TEXT
+
+
+@pytest.mark.asyncio
+async def test_staff_reply_reaches_the_chat_through_rasas_latest_output_channel(
+    polling_bot,
+) -> None:
+    channel, _, user = polling_bot
+    sender_id = f"telegram:{user.chat_id}"
+    tracker = DialogueStateTracker.from_events(
+        sender_id, [UserUttered("转人工", input_channel="telegram")]
+    )
+    # What Rasa's `POST /conversations/{id}/tracker/events?output_channel=latest
+    # &execute_side_effects=true` does with the console's event.
+    request = SimpleNamespace(
+        args={"output_channel": "latest"},
+        app=SimpleNamespace(ctx=SimpleNamespace(input_channels=[channel])),
+    )
+    output_channel = _get_output_channel(request, tracker)
+    event = Event.from_parameters(staff_reply_event("您好，我是王老师，请问需要什么帮助？", "王老师"))
+
+    await MessageProcessor._send_bot_messages([event], tracker, output_channel)
+
+    [reply] = await user.received(1)
+    assert reply["text"] == "【人工客服 · 王老师】\n您好，我是王老师，请问需要什么帮助？"
+
+
+@pytest_asyncio.fixture
+async def webhook_bot(
+    telegram_api: TelegramTestApi,
+) -> AsyncIterator[Tuple[str, str, ScriptedAssistant, TelegramTestUser]]:
+    token = new_bot_token()
+    secret = secrets.token_urlsafe(24)
+    channel, assistant, server = await run_channel(
+        {"token": token, "mode": "webhook", "webhook_secret": secret,
+         "api_base_url": telegram_api.url}
+    )
+    user = TelegramTestUser(telegram_api.url, token, chat_id=secrets.randbelow(10**9) + 1)
+    async with server as url:
+        yield f"{url}/webhooks/telegram/webhook", secret, assistant, user
+    await user.close()
+
+
+def update_from(user: TelegramTestUser, text: str) -> Dict[str, Any]:
+    return {
+        "update_id": secrets.randbelow(10**6) + 1,
+        "message": {"message_id": 1, "date": 1764130000, "chat": user.chat,
+                    "from": user.user, "text": text},
+    }
+
+
+@pytest.mark.asyncio
+async def test_webhook_without_the_right_secret_token_is_refused(webhook_bot) -> None:
+    webhook_url, secret, assistant, user = webhook_bot
+    async with httpx.AsyncClient() as http:
+        missing = await http.post(webhook_url, json=update_from(user, "你好"))
+        wrong = await http.post(
+            webhook_url, json=update_from(user, "你好"), headers={SECRET_TOKEN_HEADER: "guess"}
+        )
+        right = await http.post(
+            webhook_url, json=update_from(user, "你好"), headers={SECRET_TOKEN_HEADER: secret}
+        )
+
+    assert (missing.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
+    [reply] = await user.received(1)
+    assert reply["text"] == "关于「你好」的回答"
+    assert [message.text for message in assistant.received] == ["你好"]
+
+
+@pytest.mark.asyncio
+async def test_webhook_refuses_a_delivery_that_lacks_the_secret(
+    webhook_bot, telegram_api: TelegramTestApi
+) -> None:
+    # telegram-test-api cannot send a secret token: its webhook deliveries stand for
+    # anyone who found the URL.
+    webhook_url, _, assistant, user = webhook_bot
+    async with httpx.AsyncClient() as http:
+        registered = await http.post(
+            f"{telegram_api.url}/bot{user.token}/setWebhook", json={"url": webhook_url}
+        )
+    assert registered.json()["ok"]
+
+    await user.say("伪造的消息")
+
+    assert await user.nothing_more(1.5) == []
+    assert assistant.received == []
+    assert "status code 403" in telegram_api.log()
+
+
+@pytest.mark.asyncio
+async def test_malformed_webhook_body_is_a_clear_400(webhook_bot) -> None:
+    webhook_url, secret, assistant, _ = webhook_bot
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            webhook_url, content=json.dumps({"message": "x"}), headers={SECRET_TOKEN_HEADER: secret,
+                                                                        "content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert "not a Telegram update" in response.json()["error"]
+    assert assistant.received == []
+
+
+def test_webhook_mode_requires_a_secret() -> None:
+    with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
+        TelegramInput.from_credentials({"token": new_bot_token(), "mode": "webhook"})

@@ -1,0 +1,360 @@
+"""WeChat Official Account and WeCom channels with real signed / encrypted callbacks.
+
+Callbacks are built with wechatpy's own signer and crypto, as WeChat's servers
+would send them; outbound calls (access token, customer-service and WeCom message
+API) go to a local fake of WeChat's API (:mod:`tests.support.wechat_fake`). Rasa's turn
+is played by :class:`ScriptedAssistant`, answering through the channel's real output
+channel the way Rasa does (``send_response``).
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+
+import httpx
+import pytest
+import pytest_asyncio
+import xmltodict
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.server import _get_output_channel
+from rasa.shared.core.events import Event, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.channels.common import staff_reply_event
+from bot.channels.wechat import ERROR_TEXT, TEXT_ONLY_TEXT, WeChatInput
+from bot.channels.wecom import WeComInput
+from tests.support.sanic_server import serving
+from tests.support.wechat_fake import FakeWeChatApi, fake_wechat_api
+from tests.support.wechat_users import Follower, WeComMember, new_aes_key, signature
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
+
+APP_ID = "wx0123456789abcdef"
+APP_SECRET = "official-account-secret"
+CORP_ID = "ww0123456789abcdef"
+CORP_SECRET = "wecom-app-secret"
+AGENT_ID = "1000002"
+SUPPLIER_PAYLOAD = '/find_supplier{"product": "铝合金轮毂", "city": "重庆"}'
+SUPPLIER_MATCHES = {
+    "type": "supplier_matches",
+    "items": [
+        {"company_id": "C001", "name": "重庆渝轮铝业有限公司", "product_id": "P01",
+         "region": "重庆", "city": "渝北区", "reasons": ["产品：铝合金轮毂", "具备 IATF 16949"]},
+        {"company_id": "C002", "name": "成都蜀达汽车零部件有限公司", "product_id": "P07",
+         "region": "四川", "city": "成都", "reasons": ["四川供应商，跨区域可选"]},
+    ],
+}
+
+
+class ScriptedAssistant:
+    """Plays Rasa's part: records each user message and answers via its output channel."""
+
+    def __init__(self, answer_delay: float = 0.0) -> None:
+        self.answer_delay = answer_delay
+        self.received: List[UserMessage] = []
+
+    @property
+    def texts(self) -> List[str]:
+        return [message.text for message in self.received]
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.received.append(message)
+        await asyncio.sleep(self.answer_delay)
+        reply: Dict[str, Any]
+        if message.text == "/greet":
+            reply = {"text": "您好！我可以帮您：", "buttons": [
+                {"title": "政策咨询", "payload": "/ask_policy"},
+                {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
+            ]}
+        elif message.text == SUPPLIER_PAYLOAD:
+            reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
+        elif message.text == "出错":
+            raise RuntimeError("the assistant failed")
+        else:
+            reply = {"text": f"关于「{message.text}」的回答"}
+        await message.output_channel.send_response(message.sender_id, reply)
+
+
+OfficialAccount = Tuple[WeChatInput, ScriptedAssistant, FakeWeChatApi, Follower]
+
+
+async def official_account(
+    aes_key: Optional[str], answer_delay: float = 0.0, reply_timeout: float = 4.0
+) -> AsyncIterator[OfficialAccount]:
+    token = secrets.token_hex(8)
+    async with fake_wechat_api({APP_ID: APP_SECRET}) as (fake, api_url):
+        credentials = {"app_id": APP_ID, "app_secret": APP_SECRET, "token": token,
+                       "api_base_url": api_url, "reply_timeout": reply_timeout}
+        if aes_key:
+            credentials["encoding_aes_key"] = aes_key
+        channel = WeChatInput.from_credentials(credentials)
+        assistant = ScriptedAssistant(answer_delay)
+        async with serving(channel.blueprint(assistant), url_prefix="/webhooks/wechat") as url:
+            async with httpx.AsyncClient(timeout=15) as http:
+                yield channel, assistant, fake, Follower(
+                    http, f"{url}/webhooks/wechat/webhook", token, aes_key, APP_ID
+                )
+
+
+@pytest_asyncio.fixture(params=["plaintext", "safe mode"])
+async def account(request: pytest.FixtureRequest) -> AsyncIterator[OfficialAccount]:
+    aes_key = new_aes_key() if request.param == "safe mode" else None
+    async for running in official_account(aes_key):
+        yield running
+
+
+@pytest_asyncio.fixture
+async def slow_account() -> AsyncIterator[OfficialAccount]:
+    """An account whose assistant needs longer than the passive-reply window."""
+    async for running in official_account(new_aes_key(), answer_delay=1.5, reply_timeout=0.5):
+        yield running
+
+
+async def test_url_verification_echoes_only_a_signed_request(account: OfficialAccount) -> None:
+    _, _, _, follower = account
+    timestamp, nonce, echostr = str(int(time.time())), "n0nce", "5837397487294"
+    signed = {"timestamp": timestamp, "nonce": nonce, "echostr": echostr,
+              "signature": signature(follower.token, timestamp, nonce)}
+    forged = {**signed, "signature": signature("guess", timestamp, nonce)}
+
+    good = await follower.http.get(follower.url, params=signed)
+    bad = await follower.http.get(follower.url, params=forged)
+
+    assert (good.status_code, good.text) == (200, echostr)
+    assert bad.status_code == 403 and echostr not in bad.text
+
+
+async def test_a_question_gets_a_passive_reply(account: OfficialAccount) -> None:
+    _, assistant, fake, follower = account
+
+    response = await follower.deliver(follower.text_xml("川渝联合研发项目支持哪些领域？", msg_id=1001))
+
+    assert follower.reply_text(response) == "关于「川渝联合研发项目支持哪些领域？」的回答"
+    [message] = assistant.received
+    assert message.sender_id == f"wechat:{follower.openid}"
+    assert message.input_channel == "wechat"
+    assert fake.sent == []
+
+
+async def test_forged_callbacks_are_refused(account: OfficialAccount) -> None:
+    _, assistant, _, follower = account
+    forged_signature = await follower.deliver(follower.text_xml("你好", 1002), forge="signature")
+    assert forged_signature.status_code == 403
+    if follower.crypto:
+        forged_body = await follower.deliver(follower.text_xml("你好", 1003), forge="msg_signature")
+        assert forged_body.status_code == 403
+    assert assistant.received == []
+
+
+async def test_the_same_msgid_three_times_is_answered_once(account: OfficialAccount) -> None:
+    channel, assistant, fake, follower = account
+    assistant.answer_delay = 0.3
+    xml = follower.text_xml("专家库共享协议是什么时候签的？", msg_id=2001)
+
+    # WeChat's retries can overlap the first delivery or come after it.
+    concurrent = await asyncio.gather(follower.deliver(xml), follower.deliver(xml))
+    later = await follower.deliver(xml)
+
+    replies = {follower.reply_text(response) for response in [*concurrent, later]}
+    assert replies == {"关于「专家库共享协议是什么时候签的？」的回答"}
+    assert assistant.texts == ["专家库共享协议是什么时候签的？"]
+    assert channel.turns.turns_started == 1
+    assert fake.sent == []
+
+
+async def test_a_slow_answer_is_delivered_once_through_the_customer_service_api(
+    slow_account: OfficialAccount,
+) -> None:
+    _, assistant, fake, follower = slow_account
+    xml = follower.text_xml("帮我找重庆的铝合金轮毂供应商", msg_id=3001)
+
+    started = time.monotonic()
+    first = await follower.deliver(xml)
+    answered_after = time.monotonic() - started
+    retry = await follower.deliver(xml)  # WeChat retries while the answer is being made
+
+    assert follower.reply_text(first) is None and follower.reply_text(retry) is None
+    assert answered_after < 1.5, "WeChat must get `success` before its 5 s are up"
+    for _ in range(60):
+        if fake.sent:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)  # a second delivery, if any, would arrive now
+    assert fake.texts_to(follower.openid) == ["关于「帮我找重庆的铝合金轮毂供应商」的回答"]
+    assert assistant.texts == ["帮我找重庆的铝合金轮毂供应商"]
+
+
+async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialAccount) -> None:
+    _, assistant, _, follower = account
+    now = int(time.time())
+
+    greeting = follower.reply_text(await follower.deliver(follower.event_xml("subscribe", now)))
+    assert greeting == "您好！我可以帮您：\n\n请回复数字选择：\n1. 政策咨询\n2. 找供应商"
+
+    matches = follower.reply_text(await follower.deliver(follower.text_xml("２", msg_id=4001)))
+    assert assistant.texts == ["/greet", SUPPLIER_PAYLOAD]
+    assert matches.startswith("为您找到以下供应商：\n\n为您匹配到的供应商：\n1. 重庆渝轮铝业有限公司（重庆·渝北区）")
+    assert "2. 成都蜀达汽车零部件有限公司（四川·成都）\n   · 四川供应商，跨区域可选" in matches
+
+    # That answer had no menu: a number now is just text (say, a quantity).
+    follower.reply_text(await follower.deliver(follower.text_xml("2", msg_id=4002)))
+    assert assistant.texts[-1] == "2"
+
+
+async def test_events_are_deduplicated_by_sender_and_time(account: OfficialAccount) -> None:
+    _, assistant, _, follower = account
+    now = int(time.time())
+    click = follower.event_xml("CLICK", now, key="/ask_policy")
+
+    replies = [follower.reply_text(await follower.deliver(click)) for _ in range(3)]
+    other_second = follower.reply_text(
+        await follower.deliver(follower.event_xml("CLICK", now + 1, key="/ask_policy"))
+    )
+
+    assert replies == ["关于「/ask_policy」的回答"] * 3 and other_second == replies[0]
+    assert assistant.texts == ["/ask_policy", "/ask_policy"]
+
+
+async def test_non_text_messages_and_failures_get_a_clear_answer(account: OfficialAccount) -> None:
+    _, assistant, _, follower = account
+    image = follower.text_xml("x", 5001).replace(
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[x]]></Content>",
+        "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/1.jpg]]></PicUrl>"
+        "<MediaId><![CDATA[m1]]></MediaId>",
+    )
+    assert follower.reply_text(await follower.deliver(image)) == TEXT_ONLY_TEXT
+    assert follower.reply_text(await follower.deliver(follower.text_xml("出错", 5002))) == ERROR_TEXT
+    assert assistant.texts == ["出错"]
+
+
+def staff_reply_through_rasa(channel: Any, sender_id: str, text: str, staff: str) -> Any:
+    """What Rasa's ``POST /conversations/{id}/tracker/events?output_channel=latest
+    &execute_side_effects=true`` does with the console's staff event."""
+    channel_name = sender_id.split(":", 1)[0]
+    tracker = DialogueStateTracker.from_events(
+        sender_id, [UserUttered("转人工", input_channel=channel_name)]
+    )
+    request = SimpleNamespace(
+        args={"output_channel": "latest"},
+        app=SimpleNamespace(ctx=SimpleNamespace(input_channels=[channel])),
+    )
+    output_channel = _get_output_channel(request, tracker)
+    event = Event.from_parameters(staff_reply_event(text, staff))
+    return MessageProcessor._send_bot_messages([event], tracker, output_channel)
+
+
+async def test_staff_reply_reaches_the_follower_through_the_customer_service_api(
+    account: OfficialAccount,
+) -> None:
+    channel, _, fake, follower = account
+
+    await staff_reply_through_rasa(channel, f"wechat:{follower.openid}", "您好，我来帮您对接。", "王老师")
+
+    assert fake.texts_to(follower.openid) == ["【人工客服 · 王老师】\n您好，我来帮您对接。"]
+
+
+async def test_concurrent_sends_fetch_the_access_token_once(account: OfficialAccount) -> None:
+    channel, _, fake, _ = account
+    followers = [f"o{uuid.uuid4().hex[:27]}" for _ in range(5)]
+
+    async def reply_to_all(text: str) -> None:
+        await asyncio.gather(*(
+            staff_reply_through_rasa(channel, f"wechat:{openid}", text, "王老师")
+            for openid in followers
+        ))
+
+    await reply_to_all("第一条")
+    assert fake.token_requests == 1
+
+    fake.revoke_token()  # the token expired (or was refreshed elsewhere)
+    await reply_to_all("第二条")
+
+    assert fake.token_requests == 2
+    for openid in followers:
+        assert fake.texts_to(openid) == ["【人工客服 · 王老师】\n第一条", "【人工客服 · 王老师】\n第二条"]
+
+
+# --- WeCom -------------------------------------------------------------------------
+
+
+WeComApp = Tuple[WeComInput, ScriptedAssistant, FakeWeChatApi, WeComMember]
+
+
+@pytest_asyncio.fixture
+async def wecom() -> AsyncIterator[WeComApp]:
+    token, aes_key = secrets.token_hex(8), new_aes_key()
+    async with fake_wechat_api({CORP_ID: CORP_SECRET}) as (fake, api_url):
+        channel = WeComInput.from_credentials(
+            {"corp_id": CORP_ID, "corp_secret": CORP_SECRET, "agent_id": AGENT_ID,
+             "token": token, "encoding_aes_key": aes_key, "api_base_url": api_url}
+        )
+        assistant = ScriptedAssistant()
+        async with serving(channel.blueprint(assistant), url_prefix="/webhooks/wecom") as url:
+            async with httpx.AsyncClient(timeout=15) as http:
+                yield channel, assistant, fake, WeComMember(
+                    http, f"{url}/webhooks/wecom/webhook", token, aes_key, CORP_ID, AGENT_ID
+                )
+
+
+async def wait_for_texts(fake: FakeWeChatApi, user_id: str, count: int) -> List[str]:
+    for _ in range(100):
+        if len(fake.texts_to(user_id)) >= count:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # a duplicate, if any, would arrive now
+    return fake.texts_to(user_id)
+
+
+async def test_wecom_url_verification_returns_the_decrypted_echostr_bare(wecom: WeComApp) -> None:
+    _, _, _, member = wecom
+    timestamp, nonce = str(int(time.time())), "n0nce"
+    plain_echo = "1616140317555161061"
+    envelope = xmltodict.parse(member.crypto.encrypt_message(plain_echo, nonce, timestamp))["xml"]
+    params = {"msg_signature": envelope["MsgSignature"], "timestamp": timestamp, "nonce": nonce,
+              "echostr": envelope["Encrypt"]}
+
+    good = await member.http.get(member.url, params=params)
+    forged = await member.http.get(
+        member.url, params={**params, "msg_signature": signature("x", timestamp, nonce, envelope["Encrypt"])}
+    )
+
+    assert (good.status_code, good.text) == (200, plain_echo)
+    assert forged.status_code == 403
+
+
+async def test_wecom_message_is_answered_once_through_the_message_api(wecom: WeComApp) -> None:
+    _, assistant, fake, member = wecom
+    xml = member.text_xml("成渝地区双城经济圈有哪些合作项目？", msg_id=7001)
+
+    responses = [await member.deliver(xml) for _ in range(3)]
+
+    assert [response.status_code for response in responses] == [200, 200, 200]
+    assert await wait_for_texts(fake, member.user_id, 1) == ["关于「成渝地区双城经济圈有哪些合作项目？」的回答"]
+    assert [message.sender_id for message in assistant.received] == [f"wecom:{member.user_id}"]
+
+
+async def test_wecom_forged_message_is_refused(wecom: WeComApp) -> None:
+    _, assistant, fake, member = wecom
+    response = await member.deliver(member.text_xml("你好", msg_id=7002), forge=True)
+    assert response.status_code == 403
+    assert assistant.received == [] and fake.sent == []
+
+
+async def test_wecom_buttons_and_staff_reply(wecom: WeComApp) -> None:
+    channel, assistant, fake, member = wecom
+    await member.deliver(member.text_xml("/greet", msg_id=7003))
+    [menu] = await wait_for_texts(fake, member.user_id, 1)
+    assert menu.endswith("请回复数字选择：\n1. 政策咨询\n2. 找供应商")
+
+    await member.deliver(member.text_xml("1", msg_id=7004))
+    await wait_for_texts(fake, member.user_id, 2)
+    assert assistant.texts == ["/greet", "/ask_policy"]
+
+    await staff_reply_through_rasa(channel, f"wecom:{member.user_id}", "已为您登记。", "李老师")
+    texts = await wait_for_texts(fake, member.user_id, 3)
+    assert texts[-1] == "【人工客服 · 李老师】\n已为您登记。"

@@ -1,0 +1,251 @@
+"""The handoff, as staff and a company live it: headless Chromium on the staff console,
+a real Socket.IO client as the company, the whole stack (Rasa with its token, action
+server, web gateway) running — once with the SQL event broker (embedded defaults) and
+once with RabbitMQ (production profile). Screenshots go to tests/artifacts/."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bot.console.views import HAND_BACK_NOTICE, TAKEOVER_GREETING
+from bot.handoff.ingest import WAITING_NOTICE
+from bot.handoff.store import HandoffStore
+from bot.launcher import Stack
+from tests.conftest import _stack_config
+from tests.services import require_postgres, require_rabbitmq
+from tests.support.company_client import CompanyClient
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+STAFF, STAFF_PASSWORD = "alice", "staff password 123"
+#: Staff are always on duty in these tests (office hours have their own tests).
+ROUND_THE_CLOCK = {"HANDOFF_OFFICE_HOURS": "mon-sun 00:00-24:00"}
+
+
+def _delete_queue(url: str, queue: str) -> None:
+    import asyncio
+
+    import aio_pika
+
+    async def delete() -> None:
+        connection = await aio_pika.connect_robust(url)
+        channel = await connection.channel()
+        await channel.queue_delete(queue)
+        await connection.close()
+
+    asyncio.run(delete())
+
+
+@pytest.fixture(scope="module", params=["embedded", "production"])
+def stack(request, trained_model, platform_template, tmp_path_factory) -> Iterator[Stack]:
+    """A stack of its own per event broker, with a supervisor account."""
+    env = dict(ROUND_THE_CLOCK)
+    queue = None
+    if request.param == "production":
+        rabbit_url = require_rabbitmq()
+        require_postgres()
+        queue = f"handoff_browser_{uuid.uuid4().hex[:10]}"  # ours alone
+        env.update({"RABBITMQ_QUEUE": queue, "EVENT_BROKER_QUEUE": queue})
+    config = _stack_config(
+        tmp_path_factory.mktemp(f"var-{request.param}"), platform_template, profile=request.param, env=env
+    )
+    running = Stack(config).start()
+    try:
+        created = subprocess.run(
+            [sys.executable, "-m", "bot", "staff", "add", STAFF, "--role", "supervisor", "--password-stdin"],
+            input=STAFF_PASSWORD + "\n",
+            env=running.environment(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "created supervisor alice" in created.stdout
+        yield running
+    finally:
+        running.stop()
+        if queue:
+            _delete_queue(rabbit_url, queue)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with playwright_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def console_page(stack, browser):
+    """A logged-in console page with its live stream connected."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(f"{stack.web_url}/console/")
+    assert "/console/login" in page.url  # login first
+    page.fill("#username", STAFF)
+    page.fill("#password", STAFF_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.web_url}/console/")
+    page.wait_for_selector("body[data-ready=true][data-live=ready]")
+    yield page
+    context.close()
+
+
+def shot(page, stack: Stack, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{stack.config.profile}-{name}.png"), full_page=True)
+
+
+def row(page, sender_id: str):
+    return page.locator(f'tr[data-sender-id="{sender_id}"]')
+
+
+def test_staff_take_over_reply_and_hand_back(stack, console_page):
+    page = console_page
+    company = CompanyClient(stack.web_url).connect()
+    try:
+        # The company talks to the assistant: the conversation shows up without reload.
+        company.send("你好")
+        company.wait_for(lambda m: m.get("role") == "bot")
+        row(page, company.sender_id).wait_for()
+        shot(page, stack, "01-list")
+
+        # It asks for a person: told its place in the queue, the console alerts.
+        mark = len(company.received)
+        company.send("我要转人工")
+        queued = company.wait_for(lambda m: "排在第" in (m.get("text") or ""), after=mark)
+        assert "第 1 位" in queued["text"]
+        page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="waiting"]')
+        page.wait_for_selector("#alert:not([hidden])")
+        assert "新的转人工请求" in page.inner_text("#alert")
+        shot(page, stack, "02-waiting-alert")
+
+        # While waiting: one short notice, then silence.
+        mark = len(company.received)
+        company.send("在吗")
+        company.wait_for(lambda m: m.get("text") == WAITING_NOTICE, after=mark)
+        mark = len(company.received)
+        company.send("还在吗？")
+        assert company.messages_since(mark, settle_s=4) == []
+
+        # Staff open it: each user message with its intent and confidence.
+        row(page, company.sender_id).click()
+        page.wait_for_selector("#transcript li.kind-user .intent")
+        assert "request_human" in page.inner_text("#transcript")
+        page.click("#take-over")
+        greeting = company.wait_for(lambda m: m.get("text") == TAKEOVER_GREETING, after=mark)
+        assert greeting["role"] == "staff" and greeting["staff_name"] == STAFF
+        page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="staff"]')
+
+        # Staff reply reaches the company's client, marked as from a person.
+        reply = "您好，我是招商服务中心的工作人员，请问需要了解哪方面的补贴？"
+        mark = len(company.received)
+        page.fill("#reply-text", reply)
+        page.click("#reply-send")
+        delivered = company.wait_for(lambda m: m.get("text") == reply, after=mark)
+        assert delivered["role"] == "staff"
+        page.locator("#transcript li.kind-staff", has_text=reply).wait_for()
+
+        # The company writes again: staff see it live, the assistant stays silent.
+        mark = len(company.received)
+        company.send("我们想了解研发费用补贴怎么申请")
+        page.locator("#transcript li.kind-user", has_text="研发费用补贴").wait_for()
+        assert company.messages_since(mark, settle_s=5) == []
+        page.fill("#note-text", "企业关注研发补贴，已告知申请材料")
+        page.click("#note-form button")
+        page.locator("#transcript li.kind-note", has_text="研发补贴").wait_for()
+        shot(page, stack, "03-with-staff")
+
+        # Hand back: the assistant answers the next question again.
+        page.click("#hand-back")
+        company.wait_for(lambda m: m.get("text") == HAND_BACK_NOTICE, after=mark)
+        page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="bot"]')
+        mark = len(company.received)
+        company.send("川渝联合研发项目支持哪些领域")
+        answer = company.wait_for(lambda m: m.get("role") == "bot" and "来源" in (m.get("text") or ""), after=mark)
+        assert "联合研发" in answer["text"] or "研发" in answer["text"]
+        page.locator("#transcript li.kind-bot", has_text="来源").last.wait_for()
+        shot(page, stack, "04-handed-back")
+    finally:
+        company.close()
+
+    store = HandoffStore(f"sqlite:///{stack.var_dir / 'handoff.db'}")
+    try:
+        actions = [e["action"] for e in store.audit_entries(sender_id=company.sender_id)]
+        assert {"take_over", "reply", "note", "hand_back"} <= set(actions)
+        handoff = store.handoff_history(company.sender_id)[0]
+        assert handoff["reason"] == "user_request" and handoff["first_reply_at"] is not None
+    finally:
+        store.dispose()
+
+    # Supervisor figures reflect it.
+    page.goto(f"{stack.web_url}/console/figures")
+    page.wait_for_selector("body[data-ready=true]")
+    figures = page.inner_text("#figures")
+    assert "转人工率" in figures and "首次人工回复" in figures
+    shot(page, stack, "05-figures")
+
+
+def test_markup_from_a_company_is_shown_as_text(stack, console_page):
+    if stack.config.profile != "embedded":
+        pytest.skip("rendering does not depend on the event broker; checked once")
+    page = console_page
+    payload = '<img src=x onerror="window.__xss=1;document.title=\'pwned\'">'
+    company = CompanyClient(stack.web_url).connect()
+    try:
+        company.send(payload)
+        company.wait_for(lambda m: True)
+    finally:
+        company.close()
+    row(page, company.sender_id).click()
+    page.locator("#transcript li.kind-user", has_text="<img src=x").wait_for()
+    time.sleep(0.5)
+    assert page.evaluate("window.__xss") is None
+    assert page.title() != "pwned"
+    assert page.locator("#transcript img").count() == 0
+    assert page.locator("#conversation-rows img").count() == 0
+    assert payload in page.inner_text("#transcript")
+    shot(page, stack, "06-markup-inert")
+
+
+def test_export_and_search(stack, console_page):
+    if stack.config.profile != "embedded":
+        pytest.skip("export and search read the console's own store; checked once")
+    page = console_page
+    company = CompanyClient(stack.web_url).connect()
+    try:
+        company.send("你好，我们是一家做铝合金轮毂的企业")
+        company.wait_for(lambda m: m.get("role") == "bot")
+    finally:
+        company.close()
+    row(page, company.sender_id).click()
+    page.wait_for_selector("#transcript li.kind-user")
+    with page.expect_download() as download_info:
+        page.click("#export-txt")
+    exported = Path(download_info.value.path()).read_text(encoding="utf-8")
+    assert "铝合金轮毂" in exported and "用户" in exported
+    page.goto(f"{stack.web_url}/console/search")
+    page.wait_for_selector("body[data-ready=true]")
+    page.fill("#search-q", "铝合金轮毂")
+    page.click("#search-form button")
+    page.locator("#search-rows tr", has_text="铝合金轮毂").first.wait_for()
+    shot(page, stack, "07-search")
+

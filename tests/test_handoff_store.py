@@ -1,0 +1,180 @@
+"""The handoff store and office hours, on SQLite and on the PostgreSQL server."""
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from bot.handoff.officehours import OfficeHours, OfficeHoursError
+from bot.handoff.store import (
+    STATUS_BOT,
+    STATUS_CLOSED,
+    STATUS_STAFF,
+    STATUS_WAITING,
+    HandoffError,
+    HandoffStore,
+    hash_password,
+    verify_password,
+)
+from tests.services import require_postgres
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        store = HandoffStore(f"sqlite:///{tmp_path / 'handoff.db'}")
+        yield store
+        store.dispose()
+        return
+    # Our own database on the shared server, so parallel test runs never meet.
+    admin_url = require_postgres()
+    name = f"handoff_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(admin_url).set(database=name)
+    store = HandoffStore(url.render_as_string(hide_password=False))
+    yield store
+    store.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+    admin.dispose()
+
+
+def test_office_hours_parse_and_decide():
+    hours = OfficeHours.parse("mon-fri 09:00-12:00,13:30-17:30; sat 09:00-12:00", "Asia/Shanghai")
+    assert hours.is_open(datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI))  # Thursday morning
+    assert not hours.is_open(datetime(2026, 11, 26, 12, 30, tzinfo=SHANGHAI))  # lunch
+    assert not hours.is_open(datetime(2026, 11, 29, 10, 0, tzinfo=SHANGHAI))  # Sunday
+    assert hours.is_open(datetime(2026, 11, 28, 11, 59, tzinfo=SHANGHAI))  # Saturday
+    # Friday evening → Saturday 09:00; Saturday afternoon → Monday 09:00
+    assert hours.next_opening(datetime(2026, 11, 27, 18, 0, tzinfo=SHANGHAI)) == datetime(
+        2026, 11, 28, 9, 0, tzinfo=SHANGHAI
+    )
+    assert hours.format_opening_zh(hours.next_opening(datetime(2026, 11, 28, 13, 0, tzinfo=SHANGHAI))) == "周一 09:00"
+    assert hours.describe_zh() == "周一至周五 09:00-12:00、13:30-17:30；周六 09:00-12:00"
+    # UTC input is converted: 02:00 UTC is 10:00 in Chengdu
+    assert hours.is_open(datetime(2026, 11, 26, 2, 0, tzinfo=ZoneInfo("UTC")))
+    always = OfficeHours.parse("mon-sun 00:00-24:00")
+    assert always.is_open(datetime(2026, 11, 29, 23, 59, 59, tzinfo=SHANGHAI))
+    assert always.describe_zh() == "周一至周日 00:00-24:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "mon-fri", "someday 09:00-10:00", "mon 10:00-09:00", "fri-mon 09:00-10:00", "mon 25:00-26:00"]
+)
+def test_office_hours_errors_are_clear(text):
+    with pytest.raises(OfficeHoursError):
+        OfficeHours.parse(text)
+
+
+def test_password_hashes_are_salted_and_verifiable():
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first != second and "correct horse" not in first
+    assert verify_password("correct horse", first)
+    assert not verify_password("wrong horse", first)
+    assert not verify_password("correct horse", "garbage")
+
+
+def test_queue_positions_and_repeated_requests(store):
+    first, pos1 = store.request_handoff("web:a", "user_request", in_office_hours=True, channel="socketio")
+    second, pos2 = store.request_handoff("web:b", "fallback", in_office_hours=True)
+    again, pos_again = store.request_handoff("web:a", "user_request", in_office_hours=True)
+    assert (pos1, pos2) == (1, 2)
+    assert again["id"] == first["id"] and pos_again == 1  # asking twice keeps the place
+    store.take_over("web:a", "alice")
+    _, pos_b = store.request_handoff("web:b", "fallback", in_office_hours=True)
+    assert pos_b == 1  # moved up once the first was taken
+    assert store.get_conversation("web:a")["status"] == STATUS_STAFF
+    assert store.get_conversation("web:b")["status"] == STATUS_WAITING
+    assert store.waiting_count() == 1
+
+
+def test_lifecycle_messages_and_figures(store):
+    now = time.time()
+    store.record_message("tg:1", "user", "你好", now - 100, event_key="k1", channel="telegram", intent="greet", confidence=0.98)
+    store.record_next_action("tg:1", "utter_greet")
+    store.record_message("tg:1", "user", "阿巴阿巴", now - 90, event_key="k2", intent="nlu_fallback", confidence=0.3)
+    store.record_next_action("tg:1", "action_fallback")
+    assert store.record_message("tg:1", "user", "阿巴阿巴", now - 90, event_key="k2") is None  # redelivery
+    store.request_handoff("tg:1", "fallback", in_office_hours=True, at=now - 80)
+    with pytest.raises(HandoffError):
+        store.end_handoff("nobody", "alice", close=False)
+    store.take_over("tg:1", "alice")
+    with pytest.raises(HandoffError):
+        store.take_over("tg:1", "bob")  # alice holds it
+    store.record_message("tg:1", "staff", "您好，我是工作人员", now - 50, event_key="k3", author="alice")
+    store.add_note("tg:1", "alice", "企业想要补贴申请表")
+    store.end_handoff("tg:1", "alice", close=False)
+    assert store.get_conversation("tg:1")["status"] == STATUS_BOT
+    store.record_message("web:2", "user", "政策", now - 10, event_key="k4", channel="socketio", intent="ask_policy", confidence=0.9)
+
+    transcript = store.transcript("tg:1")
+    assert [m["kind"] for m in transcript] == ["user", "user", "staff", "note"]
+    assert transcript[0]["intent"] == "greet" and transcript[0]["confidence"] == pytest.approx(0.98)
+    assert transcript[1]["next_action"] == "action_fallback"
+
+    figures = store.figures(days=1, now=now)
+    assert figures["conversations"] == 2
+    assert figures["handoff_rate"] == pytest.approx(0.5)
+    assert figures["containment"] == pytest.approx(0.5)
+    assert figures["first_reply_median_s"] == pytest.approx(30, abs=0.01)
+    assert figures["top_failed_questions"] == [{"text": "阿巴阿巴", "times": 1}]
+    assert sum(n for _, n in figures["conversations_per_day"]) == 2
+
+    # search finds user and staff text but never private notes
+    assert {r["kind"] for r in store.search("工作人员")} == {"staff"}
+    assert store.search("补贴申请表") == []
+    assert store.search("100%_") == []  # LIKE wildcards are literal
+
+
+def test_closed_conversation_reopens_with_the_assistant(store):
+    store.record_message("web:c", "user", "转人工", time.time(), event_key="c1")
+    store.request_handoff("web:c", "user_request", in_office_hours=True)
+    store.take_over("web:c", "alice")
+    store.end_handoff("web:c", "alice", close=True)
+    assert store.get_conversation("web:c")["status"] == STATUS_CLOSED
+    store.record_message("web:c", "user", "还有一个问题", time.time(), event_key="c2")
+    assert store.get_conversation("web:c")["status"] == STATUS_BOT
+
+
+def test_waiting_notice_is_claimed_once_per_handoff(store):
+    store.request_handoff("web:n", "user_request", in_office_hours=True)
+    assert store.claim_waiting_notice("web:n") is True
+    assert store.claim_waiting_notice("web:n") is False
+    store.end_handoff("web:n", "alice", close=False)
+    assert store.claim_waiting_notice("web:n") is False  # not waiting any more
+    store.request_handoff("web:n", "user_request", in_office_hours=True)
+    assert store.claim_waiting_notice("web:n") is True  # a new handoff, a new notice
+
+
+def test_staff_accounts_sessions_and_login_attempts(store):
+    with pytest.raises(ValueError, match="role"):
+        store.add_staff("eve", "long enough pw", "boss")
+    with pytest.raises(ValueError, match="10 characters"):
+        store.add_staff("eve", "short", "agent")
+    member = store.add_staff("alice", "long enough pw", "agent")
+    with pytest.raises(ValueError, match="exists"):
+        store.add_staff("alice", "long enough pw", "agent")
+    assert store.check_login("alice", "wrong", "10.0.0.1") is None
+    assert store.check_login("alice", "long enough pw", "10.0.0.1") == member
+    assert store.recent_failures("alice", "10.0.0.9") == 1
+    assert store.recent_failures("mallory", "10.0.0.1") == 1  # same address counts too
+
+    token, csrf = store.create_session(member)
+    resolved = store.resolve_session(token, idle_s=60, max_age_s=3600)
+    assert resolved == (member, csrf)
+    assert store.resolve_session(token + "x", 60, 3600) is None
+    assert store.resolve_session(token, idle_s=-1, max_age_s=3600) is None  # idle expiry deletes
+    assert store.resolve_session(token, idle_s=60, max_age_s=3600) is None
+
+    token, _ = store.create_session(member)
+    store.set_staff_password("alice", "a new long password")
+    assert store.resolve_session(token, 60, 3600) is None  # password change logs out
+    assert store.check_login("alice", "a new long password", "10.0.0.2") == member
