@@ -99,10 +99,15 @@ class Stack:
 
     # -- configuration files ------------------------------------------------------
     def environment(self) -> Dict[str, str]:
-        env = dict(os.environ)
+        env = {**os.environ, **self.config.env}
         if self.config.profile == "production":
             for key, value in PRODUCTION_DEFAULTS.items():
                 env.setdefault(key, value)
+            env.setdefault(
+                "EVENT_BROKER_URL",
+                "amqp://{RABBITMQ_USER}:{RABBITMQ_PASSWORD}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/%2F".format(**env),
+            )
+            env.setdefault("EVENT_BROKER_QUEUE", env["RABBITMQ_QUEUE"])
         env.update(
             {
                 "CYBOT_VAR_DIR": str(self.var_dir),
@@ -116,13 +121,6 @@ class Stack:
                 "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             }
         )
-        if self.config.profile == "production":
-            env.setdefault(
-                "EVENT_BROKER_URL",
-                "amqp://{RABBITMQ_USER}:{RABBITMQ_PASSWORD}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/%2F".format(**env),
-            )
-            env.setdefault("EVENT_BROKER_QUEUE", env["RABBITMQ_QUEUE"])
-        env.update(self.config.env)
         return env
 
     def write_endpoints(self) -> Path:

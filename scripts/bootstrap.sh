@@ -38,7 +38,6 @@ stamp=.venv/.requirements.lock.sha256
 want=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing pinned dependencies (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade 'pip<25' wheel
   .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
   .venv/bin/python -m pip check
   echo "$want" > "$stamp"

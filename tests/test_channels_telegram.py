@@ -47,6 +47,9 @@ SUPPLIER_MATCHES = {
     ],
 }
 
+# 6,000 characters in 120 lines: over Telegram's 4,096-character limit.
+LONG_ANSWER = "\n".join(f"第{line:03d}条：" + "川渝合作" * 11 for line in range(120))
+
 
 class ScriptedAssistant:
     """Plays Rasa's part: records each user message and answers via its output channel."""
@@ -66,6 +69,8 @@ class ScriptedAssistant:
             reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
         elif message.text == "出错":
             raise RuntimeError("the assistant failed")
+        elif message.text == "长答案":
+            reply = {"text": LONG_ANSWER}
         else:
             reply = {"text": f"关于「{message.text}」的回答"}
         await message.output_channel.send_response(message.sender_id, reply)
@@ -166,6 +171,17 @@ async def test_a_forged_button_press_is_answered_and_never_reaches_the_assistant
 
     assert refusal["text"] == EXPIRED_BUTTON_TEXT
     assert [message.text for message in assistant.received] == ["/greet"]
+
+
+@pytest.mark.asyncio
+async def test_a_long_answer_arrives_whole_in_several_messages(polling_bot) -> None:
+    _, _, user = polling_bot
+
+    await user.say("长答案")
+
+    parts = await user.received(2)
+    assert all(len(part["text"]) <= 4096 for part in parts)
+    assert "\n".join(part["text"] for part in parts) == LONG_ANSWER
 
 
 @pytest.mark.asyncio

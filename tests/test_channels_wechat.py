@@ -19,6 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import xmltodict
+from wechatpy.exceptions import WeChatClientException
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.server import _get_output_channel
@@ -50,6 +51,9 @@ SUPPLIER_MATCHES = {
     ],
 }
 
+# About 5,000 bytes: over WeChat's 2,048-byte limit for one text message.
+LONG_ANSWER = "\n".join(f"第{line:02d}条：" + "川渝合作" * 8 for line in range(45))
+
 
 class ScriptedAssistant:
     """Plays Rasa's part: records each user message and answers via its output channel."""
@@ -75,6 +79,8 @@ class ScriptedAssistant:
             reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
         elif message.text == "出错":
             raise RuntimeError("the assistant failed")
+        elif message.text == "长答案":
+            reply = {"text": LONG_ANSWER}
         else:
             reply = {"text": f"关于「{message.text}」的回答"}
         await message.output_channel.send_response(message.sender_id, reply)
@@ -189,6 +195,19 @@ async def test_a_slow_answer_is_delivered_once_through_the_customer_service_api(
     assert assistant.texts == ["帮我找重庆的铝合金轮毂供应商"]
 
 
+async def test_an_answer_too_long_for_one_reply_arrives_whole_through_the_api(
+    account: OfficialAccount,
+) -> None:
+    _, _, fake, follower = account
+
+    response = await follower.deliver(follower.text_xml("长答案", msg_id=3101))
+
+    assert follower.reply_text(response) is None
+    parts = await wait_for_texts(fake, follower.openid, 3)
+    assert len(parts) > 1 and all(len(part.encode()) <= 2048 for part in parts)
+    assert "\n".join(parts) == LONG_ANSWER
+
+
 async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialAccount) -> None:
     _, assistant, _, follower = account
     now = int(time.time())
@@ -258,6 +277,17 @@ async def test_staff_reply_reaches_the_follower_through_the_customer_service_api
     assert fake.texts_to(follower.openid) == ["【人工客服 · 王老师】\n您好，我来帮您对接。"]
 
 
+async def test_an_undeliverable_staff_reply_is_reported_not_lost_silently(
+    account: OfficialAccount,
+) -> None:
+    channel, _, fake, follower = account
+    fake.out_of_window.add(follower.openid)
+
+    # Rasa's HTTP API turns this into a 500, so the console can tell staff.
+    with pytest.raises(WeChatClientException, match="45015"):
+        await staff_reply_through_rasa(channel, f"wechat:{follower.openid}", "您好", "王老师")
+
+
 async def test_concurrent_sends_fetch_the_access_token_once(account: OfficialAccount) -> None:
     channel, _, fake, _ = account
     followers = [f"o{uuid.uuid4().hex[:27]}" for _ in range(5)]
@@ -277,6 +307,13 @@ async def test_concurrent_sends_fetch_the_access_token_once(account: OfficialAcc
     assert fake.token_requests == 2
     for openid in followers:
         assert fake.texts_to(openid) == ["【人工客服 · 王老师】\n第一条", "【人工客服 · 王老师】\n第二条"]
+
+
+def test_a_malformed_aes_key_is_a_clear_configuration_error() -> None:
+    with pytest.raises(ValueError, match="WECHAT_ENCODING_AES_KEY must be the 43-character"):
+        WeChatInput.from_credentials(
+            {"app_id": APP_ID, "app_secret": APP_SECRET, "token": "t", "encoding_aes_key": "short"}
+        )
 
 
 # --- WeCom -------------------------------------------------------------------------

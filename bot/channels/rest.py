@@ -8,11 +8,12 @@ replies cannot be pushed to it later.
 """
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Text
+from typing import Awaitable, Callable, Optional, Text
 
 from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint
+from sanic.request import Request
 
 from bot.channels.common import rejection_for_user_text
 
@@ -24,12 +25,15 @@ class CheckedRestInput(RestInput):
     def name(cls) -> Text:
         return "rest"
 
+    def _extract_message(self, req: Request) -> Optional[Text]:
+        message = (req.json or {}).get("message")
+        return message if isinstance(message, str) else None  # numbers, lists: refused
+
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         async def checked_on_new_message(message: UserMessage) -> None:
-            text = message.text if isinstance(message.text, str) else None
-            rejection = rejection_for_user_text(text)
+            rejection = rejection_for_user_text(message.text)
             if rejection:
                 await message.output_channel.send_text_message(message.sender_id, rejection)
                 return

@@ -67,6 +67,8 @@ _SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 EXPIRED_BUTTON_TEXT = "这个按钮已失效或无法识别，请直接输入您的问题，或发送 /start 重新开始。"
 TEXT_ONLY_TEXT = "目前只能处理文字消息，请用文字描述您的问题。"
 ERROR_TEXT = "抱歉，系统暂时出错，请稍后再试。"
+#: Text over a keyboard whose message has no text of its own.
+CHOOSE_TEXT = "请选择："
 
 
 class CallbackRegistry:
@@ -222,7 +224,11 @@ class TelegramBotClient:
         self, chat_id: int, text: str, buttons: Optional[List[Dict[str, Any]]] = None
     ) -> None:
         """Send ``text`` (split at Telegram's size limit), buttons under the last part."""
-        parts = list(split_text(text, MESSAGE_LIMIT)) or [""]
+        if not text.strip():
+            if not buttons:
+                return  # Telegram refuses empty messages; there is nothing to show
+            text = CHOOSE_TEXT
+        parts = list(split_text(text, MESSAGE_LIMIT))
         markup = self._keyboard(chat_id, buttons) if buttons else None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1

@@ -25,6 +25,8 @@ The WeCom (企业微信) channel in :mod:`bot.channels.wecom` reuses these parts
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import threading
 import time
@@ -32,6 +34,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Text, Tuple
 
+import requests
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -225,9 +228,16 @@ class TurnOutput(OutputChannel):
     async def _emit(self, text: str) -> None:
         async with self._lock:
             if self.pushing:
-                await push_text(self._pusher, self._user_id, text)
+                await self._push(text)
             else:
                 self._collected.append(text)
+
+    async def _push(self, text: str) -> None:
+        try:
+            await push_text(self._pusher, self._user_id, text)
+        except (WeChatException, requests.RequestException):
+            # E.g. 45015: the user wrote more than 48 h ago. Retrying cannot help.
+            logger.exception("%s: could not deliver a reply to %s", self._channel_name, self._user_id)
 
     async def switch_to_push(self) -> None:
         """Send what was collected through the message API, and all later messages too."""
@@ -237,11 +247,12 @@ class TurnOutput(OutputChannel):
             self.pushing = True
             collected, self._collected = self._collected, []
             for text in collected:
-                await push_text(self._pusher, self._user_id, text)
+                await self._push(text)
 
     def passive_text(self) -> Optional[str]:
         """The turn's messages as one passive reply, or None when they do not fit."""
-        text = "\n\n".join(self._collected)
+        # The reply's XML puts the text in a CDATA section, which "]]>" would end.
+        text = "\n\n".join(self._collected).replace("]]>", "]] >")
         return text if utf8_size(text) <= TEXT_LIMIT_BYTES else None
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
@@ -267,12 +278,7 @@ class TurnOutput(OutputChannel):
 async def push_text(pusher: TextPusher, user_id: str, text: str) -> None:
     """Send ``text`` through the message API, split to the platform's size limit."""
     for part in split_text(text, TEXT_LIMIT_BYTES, size=utf8_size):
-        try:
-            await pusher.send_text(user_id, part)
-        except WeChatException:
-            # E.g. 45015: the user wrote more than 48 h ago. Nothing to retry.
-            logger.exception("Could not deliver a message to %s", user_id)
-            return
+        await pusher.send_text(user_id, part)
 
 
 class PushOutput(TurnOutput):
@@ -289,6 +295,11 @@ class PushOutput(TurnOutput):
         self._user_id = channel_user_id(recipient_id, self._channel_name)
         await super().send_response(recipient_id, message)
 
+    async def _push(self, text: str) -> None:
+        # Unlike a turn's reply, a staff reply's failure goes back to the caller
+        # (Rasa's HTTP API answers 500), so the console can tell staff it was not delivered.
+        await push_text(self._pusher, self._user_id, text)
+
 
 @dataclass
 class Turn:
@@ -297,6 +308,8 @@ class Turn:
     output: TurnOutput
     deadline: float
     task: Optional["asyncio.Task[None]"] = None
+    #: Set once the answer was given up as a passive reply and is being pushed.
+    push_task: Optional["asyncio.Task[None]"] = None
     created: float = field(default_factory=time.monotonic)
 
 
@@ -336,7 +349,7 @@ class TurnRegistry:
             return await self._reply_of(turn)
         except asyncio.CancelledError:
             # WeChat hung up: make sure the answer still reaches the user.
-            asyncio.get_running_loop().create_task(turn.output.switch_to_push())
+            self._push_in_background(turn)
             raise
 
     def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
@@ -371,7 +384,7 @@ class TurnRegistry:
             self.menus.forget(user_id)
 
     async def _reply_of(self, turn: Turn) -> Optional[str]:
-        if turn.output.pushing:
+        if turn.push_task is not None:
             return None
         remaining = turn.deadline - asyncio.get_running_loop().time()
         if remaining > 0:
@@ -379,12 +392,19 @@ class TurnRegistry:
                 await asyncio.wait_for(asyncio.shield(turn.task), remaining)
             except asyncio.TimeoutError:
                 pass
-        if turn.task.done() and not turn.output.pushing:
+        if turn.push_task is None and turn.task.done():
             text = turn.output.passive_text()
             if text:
                 return text
-        await turn.output.switch_to_push()
+        self._push_in_background(turn)
         return None
+
+    @staticmethod
+    def _push_in_background(turn: Turn) -> None:
+        """From now on the turn's messages go through the message API; the callback
+        is answered at once instead of waiting for those calls."""
+        if turn.push_task is None:
+            turn.push_task = asyncio.get_running_loop().create_task(turn.output.switch_to_push())
 
     def _forget_old_turns(self) -> None:
         expired = time.monotonic() - DEDUPE_SECONDS
@@ -393,6 +413,16 @@ class TurnRegistry:
             if oldest.created > expired:
                 break
             del self._turns[key]
+
+
+def check_aes_key(aes_key: str, variable: str) -> None:
+    """Raise a clear ``ValueError`` for an EncodingAESKey WeChat would not have issued."""
+    try:
+        valid = len(aes_key) == 43 and len(base64.b64decode(aes_key + "=")) == 32
+    except binascii.Error:
+        valid = False
+    if not valid:
+        raise ValueError(f"{variable} must be the 43-character EncodingAESKey from the WeChat console")
 
 
 def dedupe_key(message: Any) -> str:
@@ -451,6 +481,8 @@ class WeChatInput(InputChannel):
             credentials.get("api_base_url") or DEFAULT_API_BASE_URL,
         )
         aes_key = credentials.get("encoding_aes_key")
+        if aes_key:
+            check_aes_key(aes_key, "WECHAT_ENCODING_AES_KEY")
         return cls(
             app_id=credentials["app_id"],
             token=credentials["token"],

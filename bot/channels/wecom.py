@@ -30,6 +30,7 @@ from bot.channels.wechat import (
     PushOutput,
     TurnRegistry,
     call_with_token_retry,
+    check_aes_key,
     dedupe_key,
     incoming_text,
 )
@@ -73,6 +74,7 @@ class WeComApi:
     async def send_text(self, user_id: str, text: str) -> None:
         await asyncio.to_thread(
             call_with_token_retry,
+    check_aes_key,
             self.client.token_owner,
             lambda: self.client.message.send_text(self.agent_id, user_id, text),
         )
@@ -92,6 +94,7 @@ class WeComInput(InputChannel):
         required = ("corp_id", "corp_secret", "agent_id", "token", "encoding_aes_key")
         if not credentials or not all(credentials.get(key) for key in required):
             cls.raise_missing_credentials_exception()
+        check_aes_key(credentials["encoding_aes_key"], "WECOM_ENCODING_AES_KEY")
         return cls(
             crypto=WeComCrypto(
                 credentials["token"], credentials["encoding_aes_key"], credentials["corp_id"]

@@ -24,6 +24,8 @@ PREFIX = "/console"
 SESSION_COOKIE = "cybot_console_session"
 LOGIN_CSRF_COOKIE = "cybot_console_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+#: Sent by the console's own timers: such requests do not keep a session alive.
+BACKGROUND_HEADER = "X-Console-Background"
 LOGIN_WINDOW_S = 900
 
 #: (method, path) pairs reachable without a session: only the login form itself.
@@ -114,7 +116,8 @@ async def _guarded(
     token = request.cookies.get(SESSION_COOKIE)
     store = request.app[STORE_KEY]
     config = request.app[CONFIG_KEY]
-    resolved = store.resolve_session(token, config.idle_s, config.max_age_s) if token else None
+    touch = request.headers.get(BACKGROUND_HEADER) != "1" and request.path != f"{PREFIX}/api/events"
+    resolved = store.resolve_session(token, config.idle_s, config.max_age_s, touch) if token else None
     if resolved is None:
         return _refuse_without_login(request)
     member, csrf = resolved

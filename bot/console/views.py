@@ -133,8 +133,8 @@ async def conversation_detail(request: web.Request) -> web.Response:
     )
 
 
-async def _after_change(request: web.Request, sender_id: str) -> None:
-    await asyncio.to_thread(request.app[INGESTOR_KEY].announce, sender_id)
+async def _after_change(request: web.Request, sender_id: str, new_message: bool = False) -> None:
+    await request.app[INGESTOR_KEY].announce(sender_id, new_message=new_message)
 
 
 def _rasa_failed(error: RasaApiError) -> web.Response:
@@ -201,9 +201,7 @@ async def add_note(request: web.Request) -> web.Response:
     except HandoffError as error:
         return _error(str(error), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "note", sender_id)
-    request.app[HUB_KEY].publish(
-        {"type": "conversation", "conversation": await asyncio.to_thread(_store(request).get_conversation, sender_id), "new_message": True}
-    )
+    await _after_change(request, sender_id, new_message=True)
     return _json({"note": note})
 
 
@@ -349,7 +347,7 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             try:
                 update = await asyncio.wait_for(queue.get(), timeout=15)
             except asyncio.TimeoutError:
-                if await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s) is None:
+                if await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False) is None:
                     await response.write(b"event: logout\ndata: {}\n\n")
                     break
                 await response.write(b": ping\n\n")

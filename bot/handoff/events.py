@@ -43,7 +43,7 @@ class SqlEventSource(EventSource):
         self.url = url
         self.description = f"SQL event broker {sa.engine.make_url(url).render_as_string(hide_password=True)}"
         self._store = store
-        self._engine = create_engine_for(url)
+        self._engine = create_engine_for(url, writer=False)  # Rasa's file: read only
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._events = sa.Table(

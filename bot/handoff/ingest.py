@@ -103,15 +103,19 @@ class Ingestor:
         self._last_status: Dict[str, str] = {}
 
     async def __call__(self, event: Dict[str, Any]) -> None:
-        await asyncio.to_thread(self._ingest, event)
+        changed = await asyncio.to_thread(self._ingest, event)
+        if changed is not None:
+            await self.announce(event["sender_id"], new_message=changed)
         if event.get("event") == "user":
             await self._maybe_send_waiting_notice(event)
 
-    def _ingest(self, event: Dict[str, Any]) -> None:
+    def _ingest(self, event: Dict[str, Any]) -> Optional[bool]:
+        """Store the event; None when it changes nothing staff see, else whether it
+        added a message."""
         sender_id = event.get("sender_id")
         kind = event.get("event")
         if not sender_id or not kind:
-            return
+            return None
         at = float(event.get("timestamp") or time.time())
         message = None
         if kind == "user":
@@ -151,13 +155,13 @@ class Ingestor:
             if isinstance(value, str) and value.strip():
                 self.store.set_company(sender_id, value.strip(), at)
         else:
-            return
-        self.announce(sender_id, new_message=bool(message))
+            return None
+        return bool(message)
 
-    def announce(self, sender_id: str, new_message: bool = False) -> None:
+    async def announce(self, sender_id: str, new_message: bool = False) -> None:
         """Publish the conversation's current state (and an alert when it just
         started waiting for staff). Also used after staff actions."""
-        conversation = self.store.get_conversation(sender_id)
+        conversation = await asyncio.to_thread(self.store.get_conversation, sender_id)
         if conversation is None:
             return
         previous = self._last_status.get(sender_id)

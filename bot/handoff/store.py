@@ -205,24 +205,47 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def create_engine_for(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets its folder created, WAL and a busy timeout
-    because the action server and the gateway write to the same file."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+def create_engine_for(url: str, *, writer: bool = True) -> Engine:
+    """An engine for ``url``.
 
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
-            cursor = dbapi_connection.cursor()
+    SQLite gets its folder created and a busy timeout, because the action server and
+    the gateway write to the same file; a ``writer`` engine also uses WAL and starts
+    every transaction with ``BEGIN IMMEDIATE`` so that two processes never both read
+    and then both try to upgrade to a write lock (which SQLite refuses at once).
+    """
+    if not url.startswith("sqlite:"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    path = url[len("sqlite:///"):]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if writer:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+        cursor.close()
 
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    @sa.event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: sa.engine.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+def _insert_ignoring_duplicates(conn: sa.engine.Connection, table: sa.Table, **values: Any) -> None:
+    """INSERT that does nothing when the primary key exists (a concurrent insert by
+    the other process is not an error)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"unsupported database {conn.dialect.name}")
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
 class HandoffStore:
@@ -248,16 +271,16 @@ class HandoffStore:
             sa.select(conversations).where(conversations.c.sender_id == sender_id)
         ).mappings().first()
         if row is None:
-            conn.execute(
-                conversations.insert().values(
-                    sender_id=sender_id,
-                    channel=channel,
-                    status=STATUS_BOT,
-                    paused=False,
-                    started_at=at,
-                    waiting_notice_sent=False,
-                    message_count=0,
-                )
+            _insert_ignoring_duplicates(
+                conn,
+                conversations,
+                sender_id=sender_id,
+                channel=channel,
+                status=STATUS_BOT,
+                paused=False,
+                started_at=at,
+                waiting_notice_sent=False,
+                message_count=0,
             )
             row = conn.execute(
                 sa.select(conversations).where(conversations.c.sender_id == sender_id)
@@ -625,14 +648,9 @@ class HandoffStore:
     def mark_task_done(self, kind: str, item_id: str, staff_name: str) -> None:
         """Mark one task done (idempotent: the first who marked it is kept)."""
         with self.engine.begin() as conn:
-            if not conn.execute(
-                sa.select(task_status.c.item_id).where(
-                    task_status.c.kind == kind, task_status.c.item_id == item_id
-                )
-            ).first():
-                conn.execute(
-                    task_status.insert().values(kind=kind, item_id=item_id, done_at=time.time(), done_by=staff_name)
-                )
+            _insert_ignoring_duplicates(
+                conn, task_status, kind=kind, item_id=item_id, done_at=time.time(), done_by=staff_name
+            )
 
     def figures(self, days: int = 30, now: Optional[float] = None) -> Dict[str, Any]:
         """What a supervisor runs the service by, over the last ``days`` days."""
@@ -786,10 +804,12 @@ class HandoffStore:
         return token, csrf
 
     def resolve_session(
-        self, token: str, idle_s: float, max_age_s: float
+        self, token: str, idle_s: float, max_age_s: float, touch: bool = True
     ) -> Optional[Tuple[StaffMember, str]]:
-        """The staff member and CSRF token of a live session (touching it), or None
-        when it is unknown or expired (expired sessions are deleted)."""
+        """The staff member and CSRF token of a live session, or None when it is
+        unknown or expired (expired sessions are deleted). ``touch`` counts this as
+        activity; the console's own background refreshes do not, so an unattended
+        screen still logs out."""
         now = time.time()
         key = _token_hash(token)
         with self.engine.begin() as conn:
@@ -803,7 +823,7 @@ class HandoffStore:
             if not row["active"] or now - row["last_seen"] > idle_s or now - row["created_at"] > max_age_s:
                 conn.execute(staff_sessions.delete().where(staff_sessions.c.token_hash == key))
                 return None
-            if now - row["last_seen"] > 5:
+            if touch and now - row["last_seen"] > 5:
                 conn.execute(
                     staff_sessions.update().where(staff_sessions.c.token_hash == key).values(last_seen=now)
                 )

@@ -142,7 +142,7 @@ class ExpertContactRequest(Base):
     requester_organization = Column(String(200), nullable=False, default="")
     requester_contact = Column(String(200), nullable=False, default="")
     purpose = Column(Text, nullable=False, default="")
-    #: ``new`` → ``in_progress`` → ``done`` / ``declined``.
+    #: Always ``new`` here; the staff console keeps its own done-state (bot/console/tasks.py).
     status = Column(String(16), nullable=False, default="new")
     created_at = Column(DateTime, nullable=False, default=_utcnow)
 

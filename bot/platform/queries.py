@@ -22,8 +22,6 @@ from bot.platform.models import (
     RegisteredProduct,
 )
 
-#: Statuses staff move the assistant's requests through.
-REQUEST_STATUSES = ("new", "in_progress", "done", "declined")
 _MAX_TEXT = 500
 
 
@@ -129,20 +127,6 @@ def list_registered_products(session: Session, status: Optional[str] = None, lim
     if status:
         statement = statement.where(RegisteredProduct.status == status)
     return list(session.scalars(statement))
-
-
-def set_request_status(session: Session, kind: str, request_id: int, status: str) -> None:
-    """Move one of the assistant's requests along (``kind``: contact / demand / product)."""
-    model = {"contact": ExpertContactRequest, "demand": PublishedDemand, "product": RegisteredProduct}.get(kind)
-    if model is None:
-        raise RequestError(f"未知的请求类型：{kind}")
-    allowed = REQUEST_STATUSES if kind != "demand" else ("open", "closed")
-    if status not in allowed:
-        raise RequestError(f"状态应为 {'、'.join(allowed)}")
-    row = session.get(model, request_id)
-    if row is None:
-        raise RequestError(f"没有编号为 {request_id} 的请求")
-    row.status = status
 
 
 def open_published_demands(session: Session, today: dt.date) -> List[PublishedDemand]:

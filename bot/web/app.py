@@ -114,6 +114,10 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
         ) as upstream:
             payload = await upstream.read()
             headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            # The body is passed on still compressed (auto_decompress=False), so its
+            # Content-Encoding must go with it: engine.io gzips polling answers > 1 KiB.
+            if "Content-Encoding" in upstream.headers:
+                headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
             return web.Response(status=upstream.status, body=payload, headers=headers)
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)

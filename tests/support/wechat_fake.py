@@ -13,7 +13,7 @@ import itertools
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Dict, Iterator, List
+from typing import AsyncIterator, Dict, Iterator, List, Set
 
 from aiohttp import web
 
@@ -35,6 +35,8 @@ class FakeWeChatApi:
     token_requests: int = 0
     sent: List[SentText] = field(default_factory=list)
     credentials: Dict[str, str] = field(default_factory=dict)
+    #: Users who last wrote more than 48 h ago: customer-service messages are refused.
+    out_of_window: Set[str] = field(default_factory=set)
     _valid_token: str = ""
     _serial: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
@@ -68,6 +70,8 @@ class FakeWeChatApi:
         if not self._token_ok(request):
             return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
         body = await request.json()
+        if body["touser"] in self.out_of_window:
+            return web.json_response({"errcode": 45015, "errmsg": "response out of time limit"})
         self.sent.append(SentText(body["touser"], body["text"]["content"]))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 

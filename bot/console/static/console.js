@@ -51,8 +51,11 @@ function formatDuration(seconds) {
   return `${Math.floor(minutes / 60)} 小时 ${minutes % 60} 分`;
 }
 
+// options.background: a timer or live-update refresh, which must not keep an
+// unattended session alive (the server's idle timeout counts only staff actions).
 async function api(path, options = {}) {
-  const init = { credentials: "same-origin", headers: {}, ...options };
+  const { background, ...rest } = options;
+  const init = { credentials: "same-origin", headers: background ? { "X-Console-Background": "1" } : {}, ...rest };
   if (init.method && init.method !== "GET") {
     init.headers["X-CSRF-Token"] = state.me ? state.me.csrf_token : "";
     if (init.body !== undefined) {
@@ -132,8 +135,8 @@ function renderList() {
   byId("empty-list").hidden = rows.length > 0;
 }
 
-async function loadConversations() {
-  const data = await api("/conversations");
+async function loadConversations(background = false) {
+  const data = await api("/conversations", { background });
   state.clockSkew = data.now - Date.now() / 1000;
   state.conversations = new Map(data.conversations.map((c) => [c.sender_id, c]));
   renderList();
@@ -215,9 +218,9 @@ function renderDetail(data) {
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
-async function loadDetail() {
+async function loadDetail(background = false) {
   if (!state.selected) return;
-  const data = await api(`/conversations/${encodeURIComponent(state.selected)}`);
+  const data = await api(`/conversations/${encodeURIComponent(state.selected)}`, { background });
   state.conversations.set(data.conversation.sender_id, data.conversation);
   renderDetail(data);
   renderList();
@@ -284,13 +287,17 @@ async function conversationsPage() {
   if (window.location.hash.length > 1) await selectConversation(decodeURIComponent(window.location.hash.slice(1)));
   connectLive((update) => {
     const c = update.conversation;
+    const before = state.conversations.get(c.sender_id);
     state.conversations.set(c.sender_id, c);
     renderList();
-    if (c.sender_id === state.selected) loadDetail().catch((error) => showError("action-error", error));
+    const changed = update.new_message || !before || before.status !== c.status || before.paused !== c.paused;
+    if (c.sender_id === state.selected && changed) {
+      loadDetail(true).catch((error) => showError("action-error", error));
+    }
   });
   setInterval(renderList, 1000); // waiting times tick
   // After a reconnect the stream may have missed updates: reload the list now and then.
-  setInterval(() => loadConversations().catch(() => null), 30000);
+  setInterval(() => loadConversations(true).catch(() => null), 30000);
 }
 
 // --- tasks -----------------------------------------------------------------------------

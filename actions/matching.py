@@ -1,0 +1,196 @@
+"""Supplier and expert matching actions (issue 3): thin wrappers over bot.platform.
+
+Entities are not taken from DIET: the matching engine reads the raw message against
+the platforms' own vocabulary, so phrasings never seen in training still work. The
+last query is kept in a slot, so 「只要重庆的」「要有IATF 16949」「更多」 refine it.
+Button clicks carry the text to analyse in the ``match_text`` entity.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.platform.db import session_scope
+from bot.platform.matching import PlatformIndex, get_index
+from bot.platform.queries import RequestError, create_expert_contact_request
+from bot.platform.replies import Reply, expert_clarification, expert_reply, intent_button, supplier_clarification, supplier_reply
+from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
+
+logger = logging.getLogger(__name__)
+
+SUPPLIER, EXPERT = "supplier", "expert"
+_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
+
+
+def _warm_up() -> None:
+    """Build the index in the background when the action server starts (first reply fast)."""
+    try:
+        get_index()
+    except Exception:  # noqa: BLE001 - the first request will report the real error
+        logger.warning("platform index not ready yet", exc_info=True)
+
+
+threading.Thread(target=_warm_up, name="platform-index-warm-up", daemon=True).start()
+
+
+def request_text(tracker: Tracker) -> str:
+    """What to analyse: a button's ``match_text`` entity, else the user's message."""
+    from_button = next(tracker.get_latest_entity_values("match_text"), None)
+    return from_button or tracker.latest_message.get("text") or ""
+
+
+def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
+    """Text (with buttons) for every channel, then the card payload for widgets."""
+    dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
+    if reply.custom is not None:
+        dispatcher.utter_message(json_message=reply.custom)
+
+
+def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+                     previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
+    result = index.find_suppliers(text, previous)
+    if result.query.is_vague:
+        send(dispatcher, supplier_clarification())
+    else:
+        send(dispatcher, supplier_reply(result))
+    return [SlotSet("matching_kind", SUPPLIER), SlotSet("supplier_query", result.query.to_dict())]
+
+
+def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+                   previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
+    result = index.find_experts(text, previous)
+    if result.query.is_vague:
+        send(dispatcher, expert_clarification())
+        shown: List[Dict[str, str]] = []
+    else:
+        send(dispatcher, expert_reply(result))
+        shown = [{"expert_id": m.expert_id, "name": m.name} for m in result.matches]
+    return [SlotSet("matching_kind", EXPERT), SlotSet("expert_query", result.query.to_dict()),
+            SlotSet("shown_experts", shown)]
+
+
+def _previous_supplier_query(tracker: Tracker) -> Optional[SupplierQuery]:
+    data = tracker.get_slot("supplier_query")
+    return SupplierQuery.from_dict(data) if isinstance(data, dict) else None
+
+
+def _previous_expert_query(tracker: Tracker) -> Optional[ExpertQuery]:
+    data = tracker.get_slot("expert_query")
+    return ExpertQuery.from_dict(data) if isinstance(data, dict) else None
+
+
+class ActionFindSuppliers(Action):
+    """「我们需要重庆的铝合金轮毂供应商，要有IATF 16949」 → top 5 with reasons."""
+
+    def name(self) -> Text:
+        return "action_find_suppliers"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = get_index()
+        text = request_text(tracker)
+        previous = _previous_supplier_query(tracker)
+        fresh = index.parser.parse_supplier_request(text)
+        # A clarification answer (「轮毂」 after a vague request) or a bare refinement
+        # (「要重庆的」) builds on the last request; a new product starts a new search.
+        builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (
+            previous.is_vague or fresh.is_vague)
+        return _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
+
+
+class ActionFindExperts(Action):
+    """「找5位智能制造方向的评审专家，我们是重庆大学的」 → a panel, with 回避."""
+
+    def name(self) -> Text:
+        return "action_find_experts"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = get_index()
+        text = request_text(tracker)
+        previous = _previous_expert_query(tracker)
+        fresh = index.parser.parse_expert_request(text)
+        builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == EXPERT and (
+            previous.is_vague or fresh.is_vague)
+        if previous is not None and not builds_on_previous:
+            # The user's own organisation stays avoided for the whole conversation.
+            fresh_previous = ExpertQuery(exclude_organizations=previous.exclude_organizations)
+            return _expert_events(index, dispatcher, text, fresh_previous)
+        return _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
+
+
+class ActionRefineMatches(Action):
+    """「只要重庆的」「要有IATF 16949」「更多」: refine the last supplier or expert list."""
+
+    def name(self) -> Text:
+        return "action_refine_matches"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = get_index()
+        text = request_text(tracker)
+        kind = tracker.get_slot("matching_kind")
+        if kind == SUPPLIER and _previous_supplier_query(tracker) is not None:
+            return _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
+        if kind == EXPERT and _previous_expert_query(tracker) is not None:
+            return _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
+        send(dispatcher, Reply("请先告诉我您要找什么，例如「找重庆的铝合金轮毂供应商」或「找5位智能制造方向的专家」。",
+                               [intent_button("找供应商", "find_suppliers", match_text="供应商"),
+                                intent_button("找专家", "find_experts", match_text="专家")]))
+        return []
+
+
+def _chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
+    """The expert the user means: a button's id, 「第二位」, or a name from the last list."""
+    shown = tracker.get_slot("shown_experts") or []
+    chosen_id = next(tracker.get_latest_entity_values("expert_id"), None)
+    if chosen_id:
+        return next((e for e in shown if e["expert_id"] == chosen_id), {"expert_id": chosen_id, "name": ""})
+    text = tracker.latest_message.get("text") or ""
+    match = _ORDINAL.search(text)
+    if match:
+        position = chinese_number(match.group(1))
+        if position and 1 <= position <= len(shown):
+            return shown[int(position) - 1]
+    named = [e for e in shown if e["name"] and e["name"] in text]
+    return named[0] if len(named) == 1 else None
+
+
+class ActionRequestExpertContact(Action):
+    """「帮我联系第一位专家」: store a contact request for staff; never reveal contact data."""
+
+    def name(self) -> Text:
+        return "action_request_expert_contact"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        expert = _chosen_expert(tracker)
+        shown = tracker.get_slot("shown_experts") or []
+        if expert is None:
+            if shown:
+                send(dispatcher, Reply("请问您想联系哪一位专家？",
+                                       [intent_button(f"联系{e['name']}", "contact_expert", expert_id=e["expert_id"])
+                                        for e in shown[:5]]))
+            else:
+                send(dispatcher, expert_clarification())
+            return []
+        previous = _previous_expert_query(tracker)
+        try:
+            with session_scope() as session:
+                request = create_expert_contact_request(
+                    session, expert["expert_id"], sender_id=tracker.sender_id,
+                    channel=tracker.get_latest_input_channel() or "",
+                    requester_organization="、".join(previous.exclude_organizations) if previous else "",
+                    purpose=(previous.describe() if previous else ""),
+                )
+                request_id, name = request.id, expert["name"] or request.expert_id
+        except RequestError as error:
+            dispatcher.utter_message(text=f"{error}。您可以换一位专家，或输入「转人工」。")
+            return []
+        dispatcher.utter_message(
+            text=f"已为您提交与{name}的联络请求（编号 {request_id}）。工作人员会核实需求后安排对接，"
+                 "并在本对话中回复您。为保护专家隐私，联系方式不会在对话中提供。"
+        )
+        return []

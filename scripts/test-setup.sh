@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# What the tests need besides Python packages: Debian's Chromium (browser tests, driven by
+# Playwright with executable_path=/usr/bin/chromium) and the npm test tools
+# (telegram-test-api, axe-core). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "==> installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "error: browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "error: the Telegram and widget tests need Node.js and npm (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules ] || [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != "$lock_sum" ]; then
+  echo "==> installing npm test tools (package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" > node_modules/.lock.sha256
+fi

@@ -1,0 +1,35 @@
+"""The production profile: PostgreSQL tracker store, Redis lock store, RabbitMQ broker.
+
+Runs against the real servers on this machine (tests/services.py); CI makes a missing
+server a failure.
+"""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from tests.helpers import send_rest
+from tests.services import require_postgres, require_rabbitmq, require_redis
+
+
+def test_conversation_is_stored_in_postgresql_under_the_production_profile(start_stack):
+    postgres_url = require_postgres()
+    require_redis()
+    require_rabbitmq()
+    run_id = uuid.uuid4().hex[:8]
+    stack = start_stack(
+        profile="production",
+        env={"RABBITMQ_QUEUE": f"cybot_test_events_{run_id}", "REDIS_DB": "3"},
+    )
+    sender = f"prod-profile-{run_id}"
+
+    replies = send_rest(stack, sender, "双城经济圈发展基金规模多大")
+    assert "300亿元" in "\n".join(m.get("text") or "" for m in replies)
+
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.text("SELECT type_name FROM events WHERE sender_id = :sender"), {"sender": sender}
+        ).scalars().all()
+    assert "user" in stored and "bot" in stored
