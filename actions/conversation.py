@@ -1,5 +1,5 @@
-"""Conversation basics that need code: the fallback for messages not understood, and
-restarting with a confirmation."""
+"""Conversation basics that need code: the fallback for messages not understood (the
+second miss in a row hands the user to staff), and restarting with a confirmation."""
 from __future__ import annotations
 
 from typing import Any, Dict, List, Text
@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
 from actions.policy import KNOWLEDGE_BASE, LIST_BUTTON
 from bot.knowledge.base import format_answer
 
@@ -18,7 +19,6 @@ CONFIDENT_COVERAGE = 0.8
 
 HELP_BUTTON = {"title": "使用帮助", "payload": "/help"}
 NOT_UNDERSTOOD_TEXT = "抱歉，我没有理解您的意思。可以换个说法再问一次吗？例如「联合研发项目支持哪些领域」。"
-STILL_NOT_UNDERSTOOD_TEXT = "看来我连续两次没能理解您的问题，很抱歉。下面是我能帮您做的事；如需人工帮助，请输入「转人工」。"
 RESTARTED_TEXT = "对话已重新开始。请问有什么可以帮您？"
 
 
@@ -36,11 +36,13 @@ def misses_in_a_row(tracker: Tracker) -> int:
 
 
 class ActionFallback(Action):
-    """Polite fallback; the second miss in a row is treated as a request for help."""
+    """Polite fallback; the second miss in a row is treated as a request for help:
+    the user is handed to staff (with office hours and queue place)."""
 
     def name(self) -> Text:
         return "action_fallback"
 
+    @handoff_on_failure
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
@@ -50,10 +52,8 @@ class ActionFallback(Action):
             dispatcher.utter_message(text=format_answer(matches[0].entry))
             return []
         if misses_in_a_row(tracker) >= 2:
-            dispatcher.utter_message(text=STILL_NOT_UNDERSTOOD_TEXT)
-            dispatcher.utter_message(response="utter_help")
-        else:
-            dispatcher.utter_message(text=NOT_UNDERSTOOD_TEXT, buttons=[LIST_BUTTON, HELP_BUTTON])
+            return start_handoff(dispatcher, tracker, REASON_FALLBACK)
+        dispatcher.utter_message(text=NOT_UNDERSTOOD_TEXT, buttons=[LIST_BUTTON, HELP_BUTTON])
         return []
 
 

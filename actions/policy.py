@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import handoff_on_failure
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer
 from bot.settings import get_settings
 
@@ -49,6 +50,7 @@ class ActionAnswerPolicy(Action):
     def name(self) -> Text:
         return "action_answer_policy"
 
+    @handoff_on_failure
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:

@@ -44,8 +44,9 @@ def wants_to_stop(tracker: Tracker) -> bool:
     return 0 < len(text) <= 12 and any(word in text for word in _STOP_WORDS)
 
 
-class StoppableFormValidation(FormValidationAction):
-    """A form validator that ends the form, keeping nothing, when the user wants to stop."""
+class StoppableFormMixin:
+    """Mixed into a form validator: ends the form, keeping nothing, when the user wants
+    to stop. A mixin, not an Action subclass: rasa_sdk registers every Action subclass."""
 
     form_slots: List[str] = []
 
@@ -76,7 +77,7 @@ def _contact_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> 
     return {slot: contact}
 
 
-class ValidatePublishDemandForm(StoppableFormValidation):
+class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
     form_slots = DEMAND_SLOTS
 
     def name(self) -> Text:
@@ -116,7 +117,7 @@ class ValidatePublishDemandForm(StoppableFormValidation):
         return _contact_answer(value, dispatcher, "demand_contact")
 
 
-class ValidateRegisterProductForm(StoppableFormValidation):
+class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
     form_slots = PRODUCT_SLOTS
 
     def name(self) -> Text:

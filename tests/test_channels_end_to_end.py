@@ -35,6 +35,7 @@ from tests.support.wechat_users import Follower, WeComMember, new_aes_key
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(600)]
 
 POLICY_QUESTION = "川渝联合研发项目支持哪些领域"
+SUPPLIER_REQUEST = "我们需要重庆的铝合金轮毂供应商，要有IATF 16949"
 APP_ID, APP_SECRET = "wx00e2e0000000000a", "official-account-secret"
 CORP_ID, CORP_SECRET, AGENT_ID = "ww00e2e0000000000a", "wecom-app-secret", "1000002"
 
@@ -129,6 +130,15 @@ async def test_telegram_gives_the_same_conversation_and_delivers_staff_replies(c
         assert "\n\n".join(m["text"] for m in answer) == "\n\n".join(
             m["text"] for m in expected if m.get("text")
         )
+
+        # The list arrives as text and as a widget payload; the chat shows it once.
+        await user.say(SUPPLIER_REQUEST)
+        suppliers = await telegram_replies(user)
+        expected = await rest_reference(channels.stack, SUPPLIER_REQUEST)
+        assert any(m.get("custom") for m in expected), "the reference has the card payload"
+        assert [m["text"] for m in suppliers] == ["\n\n".join(
+            m["text"] for m in expected if m.get("text")
+        )]
 
         rasa = RasaClient(channels.stack.rasa_url, channels.stack.token)
         try:

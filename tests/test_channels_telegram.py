@@ -50,6 +50,8 @@ SUPPLIER_MATCHES = {
 # 6,000 characters in 120 lines: over Telegram's 4,096-character limit.
 LONG_ANSWER = "\n".join(f"第{line:03d}条：" + "川渝合作" * 11 for line in range(120))
 
+SUPPLIER_LIST_TEXT = "为您找到 2 家供应商：\n1. 重庆渝轮铝业有限公司\n2. 成都蜀达汽车零部件有限公司"
+
 
 class ScriptedAssistant:
     """Plays Rasa's part: records each user message and answers via its output channel."""
@@ -66,7 +68,11 @@ class ScriptedAssistant:
                 {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
             ]}
         elif message.text == SUPPLIER_PAYLOAD:
-            reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
+            reply = {"custom": SUPPLIER_MATCHES}  # a list sent only as a payload
+        elif message.text == "找供应商":
+            # How the matching actions send a list: as text, then as a payload for widgets.
+            await message.output_channel.send_response(message.sender_id, {"text": SUPPLIER_LIST_TEXT})
+            reply = {"custom": SUPPLIER_MATCHES}
         elif message.text == "出错":
             raise RuntimeError("the assistant failed")
         elif message.text == "长答案":
@@ -137,17 +143,27 @@ async def test_start_command_greets_with_inline_buttons_that_send_their_payload(
     assert all(len(row[0]["callback_data"].encode()) <= 64 for row in keyboard)
 
     await user.press(greeting, "找供应商")
-    replies = await user.received(2)
+    [reply] = await user.received(1)
 
     assert assistant.received[1].text == SUPPLIER_PAYLOAD
     assert assistant.received[1].sender_id == f"telegram:{user.chat_id}"
-    assert replies[0]["text"] == "为您找到以下供应商："
-    match_list = replies[1]["text"]
+    match_list = reply["text"]
     assert match_list.index("1. 重庆渝轮铝业有限公司（重庆·渝北区）") < match_list.index(
         "2. 成都蜀达汽车零部件有限公司（四川·成都）"
     )
     assert "· 具备 IATF 16949" in match_list
     assert "{" not in match_list, "the user must not see raw JSON"
+
+
+@pytest.mark.asyncio
+async def test_a_list_sent_as_text_and_as_payload_is_shown_once(polling_bot) -> None:
+    _, _, user = polling_bot
+
+    await user.say("找供应商")
+
+    [reply] = await user.received(1)
+    assert reply["text"] == SUPPLIER_LIST_TEXT
+    assert await user.nothing_more(1.0) == []
 
 
 @pytest.mark.asyncio

@@ -54,6 +54,8 @@ SUPPLIER_MATCHES = {
 # About 5,000 bytes: over WeChat's 2,048-byte limit for one text message.
 LONG_ANSWER = "\n".join(f"第{line:02d}条：" + "川渝合作" * 8 for line in range(45))
 
+SUPPLIER_LIST_TEXT = "为您找到 2 家供应商：\n1. 重庆渝轮铝业有限公司\n2. 成都蜀达汽车零部件有限公司"
+
 
 class ScriptedAssistant:
     """Plays Rasa's part: records each user message and answers via its output channel."""
@@ -76,7 +78,11 @@ class ScriptedAssistant:
                 {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
             ]}
         elif message.text == SUPPLIER_PAYLOAD:
-            reply = {"text": "为您找到以下供应商：", "custom": SUPPLIER_MATCHES}
+            reply = {"custom": SUPPLIER_MATCHES}  # a list sent only as a payload
+        elif message.text == "找供应商":
+            # How the matching actions send a list: as text, then as a payload for widgets.
+            await message.output_channel.send_response(message.sender_id, {"text": SUPPLIER_LIST_TEXT})
+            reply = {"custom": SUPPLIER_MATCHES}
         elif message.text == "出错":
             raise RuntimeError("the assistant failed")
         elif message.text == "长答案":
@@ -217,12 +223,21 @@ async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialA
 
     matches = follower.reply_text(await follower.deliver(follower.text_xml("２", msg_id=4001)))
     assert assistant.texts == ["/greet", SUPPLIER_PAYLOAD]
-    assert matches.startswith("为您找到以下供应商：\n\n为您匹配到的供应商：\n1. 重庆渝轮铝业有限公司（重庆·渝北区）")
+    assert matches.startswith("为您匹配到的供应商：\n1. 重庆渝轮铝业有限公司（重庆·渝北区）")
     assert "2. 成都蜀达汽车零部件有限公司（四川·成都）\n   · 四川供应商，跨区域可选" in matches
 
     # That answer had no menu: a number now is just text (say, a quantity).
     follower.reply_text(await follower.deliver(follower.text_xml("2", msg_id=4002)))
     assert assistant.texts[-1] == "2"
+
+
+async def test_a_list_sent_as_text_and_as_payload_is_shown_once(account: OfficialAccount) -> None:
+    _, _, fake, follower = account
+
+    reply = follower.reply_text(await follower.deliver(follower.text_xml("找供应商", msg_id=4101)))
+
+    assert reply == SUPPLIER_LIST_TEXT
+    assert fake.sent == []
 
 
 async def test_events_are_deduplicated_by_sender_and_time(account: OfficialAccount) -> None:

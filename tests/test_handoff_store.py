@@ -174,6 +174,15 @@ def test_staff_accounts_sessions_and_login_attempts(store):
     assert store.resolve_session(token, idle_s=-1, max_age_s=3600) is None  # idle expiry deletes
     assert store.resolve_session(token, idle_s=60, max_age_s=3600) is None
 
+    # Background refreshes (touch=False) do not count as activity.
+    token, _ = store.create_session(member)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE handoff_staff_sessions SET last_seen = last_seen - 50"))
+    assert store.resolve_session(token, idle_s=60, max_age_s=3600, touch=False) is not None
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE handoff_staff_sessions SET last_seen = last_seen - 20"))
+    assert store.resolve_session(token, idle_s=60, max_age_s=3600, touch=False) is None  # 70 s idle
+
     token, _ = store.create_session(member)
     store.set_staff_password("alice", "a new long password")
     assert store.resolve_session(token, 60, 3600) is None  # password change logs out

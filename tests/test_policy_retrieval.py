@@ -5,6 +5,7 @@ training data and the knowledge base; the floor is 90% top-1 (issue 2).
 """
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def run_answer_action(text: str) -> str:
         latest_action_name="action_listen",
     )
     dispatcher = CollectingDispatcher()
-    ActionAnswerPolicy().run(dispatcher, tracker, {})
+    asyncio.run(ActionAnswerPolicy().run(dispatcher, tracker, {}))
     return "\n".join(m.get("text") or "" for m in dispatcher.messages)
 
 

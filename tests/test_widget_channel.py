@@ -21,7 +21,7 @@ from bot.handoff.rasa_client import RasaClient
 from bot.launcher import Stack
 from bot.settings import get_settings
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(600)  # includes starting the shared assistant
 
 POLICY_QUESTION = "川渝联合研发项目支持哪些领域"
 

@@ -37,7 +37,7 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text, Union
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput as RasaSocketIOInput
@@ -177,8 +177,17 @@ class SocketIOOutput(RasaSocketIOOutput):
 class SocketIOInput(RasaSocketIOInput):
     """Rasa's Socket.IO channel, fixed and extended for the web widget (see module doc)."""
 
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        """Rasa's keys, plus ``cors_allowed_origins``: portals (other sites) allowed
+        to use long-polling; without it they use websockets, which need no CORS."""
+        channel = super().from_credentials(credentials)
+        channel.cors_allowed_origins = (credentials or {}).get("cors_allowed_origins") or []
+        return channel
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.cors_allowed_origins: Union[List[str], str] = []
         self._app: Optional[Sanic] = None
         self._seen_message_ids: "OrderedDict[str, None]" = OrderedDict()
 
@@ -208,9 +217,9 @@ class SocketIOInput(RasaSocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Create the Socket.IO server and its Sanic blueprint."""
-        # cors_allowed_origins=[] as in Rasa: the widget is served through the web
-        # gateway's reverse proxy, whose Host differs from the Origin it forwards.
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        # [] (Rasa's default) turns python-engineio's CORS handling off: no Origin check
+        # (the widget is embedded on other sites) and no CORS headers.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
         channel = self
 
         class _Blueprint(SocketBlueprint):

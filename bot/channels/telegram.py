@@ -46,13 +46,7 @@ from bot.channels.common import (
     namespaced_sender_id,
     rejection_for_user_text,
 )
-from bot.channels.textual import (
-    channel_user_id,
-    format_match_list,
-    is_match_list,
-    split_text,
-    staff_marked,
-)
+from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 
 logger = logging.getLogger(__name__)
 
@@ -316,6 +310,7 @@ class TelegramOutput(OutputChannel):
 
     def __init__(self, client: TelegramBotClient) -> None:
         self.client = client
+        self.match_lists = MatchListText()
 
     @classmethod
     def name(cls) -> Text:
@@ -326,13 +321,13 @@ class TelegramOutput(OutputChannel):
         return int(channel_user_id(recipient_id, CHANNEL_NAME))
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
-        await self.client.send_text(
-            self._chat_id(recipient_id), staff_marked(text, kwargs)
-        )
+        self.match_lists.text_sent()
+        await self.client.send_text(self._chat_id(recipient_id), staff_marked(text, kwargs))
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
+        self.match_lists.text_sent()
         await self.client.send_text(
             self._chat_id(recipient_id), staff_marked(text, kwargs), buttons
         )
@@ -343,13 +338,10 @@ class TelegramOutput(OutputChannel):
     async def send_custom_json(
         self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
     ) -> None:
-        if is_match_list(json_message):
-            await self.client.send_text(
-                self._chat_id(recipient_id), format_match_list(json_message)
-            )
-        else:
-            # Other custom payloads are for rich clients (the web widget) only.
-            logger.debug("Telegram skips custom payload of type %r", json_message.get("type"))
+        # Other custom payloads, and lists already sent as text, are for the widget only.
+        text = self.match_lists.for_payload(json_message)
+        if text:
+            await self.client.send_text(self._chat_id(recipient_id), text)
 
 
 class TelegramInput(InputChannel):

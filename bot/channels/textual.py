@@ -59,6 +59,30 @@ def format_match_list(payload: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class MatchListText:
+    """Shows a match-list payload as text on a text channel unless the list was just
+    sent as text.
+
+    The matching actions send each list as text followed by the same list as a custom
+    payload for widgets (:mod:`bot.platform.replies`); a payload that comes right after
+    a text message is that duplicate and is skipped, one that comes alone is rendered.
+    So a list is never shown twice and never lost. Use one instance per output channel.
+    """
+
+    def __init__(self) -> None:
+        self._after_text = False
+
+    def text_sent(self) -> None:
+        """Call for every text message the channel sends."""
+        self._after_text = True
+
+    def for_payload(self, payload: Mapping[str, Any]) -> Optional[str]:
+        """The text to send for a custom payload, or None to send nothing."""
+        show = is_match_list(payload) and not self._after_text
+        self._after_text = False
+        return format_match_list(payload) if show else None
+
+
 def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
     """Append buttons to ``text`` as a menu the user answers with a number."""
     lines = [text.rstrip(), "", "请回复数字选择："] if text.strip() else ["请回复数字选择："]

@@ -50,9 +50,8 @@ from bot.channels.common import (
     rejection_for_user_text,
 )
 from bot.channels.textual import (
+    MatchListText,
     channel_user_id,
-    format_match_list,
-    is_match_list,
     menu_choice,
     numbered_menu,
     split_text,
@@ -219,6 +218,7 @@ class TurnOutput(OutputChannel):
         self._user_id = user_id
         self._lock = asyncio.Lock()
         self._collected: List[str] = []
+        self._match_lists = MatchListText()
         self.pushing = False
         self.sent_menu = False
 
@@ -256,6 +256,7 @@ class TurnOutput(OutputChannel):
         return text if utf8_size(text) <= TEXT_LIMIT_BYTES else None
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self._match_lists.text_sent()
         await self._emit(staff_marked(text, kwargs))
 
     async def send_text_with_buttons(
@@ -263,16 +264,16 @@ class TurnOutput(OutputChannel):
     ) -> None:
         self._menus.remember(self._user_id, buttons)
         self.sent_menu = True
+        self._match_lists.text_sent()
         await self._emit(numbered_menu(staff_marked(text, kwargs), buttons))
 
     async def send_custom_json(
         self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
     ) -> None:
-        if is_match_list(json_message):
-            await self._emit(format_match_list(json_message))
-        else:
-            # Other custom payloads are for rich clients (the web widget) only.
-            logger.debug("%s skips custom payload %r", self._channel_name, json_message.get("type"))
+        # Other custom payloads, and lists already sent as text, are for the widget only.
+        text = self._match_lists.for_payload(json_message)
+        if text:
+            await self._emit(text)
 
 
 async def push_text(pusher: TextPusher, user_id: str, text: str) -> None:

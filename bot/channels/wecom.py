@@ -74,7 +74,6 @@ class WeComApi:
     async def send_text(self, user_id: str, text: str) -> None:
         await asyncio.to_thread(
             call_with_token_retry,
-    check_aes_key,
             self.client.token_owner,
             lambda: self.client.message.send_text(self.agent_id, user_id, text),
         )

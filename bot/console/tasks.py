@@ -1,9 +1,11 @@
 """Tasks for staff: what the assistant created in the platform data.
 
 Expert-contact requests, published demands and registered products are rows of the
-platform database (``bot.platform``, issue 3), read through its session and models.
-Whether staff handled one is kept in the handoff store (``handoff_task_status``), so
-the console never writes to the platform's tables.
+platform database (``bot.platform``, issue 3), read through its query functions
+(``bot.platform.queries``). Whether staff handled one is kept in the handoff store
+(``handoff_task_status``): a demand stays open for matching after staff followed it
+up, so "done" is the console's own fact, and the console never writes to the
+platform's tables.
 """
 from __future__ import annotations
 
@@ -27,19 +29,21 @@ def _when(value: Optional[datetime]) -> Optional[str]:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def _expert_contact(row: Any) -> Dict[str, Any]:
+def _expert_contact(row: Dict[str, Any]) -> Dict[str, Any]:
     return {
-        "id": str(row.id),
-        "title": f"联系专家 {row.expert_id}",
+        "id": str(row["id"]),
+        "title": f"联系专家 {row['expert_name']}（{row['expert_organization']}）",
         "details": {
-            "专家编号": row.expert_id,
-            "申请单位": row.requester_organization,
-            "联系方式": row.requester_contact,
-            "用途": row.purpose,
+            "专家": f"{row['expert_name']} {row['expert_title']}（编号 {row['expert_id']}）",
+            "专家电话": row["expert_phone"],
+            "专家邮箱": row["expert_email"],
+            "申请单位": row["requester_organization"],
+            "申请人联系方式": row["requester_contact"],
+            "用途": row["purpose"],
         },
-        "sender_id": row.sender_id,
-        "channel": row.channel,
-        "created_at": _when(row.created_at),
+        "sender_id": row["sender_id"],
+        "channel": row["channel"],
+        "created_at": _when(row["created_at"]),
     }
 
 
@@ -89,13 +93,19 @@ class TaskBoard:
         self.platform_url = platform_url
         self.limit = limit
 
-    def _sources(self) -> Dict[str, tuple]:
-        from bot.platform import models
+    @staticmethod
+    def _sources() -> Dict[str, tuple]:
+        """kind → (model, list function of bot.platform.queries, presenter)."""
+        from bot.platform import models, queries
 
         return {
-            "expert_contact": (models.ExpertContactRequest, _expert_contact),
-            "published_demand": (models.PublishedDemand, _published_demand),
-            "registered_product": (models.RegisteredProduct, _registered_product),
+            "expert_contact": (
+                models.ExpertContactRequest,
+                queries.list_expert_contact_requests_for_staff,
+                _expert_contact,
+            ),
+            "published_demand": (models.PublishedDemand, queries.list_published_demands, _published_demand),
+            "registered_product": (models.RegisteredProduct, queries.list_registered_products, _registered_product),
         }
 
     def list(self) -> Dict[str, Any]:
@@ -107,8 +117,8 @@ class TaskBoard:
         result: Dict[str, Any] = {"kinds": [], "error": None}
         try:
             with session_scope(self.platform_url) as session:
-                for kind, (model, present) in self._sources().items():
-                    rows = session.query(model).order_by(model.created_at.desc()).limit(self.limit).all()
+                for kind, (_, list_rows, present) in self._sources().items():
+                    rows = list_rows(session, limit=self.limit)
                     done = self.store.done_tasks(kind)
                     items: List[Dict[str, Any]] = []
                     for row in rows:
@@ -129,7 +139,7 @@ class TaskBoard:
         sources = self._sources()
         if kind not in sources:
             raise KeyError(f"unknown task kind {kind!r}")
-        model, _ = sources[kind]
+        model = sources[kind][0]
         if not item_id.isdigit():
             raise KeyError(f"no {kind} {item_id!r}")
         with session_scope(self.platform_url) as session:

@@ -64,7 +64,7 @@ class RasaClient:
 
     @staticmethod
     def _conversation_path(sender_id: str, tail: str) -> str:
-        return f"/conversations/{quote(sender_id, safe='')}/{tail}"
+        return f"/conversations/{quote(sender_id, safe=':@')}/{tail}"
 
     async def append_events(
         self, sender_id: str, events: List[Dict[str, Any]], *, deliver: bool = False

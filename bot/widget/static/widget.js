@@ -553,8 +553,14 @@
   }
 
   function connect(io) {
+    // On another site's page, start with a websocket: it needs no CORS headers, while
+    // long-polling only works cross-origin for origins the channel lists
+    // (credentials.yml: cors_allowed_origins).
+    var crossOrigin = new URL(config.serverUrl).origin !== window.location.origin;
     socket = io(config.serverUrl, {
       path: config.socketPath,
+      transports: crossOrigin ? ["websocket", "polling"] : ["polling", "websocket"],
+      tryAllTransports: true,
       reconnection: true,
       reconnectionDelay: 1000,
       reconnectionDelayMax: 5000

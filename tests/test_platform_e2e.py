@@ -1,0 +1,49 @@
+"""Matching and publishing through the running assistant (Rasa server + action server)."""
+from __future__ import annotations
+
+from tests.helpers import send_rest
+
+
+def _texts(replies) -> str:
+    return "\n".join(m.get("text", "") for m in replies)
+
+
+def _custom(replies, kind: str):
+    return next(m["custom"] for m in replies if isinstance(m.get("custom"), dict) and m["custom"].get("type") == kind)
+
+
+def test_supplier_request_then_refinement(assistant):
+    replies = send_rest(assistant, "platform-e2e-1", "我们需要重庆的铝合金轮毂供应商，要有IATF 16949")
+    cards = _custom(replies, "supplier_matches")["items"]
+    assert len(cards) >= 5 and all(card["region"] == "重庆" for card in cards[:5])
+    assert cards[0]["name"] in _texts(replies) and "IATF 16949" in _texts(replies)
+
+    refined = send_rest(assistant, "platform-e2e-1", "只要重庆的")
+    assert {card["region"] for card in _custom(refined, "supplier_matches")["items"]} == {"重庆"}
+
+
+def test_unseen_phrasing_with_colloquial_words(assistant):
+    replies = send_rest(assistant, "platform-e2e-2", "请问哪家厂子能供刹车卡钳？最好在四川，有16949")
+    cards = _custom(replies, "supplier_matches")["items"]
+    assert cards and "制动卡钳" in cards[0]["reasons"][0]
+
+
+def test_expert_panel_with_conflict_avoidance_and_contact_request(assistant):
+    replies = send_rest(assistant, "platform-e2e-3", "我们是重庆大学的，需要五位智能制造方向的评审专家")
+    cards = _custom(replies, "expert_matches")["items"]
+    assert len(cards) == 5 and "重庆大学" not in {card["organization"] for card in cards}
+    assert "@" not in _texts(replies)
+    contact = send_rest(assistant, "platform-e2e-3", "帮我联系第一位专家")
+    assert "联络请求" in _texts(contact) and cards[0]["name"] in _texts(contact)
+
+
+def test_publishing_a_demand_through_the_form(assistant):
+    sender = "platform-e2e-4"
+    assert "什么产品" in _texts(send_rest(assistant, sender, "我要发布采购需求"))
+    send_rest(assistant, sender, "制动盘")
+    send_rest(assistant, sender, "2万件")
+    send_rest(assistant, sender, "重庆")
+    send_rest(assistant, sender, "三个月内")
+    replies = send_rest(assistant, sender, "李经理 13912345678")
+    assert "已发布" in _texts(replies)
+    assert _custom(replies, "supplier_matches")["items"]
