@@ -13,7 +13,7 @@ run: setup
 
 ## Everything CI runs: data validation, unit, conversation, browser and production-profile tests.
 test: setup test-setup
-	$(PYTHON) -m rasa data validate --fail-on-warnings --data data --domain domain.yml --config config.yml
+	$(PYTHON) -m bot validate
 	$(PYTHON) -m pytest
 
 ## Terminal chat with the assistant (like `rasa shell`).
@@ -28,7 +28,7 @@ nlu-report: setup
 	$(PYTHON) -m bot nlu-report
 
 validate: setup
-	$(PYTHON) -m rasa data validate --fail-on-warnings
+	$(PYTHON) -m bot validate
 
 bench: setup test-setup
 	$(PYTHON) bench/bench_reply_latency.py

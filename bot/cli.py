@@ -4,6 +4,7 @@
     shell       chat with the assistant in the terminal
     train       train the model if its inputs changed (--force to always train)
     nlu-report  NLU cross-validation report into results/nlu-cv/
+    validate    rasa data validate, failing on every warning that matters
 
 Other modules add their commands through ``COMMAND_MODULES`` (each exposes
 ``add_commands(subparsers)``).
@@ -129,6 +130,12 @@ def cmd_nlu_report(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bot.validate import main as validate_main
+
+    return validate_main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("nlu-report", help="NLU cross-validation report into results/nlu-cv/")
     report.add_argument("--folds", type=int, default=5)
     report.set_defaults(func=cmd_nlu_report)
+
+    validate = sub.add_parser("validate", help="rasa data validate, failing on real warnings")
+    validate.set_defaults(func=cmd_validate)
 
     for module_name in COMMAND_MODULES:
         try:

@@ -133,7 +133,7 @@ async def test_a_question_gets_its_answer_in_the_chat(polling_bot) -> None:
 async def test_start_command_greets_with_inline_buttons_that_send_their_payload(polling_bot) -> None:
     _, assistant, user = polling_bot
 
-    await user.say("/start")
+    await user.say("/start welcome")  # a deep link's /start carries a parameter
     [greeting] = await user.received(1)
 
     assert assistant.received[0].text == "/greet"
@@ -274,6 +274,21 @@ async def test_webhook_without_the_right_secret_token_is_refused(webhook_bot) ->
     [reply] = await user.received(1)
     assert reply["text"] == "关于「你好」的回答"
     assert [message.text for message in assistant.received] == ["你好"]
+
+
+@pytest.mark.asyncio
+async def test_webhook_redelivery_of_an_update_is_answered_once(webhook_bot) -> None:
+    webhook_url, secret, assistant, user = webhook_bot
+    update = update_from(user, "成渝双城经济圈")
+    async with httpx.AsyncClient() as http:
+        for _ in range(2):
+            delivered = await http.post(webhook_url, json=update, headers={SECRET_TOKEN_HEADER: secret})
+            assert delivered.status_code == 200
+
+    [reply] = await user.received(1)
+    assert reply["text"] == "关于「成渝双城经济圈」的回答"
+    assert await user.nothing_more(1.0) == []
+    assert [message.text for message in assistant.received] == ["成渝双城经济圈"]
 
 
 @pytest.mark.asyncio

@@ -55,6 +55,8 @@ SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 #: Telegram refuses messages longer than this many characters.
 MESSAGE_LIMIT = 4096
+#: How many webhook update ids are remembered to drop Telegram's redeliveries.
+RECENT_UPDATES_KEPT = 10_000
 # Telegram's rule for setWebhook(secret_token=...).
 _SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -143,6 +145,7 @@ class TelegramBotClient:
         self.start_payload = start_payload
         self._poll_interval = poll_interval
         self.callbacks = CallbackRegistry()
+        self._recent_update_ids: "OrderedDict[int, None]" = OrderedDict()
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         base = api_base_url.rstrip("/")
         builder = (
@@ -212,6 +215,13 @@ class TelegramBotClient:
             raise ValueError(f"not a Telegram update: {error}") from error
         if update is None or not update.update_id:
             raise ValueError("not a Telegram update")
+        # Telegram delivers an update again when it missed our 200: answer it once.
+        if update.update_id in self._recent_update_ids:
+            logger.info("Telegram redelivered update %s; already handled", update.update_id)
+            return
+        self._recent_update_ids[update.update_id] = None
+        while len(self._recent_update_ids) > RECENT_UPDATES_KEPT:
+            self._recent_update_ids.popitem(last=False)
         await self.application.update_queue.put(update)
 
     async def send_text(
@@ -262,16 +272,15 @@ class TelegramBotClient:
                 output_channel=TelegramOutput(self),
                 sender_id=namespaced_sender_id(CHANNEL_NAME, str(chat.id)),
                 input_channel=CHANNEL_NAME,
-                message_id=f"{chat.id}:{update.effective_message.message_id}"
-                if update.effective_message
-                else None,
+                message_id=f"telegram-update:{update.update_id}",
                 metadata=metadata,
             )
         )
 
     async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         text = update.message.text
-        if text.split("@")[0].strip() == "/start":
+        # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
+        if text.split(maxsplit=1)[0].split("@")[0] == "/start":
             text = self.start_payload
         rejection = rejection_for_user_text(text)
         if rejection:
