@@ -66,3 +66,10 @@ def parse(stack, text: str) -> dict:
 )
 def test_trained_model_understands_variants(assistant, text, intent):
     assert parse(assistant, text)["intent"]["name"] == intent
+
+
+def test_button_payloads_pass_the_normaliser_untouched(assistant):
+    assert parse(assistant, "/greet")["intent"]["name"] == "greet"
+    parsed = parse(assistant, '/ask_policy{"policy_id": "joint-rd-programme"}')
+    assert parsed["intent"]["name"] == "ask_policy"
+    assert parsed["entities"][0]["value"] == "joint-rd-programme"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -143,8 +144,16 @@ def test_index_reloads_when_an_import_changes_the_data(tmp_path, monkeypatch):
     assert matching.get_index(url) is first  # unchanged data: same index
     rows["products"] = rows["products"][1:]
     import_export(write_export(tmp_path / "v2", rows), url)
-    second = matching.get_index(url)
+    second = matching.get_index(url, wait_for_new_data=True)
     assert second is not first and second.version == first.version + 1
+
+    rows["experts"] = rows["experts"][1:]
+    import_export(write_export(tmp_path / "v3", rows), url)
+    assert matching.get_index(url) is second  # answers from the old index while rebuilding
+    deadline = time.monotonic() + 60
+    while matching.get_index(url).version == second.version and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert matching.get_index(url).version == second.version + 1
     matching.forget_index(url)
     with session_scope(url) as session:
         assert session.scalar(select(func.count()).select_from(Product).where(Product.retired.is_(True))) == 1

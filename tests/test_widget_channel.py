@@ -82,8 +82,9 @@ class WidgetClient:
 
 
 def rasa_tracker(stack: Stack, sender_id: str) -> Dict[str, Any]:
-    """The tracker as Rasa's (token-protected, loopback) HTTP API gives it."""
-    url = f"{stack.rasa_url}/conversations/{quote(sender_id, safe='')}/tracker?token={stack.token}"
+    """The tracker as Rasa's (token-protected, loopback) HTTP API gives it (Sanic does not
+    unquote path parameters, so the ":" of a namespaced id must stay as it is)."""
+    url = f"{stack.rasa_url}/conversations/{quote(sender_id, safe=':@')}/tracker?token={stack.token}"
     with urllib.request.urlopen(url, timeout=30) as response:
         return json.loads(response.read())
 

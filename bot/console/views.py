@@ -221,6 +221,11 @@ async def _end(request: web.Request, close: bool) -> web.Response:
             [
                 {"event": "resume"},
                 {"event": "bot", "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE, "metadata": {"handoff_notice": True}},
+                # While paused, Rasa logged user messages without listening in between;
+                # without this the policies see no "action_listen" before the next
+                # message, no rule applies, and the fallback repeats until the
+                # circuit breaker stops it.
+                {"event": "action", "name": "action_listen"},
             ],
             deliver=True,
         )

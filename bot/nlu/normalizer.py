@@ -18,6 +18,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.textnorm import MAX_MESSAGE_CHARS, normalize_for_nlu
 
+INTENT_PAYLOAD_PREFIX = "/"
+
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False
@@ -38,8 +40,9 @@ class ChineseTextNormalizer(GraphComponent):
     @staticmethod
     def _normalize(message: Message) -> None:
         text = message.get(TEXT)
-        if isinstance(text, str) and text:
-            message.set(TEXT, normalize_for_nlu(text[:MAX_MESSAGE_CHARS]))
+        if not isinstance(text, str) or not text or text.startswith(INTENT_PAYLOAD_PREFIX):
+            return  # button payloads (/intent{"entity": …}) are parsed later, verbatim
+        message.set(TEXT, normalize_for_nlu(text[:MAX_MESSAGE_CHARS]))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for example in training_data.training_examples:
