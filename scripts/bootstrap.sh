@@ -4,16 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+is_python310() {
+  "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1
+}
+
 find_python310() {
-  if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
-  if command -v python3.10 >/dev/null 2>&1; then command -v python3.10; return; fi
+  local candidates=()
+  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
+  command -v python3.10 >/dev/null 2>&1 && candidates+=("$(command -v python3.10)")
   if command -v pyenv >/dev/null 2>&1; then
-    local candidate
-    candidate=$(ls -d "$(pyenv root)"/versions/3.10.*/bin/python3 2>/dev/null | sort -V | tail -n 1 || true)
-    if [ -n "$candidate" ]; then echo "$candidate"; return; fi
+    candidates+=($(ls -d "$(pyenv root)"/versions/3.10.*/bin/python3 2>/dev/null | sort -V -r))
   fi
-  for candidate in /usr/bin/python3.10 /usr/local/bin/python3.10 "$HOME"/.pyenv/versions/3.10.*/bin/python3; do
-    if [ -x "$candidate" ]; then echo "$candidate"; return; fi
+  candidates+=(/usr/bin/python3.10 /usr/local/bin/python3.10 "$HOME"/.pyenv/versions/3.10.*/bin/python3 python3)
+  local candidate
+  for candidate in "${candidates[@]}"; do
+    # a pyenv shim exists even when it cannot run: try each one
+    if is_python310 "$candidate"; then echo "$candidate"; return; fi
   done
   return 1
 }
@@ -29,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 
-if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))'; then
+if ! is_python310 .venv/bin/python; then
   echo "error: .venv is not Python 3.10; remove it and run again." >&2
   exit 1
 fi
