@@ -19,12 +19,21 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
-from bot.platform.replies import Reply, expert_clarification, expert_reply, intent_button, supplier_clarification, supplier_reply
+from bot.platform.replies import (
+    Reply,
+    expert_clarification,
+    expert_reply,
+    intent_button,
+    supplier_clarification,
+    supplier_contact_reply,
+    supplier_reply,
+)
 from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
 
 logger = logging.getLogger(__name__)
 
 SUPPLIER, EXPERT = "supplier", "expert"
+_CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 _ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
 
 
@@ -96,6 +105,9 @@ class ActionFindSuppliers(Action):
         text = request_text(tracker)
         previous = _previous_supplier_query(tracker)
         fresh = index.parser.parse_supplier_request(text)
+        if any(word in text for word in _CONTACT_WORDS) and (fresh.is_vague or "联系方式" in text):
+            send(dispatcher, supplier_contact_reply())  # 「这些供应商的联系方式是多少」
+            return []
         # A clarification answer (「轮毂」 after a vague request) or a bare refinement
         # (「要重庆的」) builds on the last request; a new product starts a new search.
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (

@@ -61,6 +61,32 @@ def _answer(value: Any) -> str:
     return normalize_for_nlu(str(value or "")).strip()
 
 
+def _opening_message(tracker: Tracker, slot: str) -> Optional[str]:
+    """The message that opened the form, while nothing has been asked yet and ``slot`` is empty.
+
+    「我要发个采购单，买两万件制动盘」 already answers two questions; the form skips them.
+    """
+    if tracker.get_slot("requested_slot") is not None or tracker.get_slot(slot):
+        return None
+    return tracker.latest_message.get("text") or None
+
+
+def _named_product(text: str) -> Optional[str]:
+    """The platform product (or category) a message names, if any."""
+    query = get_index().parser.parse_supplier_request(text)
+    if query.products:
+        return query.products[0]
+    if query.categories:
+        return query.categories[0].removesuffix("/*").rpartition("/")[2]
+    return None
+
+
+def _named_quantity(text: str) -> Optional[str]:
+    """A quantity in an opening message; small numbers are 「一个需求」, not amounts."""
+    parsed = parse_quantity(text)
+    return f"{parsed[0]}{parsed[1]}" if parsed and parsed[0] >= 10 else None
+
+
 def _product_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
     text = _answer(value)
     if not text or len(text) > _MAX_ANSWER:
@@ -82,6 +108,18 @@ class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
 
     def name(self) -> Text:
         return "validate_publish_demand_form"
+
+    def extract_demand_product(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> Dict[Text, Any]:
+        text = _opening_message(tracker, "demand_product")
+        product = _named_product(text) if text else None
+        return {"demand_product": product} if product else {}
+
+    def extract_demand_quantity(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                domain: DomainDict) -> Dict[Text, Any]:
+        text = _opening_message(tracker, "demand_quantity")
+        quantity = _named_quantity(text) if text else None
+        return {"demand_quantity": quantity} if quantity else {}
 
     def validate_demand_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
@@ -122,6 +160,12 @@ class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
 
     def name(self) -> Text:
         return "validate_register_product_form"
+
+    def extract_product_name(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> Dict[Text, Any]:
+        text = _opening_message(tracker, "product_name")
+        product = _named_product(text) if text else None
+        return {"product_name": product} if product else {}
 
     def validate_product_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> Dict[Text, Any]:

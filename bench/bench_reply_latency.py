@@ -178,17 +178,29 @@ def ensure_our_model(train: bool) -> None:
         sys.exit(f"no model at {MODEL_PATH}: run `.venv/bin/python -m bot train`")
 
 
+def prepare_platform_data(var_dir: Path) -> None:
+    """The platform data our matching actions read, as `python -m bot run` has it: a
+    copy of var/platform.db when it holds data, else the shipped demo import."""
+    platform_db = PROJECT_ROOT / "var" / "platform.db"
+    if platform_db.exists() and platform_db.stat().st_size:
+        shutil.copy2(platform_db, var_dir / "platform.db")
+    if (PROJECT_ROOT / "bot" / "platform" / "importer.py").exists():
+        subprocess.run(
+            [sys.executable, "-c", "from bot.platform.importer import ensure_demo_data; ensure_demo_data()"],
+            cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
+            env={**os.environ, "CYBOT_VAR_DIR": str(var_dir), "PYTHONPATH": str(PROJECT_ROOT)},
+        )
+
+
 def start_ours(work_dir: Path) -> Stack:
     """Our Rasa server + action server via the project's launcher, in a temp var dir.
 
     The model is copied so that a retraining by someone else during the run does not
-    swap it; the platform data is copied from var/ when it exists.
+    swap it.
     """
     var_dir = work_dir / "ours-var"
     var_dir.mkdir()
-    platform_db = PROJECT_ROOT / "var" / "platform.db"
-    if platform_db.exists():
-        shutil.copy2(platform_db, var_dir / "platform.db")
+    prepare_platform_data(var_dir)
     model = work_dir / "assistant.tar.gz"
     shutil.copy2(MODEL_PATH, model)
     config = StackConfig(
@@ -284,25 +296,30 @@ async def send(
     return replies
 
 
-async def run_users(bot: Bot, senders: Sequence[str], turns: int, seed: int, concurrent: bool) -> PhaseResult:
+async def run_users(
+    bot: Bot, senders: Sequence[str], turns: int, seed: int, concurrent: bool,
+    result: Optional[PhaseResult] = None,
+) -> PhaseResult:
     """Each sender has one conversation of ``turns`` messages; senders run one after
-    another (latency) or all at once (throughput)."""
-    result = PhaseResult(load_before=os.getloadavg()[0])
+    another (latency) or all at once (throughput). Adds to ``result`` when given."""
+    result = result or PhaseResult(load_before=os.getloadavg()[0])
     timeout = aiohttp.ClientTimeout(total=120)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
-        async def user(index: int, sender: str) -> None:
-            for text in bot.conversation(random.Random(seed * 1000 + index), turns):
+        async def user(sender: str) -> None:
+            # The conversation depends on the sender's position only, so both bots'
+            # runs of a round have the same shape.
+            for text in bot.conversation(random.Random(seed * 1000 + senders.index(sender)), turns):
                 await send(session, bot.webhook_url, sender, text, result)
 
         started = time.perf_counter()
         if concurrent:
-            await asyncio.gather(*(user(i, s) for i, s in enumerate(senders)))
+            await asyncio.gather(*(user(s) for s in senders))
         else:
-            for i, sender in enumerate(senders):
-                await user(i, sender)
-        result.elapsed_s = time.perf_counter() - started
+            for sender in senders:
+                await user(sender)
+        result.elapsed_s += time.perf_counter() - started
     result.load_after = os.getloadavg()[0]
     return result
 
@@ -329,7 +346,9 @@ class Plan:
 
 
 def measure(plan: Plan, bots: Sequence[Bot], run_id: str) -> Dict[str, List[dict]]:
-    """Warm up, then alternate the bots' order each round (A,B / B,A / …)."""
+    """Warm up, then measure in rounds, interleaving the bots finely so that machine
+    noise hits both alike: the single-user conversations alternate bot by bot
+    (A,B,B,A,…), the concurrent bursts alternate by round (A,B / B,A / …)."""
     for bot in bots:
         prefix = f"bench-{run_id}-{bot.name}-warmup"
         sequential = [f"{prefix}-seq-{i}" for i in range(plan.warmup_conversations)]
@@ -339,22 +358,23 @@ def measure(plan: Plan, bots: Sequence[Bot], run_id: str) -> Dict[str, List[dict
     rounds: Dict[str, List[dict]] = {bot.name: [] for bot in bots}
     for number in range(plan.rounds):
         order = list(bots) if number % 2 == 0 else list(reversed(bots))
+        latency = {bot.name: PhaseResult(load_before=os.getloadavg()[0]) for bot in bots}
+        for index in range(plan.latency_conversations):
+            for bot in order if index % 2 == 0 else reversed(order):
+                sender = f"bench-{run_id}-{bot.name}-r{number}-seq-{index}"
+                asyncio.run(run_users(bot, [sender], plan.turns, seed=number * 100 + index,
+                                      concurrent=False, result=latency[bot.name]))
         for bot in order:
-            prefix = f"bench-{run_id}-{bot.name}-r{number}"
-            latency = asyncio.run(run_users(
-                bot, [f"{prefix}-seq-{i}" for i in range(plan.latency_conversations)],
-                plan.turns, seed=number, concurrent=False,
-            ))
-            load = asyncio.run(run_users(
-                bot, [f"{prefix}-user-{i}" for i in range(plan.throughput_users)],
-                plan.turns, seed=100 + number, concurrent=True,
-            ))
-            rounds[bot.name].append({"round": number, "latency": latency.summary(), "concurrent": load.summary()})
+            senders = [f"bench-{run_id}-{bot.name}-r{number}-user-{i}" for i in range(plan.throughput_users)]
+            load = asyncio.run(run_users(bot, senders, plan.turns, seed=10_000 + number, concurrent=True))
+            single = latency[bot.name].summary()
+            rounds[bot.name].append({"round": number, "latency": single, "concurrent": load.summary()})
             print(
                 f"  round {number + 1}/{plan.rounds} {bot.name:5}: "
-                f"median {latency.summary()['median_ms']:.0f} ms, p95 {latency.summary()['p95_ms']:.0f} ms, "
+                f"1 user median {single['median_ms']:.0f} ms, p95 {single['p95_ms']:.0f} ms; "
                 f"{load.summary()['throughput_msg_s']:.1f} msg/s with {plan.throughput_users} users "
-                f"(load {latency.load_before:.2f}; errors {latency.errors + load.errors})",
+                f"(load {single['load1_before']:.2f}→{load.load_after:.2f}; "
+                f"failed {single['errors'] + load.errors})",
                 flush=True,
             )
     return rounds

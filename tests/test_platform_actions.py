@@ -72,6 +72,15 @@ def test_supplier_request_answers_with_text_and_cards(platform_url):
     assert len(items) == 5 and {i["region"] for i in items} == {"重庆"}
 
 
+def test_asking_for_a_suppliers_phone_number_gets_the_ways_to_connect(platform_url):
+    from actions.matching import ActionFindSuppliers
+
+    _, slots, _ = run(ActionFindSuppliers(), make_tracker("重庆的铝合金轮毂供应商"))
+    messages, _, _ = run(ActionFindSuppliers(), make_tracker("这些供应商的联系方式是多少", slots=slots))
+    assert len(messages) == 1 and "不在对话中提供" in messages[0]["text"]
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/publish_demand", "/request_human"]
+
+
 def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platform_url):
     from actions.matching import ActionFindSuppliers
 
@@ -165,6 +174,23 @@ def test_registering_a_product_stores_it_and_shows_open_demands(platform_url):
     with session_scope(platform_url) as session:
         product = session.scalars(select(RegisteredProduct)).one()
         assert (product.region, product.city, product.annual_capacity) == ("四川", "宜宾", 500000)
+
+
+def test_the_opening_message_fills_what_it_already_says(platform_url):
+    from actions.publishing import ValidatePublishDemandForm, ValidateRegisterProductForm
+
+    form = ValidatePublishDemandForm()
+    opening = make_tracker("我要发个采购单，买两万个刹车盘", slots={"requested_slot": None})
+    assert form.extract_demand_product(CollectingDispatcher(), opening, {}) == {"demand_product": "制动盘"}
+    assert form.extract_demand_quantity(CollectingDispatcher(), opening, {}) == {"demand_quantity": "20000个"}
+    plain = make_tracker("我要发布一个需求", slots={"requested_slot": None})
+    assert form.extract_demand_product(CollectingDispatcher(), plain, {}) == {}
+    assert form.extract_demand_quantity(CollectingDispatcher(), plain, {}) == {}
+    answering = make_tracker("5000件", slots={"requested_slot": "demand_quantity"})
+    assert form.extract_demand_quantity(CollectingDispatcher(), answering, {}) == {}
+    product_form = ValidateRegisterProductForm()
+    supplier = make_tracker("我们是做减振器的，想登记产品", slots={"requested_slot": None})
+    assert product_form.extract_product_name(CollectingDispatcher(), supplier, {}) == {"product_name": "减振器"}
 
 
 def test_saying_cancel_leaves_the_form_and_saves_nothing(platform_url):

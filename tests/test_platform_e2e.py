@@ -47,3 +47,8 @@ def test_publishing_a_demand_through_the_form(assistant):
     replies = send_rest(assistant, sender, "李经理 13912345678")
     assert "已发布" in _texts(replies)
     assert _custom(replies, "supplier_matches")["items"]
+
+
+def test_an_opening_message_that_names_product_and_quantity_skips_those_questions(assistant):
+    replies = send_rest(assistant, "platform-e2e-5", "我要发个采购单，买两万个刹车盘")
+    assert "所在地" in _texts(replies)  # product and quantity were understood

@@ -14,8 +14,9 @@ import http.server
 import json
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Awaitable, Callable, Dict, Iterator, List
 from urllib.parse import urlparse
 
 import pytest
@@ -107,11 +108,12 @@ def page(browser: Browser, assistant: Stack) -> Iterator[Page]:
 
 
 def open_widget(page: Page, stack: Stack, path: str = "/portal/") -> None:
-    """Open the portal page and the chat, and wait until the widget is connected."""
+    """Open the portal page and the chat as a new visitor; wait for the greeting."""
     page.goto(stack.web_url + path)
     page.get_by_role("button", name=re.compile("在线咨询")).click()
     expect(page.get_by_role("dialog", name="成渝产业合作助手")).to_be_visible()
     expect(status_line(page)).to_have_text("在线")
+    wait_for_greeting(page)
 
 
 def status_line(page: Page):
@@ -161,28 +163,28 @@ def sender_id_of(page: Page) -> str:
     return namespaced_sender_id("web", session_id)
 
 
-def push_bot_events(stack: Stack, sender_id: str, events: List[Dict[str, Any]]) -> None:
-    """Deliver bot events to the user's channel through Rasa's HTTP API (as the console does)."""
+def with_rasa_client(stack: Stack, call: Callable[[RasaClient], Awaitable[Any]]) -> None:
+    """Run ``call`` with the console's Rasa API client, on a thread of its own (the
+    sync Playwright API keeps an event loop running on this one)."""
 
-    async def deliver() -> None:
+    async def run() -> None:
         client = RasaClient(stack.rasa_url, stack.token)
         try:
-            await client.append_events(sender_id, events, deliver=True)
+            await call(client)
         finally:
             await client.close()
 
-    asyncio.run(deliver())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=60)
+
+
+def push_bot_events(stack: Stack, sender_id: str, events: List[Dict[str, Any]]) -> None:
+    """Deliver bot events to the user's channel through Rasa's HTTP API (as the console does)."""
+    with_rasa_client(stack, lambda client: client.append_events(sender_id, events, deliver=True))
 
 
 def send_staff_reply(stack: Stack, sender_id: str, text: str, staff_name: str) -> None:
-    async def deliver() -> None:
-        client = RasaClient(stack.rasa_url, stack.token)
-        try:
-            await client.send_staff_message(sender_id, text, staff_name)
-        finally:
-            await client.close()
-
-    asyncio.run(deliver())
+    with_rasa_client(stack, lambda client: client.send_staff_message(sender_id, text, staff_name))
 
 
 def ask_and_wait_for_answer(page: Page) -> None:
@@ -199,7 +201,6 @@ def test_the_portal_embeds_the_widget_with_one_script_tag_and_no_cdn(page: Page,
     requested_hosts = set()
     page.on("request", lambda request: requested_hosts.add(urlparse(request.url).netloc))
     open_widget(page, assistant)
-    wait_for_greeting(page)
 
     assert page.locator("script[src$='/widget/widget.js']").count() == 1
     assert requested_hosts == {urlparse(assistant.web_url).netloc}, requested_hosts
@@ -231,13 +232,15 @@ def test_another_site_embeds_the_widget_with_the_same_script_tag(page: Page, ass
 
 def test_a_question_gets_an_answer_while_typing_is_shown(page: Page, assistant: Stack):
     open_widget(page, assistant)
-    wait_for_greeting(page)
+    expect(page.get_by_text("助手正在输入…")).to_be_hidden()  # the greeting's turn is over
     page.evaluate(
         """() => {
             const typing = document.querySelector('#cybot-widget').shadowRoot.querySelector('.cyw-typing');
             window.__typingShown = false;
-            new MutationObserver(() => { if (!typing.hidden) window.__typingShown = true; })
-                .observe(typing, {attributes: true});
+            window.__typingObserver = new MutationObserver(() => {
+                if (!typing.hidden) window.__typingShown = true;
+            });
+            window.__typingObserver.observe(typing, {attributes: true});
         }"""
     )
     ask_and_wait_for_answer(page)
@@ -252,7 +255,6 @@ def test_a_question_gets_an_answer_while_typing_is_shown(page: Page, assistant: 
 
 def test_a_button_sends_its_payload_and_shows_its_title(page: Page, assistant: Stack):
     open_widget(page, assistant)
-    wait_for_greeting(page)
     bot_count = messages(page, "bot").count()
     first_choice = page.get_by_role("group", name="可选操作").first.get_by_role("button").first
     title = first_choice.inner_text()
@@ -265,7 +267,6 @@ def test_a_button_sends_its_payload_and_shows_its_title(page: Page, assistant: S
 
 def test_a_supplier_request_renders_match_cards(page: Page, assistant: Stack):
     open_widget(page, assistant)
-    wait_for_greeting(page)
     ask(page, SUPPLIER_REQUEST)
 
     cards = conversation(page).get_by_role("list", name=re.compile(r"为您匹配到 \d+ 家供应商"))
@@ -419,10 +420,17 @@ def test_the_widget_is_keyboard_operable(page: Page, assistant: Stack):
     expect(page.get_by_role("textbox", name="输入您的问题")).to_be_focused()
     wait_for_greeting(page)
 
-    page.keyboard.press("Shift+Tab")  # from the text box back to the last answer's buttons
-    focused = page.evaluate("() => document.querySelector('#cybot-widget').shadowRoot.activeElement.textContent")
+    # from the text box back through the greeting's buttons to the first one
+    first_choice = page.get_by_role("group", name="可选操作").first.get_by_role("button").first
+    title = first_choice.inner_text()
+    focused_text = "() => document.querySelector('#cybot-widget').shadowRoot.activeElement.textContent"
+    for _ in range(12):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate(focused_text) == title:
+            break
+    expect(first_choice).to_be_focused()
     page.keyboard.press("Enter")
-    expect(messages(page, "user").last).to_contain_text(focused)
+    expect(messages(page, "user").last).to_contain_text(title)
 
     page.get_by_role("textbox", name="输入您的问题").focus()
     page.keyboard.type(POLICY_QUESTION)
@@ -475,16 +483,15 @@ def test_no_serious_accessibility_violations(browser: Browser, assistant: Stack)
     page = context.new_page()
     try:
         open_widget(page, assistant)
-        wait_for_greeting(page)
         ask_and_wait_for_answer(page)
         sender_id = sender_id_of(page)
         push_bot_events(assistant, sender_id, [{"event": "bot", "data": {"custom": SUPPLIER_PAYLOAD}}])
         send_staff_reply(assistant, sender_id, "您好，我是工作人员。", "王老师")
         expect(messages(page, "staff")).to_have_count(1)
-        ask(page, "长" * (get_settings().max_user_message_chars + 1))  # the error message too
-        expect(page.get_by_role("alert")).not_to_be_empty()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
+        ask(page, "长" * (get_settings().max_user_message_chars + 1))  # the error message too
+        expect(page.get_by_role("alert")).not_to_be_empty()
 
         page.add_script_tag(path=str(AXE_SCRIPT))
         results = page.evaluate(

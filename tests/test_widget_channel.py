@@ -198,4 +198,15 @@ def test_a_session_id_a_client_makes_up_is_replaced(assistant: Stack):
             await client.close()
             assert session_id != made_up and re.fullmatch(r"[0-9a-f]{32}", session_id)
 
+        client = WidgetClient(assistant.web_url)
+        await client.start()
+        reply = await client.sio.call(
+            "user_uttered",
+            {"message": POLICY_QUESTION, "session_id": "telegram:42", "message_id": uuid.uuid4().hex},
+            timeout=30,
+        )
+        await client.close()
+        assert reply["ok"] is False and "刷新页面" in reply["error"]
+        assert user_events(rasa_tracker(assistant, "web:telegram:42")) == []
+
     asyncio.run(scenario())

@@ -26,6 +26,11 @@ ack ``{ok, error?}``; ``history_request`` → ack ``{session_id, messages}``.
 Server → client: ``bot_uttered`` (:func:`widget_message`), ``user_echo`` (a message
 the same session sent from another tab), ``turn_done {message_id}``.
 
+``credentials.yml`` keys: Rasa's (``user_message_evt``, ``bot_message_evt``,
+``session_persistence``, ``socketio_path``, ``jwt_key``, ``metadata_key``) plus
+``cors_allowed_origins`` (portal origins allowed to long-poll; websockets need none).
+Limits: ``MAX_USER_MESSAGE_CHARS``, ``WIDGET_HISTORY_LIMIT`` (:mod:`bot.settings`).
+
 Socket.IO rooms live in one process: run one Rasa process per widget deployment.
 """
 from __future__ import annotations
@@ -39,7 +44,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text, Union
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage, decode_bearer_token
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput as RasaSocketIOInput
 from rasa.core.channels.socketio import SocketIOOutput as RasaSocketIOOutput
 from rasa.shared.core.events import BotUttered, Event, UserUttered
@@ -66,6 +71,7 @@ _MAX_METADATA_CHARS = 2000
 #: How many recent message ids are remembered to drop re-sent messages.
 _REMEMBERED_MESSAGE_IDS = 10_000
 
+SESSION_MISSING_REPLY = "会话尚未建立或已失效，请刷新页面后重试。"
 INTERNAL_ERROR_REPLY = "抱歉，系统暂时出现问题，您的消息已记录，请稍后再试或联系工作人员。"
 
 
@@ -239,8 +245,6 @@ class SocketIOInput(RasaSocketIOInput):
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict] = None) -> bool:
             if not self.jwt_key:
                 return True
-            from rasa.core.channels.channel import decode_bearer_token
-
             token = (auth or {}).get("token")
             return bool(token and decode_bearer_token(token, self.jwt_key, self.jwt_algorithm))
 
@@ -310,11 +314,14 @@ class SocketIOInput(RasaSocketIOInput):
         async def handle_message(sid: Text, data: Any) -> Dict[str, Any]:
             if not isinstance(data, dict):
                 return {"ok": False, "error": "消息格式不正确。"}
-            if self.session_persistence and not data.get("session_id"):
+            requested = data.get("session_id")
+            if self.session_persistence and not requested:
                 session = await sio.get_session(sid, namespace=namespace)
                 if not session.get("sender_id"):
-                    return {"ok": False, "error": "会话尚未建立，请刷新页面后重试。"}
+                    return {"ok": False, "error": SESSION_MISSING_REPLY}
                 sender_id = session["sender_id"]
+            elif self.session_persistence and not (isinstance(requested, str) and _CLIENT_TOKEN.match(requested)):
+                return {"ok": False, "error": SESSION_MISSING_REPLY}
             else:
                 sender_id = await join_conversation(sid, session_id_of(sid, data))
 

@@ -16,14 +16,17 @@ from typing import Any, Optional
 
 from aiohttp import web
 
+from bot.channels.common import staff_reply_event
 from bot.console.security import (
     CONFIG_KEY,
     PREFIX,
     STORE_KEY,
     current_staff,
+    login_form,
+    login_submit,
+    logout,
     require_supervisor,
 )
-from bot.channels.common import staff_reply_event
 from bot.console.tasks import TaskBoard
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.rasa_client import RasaApiError, RasaClient
@@ -368,8 +371,6 @@ async def live_events(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     """Register the console's pages and API on ``app`` under ``/console``."""
-    from bot.console.security import login_form, login_submit, logout
-
     api = f"{PREFIX}/api"
     conv = f"{api}/conversations/{{sender_id}}"
     app.router.add_get(PREFIX, console_root)

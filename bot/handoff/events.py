@@ -38,7 +38,7 @@ class SqlEventSource(EventSource):
     """Polls the ``events`` table written by Rasa's SQL event broker."""
 
     def __init__(
-        self, url: str, store: HandoffStore, poll_interval_s: float = 0.3, batch_size: int = 500
+        self, url: str, store: HandoffStore, poll_interval_s: float = 0.1, batch_size: int = 500
     ) -> None:
         self.url = url
         self.description = f"SQL event broker {sa.engine.make_url(url).render_as_string(hide_password=True)}"

@@ -18,8 +18,9 @@ from bot.handoff.store import STATUS_WAITING, HandoffStore
 
 logger = logging.getLogger(__name__)
 
-#: Slots whose value names the user's company (first one set wins the display).
-COMPANY_SLOTS = ("company_name", "company", "organization", "user_organization")
+#: Slots whose value names the user's company (the product registration form asks
+#: for it); the latest one set is shown in the console.
+COMPANY_SLOTS = ("product_company",)
 
 #: Said once while a conversation waits for staff and the user writes again.
 WAITING_NOTICE = "已收到您的消息，工作人员会尽快回复您，请稍候。"

@@ -676,7 +676,6 @@ class HandoffStore:
                     sa.or_(
                         messages.c.next_action.in_(FAILURE_ACTIONS),
                         messages.c.intent.in_(FAILURE_INTENTS),
-                        messages.c.next_action == "action_handoff_request",
                     ),
                 )
                 .group_by(messages.c.text)

@@ -426,18 +426,18 @@ def _chunks(items: List, size: int = _WRITE_BATCH) -> Iterable[List]:
 
 
 def _sync_table(session: Session, name: str, parsed: ParsedFile, counts: TableCounts, now: dt.datetime) -> None:
+    """Bring table ``name`` in line with the parsed rows: insert new, update changed,
+    retire missing; unchanged rows are not written."""
     model = IMPORTED_MODELS[name]
     table = model.__table__
     spec = FILE_SPECS[name]
     id_col = table.c[spec.id_column]
-    data_columns = [c for c in next(iter(parsed.rows.values()), {}).keys() if c != spec.id_column] \
-        if parsed.rows else []
-    existing = {}
-    if data_columns:
-        result = session.execute(select(id_col, table.c.retired, *[table.c[c] for c in data_columns]))
-        existing = {row[0]: (row[1], tuple(row[2:])) for row in result}
-    else:
-        existing = {row[0]: (row[1], ()) for row in session.execute(select(id_col, table.c.retired))}
+    data_columns = [c.name for c in table.columns
+                    if c.name not in (spec.id_column, "retired", "imported_at")]
+    existing = {
+        row[0]: (row[1], tuple(row[2:]))
+        for row in session.execute(select(id_col, table.c.retired, *[table.c[c] for c in data_columns]))
+    }
 
     inserts, updates = [], []
     for row_id, values in parsed.rows.items():

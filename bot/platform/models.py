@@ -32,9 +32,6 @@ from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
 
-#: Columns that every imported table carries besides the export's own columns.
-BOOKKEEPING_COLUMNS = ("retired", "imported_at")
-
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -54,6 +54,15 @@ def expert_clarification() -> Reply:
     )
 
 
+def supplier_contact_reply() -> Reply:
+    """Companies' contact people are personal data: staff or the platform connect the two sides."""
+    return Reply(
+        "为保护企业联系人信息，联系方式不在对话中提供。您可以发布采购需求（匹配的供应商会与您联系），"
+        "或输入「转人工」由工作人员为您对接。",
+        [intent_button("发布采购需求", "publish_demand"), intent_button("转人工", "request_human")],
+    )
+
+
 def supplier_reply(result: SupplierResult) -> Reply:
     """The answer to a (non-vague) supplier request."""
     query = result.query

@@ -34,6 +34,8 @@ MAX_PANEL = 20
 DEFAULT_PANEL = 5
 
 _STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "必须在", "必须是", "一定要在", "限定", "只考虑", "仅考虑")
+#: 「重庆以外也可以」「外地也行」: the place named is not a limit.
+_ANY_PLACE_MARKERS = ("以外也", "之外也", "外地也", "哪里都", "哪儿都", "地区不限", "不限地区", "不限区域", "省外也")
 _OWN_ORG_MARKERS = ("我们是", "我是", "我们单位", "本单位", "我单位", "我校", "我院", "本校", "本院", "我司",
                     "本公司", "我们公司", "我们学校", "我们医院", "来自", "回避", "排除", "避开", "不要",
                     "除了", "除去", "不含", "不包括", "避免", "我们在", "我在")
@@ -267,10 +269,8 @@ class Vocabulary:
 
     def compile(self, nlp) -> PhraseMatcher:
         matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-        by_surface = list(self.surfaces)
-        docs = list(nlp.tokenizer.pipe(by_surface)) if hasattr(nlp.tokenizer, "pipe") else [nlp.make_doc(s) for s in by_surface]
-        for surface, doc in zip(by_surface, docs):
-            matcher.add(surface, [doc])
+        for surface in self.surfaces:
+            matcher.add(surface, [nlp.make_doc(surface)])  # match id = the surface form
         return matcher
 
 
@@ -401,7 +401,6 @@ class RequestParser:
         self.expert_matcher = self.expert_vocab.compile(self.nlp)
         self.city_region = {c.city: c.region for c in snapshot.companies.values()}
         self.city_region.update({e.city: e.region for e in snapshot.experts})
-        self.organizations = sorted({e.organization for e in snapshot.experts})
 
     # -- shared ------------------------------------------------------------------
     @staticmethod
@@ -449,9 +448,9 @@ class RequestParser:
     def parse_supplier_request(self, text: str, previous: Optional[SupplierQuery] = None) -> SupplierQuery:
         """Read a supplier request; with ``previous``, treat ``text`` as a refinement of it.
 
-        A refinement keeps earlier criteria unless the new text replaces them (a new
-        product starts over but keeps place and certificates; a new place replaces the
-        old one; certificates add up).
+        A refinement keeps earlier criteria unless the new text replaces them: a new
+        product replaces product, category and keywords (place, certificates and
+        capacity stay); a new place replaces the old one; certificates add up.
         """
         normalised = self.normalise(text)
         mentions = self._mentions(normalised, self.supplier_matcher, self.supplier_vocab)
@@ -461,6 +460,8 @@ class RequestParser:
         certs = _unique(v for m in mentions for v in m.values("CERT"))
         companies = _unique(v for m in mentions for v in m.values("COMPANY"))
         region, city, district, both = self._location(mentions)
+        if any(marker in normalised for marker in _ANY_PLACE_MARKERS):
+            region, city, district, both = None, None, None, True
         strict = any(marker in normalised for marker in _STRICT_MARKERS)
         capacity = parse_min_capacity(normalised)
         if self._is_more(normalised) and previous is not None:
@@ -536,6 +537,8 @@ class RequestParser:
         if genders:
             query.gender = genders[-1]
         region, city, _district, both = self._location(mentions)
+        if any(marker in normalised for marker in _ANY_PLACE_MARKERS):
+            region, city, both = None, None, True
         if region or city or both:
             query.region, query.city = region, city
         own, wanted = self._organization_roles(normalised, mentions)

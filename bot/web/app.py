@@ -174,8 +174,15 @@ def _mount_widget(app: web.Application) -> None:
     module.setup(app)
 
 
-async def _index(_: web.Request) -> web.Response:
-    return web.Response(status=303, headers={"Location": "/console/"})
+def _redirect(location: str):
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(status=303, headers={"Location": location})
+
+    return handler
+
+
+def _has_route(app: web.Application, path: str) -> bool:
+    return any(getattr(r.resource, "canonical", None) == path for r in app.router.routes())
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -213,8 +220,9 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
     app.router.add_get("/healthz", healthz)
     _mount_widget(app)
-    if not any(getattr(r.resource, "canonical", None) == "/" for r in app.router.routes()):
-        app.router.add_get("/", _index)  # no demo portal: the front page is the console
+    if not _has_route(app, "/"):
+        # The front page is the demo portal (companies); without the widget, the console.
+        app.router.add_get("/", _redirect("/portal/" if _has_route(app, "/portal/") else "/console/"))
 
     async def lifecycle(app: web.Application):
         app[HTTP_KEY] = aiohttp.ClientSession(

@@ -37,7 +37,7 @@ class CompanyClient:
         """The conversation's id in Rasa and in the console."""
         return f"web:{self.session_id}"
 
-    def _run(self, coroutine, timeout: float = 30.0):
+    def _run(self, coroutine, timeout: float = 120.0):
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def connect(self) -> "CompanyClient":
@@ -57,7 +57,7 @@ class CompanyClient:
 
             await sio.connect(self.base_url, transports=self.transports, socketio_path="socket.io")
             await sio.emit("session_request", {"session_id": self.session_id})
-            await asyncio.wait_for(confirmed.wait(), 15)
+            await asyncio.wait_for(confirmed.wait(), 60)
             self._sio = sio
 
         self._run(connect())

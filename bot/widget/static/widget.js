@@ -219,6 +219,23 @@
     return fragment;
   }
 
+  /** A speech-bubble icon drawn as SVG (an emoji would depend on the visitor's fonts). */
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "22");
+    svg.setAttribute("height", "22");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "cyw-launcher-icon");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   // ---------------------------------------------------------------- build the UI
 
   var host = el("div", { id: "cybot-widget", lang: language === "en" ? "en" : "zh-CN" });
@@ -227,7 +244,8 @@
   host.style.setProperty("--cyw-primary-text", config.primaryTextColor);
 
   var stylesheet = el("link", { rel: "stylesheet", href: assetBase + "widget.css" });
-  var frame = el("div", { className: "cyw", "data-ready": "false" });
+  // a landmark of its own, so screen-reader users can jump to the chat
+  var frame = el("aside", { className: "cyw", "data-ready": "false", "aria-label": config.title });
   stylesheet.addEventListener("load", function () { frame.setAttribute("data-ready", "true"); });
   stylesheet.addEventListener("error", function () { frame.setAttribute("data-ready", "true"); });
 
@@ -235,7 +253,7 @@
   var unreadBadge = el("span", { className: "cyw-unread", "aria-hidden": "true", hidden: true });
   var launcher = el("button", {
     type: "button", className: "cyw-launcher", "aria-expanded": "false", "aria-controls": "cyw-panel"
-  }, [el("span", { className: "cyw-launcher-icon", "aria-hidden": "true", text: "💬" }), launcherLabel, unreadBadge]);
+  }, [chatIcon(), launcherLabel, unreadBadge]);
 
   var statusLine = el("p", { className: "cyw-status", role: "status", text: t.connecting });
   var newButton = el("button", {
@@ -662,8 +680,10 @@
   }
 
   function autoGrow() {
+    var atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     input.style.setProperty("height", "auto");
     input.style.setProperty("height", Math.min(input.scrollHeight, 140) + "px");
+    if (atEnd) scrollToEnd(); // a taller box must not hide the latest reply
   }
 
   launcher.addEventListener("click", function () { setOpen(!state.open, true); });
