@@ -9,27 +9,35 @@ from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
+from actions.matching import NOTHING_TO_REFINE_TEXT
 from actions.policy import KNOWLEDGE_BASE, LIST_BUTTON
 from bot.knowledge.base import format_answer
 
-NLU_FALLBACK = "nlu_fallback"
 #: A fallback message may still be a policy question in unusual words; answer it only
 #: when the knowledge base covers nearly all of it (never a random policy answer).
 CONFIDENT_COVERAGE = 0.8
 
 HELP_BUTTON = {"title": "使用帮助", "payload": "/help"}
 NOT_UNDERSTOOD_TEXT = "抱歉，我没有理解您的意思。可以换个说法再问一次吗？例如「联合研发项目支持哪些领域」。"
+CANNOT_HANDLE_TEXTS = frozenset({NOT_UNDERSTOOD_TEXT, NOTHING_TO_REFINE_TEXT})
 RESTARTED_TEXT = "对话已重新开始。请问有什么可以帮您？"
 
 
 def misses_in_a_row(tracker: Tracker) -> int:
-    """How many of the latest user messages in a row were not understood."""
-    misses = 0
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        intent = (event.get("parse_data") or {}).get("intent") or {}
-        if intent.get("name") != NLU_FALLBACK:
+    """How many user messages in a row the assistant could not handle, this one included.
+
+    An earlier message counts when the assistant answered it with "not understood"
+    (the fallback) or "tell me what you are looking for" (a refinement with nothing to
+    refine), whatever intent NLU guessed: gibberish can be read as some intent."""
+    turns: List[List[Dict[Text, Any]]] = []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            turns.append([])
+        elif turns:
+            turns[-1].append(event)
+    misses = 1  # the message being handled now reached the fallback
+    for events in reversed(turns[:-1]):
+        if not any(e.get("event") == "bot" and e.get("text") in CANNOT_HANDLE_TEXTS for e in events):
             break
         misses += 1
     return misses

@@ -16,6 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.handoff import handoff_on_failure
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
@@ -100,6 +101,7 @@ class ActionFindSuppliers(Action):
     def name(self) -> Text:
         return "action_find_suppliers"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         index = get_index()
         text = request_text(tracker)
@@ -121,6 +123,7 @@ class ActionFindExperts(Action):
     def name(self) -> Text:
         return "action_find_experts"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         index = get_index()
         text = request_text(tracker)
@@ -135,12 +138,18 @@ class ActionFindExperts(Action):
         return _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
 
 
+#: The answer to 「只要重庆的」 when no list was shown yet: the message could not be
+#: handled (actions/conversation.py counts it towards handing over to staff).
+NOTHING_TO_REFINE_TEXT = "请先告诉我您要找什么，例如「找重庆的铝合金轮毂供应商」或「找5位智能制造方向的专家」。"
+
+
 class ActionRefineMatches(Action):
     """「只要重庆的」「要有IATF 16949」「更多」: refine the last supplier or expert list."""
 
     def name(self) -> Text:
         return "action_refine_matches"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         index = get_index()
         text = request_text(tracker)
@@ -149,7 +158,7 @@ class ActionRefineMatches(Action):
             return _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
         if kind == EXPERT and _previous_expert_query(tracker) is not None:
             return _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
-        send(dispatcher, Reply("请先告诉我您要找什么，例如「找重庆的铝合金轮毂供应商」或「找5位智能制造方向的专家」。",
+        send(dispatcher, Reply(NOTHING_TO_REFINE_TEXT,
                                [intent_button("找供应商", "find_suppliers", match_text="供应商"),
                                 intent_button("找专家", "find_experts", match_text="专家")]))
         return []
@@ -177,6 +186,7 @@ class ActionRequestExpertContact(Action):
     def name(self) -> Text:
         return "action_request_expert_contact"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         expert = _chosen_expert(tracker)
         shown = tracker.get_slot("shown_experts") or []

@@ -15,6 +15,7 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.handoff import handoff_on_failure
 from actions.matching import SUPPLIER, send
 from bot.platform.db import session_scope
 from bot.platform.matching import get_index
@@ -214,6 +215,7 @@ class ActionSubmitDemand(Action):
     def name(self) -> Text:
         return "action_submit_demand"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         if not all(tracker.get_slot(slot) for slot in DEMAND_SLOTS):  # the user stopped the form
             dispatcher.utter_message(text=CANCELLED_TEXT)
@@ -251,6 +253,7 @@ class ActionSubmitProduct(Action):
     def name(self) -> Text:
         return "action_submit_product"
 
+    @handoff_on_failure
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         if not all(tracker.get_slot(slot) for slot in PRODUCT_SLOTS):  # the user stopped the form
             dispatcher.utter_message(text=CANCELLED_TEXT)

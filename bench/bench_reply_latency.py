@@ -13,10 +13,11 @@ Both bots run at the same time, each behind Rasa's REST webhook
 Our assistant is started with the project's launcher (Rasa server + action server,
 embedded SQLite tracker store and event broker, exactly what ``python -m bot run``
 starts, minus the web gateway); it gets a realistic Chinese mix of greetings, policy
-questions, help, thanks, out-of-scope and not-understood messages. The stock bot is
+questions, help, thanks, out-of-scope and unclear messages. The stock bot is
 ``rasa init --no-prompt`` (cached under ``bench/.cache/``) started with ``rasa run``;
-it gets its own English training phrases. Rounds alternate the order (A,B then B,A …)
-so that machine noise hits both bots alike; figures are medians over rounds.
+it gets its own English training phrases. The bots take turns conversation by
+conversation (A,B,B,A,…) and burst by burst (A,B then B,A …) so that machine noise
+hits both alike; figures are medians over rounds.
 
 Usage::
 
@@ -92,9 +93,9 @@ OUR_MESSAGES: Dict[str, Sequence[str]] = {
     "help": ["你能做什么", "怎么用这个助手"],
     "thanks": ["谢谢", "好的，明白了，谢谢"],
     "out_of_scope": ["今天天气怎么样", "帮我订一张去北京的机票", "推荐一家火锅店"],
-    "not_understood": ["嗯那个东西呢", "asdf qwer"],
+    "unclear": ["嗯那个东西呢", "asdf qwer"],
 }
-OUR_MIX_WEIGHTS = {"policy": 0.6, "help": 0.08, "thanks": 0.1, "out_of_scope": 0.12, "not_understood": 0.1}
+OUR_MIX_WEIGHTS = {"policy": 0.6, "help": 0.08, "thanks": 0.1, "out_of_scope": 0.12, "unclear": 0.1}
 OUR_GOODBYE = "再见"
 #: A question our assistant must answer from its knowledge base, with the source.
 OUR_SANITY_QUESTION, OUR_SANITY_MARK = "川渝联合研发项目支持哪些领域", "来源："
@@ -111,6 +112,8 @@ class Bot:
 
 @dataclass
 class PhaseResult:
+    """Reply times and failures of one measured phase against one bot."""
+
     latencies_s: List[float] = field(default_factory=list)
     errors: int = 0
     empty_replies: int = 0
@@ -415,8 +418,8 @@ def report(summary: Dict[str, Dict[str, float]], plan: Plan) -> Dict[str, dict]:
 
     users = plan.throughput_users
     print()
-    print(f"| | ours | stock `rasa init` | ours/stock | goal |")
-    print(f"|---|---:|---:|---:|---|")
+    print("| | ours | stock `rasa init` | ours/stock | goal |")
+    print("|---|---:|---:|---:|---|")
     print(f"| reply latency, 1 user, median | {ours['latency_median_ms']:.0f} ms | {stock['latency_median_ms']:.0f} ms "
           f"| {ratios['latency_median']:.2f} | ≤ {LATENCY_RATIO_GOAL}: {verdict('latency_median')} |")
     print(f"| reply latency, 1 user, p95 | {ours['latency_p95_ms']:.0f} ms | {stock['latency_p95_ms']:.0f} ms "
@@ -484,7 +487,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     summary = summarise(rounds)
     verdicts = report(summary, plan)
     load_at_end = os.getloadavg()
-    command = "  ".join([".venv/bin/python bench/bench_reply_latency.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    command = " ".join([".venv/bin/python bench/bench_reply_latency.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     record = {
         "benchmark": "reply_latency",
         "command": command,
