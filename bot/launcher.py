@@ -62,7 +62,7 @@ def rasa_token(var_dir: Path) -> str:
     path = var_dir / "rasa_token"
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(secrets.token_hex(32))  # never starts with '-' (argparse)
         path.chmod(0o600)
     return path.read_text().strip()
 

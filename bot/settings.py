@@ -68,11 +68,12 @@ class Settings:
             "HANDOFF_DATABASE_URL", f"sqlite:///{VAR_DIR / 'handoff.db'}"
         )
     )
-    #: Where the console follows Rasa's event broker: an SQLAlchemy URL of the SQL
-    #: broker's database (``endpoints.yml``), or an ``amqp://`` URL for RabbitMQ
+    #: Where the console follows Rasa's events: an SQLAlchemy URL of a database with an
+    #: ``events`` table — the embedded profile's tracker store (``endpoints.yml``) or a
+    #: SQL event broker's — or an ``amqp://`` URL for RabbitMQ
     #: (``endpoints.production.yml``, queue ``event_broker_queue``).
     event_broker_url: str = field(
-        default_factory=lambda: _env("EVENT_BROKER_URL", f"sqlite:///{VAR_DIR / 'events.db'}")
+        default_factory=lambda: _env("EVENT_BROKER_URL", f"sqlite:///{VAR_DIR / 'tracker.db'}")
     )
     event_broker_queue: str = field(
         default_factory=lambda: _env("EVENT_BROKER_QUEUE", "rasa_events")

@@ -1,4 +1,5 @@
-"""Follow Rasa's event broker: the SQL broker's ``events`` table or a RabbitMQ queue.
+"""Follow Rasa's events: an SQL ``events`` table (the embedded profile's tracker store,
+or a SQL event broker's) or a RabbitMQ queue (the production profile's pika broker).
 
 Both sources hand each event (the JSON Rasa publishes, with ``sender_id``) to one
 async handler, in order, and only move on once the handler returned:
@@ -35,7 +36,9 @@ class EventSource:
 
 
 class SqlEventSource(EventSource):
-    """Polls the ``events`` table written by Rasa's SQL event broker."""
+    """Polls an ``events`` table: Rasa's SQL tracker store's (embedded profile) or its
+    SQL event broker's. Both have ``id``, ``sender_id`` and the event as JSON ``data``
+    (the tracker store's JSON lacks the sender, which the row supplies)."""
 
     def __init__(
         self, url: str, store: HandoffStore, poll_interval_s: float = 0.1, batch_size: int = 500
@@ -57,7 +60,7 @@ class SqlEventSource(EventSource):
     def _fetch(self, after: int) -> list:
         with self._engine.connect() as conn:
             return conn.execute(
-                sa.select(self._events.c.id, self._events.c.data)
+                sa.select(self._events.c.id, self._events.c.sender_id, self._events.c.data)
                 .where(self._events.c.id > after)
                 .order_by(self._events.c.id)
                 .limit(self._batch_size)
@@ -77,12 +80,13 @@ class SqlEventSource(EventSource):
                         logger.info("waiting for the event table (%s)", error.orig)
                         warned = True
                     rows = []
-                for row_id, data in rows:
+                for row_id, sender_id, data in rows:
                     try:
                         event = json.loads(data)
                     except (TypeError, ValueError):
                         logger.warning("event %s is not JSON; skipped", row_id)
                     else:
+                        event.setdefault("sender_id", sender_id)
                         await handle(event)
                     position = row_id
                     self._store.save_broker_position(self.url, position)
