@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             [
                 "",
                 "The assistant is running:",
-                f"  demo government portal with the chat widget: {web}/",
+                f"  demo government portal with the chat widget: {web}/portal/",
                 f"  staff console:                              {web}/console/",
                 f"  REST webhook (integrations):                {web}/webhooks/rest/webhook",
                 f"  Rasa server (loopback only, token in var/rasa_token): {stack.rasa_url}",

@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ]; then
+# A Chinese font too, so that the screenshots the browser tests save are readable.
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/wqy ]; then
   if [ "$(id -u)" = 0 ]; then
-    echo "==> installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    echo "==> installing Debian's chromium and a Chinese font for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
   else
     echo "error: browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2
     exit 1

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.channels.common import namespaced_sender_id
 from bot.handoff.rasa_client import RasaClient
@@ -355,41 +355,18 @@ def test_reloading_and_moving_between_pages_keep_the_conversation(page: Page, as
 def test_replies_sent_while_the_connection_was_down_arrive_after_reconnecting(page: Page, assistant: Stack):
     """A dropped connection loses nothing: a staff reply sent meanwhile and a question
     typed meanwhile are both delivered once the widget is back."""
-    sockets: List[WebSocketRoute] = []
-    outage = {"on": False}
-
-    def route_socket(ws: WebSocketRoute) -> None:
-        if outage["on"]:
-            ws.close()
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    page.route_web_socket(re.compile(r"/socket\.io/"), route_socket)
     open_widget(page, assistant)
     ask_and_wait_for_answer(page)
-    for _ in range(100):  # engine.io upgrades from long-polling to a websocket
-        if sockets:
-            break
-        page.wait_for_timeout(100)
-    assert sockets, "the widget never upgraded to a websocket"
 
-    # the network goes: polling is refused and the open websocket closes
-    outage["on"] = True
-    page.route(re.compile(r"/socket\.io/"), lambda route: route.abort())
-    for ws in sockets:
-        ws.close()
+    page.context.set_offline(True)  # the visitor's network goes (Chromium drops the socket)
     expect(status_line(page)).to_contain_text("连接中断")
-
     send_staff_reply(assistant, sender_id_of(page), "您的需求已登记，稍后联系您。", "李老师")
     ask(page, OFFLINE_QUESTION)
     expect(messages(page, "user").last).to_contain_text("发送中")
     page.wait_for_timeout(1500)
     expect(messages(page, "staff")).to_have_count(0)  # really not delivered live
 
-    # the network comes back
-    outage["on"] = False
-    page.unroute(re.compile(r"/socket\.io/"))
+    page.context.set_offline(False)
     expect(status_line(page)).to_have_text("在线", timeout=30_000)
     expect(messages(page, "staff")).to_contain_text("您的需求已登记，稍后联系您。")
     expect(messages(page, "user").last).not_to_contain_text("发送中", timeout=REPLY_TIMEOUT_MS)

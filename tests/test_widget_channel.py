@@ -78,7 +78,9 @@ class WidgetClient:
             await asyncio.sleep(0.1)
 
     async def close(self) -> None:
-        await self.sio.disconnect()
+        # Like a closing browser tab, do not wait for the pending long-poll to return
+        # (python-engineio's clean close waits for it, about 30 s).
+        await self.sio.eio.disconnect(abort=True)
 
 
 def rasa_tracker(stack: Stack, sender_id: str) -> Dict[str, Any]:
