@@ -16,3 +16,16 @@ def send_rest(stack: Stack, sender: str, text, timeout: float = 60) -> list:
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
+
+
+#: Debian's Chromium, driven by Playwright (never a browser Playwright downloads).
+CHROMIUM = "/usr/bin/chromium"
+#: Headless flags for this closed network: no background connections, no sandbox as root.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]

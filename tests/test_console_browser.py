@@ -23,18 +23,10 @@ from bot.launcher import Stack
 from tests.conftest import _stack_config
 from tests.services import require_postgres, require_rabbitmq
 from tests.support.company_client import CompanyClient
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"
 #: Staff are always on duty in these tests (office hours have their own tests).
 ROUND_THE_CLOCK = {"HANDOFF_OFFICE_HOURS": "mon-sun 00:00-24:00"}

@@ -26,21 +26,13 @@ from bot.channels.common import namespaced_sender_id
 from bot.handoff.rasa_client import RasaClient
 from bot.launcher import Stack
 from bot.settings import get_settings
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.timeout(600)  # includes starting the shared assistant
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT_ROOT / "tests" / "artifacts"
 AXE_SCRIPT = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 POLICY_QUESTION = "川渝联合研发项目支持哪些领域"
 OFFLINE_QUESTION = "双城经济圈发展基金规模多大"
 SUPPLIER_REQUEST = "我们需要重庆的铝合金轮毂供应商，要有IATF 16949"
