@@ -18,7 +18,6 @@ written to bench/results/platform.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
@@ -27,14 +26,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import ContextManager, Dict, List
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bot.platform.db import dispose_engine  # noqa: E402
+from bot.platform.db import scratch_postgres_database  # noqa: E402
 from bot.platform.importer import EXPORT_FILES, import_export  # noqa: E402
 from bot.platform.matching import PlatformIndex  # noqa: E402
 
@@ -112,38 +110,8 @@ class SqliteDatabases:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    @contextlib.contextmanager
-    def fresh(self) -> Iterator[str]:
-        url = f"sqlite:///{self.folder / f'{uuid.uuid4().hex[:8]}.db'}"
-        try:
-            yield url
-        finally:
-            dispose_engine(url)
-
-
-class PostgresDatabases:
-    """Scratch databases on a PostgreSQL server, dropped after use."""
-
-    def __init__(self, server_url: str) -> None:
-        self.server_url = server_url
-
-    @contextlib.contextmanager
-    def fresh(self) -> Iterator[str]:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
-
-        name = f"cybot_bench_platform_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(self.server_url, isolation_level="AUTOCOMMIT", future=True)
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = str(make_url(self.server_url).set(database=name))
-        try:
-            yield url
-        finally:
-            dispose_engine(url)
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+    def fresh(self) -> ContextManager[str]:
+        return scratch_postgres_database(self.server_url, "cybot_bench_platform")
 
 
 def measure(export: Path, databases, queries: int, repeat: int, imports: int) -> Dict[str, object]:

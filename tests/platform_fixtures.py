@@ -10,7 +10,6 @@ import csv
 import functools
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List
 
@@ -98,23 +97,10 @@ def write_export(directory: Path, rows: Rows, encodings: Dict[str, str] | None =
 
 def _postgres_database(base_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database for one test module, dropped afterwards."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from bot.platform.db import scratch_postgres_database
 
-    from bot.platform.db import dispose_engine
-
-    name = f"cybot_test_platform_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT", future=True)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = str(make_url(base_url).set(database=name))
-    try:
+    with scratch_postgres_database(base_url, "cybot_test_platform") as url:
         yield url
-    finally:
-        dispose_engine(url)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

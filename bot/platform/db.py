@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import uuid
 from pathlib import Path
 from typing import Dict, Iterator, Optional
 
+import sqlalchemy as sa
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -122,3 +124,22 @@ def bump_data_version(session: Session) -> int:
     row.value = str(int(row.value) + 1)
     session.flush()
     return int(row.value)
+
+
+@contextlib.contextmanager
+def scratch_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """Create a uniquely named database on a PostgreSQL server, yield its URL, drop it.
+
+    For tests and benchmarks that must not touch each other's data (several run at once)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", future=True)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = str(sa.engine.make_url(server_url).set(database=name))
+    try:
+        yield url
+    finally:
+        dispose_engine(url)
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
