@@ -18,6 +18,7 @@ written to bench/results/platform.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -26,13 +27,14 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import ContextManager, Dict, List
+from typing import ContextManager, Dict, Iterator, List
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bot.platform.db import scratch_postgres_database  # noqa: E402
+from bot.platform.db import dispose_engine, scratch_postgres_database  # noqa: E402
 from bot.platform.importer import EXPORT_FILES, import_export  # noqa: E402
 from bot.platform.matching import PlatformIndex  # noqa: E402
 
@@ -109,6 +111,21 @@ class SqliteDatabases:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator[str]:
+        url = f"sqlite:///{self.folder / f'{uuid.uuid4().hex[:8]}.db'}"
+        try:
+            yield url
+        finally:
+            dispose_engine(url)
+
+
+class PostgresDatabases:
+    """Scratch databases on a PostgreSQL server, dropped after use."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
 
     def fresh(self) -> ContextManager[str]:
         return scratch_postgres_database(self.server_url, "cybot_bench_platform")

@@ -103,7 +103,7 @@ def _postgres_database(base_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
     """An empty platform database: a SQLite file, then a fresh PostgreSQL database."""
     if request.param == "sqlite":

@@ -33,7 +33,7 @@ from bot.channels.telegram import (
 from tests.support.sanic_server import serving
 from tests.support.telegram_fake import TelegramTestApi, TelegramTestUser, start_telegram_test_api
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.stack]  # the fake Bot API runs on Node
 
 # A Rasa button payload longer than Telegram's 64-byte callback_data limit.
 SUPPLIER_PAYLOAD = '/find_supplier{"product": "铝合金轮毂", "city": "重庆", "certification": "IATF 16949"}'

@@ -121,7 +121,9 @@ def row(page, sender_id: str):
     return page.locator(f'tr[data-sender-id="{sender_id}"]')
 
 
-@pytest.mark.parametrize("stack", ["embedded", "production"], indirect=True)
+@pytest.mark.parametrize(
+    "stack", ["embedded", pytest.param("production", marks=pytest.mark.services)], indirect=True
+)
 def test_staff_take_over_reply_and_hand_back(stack, console_page):
     page = console_page
     company = CompanyClient(stack.web_url).connect()

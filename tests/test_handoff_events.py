@@ -123,6 +123,7 @@ async def test_sql_source_waits_for_rasa_to_create_the_table(tmp_path):
         store.dispose()
 
 
+@pytest.mark.services
 async def test_rabbitmq_broker_events_reach_the_console(tmp_path):
     url = require_rabbitmq()
     queue = f"handoff_test_{uuid.uuid4().hex[:10]}"

@@ -25,7 +25,7 @@ from tests.services import require_postgres
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         store = HandoffStore(f"sqlite:///{tmp_path / 'handoff.db'}")

@@ -189,6 +189,7 @@ def test_injection_looking_values_are_stored_as_text(empty_db_url, tmp_path):
     assert len(ids(empty_db_url, Company)) == len(rows["companies"])
 
 
+@pytest.mark.stack  # runs the CLI
 def test_cli_imports_with_summary_and_reports_bad_rows(tmp_path):
     directory, good = _broken_export(tmp_path)
     url = f"sqlite:///{tmp_path / 'cli.db'}"
