@@ -37,21 +37,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError, root_validator, validator
 
+from bot.db import private_directory
 from bot.handoff.officehours import OfficeHours, OfficeHoursError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 PROFILES = ("embedded", "production")
 
-#: Groups of the README table, in order.
-GROUPS = (
-    "General",
-    "Staff console and handoff",
-    "Production profile (endpoints.production.yml)",
-    "Telegram",
-    "WeChat Official Account (微信公众号)",
-    "WeCom (企业微信)",
-)
+# Groups of the README table, in this order.
+GENERAL = "General"
+CONSOLE = "Staff console and handoff"
+PRODUCTION = "Production profile (endpoints.production.yml)"
+TELEGRAM = "Telegram"
+WECHAT = "WeChat Official Account (微信公众号)"
+WECOM = "WeCom (企业微信)"
+GROUPS = (GENERAL, CONSOLE, PRODUCTION, TELEGRAM, WECHAT, WECOM)
 
 
 class SettingsError(ValueError):
@@ -95,220 +95,202 @@ class Settings(BaseModel):
         "embedded", "CYBOT_PROFILE",
         "`embedded`: SQLite only; `production`: PostgreSQL tracker store, Redis lock store, "
         "RabbitMQ event broker (`endpoints.production.yml`). `python -m bot run --profile` overrides it",
-        group="General",
+        group=GENERAL,
     )
     var_dir: Path = setting(
         _project_path("var"), "CYBOT_VAR_DIR",
         "folder of the embedded databases, the generated Rasa token and configuration, and the logs",
-        group="General", shown_default="`var`",
+        group=GENERAL, shown_default="`var`",
     )
     platform_database_url: str = setting(
         "", "PLATFORM_DATABASE_URL",
         "platform data (companies, products, demands, experts, requests); a PostgreSQL URL in production",
-        group="General", shown_default="`sqlite:///var/platform.db`",
+        group=GENERAL, shown_default="`sqlite:///var/platform.db`",
     )
     platform_demo_export_dir: Path = setting(
         _project_path("data_demo", "platform-export"), "PLATFORM_DEMO_EXPORT_DIR",
         "export imported on first run when the platform database is empty",
-        group="General", shown_default="`data_demo/platform-export`",
+        group=GENERAL, shown_default="`data_demo/platform-export`",
     )
     knowledge_base_path: Path = setting(
         _project_path("knowledge", "policies.yml"), "KNOWLEDGE_BASE_PATH",
         "the policy knowledge base (YAML, reloaded when it changes)",
-        group="General", shown_default="`knowledge/policies.yml`",
+        group=GENERAL, shown_default="`knowledge/policies.yml`",
     )
     rasa_url: str = setting(
         "http://127.0.0.1:5005", "RASA_URL",
         "the Rasa server (loopback only: the gateway forwards channels to it, the console uses its API)",
-        group="General",
+        group=GENERAL,
     )
     rasa_token: str = setting(
         "", "RASA_TOKEN",
         "token of Rasa's HTTP API (only the console uses it)",
-        group="General", secret=True, shown_default="generated into `var/rasa_token`",
+        group=GENERAL, secret=True, shown_default="generated into `var/rasa_token`",
     )
     action_server_url: str = setting(
         "http://127.0.0.1:5055/webhook", "ACTION_SERVER_URL",
         "the action server's webhook (loopback)",
-        group="General",
+        group=GENERAL,
     )
     web_host: str = setting(
         "127.0.0.1", "WEB_HOST",
         "address of the public web gateway (console, widget, portal, webhooks)",
-        group="General",
+        group=GENERAL,
     )
-    web_port: int = setting(8000, "WEB_PORT", "port of the web gateway", group="General", ge=1, le=65535)
+    web_port: int = setting(8000, "WEB_PORT", "port of the web gateway", group=GENERAL, ge=1, le=65535)
     max_user_message_chars: int = setting(
         2000, "MAX_USER_MESSAGE_CHARS",
         "longer messages are refused with a clear reply, on every channel",
-        group="General", ge=1,
+        group=GENERAL, ge=1,
     )
     widget_history_limit: int = setting(
         200, "WIDGET_HISTORY_LIMIT",
         "how many past messages the widget gets back when it reconnects or reloads",
-        group="General", ge=0,
+        group=GENERAL, ge=0,
     )
 
     # --- Staff console and handoff ---------------------------------------------------
     handoff_database_url: str = setting(
         "", "HANDOFF_DATABASE_URL",
         "handoff queue, staff accounts, sessions, audit log, the console's transcripts",
-        group="Staff console and handoff", shown_default="`sqlite:///var/handoff.db`",
+        group=CONSOLE, shown_default="`sqlite:///var/handoff.db`",
     )
     event_broker_url: str = setting(
         "", "EVENT_BROKER_URL",
         "where the console follows Rasa's events: a database with an `events` table (the embedded "
         "tracker store's, or a SQL event broker's), or `amqp://…` for RabbitMQ",
-        group="Staff console and handoff",
+        group=CONSOLE,
         shown_default="`sqlite:///var/tracker.db`; production: built from the `RABBITMQ_*` settings",
     )
     event_broker_queue: str = setting(
         "", "EVENT_BROKER_QUEUE",
         "RabbitMQ queue the console consumes",
-        group="Staff console and handoff", shown_default="as `RABBITMQ_QUEUE`",
+        group=CONSOLE, shown_default="as `RABBITMQ_QUEUE`",
     )
     office_hours: str = setting(
         "mon-fri 09:00-17:30", "HANDOFF_OFFICE_HOURS",
         "when staff answer; e.g. `mon-fri 09:00-12:00,13:30-17:30; sat 09:00-12:00`. Outside them "
         "a request is kept and the user told when it will be answered",
-        group="Staff console and handoff",
+        group=CONSOLE,
     )
     office_timezone: str = setting(
         "Asia/Shanghai", "HANDOFF_TIMEZONE", "time zone of the office hours",
-        group="Staff console and handoff",
+        group=CONSOLE,
     )
     console_session_idle_minutes: int = setting(
         30, "CONSOLE_SESSION_IDLE_MINUTES", "a console session ends after this much inactivity",
-        group="Staff console and handoff", ge=1,
+        group=CONSOLE, ge=1,
     )
     console_session_max_hours: int = setting(
         12, "CONSOLE_SESSION_MAX_HOURS", "a console session ends after this long at the latest",
-        group="Staff console and handoff", ge=1,
+        group=CONSOLE, ge=1,
     )
     console_login_attempts: int = setting(
         5, "CONSOLE_LOGIN_ATTEMPTS",
         "failed logins per account or address within 15 minutes before login is refused",
-        group="Staff console and handoff", ge=1,
+        group=CONSOLE, ge=1,
     )
     console_cookie_secure: bool = setting(
         False, "CONSOLE_COOKIE_SECURE", "set to `1` behind HTTPS (session cookie sent over TLS only)",
-        group="Staff console and handoff", shown_default="`0`",
+        group=CONSOLE, shown_default="`0`",
     )
 
     # --- Production profile ------------------------------------------------------------
     tracker_db_host: str = setting(
         "127.0.0.1", "TRACKER_DB_HOST", "PostgreSQL server of the tracker store",
-        group="Production profile (endpoints.production.yml)",
+        group=PRODUCTION,
     )
-    tracker_db_port: int = setting(
-        5432, "TRACKER_DB_PORT", "its port", group="Production profile (endpoints.production.yml)", ge=1, le=65535
-    )
-    tracker_db_name: str = setting(
-        "test", "TRACKER_DB_NAME", "its database", group="Production profile (endpoints.production.yml)"
-    )
-    tracker_db_user: str = setting(
-        "postgres", "TRACKER_DB_USER", "its user", group="Production profile (endpoints.production.yml)"
-    )
+    tracker_db_port: int = setting(5432, "TRACKER_DB_PORT", "its port", group=PRODUCTION, ge=1, le=65535)
+    tracker_db_name: str = setting("test", "TRACKER_DB_NAME", "its database", group=PRODUCTION)
+    tracker_db_user: str = setting("postgres", "TRACKER_DB_USER", "its user", group=PRODUCTION)
     tracker_db_password: str = setting(
         "", "TRACKER_DB_PASSWORD", "its password",
-        group="Production profile (endpoints.production.yml)", secret=True, shown_default="empty",
+        group=PRODUCTION, secret=True, shown_default="empty",
     )
     redis_host: str = setting(
         "127.0.0.1", "REDIS_HOST", "Redis server of the lock store",
-        group="Production profile (endpoints.production.yml)",
+        group=PRODUCTION,
     )
-    redis_port: int = setting(
-        6379, "REDIS_PORT", "its port", group="Production profile (endpoints.production.yml)", ge=1, le=65535
-    )
-    redis_db: int = setting(
-        0, "REDIS_DB", "its database number", group="Production profile (endpoints.production.yml)", ge=0
-    )
+    redis_port: int = setting(6379, "REDIS_PORT", "its port", group=PRODUCTION, ge=1, le=65535)
+    redis_db: int = setting(0, "REDIS_DB", "its database number", group=PRODUCTION, ge=0)
     rabbitmq_host: str = setting(
         "127.0.0.1", "RABBITMQ_HOST", "RabbitMQ server of the event broker",
-        group="Production profile (endpoints.production.yml)",
+        group=PRODUCTION,
     )
-    rabbitmq_port: int = setting(
-        5672, "RABBITMQ_PORT", "its port", group="Production profile (endpoints.production.yml)", ge=1, le=65535
-    )
-    rabbitmq_user: str = setting(
-        "guest", "RABBITMQ_USER", "its user", group="Production profile (endpoints.production.yml)"
-    )
+    rabbitmq_port: int = setting(5672, "RABBITMQ_PORT", "its port", group=PRODUCTION, ge=1, le=65535)
+    rabbitmq_user: str = setting("guest", "RABBITMQ_USER", "its user", group=PRODUCTION)
     rabbitmq_password: str = setting(
         "guest", "RABBITMQ_PASSWORD", "its password",
-        group="Production profile (endpoints.production.yml)", secret=True, shown_default="`guest`",
+        group=PRODUCTION, secret=True, shown_default="`guest`",
     )
     rabbitmq_queue: str = setting(
         "rasa_events", "RABBITMQ_QUEUE", "the queue Rasa publishes its events to",
-        group="Production profile (endpoints.production.yml)",
+        group=PRODUCTION,
     )
 
     # --- Channels with secrets (credentials.example.yml documents each) ----------------
     telegram_bot_token: Optional[str] = setting(
         None, "TELEGRAM_BOT_TOKEN", "enables Telegram: the token from @BotFather",
-        group="Telegram", secret=True,
+        group=TELEGRAM, secret=True,
     )
     telegram_mode: Optional[Literal["webhook", "polling"]] = setting(
         None, "TELEGRAM_MODE", "`webhook` (default) or `polling` (development, no public URL)",
-        group="Telegram",
+        group=TELEGRAM,
     )
     telegram_webhook_secret: Optional[str] = setting(
         None, "TELEGRAM_WEBHOOK_SECRET",
         "required in webhook mode: 1–256 characters of A-Z a-z 0-9 _ -, checked on every call",
-        group="Telegram", secret=True,
+        group=TELEGRAM, secret=True,
     )
     telegram_webhook_url: Optional[str] = setting(
-        None, "TELEGRAM_WEBHOOK_URL", "registered with Telegram at start when set", group="Telegram"
+        None, "TELEGRAM_WEBHOOK_URL", "registered with Telegram at start when set", group=TELEGRAM
     )
     telegram_api_base_url: Optional[str] = setting(
-        None, "TELEGRAM_API_BASE_URL", "Bot API server", group="Telegram",
+        None, "TELEGRAM_API_BASE_URL", "Bot API server", group=TELEGRAM,
         shown_default="`https://api.telegram.org`",
     )
     telegram_poll_interval: Optional[float] = setting(
-        None, "TELEGRAM_POLL_INTERVAL", "seconds between polls in polling mode", group="Telegram",
+        None, "TELEGRAM_POLL_INTERVAL", "seconds between polls in polling mode", group=TELEGRAM,
         shown_default="`0`", ge=0,
     )
     wechat_app_id: Optional[str] = setting(
         None, "WECHAT_APP_ID", "enables WeChat (with the next two): AppID",
-        group="WeChat Official Account (微信公众号)",
+        group=WECHAT,
     )
     wechat_app_secret: Optional[str] = setting(
         None, "WECHAT_APP_SECRET", "AppSecret (for the access token)",
-        group="WeChat Official Account (微信公众号)", secret=True,
+        group=WECHAT, secret=True,
     )
     wechat_token: Optional[str] = setting(
         None, "WECHAT_TOKEN", "the callback Token (signature check)",
-        group="WeChat Official Account (微信公众号)", secret=True,
+        group=WECHAT, secret=True,
     )
     wechat_encoding_aes_key: Optional[str] = setting(
         None, "WECHAT_ENCODING_AES_KEY", "EncodingAESKey (43 characters): safe mode (安全模式), recommended",
-        group="WeChat Official Account (微信公众号)", secret=True,
+        group=WECHAT, secret=True,
     )
     wechat_api_base_url: Optional[str] = setting(
         None, "WECHAT_API_BASE_URL", "WeChat API server",
-        group="WeChat Official Account (微信公众号)", shown_default="`https://api.weixin.qq.com/cgi-bin/`",
+        group=WECHAT, shown_default="`https://api.weixin.qq.com/cgi-bin/`",
     )
     wechat_reply_timeout: Optional[float] = setting(
         None, "WECHAT_REPLY_TIMEOUT",
         "seconds to wait for a passive reply before answering `success` and using the customer-service API",
-        group="WeChat Official Account (微信公众号)", shown_default="`4.0`", gt=0,
+        group=WECHAT, shown_default="`4.0`", gt=0,
     )
     wecom_corp_id: Optional[str] = setting(
-        None, "WECOM_CORP_ID", "enables WeCom (with the next four): CorpID", group="WeCom (企业微信)"
+        None, "WECOM_CORP_ID", "enables WeCom (with the next four): CorpID", group=WECOM
     )
     wecom_corp_secret: Optional[str] = setting(
-        None, "WECOM_CORP_SECRET", "the application's Secret", group="WeCom (企业微信)", secret=True
+        None, "WECOM_CORP_SECRET", "the application's Secret", group=WECOM, secret=True
     )
-    wecom_agent_id: Optional[str] = setting(
-        None, "WECOM_AGENT_ID", "the application's AgentId", group="WeCom (企业微信)"
-    )
-    wecom_token: Optional[str] = setting(
-        None, "WECOM_TOKEN", "callback Token", group="WeCom (企业微信)", secret=True
-    )
+    wecom_agent_id: Optional[str] = setting(None, "WECOM_AGENT_ID", "the application's AgentId", group=WECOM)
+    wecom_token: Optional[str] = setting(None, "WECOM_TOKEN", "callback Token", group=WECOM, secret=True)
     wecom_encoding_aes_key: Optional[str] = setting(
-        None, "WECOM_ENCODING_AES_KEY", "callback EncodingAESKey", group="WeCom (企业微信)", secret=True
+        None, "WECOM_ENCODING_AES_KEY", "callback EncodingAESKey", group=WECOM, secret=True
     )
     wecom_api_base_url: Optional[str] = setting(
-        None, "WECOM_API_BASE_URL", "WeCom API server", group="WeCom (企业微信)",
+        None, "WECOM_API_BASE_URL", "WeCom API server", group=WECOM,
         shown_default="`https://qyapi.weixin.qq.com/cgi-bin/`",
     )
 
@@ -442,8 +424,6 @@ class Settings(BaseModel):
             return self.rasa_token
         path = self.var_dir / "rasa_token"
         if create and not path.exists():
-            from bot.db import private_directory  # bot.db imports nothing of ours
-
             private_directory(self.var_dir)
             descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             with os.fdopen(descriptor, "w") as handle:
