@@ -24,6 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bot.launcher import Stack, StackConfig, free_port  # noqa: E402
+from bot.settings import get_settings  # noqa: E402
 from bot.training import train_if_needed  # noqa: E402
 from tests import services, tiers  # noqa: E402
 
@@ -63,6 +64,15 @@ def redis_url() -> str:
 def rabbitmq_url() -> str:
     """AMQP URL of the RabbitMQ server (services tier)."""
     return services.require_rabbitmq()
+
+
+@pytest.fixture(autouse=True)
+def settings_from_the_current_environment() -> Iterator[None]:
+    """Settings are read once per process: each test reads them afresh, so an
+    environment its fixtures change (``monkeypatch.setenv``) is the one it sees."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

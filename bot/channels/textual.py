@@ -20,7 +20,7 @@ NO_MATCHES_TEXT = "暂时没有找到符合条件的结果，可以换个说法�
 
 
 def is_match_list(payload: Mapping[str, Any]) -> bool:
-    """Whether a custom payload is a supplier / expert match list (see issue 3)."""
+    """Whether a custom payload is a supplier / expert match list (``docs/payloads.md``)."""
     return payload.get("type") in MATCH_LIST_TYPES and isinstance(payload.get("items"), list)
 
 
