@@ -1,6 +1,6 @@
 """Every package the code imports is declared, and the locks pin every declared package.
 
-Runtime code (bot/, actions/, migrations/) may import only what requirements.in declares;
+Runtime code (bot/, actions/, rasa_sdk_plugins/, migrations/) may import only what requirements.in declares;
 tests, benchmarks and scripts may also import what requirements-dev.in declares. A package
 that arrives only as somebody else's dependency can disappear with any upgrade of that
 somebody, so a direct import of it must be declared too.
@@ -20,9 +20,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RUNTIME_CODE = ("bot", "actions", "migrations")
+RUNTIME_CODE = ("bot", "actions", "rasa_sdk_plugins", "migrations")
 DEV_CODE = ("tests", "bench", "scripts")
-FIRST_PARTY = {"bot", "actions", "tests", "bench", "migrations"}
+FIRST_PARTY = {"bot", "actions", "rasa_sdk_plugins", "tests", "bench", "migrations"}
 
 
 def declared_requirements(path: Path) -> List[Requirement]:
