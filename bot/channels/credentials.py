@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 TELEGRAM_CHANNEL_CLASS = "bot.channels.telegram.TelegramInput"
 WECHAT_CHANNEL_CLASS = "bot.channels.wechat.WeChatInput"
-WECOM_CHANNEL_CLASS = "bot.channels.wecom.WeComInput"
+WECOM_CHANNEL_CLASS = "bot.channels.wechat.WeComInput"
 
 # (credentials key, env var, required?) per channel. A channel whose required
 # variables are all set is enabled; one with only some of them set is a mistake

@@ -9,18 +9,18 @@ import unicodedata
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 from bot.channels.common import split_sender_id, staff_name_of, staff_prefix
+from bot.messages import user_text
 
 MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
+#: Catalogue keys of the heading over a match list that came without a title.
 _MATCH_LIST_HEADINGS = {
-    "supplier_matches": "为您匹配到的供应商：",
-    "expert_matches": "为您推荐的专家：",
+    "supplier_matches": "matches.supplier_heading",
+    "expert_matches": "matches.expert_heading",
 }
-#: Shown instead of an empty match list, so the user is never left with nothing.
-NO_MATCHES_TEXT = "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。"
 
 
 def is_match_list(payload: Mapping[str, Any]) -> bool:
-    """Whether a custom payload is a supplier / expert match list (see issue 3)."""
+    """Whether a custom payload is a supplier / expert match list (:mod:`bot.platform.replies`)."""
     return payload.get("type") in MATCH_LIST_TYPES and isinstance(payload.get("items"), list)
 
 
@@ -34,10 +34,10 @@ def _place(item: Mapping[str, Any]) -> str:
 
 
 def _headline(kind: str, item: Mapping[str, Any]) -> str:
-    name = str(item.get("name") or "").strip() or "（未命名）"
+    name = str(item.get("name") or "").strip() or user_text("matches.unnamed")
     if kind == "supplier_matches":
         place = _place(item)
-        return f"{name}（{place}）" if place else name
+        return user_text("matches.name_with_place", name=name, place=place) if place else name
     details = [str(item.get(key) or "").strip() for key in ("title", "organization")]
     return " · ".join([name] + [detail for detail in details if detail])
 
@@ -50,8 +50,8 @@ def format_match_list(payload: Mapping[str, Any]) -> str:
     kind = str(payload["type"])
     items = payload.get("items") or []
     if not items:
-        return NO_MATCHES_TEXT
-    lines = [str(payload.get("title") or _MATCH_LIST_HEADINGS[kind])]
+        return user_text("matches.none")
+    lines = [str(payload.get("title") or user_text(_MATCH_LIST_HEADINGS[kind]))]
     for rank, item in enumerate(items, start=1):
         lines.append(f"{rank}. {_headline(kind, item)}")
         for reason in item.get("reasons") or []:
@@ -85,7 +85,8 @@ class MatchListText:
 
 def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
     """Append buttons to ``text`` as a menu the user answers with a number."""
-    lines = [text.rstrip(), "", "请回复数字选择："] if text.strip() else ["请回复数字选择："]
+    prompt = user_text("menu.reply_with_number")
+    lines = [text.rstrip(), "", prompt] if text.strip() else [prompt]
     lines += [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
     return "\n".join(lines)
 
