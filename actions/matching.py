@@ -27,6 +27,7 @@ from bot.platform.replies import (
     expert_field_buttons,
     expert_reply,
     intent_button,
+    start_search_buttons,
     supplier_category_buttons,
     supplier_reply,
 )
@@ -174,11 +175,7 @@ class ActionRefineMatches(Action):
             return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
         # The message could not be handled (actions/conversation.py counts it towards
         # handing over to staff).
-        dispatcher.utter_message(
-            response="utter_nothing_to_refine",
-            buttons=[intent_button(user_text("button.find_suppliers"), "find_suppliers", match_text="供应商"),
-                     intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")],
-        )
+        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
         return []
 
 

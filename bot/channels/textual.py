@@ -12,11 +12,6 @@ from bot.channels.common import split_sender_id, staff_name_of, staff_prefix
 from bot.messages import user_text
 
 MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
-#: Catalogue keys of the heading over a match list that came without a title.
-_MATCH_LIST_HEADINGS = {
-    "supplier_matches": "matches.supplier_heading",
-    "expert_matches": "matches.expert_heading",
-}
 
 
 def is_match_list(payload: Mapping[str, Any]) -> bool:
@@ -51,7 +46,11 @@ def format_match_list(payload: Mapping[str, Any]) -> str:
     items = payload.get("items") or []
     if not items:
         return user_text("matches.none")
-    lines = [str(payload.get("title") or user_text(_MATCH_LIST_HEADINGS[kind]))]
+    if kind == "supplier_matches":
+        heading = user_text("matches.supplier_heading")
+    else:
+        heading = user_text("matches.expert_heading")
+    lines = [str(payload.get("title") or heading)]
     for rank, item in enumerate(items, start=1):
         lines.append(f"{rank}. {_headline(kind, item)}")
         for reason in item.get("reasons") or []:

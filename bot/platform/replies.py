@@ -48,6 +48,12 @@ def supplier_category_buttons() -> List[Dict[str, str]]:
     return [intent_button(title, "find_suppliers", match_text=text) for title, text in SUPPLIER_CLARIFY_OPTIONS]
 
 
+def start_search_buttons() -> List[Dict[str, str]]:
+    """「找供应商」「找专家」: start a search when there is nothing to refine."""
+    return [intent_button(user_text("button.find_suppliers"), "find_suppliers", match_text="供应商"),
+            intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")]
+
+
 def expert_field_buttons() -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
     return [intent_button(field_name, "find_experts", match_text=field_name) for field_name in EXPERT_CLARIFY_OPTIONS]
