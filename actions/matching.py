@@ -18,10 +18,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
+from bot.messages import user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
-from bot.messages import user_text
 from bot.platform.replies import (
     Reply,
     expert_field_buttons,

@@ -52,13 +52,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
     namespaced_sender_id,
     rejection_for_user_text,
     staff_name_of,
 )
-from bot.cache import SeenKeys
 from bot.messages import user_text
 from bot.settings import get_settings
 

@@ -40,12 +40,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.cache import SeenKeys, bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
     namespaced_sender_id,
     rejection_for_user_text,
 )
-from bot.cache import SeenKeys, bounded_cache
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.messages import user_text
 
