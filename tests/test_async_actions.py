@@ -9,7 +9,7 @@ import inspect
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -26,7 +26,9 @@ from tests.support.responses import rendered_text
 
 ACTION_MODULES = [actions.conversation, actions.handoff, actions.matching, actions.policy, actions.publishing]
 #: How long each patched dependency blocks its thread.
-BLOCKING_S = 0.6
+BLOCKING_S = 1.0
+#: When the patched dependencies blocked: (start, end) on the monotonic clock.
+BLOCKED: List[Tuple[float, float]] = []
 
 
 def our_classes(base: type) -> List[type]:
@@ -61,19 +63,22 @@ def make_tracker(text: str, slots: Optional[Dict[str, Any]] = None) -> Tracker:
 def slowed(function: Callable[..., Any]) -> Callable[..., Any]:
     """``function`` after blocking its thread for :data:`BLOCKING_S` (a slow database)."""
     def slow(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
         time.sleep(BLOCKING_S)
+        BLOCKED.append((started, time.monotonic()))
         return function(*args, **kwargs)
     return slow
 
 
-async def longest_pause_of_the_loop(work: Any) -> float:
-    """Run ``work`` while a heartbeat ticks on the same loop; the longest gap between ticks.
+async def heartbeats_while(work: Any) -> List[float]:
+    """Run ``work`` while a heartbeat ticks on the same loop; return the tick times.
 
     The objects of the test process so far are frozen first: a full garbage collection
     of this big process (Rasa, TensorFlow) stops every thread for a moment, wherever the
     work runs, and would hide what this measures.
     """
     done = asyncio.Event()
+    ticks: List[float] = []
 
     async def heartbeat() -> None:
         while not done.is_set():
@@ -82,7 +87,6 @@ async def longest_pause_of_the_loop(work: Any) -> float:
 
     gc.collect()
     gc.freeze()
-    ticks = [time.monotonic()]
     beating = asyncio.create_task(heartbeat())
     try:
         await work
@@ -90,7 +94,7 @@ async def longest_pause_of_the_loop(work: Any) -> float:
         done.set()
         await beating
         gc.unfreeze()
-    return max(later - earlier for earlier, later in zip(ticks, ticks[1:]))
+    return ticks
 
 
 @pytest.fixture
@@ -130,17 +134,20 @@ CASES = {
 def test_blocking_work_runs_off_the_event_loop(case: str, platform: None, monkeypatch: pytest.MonkeyPatch) -> None:
     slow_down, action, text, slots, expected = CASES[case]
     slow_down(monkeypatch)
+    BLOCKED.clear()
     dispatcher = CollectingDispatcher()
 
-    async def scenario() -> float:
-        return await longest_pause_of_the_loop(action.run(dispatcher, make_tracker(text, slots), {}))
+    async def scenario() -> List[float]:
+        return await heartbeats_while(action.run(dispatcher, make_tracker(text, slots), {}))
 
-    longest_pause = asyncio.run(scenario())
+    ticks = asyncio.run(scenario())
 
     assert expected in rendered_text(dispatcher.messages)  # the action still did its work
-    # A blocked loop would stand still for the whole BLOCKING_S; worker threads leave
-    # it free apart from scheduling noise on this shared machine.
-    assert longest_pause < BLOCKING_S / 2
+    assert BLOCKED, "the slow dependency was not used"
+    # Blocking on the loop would stop the heartbeat for the whole wait; from a worker
+    # thread the loop keeps ticking (dozens of times; a few even on a loaded machine).
+    ticks_while_blocked = [sum(start < tick < end for tick in ticks) for start, end in BLOCKED]
+    assert min(ticks_while_blocked) >= 3, ticks_while_blocked
 
 
 class FailingAsyncAction(Action):

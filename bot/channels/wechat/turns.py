@@ -192,6 +192,7 @@ class TurnRegistry:
 
     Every task it starts (turns, pushes, notices) is held by :attr:`tasks`, so failures
     are logged and :meth:`close` finishes or cancels them when the server stops.
+    ``menus`` keeps each user's last menu (in this process unless another store is given).
     """
 
     def __init__(
@@ -199,12 +200,13 @@ class TurnRegistry:
         channel_name: str,
         pusher: TextPusher,
         reply_timeout: Optional[float],
+        menus: Optional[NumberedMenus] = None,
     ) -> None:
         self.channel_name = channel_name
         self.pusher = pusher
         #: None: never answer passively (send everything through the message API).
         self.reply_timeout = reply_timeout
-        self.menus = NumberedMenus()
+        self.menus = menus or NumberedMenus()
         self.tasks = BackgroundTasks(channel_name)
         self._turns: MutableMapping[str, Turn] = bounded_cache(MAX_REMEMBERED_TURNS, ttl=DEDUPE_SECONDS)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
