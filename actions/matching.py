@@ -1,4 +1,4 @@
-"""Supplier and expert matching actions (issue 3): thin wrappers over bot.platform.
+"""Supplier and expert matching actions: thin wrappers over bot.platform.
 
 Entities are not taken from DIET: the matching engine reads the raw message against
 the platforms' own vocabulary, so phrasings never seen in training still work. The
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
@@ -38,17 +37,6 @@ logger = logging.getLogger(__name__)
 SUPPLIER, EXPERT = "supplier", "expert"
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 _ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
-
-
-def _warm_up() -> None:
-    """Build the index in the background when the action server starts (first reply fast)."""
-    try:
-        get_index()
-    except Exception:  # noqa: BLE001 - the first request will report the real error
-        logger.warning("platform index not ready yet", exc_info=True)
-
-
-threading.Thread(target=_warm_up, name="platform-index-warm-up", daemon=True).start()
 
 
 def request_text(tracker: Tracker) -> str:

@@ -1,4 +1,4 @@
-"""Publishing forms (issue 3): a buyer's demand, a supplier's product.
+"""Publishing forms: a buyer's demand, a supplier's product.
 
 The forms collect free-text answers; the validators below turn them into values with
 bot.platform.publishing's parsers (「1万件」, 「三个月内」, 「重庆优先」) and ask again,

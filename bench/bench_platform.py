@@ -1,4 +1,4 @@
-"""Benchmark of the platform data layer and matching (issue 3).
+"""Benchmark of the platform data layer and matching.
 
     .venv/bin/python bench/bench_platform.py [--postgres URL] [--queries 300] [--repeat 3]
 

@@ -57,7 +57,8 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, free_port  # noqa: E402
+from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment, free_port  # noqa: E402
+from bot.settings import get_settings  # noqa: E402
 from bot.stats import percentile  # noqa: E402
 
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -65,7 +66,7 @@ CACHE_DIR = BENCH_DIR / ".cache"
 RESULTS_DIR = BENCH_DIR / "results"
 RASA_VERSION = importlib.metadata.version("rasa")
 
-#: Goal of issue 2: ours/stock latency at most this, throughput at least that.
+#: The speed target: ours/stock latency at most this, throughput at least that.
 LATENCY_RATIO_GOAL = 1.5
 THROUGHPUT_RATIO_GOAL = 0.8
 #: Messages per user in the concurrent warm-up burst (opens connections, fills caches).
@@ -174,15 +175,14 @@ def ensure_our_model(train: bool) -> None:
 def prepare_platform_data(var_dir: Path) -> None:
     """The platform data our matching actions read, as `python -m bot run` has it: a
     copy of var/platform.db when it holds data, else the shipped demo import."""
-    platform_db = PROJECT_ROOT / "var" / "platform.db"
+    platform_db = get_settings().var_dir / "platform.db"
     if platform_db.exists() and platform_db.stat().st_size:
         shutil.copy2(platform_db, var_dir / "platform.db")
-    if (PROJECT_ROOT / "bot" / "platform" / "importer.py").exists():
-        subprocess.run(
-            [sys.executable, "-c", "from bot.platform.importer import ensure_demo_data; ensure_demo_data()"],
-            cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
-            env={**os.environ, "CYBOT_VAR_DIR": str(var_dir), "PYTHONPATH": str(PROJECT_ROOT)},
-        )
+    subprocess.run(
+        [sys.executable, "-c", "from bot.cli import prepare_data; prepare_data()"],
+        cwd=PROJECT_ROOT, check=True, stdout=subprocess.DEVNULL,
+        env=child_environment({"CYBOT_VAR_DIR": str(var_dir)}),
+    )
 
 
 def start_ours(work_dir: Path) -> Stack:

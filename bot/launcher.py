@@ -8,7 +8,6 @@ behind a token; the web gateway is the public entry point.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -22,26 +21,9 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from bot.settings import PROJECT_ROOT, VAR_DIR
+from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 MODEL_PATH = PROJECT_ROOT / "models" / "assistant.tar.gz"
-
-#: Environment defaults of the production profile: the servers on this machine.
-PRODUCTION_DEFAULTS = {
-    "TRACKER_DB_HOST": "127.0.0.1",
-    "TRACKER_DB_PORT": "5432",
-    "TRACKER_DB_NAME": "test",
-    "TRACKER_DB_USER": "postgres",
-    "TRACKER_DB_PASSWORD": "",
-    "REDIS_HOST": "127.0.0.1",
-    "REDIS_PORT": "6379",
-    "REDIS_DB": "0",
-    "RABBITMQ_HOST": "127.0.0.1",
-    "RABBITMQ_PORT": "5672",
-    "RABBITMQ_USER": "guest",
-    "RABBITMQ_PASSWORD": "guest",
-    "RABBITMQ_QUEUE": "rasa_events",
-}
 
 
 class StackError(RuntimeError):
@@ -55,24 +37,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def rasa_token(var_dir: Path) -> str:
-    """The Rasa API token: $RASA_TOKEN, else one generated once into var/rasa_token."""
-    if os.environ.get("RASA_TOKEN"):
-        return os.environ["RASA_TOKEN"]
-    path = var_dir / "rasa_token"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))  # never starts with '-' (argparse)
-        path.chmod(0o600)
-    return path.read_text().strip()
+def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment for a process of ours: this one's, ``extra``, and what every
+    child needs (the project on its import path, SQLAlchemy's 2.0 notice silenced)."""
+    return {
+        **os.environ,
+        **(extra or {}),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    }
 
 
 @dataclass
 class StackConfig:
     """What to start and where."""
 
-    profile: str = "embedded"  # or "production"
-    var_dir: Path = VAR_DIR
+    profile: str = field(default_factory=lambda: get_settings().profile)  # embedded | production
+    var_dir: Path = field(default_factory=lambda: get_settings().var_dir)
     rasa_port: int = 5005
     action_port: int = 5055
     web_port: int = 8000
@@ -80,7 +61,7 @@ class StackConfig:
     model_path: Path = MODEL_PATH
     #: Extra credentials.yml entries (e.g. Telegram pointed at a test server).
     extra_credentials: Dict[str, dict] = field(default_factory=dict)
-    #: Extra environment for every process (e.g. PLATFORM_DATABASE_URL).
+    #: Extra environment for every process, read as settings (e.g. PLATFORM_DATABASE_URL).
     env: Dict[str, str] = field(default_factory=dict)
     with_web: bool = True
 
@@ -91,37 +72,34 @@ class Stack:
     def __init__(self, config: StackConfig):
         self.config = config
         self.var_dir = Path(config.var_dir)
-        self.token = rasa_token(self.var_dir)
-        self.processes: Dict[str, subprocess.Popen] = {}
         self.rasa_url = f"http://127.0.0.1:{config.rasa_port}"
         self.action_url = f"http://127.0.0.1:{config.action_port}"
         self.web_url = f"http://{config.web_host}:{config.web_port}"
+        #: The settings every process of this stack reads (raises SettingsError).
+        self.settings = Settings.from_environ(
+            {**os.environ, **config.env},
+            profile=config.profile,
+            var_dir=self.var_dir,
+            rasa_url=self.rasa_url,
+            action_server_url=f"{self.action_url}/webhook",
+            web_host=config.web_host,
+            web_port=config.web_port,
+        )
+        self.token = self.settings.rasa_api_token(create=True)
+        self.processes: Dict[str, subprocess.Popen] = {}
 
     # -- configuration files ------------------------------------------------------
     def environment(self) -> Dict[str, str]:
-        env = {**os.environ, **self.config.env}
-        if self.config.profile == "production":
-            for key, value in PRODUCTION_DEFAULTS.items():
-                env.setdefault(key, value)
-            env.setdefault(
-                "EVENT_BROKER_URL",
-                "amqp://{RABBITMQ_USER}:{RABBITMQ_PASSWORD}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/%2F".format(**env),
-            )
-            env.setdefault("EVENT_BROKER_QUEUE", env["RABBITMQ_QUEUE"])
-        env.update(
+        """The environment of every process: this stack's settings (which also fill
+        the ``${VAR}`` values of ``endpoints.production.yml``) over the caller's."""
+        return child_environment(
             {
-                "CYBOT_VAR_DIR": str(self.var_dir),
-                "RASA_URL": self.rasa_url,
+                **self.config.env,
+                **self.settings.as_environment(),
                 "RASA_TOKEN": self.token,
-                "ACTION_SERVER_URL": f"{self.action_url}/webhook",
-                "WEB_HOST": self.config.web_host,
-                "WEB_PORT": str(self.config.web_port),
                 "SANIC_HOST": "127.0.0.1",  # the action server: loopback only
-                "PYTHONPATH": str(PROJECT_ROOT),
-                "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             }
         )
-        return env
 
     def write_endpoints(self) -> Path:
         """endpoints.yml (or .production.yml) with this stack's ports and var dir."""
@@ -139,16 +117,13 @@ class Stack:
     def write_credentials(self) -> Path:
         """credentials.yml plus the channels configured through the environment."""
         credentials = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text()) or {}
-        try:
-            from bot.channels import channel_credentials_from_env
-        except ImportError:  # channels with secrets not installed in this checkout
-            pass
-        else:
-            credentials.update(channel_credentials_from_env())
+        credentials.update(self.settings.channel_credentials())
         credentials.update(self.config.extra_credentials)
         path = self.var_dir / "credentials.yml"
-        path.write_text(yaml.safe_dump(credentials, allow_unicode=True), encoding="utf-8")
-        path.chmod(0o600)
+        descriptor = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # holds secrets
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(credentials, handle, allow_unicode=True)
+        path.chmod(0o600)  # a file left by an older version
         return path
 
     # -- processes ----------------------------------------------------------------
@@ -165,7 +140,7 @@ class Stack:
                 "--endpoints", str(self.write_endpoints()),
             ],
         }
-        if self.config.with_web and (PROJECT_ROOT / "bot" / "web" / "__main__.py").exists():
+        if self.config.with_web:
             commands["web"] = [python, "-m", "bot.web"]
         return commands
 

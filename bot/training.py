@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Iterable, List
 
+from bot.db import private_directory
 from bot.launcher import MODEL_PATH
-from bot.settings import PROJECT_ROOT, VAR_DIR
+from bot.settings import PROJECT_ROOT, get_settings
 
 MODEL_INPUTS = ["config.yml", "domain.yml", "data", "lexicon", "bot/nlu", "bot/textnorm.py"]
 
@@ -42,9 +43,10 @@ def model_fingerprint() -> str:
 
 def train_if_needed(force: bool = False) -> bool:
     """Train into models/assistant.tar.gz unless it matches the inputs; True if trained."""
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    var_dir = get_settings().var_dir
+    private_directory(var_dir)
     stamp = MODEL_PATH.with_suffix(".fingerprint")
-    with open(VAR_DIR / "train.lock", "w") as lock:
+    with open(var_dir / "train.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         fingerprint = model_fingerprint()
         if not force and MODEL_PATH.exists() and stamp.exists() and stamp.read_text() == fingerprint:

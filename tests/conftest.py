@@ -21,7 +21,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bot.launcher import Stack, StackConfig, free_port  # noqa: E402
+from bot.settings import get_settings  # noqa: E402
 from bot.training import train_if_needed  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def settings_from_the_current_environment() -> Iterator[None]:
+    """Settings are read once per process: each test reads them afresh, so an
+    environment its fixtures change (``monkeypatch.setenv``) is the one it sees."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

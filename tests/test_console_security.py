@@ -2,7 +2,6 @@
 login on every route, CSRF, origin check, login rate limit, session expiry, roles."""
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.console.security import PUBLIC_ROUTES, SESSION_COOKIE
 from bot.handoff.store import HandoffStore
-from bot.settings import Settings
+from bot.settings import Settings, get_settings
 from bot.web.app import create_app
 
 pytestmark = pytest.mark.asyncio
@@ -24,8 +23,7 @@ PASSWORD = "a long enough password"
 
 
 def make_settings(tmp_path: Path, **overrides) -> Settings:
-    return dataclasses.replace(
-        Settings(),
+    return get_settings().replace(
         var_dir=tmp_path,
         handoff_database_url=f"sqlite:///{tmp_path / 'handoff.db'}",
         event_broker_url=f"sqlite:///{tmp_path / 'events.db'}",
@@ -173,7 +171,8 @@ async def test_wrong_passwords_are_rate_limited(console):
 
 
 async def test_sessions_expire(tmp_path):
-    settings = make_settings(tmp_path, console_session_idle_minutes=0)
+    # Sessions that expire at once: below the 1 minute a configuration may set.
+    settings = make_settings(tmp_path).copy(update={"console_session_idle_minutes": 0})
     store = HandoffStore(settings.handoff_database_url)
     store.add_staff("agent1", PASSWORD, "agent")
     client = TestClient(TestServer(create_app(settings, follow_events=False)))

@@ -2,7 +2,6 @@
 console API, marked done with an audit entry."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 
@@ -18,7 +17,7 @@ from bot.platform.matching import PlatformIndex
 from bot.platform.models import Expert
 from bot.platform.publishing import publish_demand, register_product
 from bot.platform.queries import create_expert_contact_request
-from bot.settings import Settings
+from bot.settings import get_settings
 from bot.web.app import create_app
 from tests.platform_fixtures import DEMO_EXPORT
 
@@ -48,8 +47,7 @@ async def console_with_tasks(tmp_path):
             region="四川", contact="李工 028-85551234", sender_id="telegram:9", channel="telegram",
         )
         expert_name = expert.name
-    settings = dataclasses.replace(
-        Settings(),
+    settings = get_settings().replace(
         var_dir=tmp_path,
         handoff_database_url=f"sqlite:///{tmp_path / 'handoff.db'}",
         platform_database_url=platform_url,

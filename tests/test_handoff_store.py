@@ -144,6 +144,25 @@ def test_closed_conversation_reopens_with_the_assistant(store):
     assert store.get_conversation("web:c")["status"] == STATUS_BOT
 
 
+@pytest.mark.parametrize("close", [True, False], ids=["closed", "handed_back"])
+def test_user_is_with_the_assistant_after_staff_end_the_handoff_before_the_resume_arrives(store, close):
+    # The console resumes Rasa, then records the close / hand-back; the resume event
+    # reaches the store later through the event feed, after the user's next message.
+    now = time.time()
+    store.request_handoff("web:r", "user_request", in_office_hours=True, at=now - 30)
+    store.set_paused("web:r", True, now - 30)
+    store.take_over("web:r", "alice")
+    store.end_handoff("web:r", "alice", close=close)
+    store.record_message("web:r", "user", "还有一个问题", now, event_key="r1")
+    conversation = store.get_conversation("web:r")
+    assert conversation["status"] == STATUS_BOT  # not held by nobody, not queued
+    assert conversation["assigned_to"] is None and conversation["waiting_since"] is None
+    assert store.waiting_count() == 0
+    assert store.claim_waiting_notice("web:r") is False  # no "please wait for staff"
+    store.set_paused("web:r", False, now)  # the resume catches up
+    assert store.get_conversation("web:r")["status"] == STATUS_BOT
+
+
 def test_waiting_notice_is_claimed_once_per_handoff(store):
     store.request_handoff("web:n", "user_request", in_office_hours=True)
     assert store.claim_waiting_notice("web:n") is True

@@ -1,7 +1,7 @@
 """The policy knowledge base answers held-out questions with the right entry and figure.
 
 The questions in tests/data/policy_questions.yml were written independently of the
-training data and the knowledge base; the floor is 90% top-1 (issue 2).
+training data and the knowledge base; the floor is 90% top-1.
 """
 from __future__ import annotations
 

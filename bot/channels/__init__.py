@@ -1,4 +1,5 @@
-"""Rasa input channels of the assistant: web widget, Telegram, WeChat, WeCom."""
-from bot.channels.credentials import channel_credentials_from_env
+"""Rasa input channels of the assistant: web widget, Telegram, WeChat, WeCom.
 
-__all__ = ["channel_credentials_from_env"]
+Channels with secrets are configured from the environment (``bot.settings``,
+``Settings.channel_credentials``); ``credentials.example.yml`` documents each variable.
+"""

@@ -6,23 +6,23 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
+
+from bot.settings import PROFILES, get_settings
 
 
 def cmd_telegram_poll(args: argparse.Namespace) -> int:
     """``python -m bot run`` with ``TELEGRAM_MODE=polling``."""
-    if not os.environ.get("TELEGRAM_BOT_TOKEN", "").strip():
+    if not get_settings().telegram_bot_token:
         print(
             "error: set TELEGRAM_BOT_TOKEN (from @BotFather) first; see credentials.example.yml",
             file=sys.stderr,
         )
         return 2
-    os.environ["TELEGRAM_MODE"] = "polling"
-    from bot.cli import cmd_run
+    from bot.cli import cmd_run  # bot.cli imports this module
 
-    return cmd_run(args)
+    return cmd_run(args, env={"TELEGRAM_MODE": "polling"})
 
 
 def add_commands(subparsers: Any) -> None:
@@ -32,7 +32,6 @@ def add_commands(subparsers: Any) -> None:
         help="run the assistant with Telegram in polling mode (development, no public URL)",
     )
     poll.add_argument(
-        "--profile", choices=["embedded", "production"], default="embedded",
-        help="as for `run`",
+        "--profile", choices=PROFILES, default=None, help="as for `run`",
     )
     poll.set_defaults(func=cmd_telegram_poll)

@@ -15,7 +15,7 @@ MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
 
 
 def is_match_list(payload: Mapping[str, Any]) -> bool:
-    """Whether a custom payload is a supplier / expert match list (:mod:`bot.platform.replies`)."""
+    """Whether a custom payload is a supplier / expert match list (``docs/payloads.md``)."""
     return payload.get("type") in MATCH_LIST_TYPES and isinstance(payload.get("items"), list)
 
 

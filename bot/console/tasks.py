@@ -1,7 +1,7 @@
 """Tasks for staff: what the assistant created in the platform data.
 
 Expert-contact requests, published demands and registered products are rows of the
-platform database (``bot.platform``, issue 3), read through its query functions
+platform database (``bot.platform``), read through its query functions
 (``bot.platform.queries``). Whether staff handled one is kept in the handoff store
 (``handoff_task_status``): a demand stays open for matching after staff followed it
 up, so "done" is the console's own fact, and the console never writes to the

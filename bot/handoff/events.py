@@ -19,7 +19,8 @@ from typing import Any, Awaitable, Callable, Dict
 
 import sqlalchemy as sa
 
-from bot.handoff.store import HandoffStore, create_engine_for
+from bot.db import create_engine
+from bot.handoff.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,8 @@ class SqlEventSource(EventSource):
         self.url = url
         self.description = f"SQL event broker {sa.engine.make_url(url).render_as_string(hide_password=True)}"
         self._store = store
-        self._engine = create_engine_for(url, writer=False)  # Rasa's file: read only
+        # Rasa's database: read only, each poll one consistent snapshot.
+        self._engine = create_engine(url, read_only=True, begin="DEFERRED")
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._events = sa.Table(

@@ -20,12 +20,12 @@ import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+
+from bot.db import create_engine
 
 from bot.stats import percentile
 
@@ -207,37 +207,6 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
-def create_engine_for(url: str, *, writer: bool = True) -> Engine:
-    """An engine for ``url``.
-
-    SQLite gets its folder created and a busy timeout, because the action server and
-    the gateway write to the same file; a ``writer`` engine also uses WAL and starts
-    every transaction with ``BEGIN IMMEDIATE`` so that two processes never both read
-    and then both try to upgrade to a write lock (which SQLite refuses at once).
-    """
-    if not url.startswith("sqlite:"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    path = url[len("sqlite:///"):]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _sqlite_connect(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        if writer:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _sqlite_begin(conn: sa.engine.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
-
-    return engine
-
-
 def _insert_ignoring_duplicates(conn: sa.engine.Connection, table: sa.Table, **values: Any) -> None:
     """INSERT that does nothing when the primary key exists (a concurrent insert by
     the other process is not an error)."""
@@ -255,7 +224,8 @@ class HandoffStore:
 
     def __init__(self, url: str, timezone: str = "Asia/Shanghai") -> None:
         self.url = url
-        self.engine = create_engine_for(url)
+        # BEGIN IMMEDIATE: the action server and the gateway both read-then-write here.
+        self.engine = create_engine(url, begin="IMMEDIATE")
         self.timezone = ZoneInfo(timezone)
         metadata.create_all(self.engine)
 
@@ -376,9 +346,12 @@ class HandoffStore:
                 changes["channel"] = channel
             if kind == "user":
                 if conversation["status"] == STATUS_CLOSED:
-                    # A company writing again after staff closed: back to the assistant
-                    # (or to the queue if it is still paused).
-                    changes["status"] = STATUS_STAFF if conversation["paused"] else STATUS_BOT
+                    # A company writing again after staff closed: back to the assistant.
+                    # The console resumes the assistant before it records a close or a
+                    # hand-back, so a ``paused`` still set here only means the resume
+                    # event has not been ingested yet: the assistant answers, nobody
+                    # holds the conversation, and it is not waiting in the queue.
+                    changes["status"] = STATUS_BOT
                 if conversation["status"] in (STATUS_WAITING, STATUS_STAFF) and not conversation[
                     "waiting_since"
                 ]:

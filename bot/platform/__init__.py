@@ -1,4 +1,4 @@
-"""Platform data and matching (issue 3).
+"""Platform data and matching: the two platforms' export, requests, matching.
 
 - ``models``: SQLAlchemy models (imported export rows with a ``retired`` flag; requests
   the assistant creates); ``migrations/`` holds their Alembic migrations.

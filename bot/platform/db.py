@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from pathlib import Path
 from typing import Dict, Iterator, Optional
 
 import sqlalchemy as sa
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import create_engine
 from bot.platform.models import PlatformMeta
 from bot.settings import PROJECT_ROOT, get_settings
 
@@ -34,27 +34,17 @@ def database_url(url: Optional[str] = None) -> str:
     return url or get_settings().platform_database_url
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 def get_engine(url: Optional[str] = None) -> Engine:
     """The process-wide engine for ``url`` (default: the configured database).
 
-    SQLite files get their parent folder created and foreign keys enforced, so both
-    back-ends reject the same bad data.
+    Opened through :func:`bot.db.create_engine`: SQLite files are created owner-only,
+    in WAL mode, with foreign keys enforced, so both back-ends reject the same bad data.
     """
     url = database_url(url)
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-                Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
-            if engine.dialect.name == "sqlite":
-                event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+            engine = create_engine(url, future=True)
             _engines[url] = engine
         return engine
 

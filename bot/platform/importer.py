@@ -1,4 +1,4 @@
-"""Import the platforms' CSV export (``/work/shared/platform-export/FORMAT.md``).
+"""Import the platforms' CSV export (format: ``docs/platform-export-format.md``).
 
 ``import_export(directory)`` reads ``companies.csv``, ``products.csv``,
 ``demands.csv`` and ``experts.csv`` and brings the database in line with them:

@@ -65,7 +65,7 @@ class SupplierMatch:
     cross_region: bool = False
 
     def payload_item(self) -> Dict[str, object]:
-        """The card of the ``supplier_matches`` custom payload (issue 3's schema)."""
+        """The card of the ``supplier_matches`` custom payload (schema: ``docs/payloads.md``)."""
         return {"company_id": self.company_id, "name": self.name, "product_id": self.product_id,
                 "region": self.region, "city": self.city, "reasons": list(self.reasons)}
 
@@ -103,7 +103,7 @@ class ExpertMatch:
     reasons: List[str]
 
     def payload_item(self) -> Dict[str, object]:
-        """The card of the ``expert_matches`` custom payload (issue 3's schema)."""
+        """The card of the ``expert_matches`` custom payload (schema: ``docs/payloads.md``)."""
         return {"expert_id": self.expert_id, "name": self.name, "title": self.title,
                 "organization": self.organization, "reasons": list(self.reasons)}
 

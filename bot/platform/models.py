@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the platform data (issue 3).
+"""SQLAlchemy models of the platform data (export format: ``docs/platform-export-format.md``).
 
 Two kinds of tables live here:
 

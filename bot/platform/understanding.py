@@ -331,7 +331,11 @@ def build_supplier_vocabulary(snapshot: Snapshot) -> Tuple[Vocabulary, Dict[str,
     for company in snapshot.companies.values():
         vocab.add(company.name, "COMPANY", company.company_id)
     # Colloquial words, then every vocabulary term re-spelled with them (刹车卡钳).
-    base_terms = [s for s, keys in vocab.surfaces.items() if any(l in ("PRODUCT", "CATEGORY") for l, _ in keys)]
+    base_terms = [
+        surface
+        for surface, meanings in vocab.surfaces.items()
+        if any(label in ("PRODUCT", "CATEGORY") for label, _ in meanings)
+    ]
     for surface, target in synonyms.PRODUCT_SYNONYMS.items():
         vocab.alias(surface, target)
         if len(target) >= 2:
@@ -389,7 +393,7 @@ class Mention:
     meanings: FrozenSet[Key]
 
     def values(self, label: str) -> List[str]:
-        return sorted(v for l, v in self.meanings if l == label)
+        return sorted(value for meaning, value in self.meanings if meaning == label)
 
 
 class RequestParser:

@@ -1,7 +1,7 @@
 """The public web gateway: the only thing users and staff reach over HTTP.
 
 It serves the staff console (``/console``), lets the widget package mount its assets
-and demo portal (``bot.widget.routes.setup(app)``, when that module exists), and
+and demo portal (``bot.widget.routes.setup(app)``), and
 reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*``
 (HTTP) and ``/socket.io/*`` (long-polling and websocket). Rasa's own API
 (``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
@@ -12,7 +12,6 @@ It also follows Rasa's event broker in the background and feeds the console.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import re
 from typing import Optional
@@ -27,6 +26,7 @@ from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore
 from bot.settings import Settings
+from bot.widget import routes as widget_routes
 
 logger = logging.getLogger(__name__)
 
@@ -56,19 +56,6 @@ MAX_PROXIED_BODY = 1024 * 1024
 
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
 HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
-WIDGET_ROUTES_MODULE = "bot.widget.routes"
-
-
-def resolve_rasa_token(settings: Settings) -> str:
-    """``RASA_TOKEN``, else the token the run command generated into ``var/rasa_token``."""
-    if settings.rasa_token:
-        return settings.rasa_token
-    token_file = settings.var_dir / "rasa_token"
-    if token_file.exists():
-        token = token_file.read_text(encoding="utf-8").strip()
-        if token:
-            return token
-    raise RuntimeError("no Rasa API token: set RASA_TOKEN or create var/rasa_token")
 
 
 def _upstream_path(request: web.Request) -> Optional[str]:
@@ -163,26 +150,11 @@ async def _proxy_websocket(request: web.Request, path: str) -> web.StreamRespons
     return client
 
 
-def _mount_widget(app: web.Application) -> None:
-    try:
-        module = importlib.import_module(WIDGET_ROUTES_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name not in (WIDGET_ROUTES_MODULE, "bot.widget"):
-            raise
-        logger.info("no widget routes (%s): serving the console and channels only", WIDGET_ROUTES_MODULE)
-        return
-    module.setup(app)
-
-
 def _redirect(location: str):
     async def handler(_: web.Request) -> web.Response:
         return web.Response(status=303, headers={"Location": location})
 
     return handler
-
-
-def _has_route(app: web.Application, path: str) -> bool:
-    return any(getattr(r.resource, "canonical", None) == path for r in app.router.routes())
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -199,7 +171,7 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     app = web.Application(client_max_size=MAX_PROXIED_BODY)
     store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
     hub = LiveHub()
-    rasa = RasaClient(settings.rasa_url, resolve_rasa_token(settings))
+    rasa = RasaClient(settings.rasa_url, settings.rasa_api_token())
     ingestor = Ingestor(store, hub, rasa)
     setup_console(
         app,
@@ -219,10 +191,8 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     for prefix in PROXIED_PREFIXES:
         app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
     app.router.add_get("/healthz", healthz)
-    _mount_widget(app)
-    if not _has_route(app, "/"):
-        # The front page is the demo portal (companies); without the widget, the console.
-        app.router.add_get("/", _redirect("/portal/" if _has_route(app, "/portal/") else "/console/"))
+    widget_routes.setup(app)
+    app.router.add_get("/", _redirect("/portal/"))  # the front page: the demo portal
 
     async def lifecycle(app: web.Application):
         app[HTTP_KEY] = aiohttp.ClientSession(

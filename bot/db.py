@@ -1,0 +1,165 @@
+"""One way to open the project's SQL databases: SQLAlchemy engines for SQLite and PostgreSQL.
+
+The platform data (:mod:`bot.platform.db`), the handoff store (:mod:`bot.handoff.store`),
+the console's view of Rasa's events (:mod:`bot.handoff.events`) and the embedded
+tracker store (:mod:`bot.stores`) all open their database here, so every SQLite file
+behaves the same way:
+
+- **write-ahead logging** (``journal_mode=WAL``): readers never block the writer, so the
+  console reads while Rasa, the action server or an import writes;
+- ``synchronous=NORMAL``: safe with WAL (the file is consistent after any crash); a
+  power cut may roll back the last commits, never corrupt the file. Every database here
+  accepts that: the tracker store loses at most the last turns, the console's transcript
+  copy is re-read from the tracker store (its position rolls back with it), and an import
+  is one transaction that can be run again;
+- a **busy timeout** (:data:`BUSY_TIMEOUT_S`), because several processes write the same
+  file: a writer waits for the lock instead of failing at once;
+- **foreign keys enforced** (SQLite ignores them unless asked), so SQLite and PostgreSQL
+  reject the same bad data;
+- files created **owner-only**: the database 0600 and any folder created for it 0700,
+  because they hold password hashes and transcripts. SQLite gives its ``-wal`` and
+  ``-shm`` files the mode of the database file.
+
+PostgreSQL URLs get a plain engine that checks a pooled connection before using it
+(``pool_pre_ping``), so a restarted server costs one retry, not an error.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine
+
+#: How long a SQLite writer waits for another process's write lock before failing.
+BUSY_TIMEOUT_S = 30
+
+#: Transaction start modes a caller may ask for (see :func:`create_engine`).
+BEGIN_MODES = ("DEFERRED", "IMMEDIATE")
+
+FILE_MODE = 0o600
+DIRECTORY_MODE = 0o700
+
+
+def is_sqlite(url: Union[str, URL]) -> bool:
+    """Whether ``url`` names a SQLite database."""
+    return sa.engine.make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: Union[str, URL]) -> Optional[Path]:
+    """The file of a SQLite URL, or None for an in-memory database or a ``file:`` URI."""
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` and its missing parents owner-only (0700).
+
+    Folders that exist already are left as they are: they may be shared on purpose."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=DIRECTORY_MODE)
+        except FileExistsError:  # another process created it meanwhile
+            continue
+        directory.chmod(DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
+
+
+def prepare_sqlite_file(path: Path) -> None:
+    """Create a SQLite database file owner-only before SQLite opens it.
+
+    The folder is created 0700 when missing; the file is created 0600, and an existing
+    file of ours (with its ``-wal``/``-shm`` companions) loses group and other access.
+    """
+    private_directory(path.parent)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+    except FileExistsError:
+        pass
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            info = candidate.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            candidate.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
+def tune_sqlite(
+    engine: Engine,
+    *,
+    read_only: bool = False,
+    foreign_keys: bool = True,
+    begin: Optional[str] = None,
+) -> None:
+    """Apply the project's SQLite settings to every new connection of ``engine``.
+
+    For engines created elsewhere (Rasa's tracker store); :func:`create_engine` calls it.
+    ``read_only`` leaves the journal mode alone and refuses writes (``query_only``): for
+    reading another program's database. ``begin`` (``"DEFERRED"`` or ``"IMMEDIATE"``)
+    makes SQLAlchemy's transactions start with that ``BEGIN`` instead of the driver's
+    own handling, which opens a transaction only before the first write.
+    ``"IMMEDIATE"`` takes the write lock at once, so two processes never both read and
+    then both try to upgrade to a write lock (which SQLite refuses without waiting).
+    """
+    if begin is not None and begin not in BEGIN_MODES:
+        raise ValueError(f"begin must be one of {', '.join(BEGIN_MODES)}, not {begin!r}")
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        if begin is not None:
+            dbapi_connection.isolation_level = None  # the "begin" listener issues BEGIN
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        if read_only:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        cursor.close()
+
+    sa.event.listen(engine, "connect", on_connect)
+    if begin is not None:
+
+        def on_begin(connection: sa.engine.Connection) -> None:
+            connection.exec_driver_sql(f"BEGIN {begin}")
+
+        sa.event.listen(engine, "begin", on_begin)
+
+
+def create_engine(
+    url: Union[str, URL],
+    *,
+    read_only: bool = False,
+    foreign_keys: bool = True,
+    begin: Optional[str] = None,
+    **options: Any,
+) -> Engine:
+    """An engine for ``url`` set up as described in this module.
+
+    SQLite: the file is prepared owner-only and :func:`tune_sqlite` applied (see there
+    for ``read_only``, ``foreign_keys`` and ``begin``); connections may move between
+    threads (``asyncio.to_thread``). PostgreSQL: ``pool_pre_ping``; the SQLite
+    arguments do not apply. ``options`` go to :func:`sqlalchemy.create_engine`
+    (e.g. ``future=True``).
+    """
+    if not is_sqlite(url):
+        options.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **options)
+    path = sqlite_file(url)
+    if path is not None:
+        prepare_sqlite_file(path)
+    connect_args = {"check_same_thread": False, **options.pop("connect_args", {})}
+    engine = sa.create_engine(url, connect_args=connect_args, **options)
+    tune_sqlite(engine, read_only=read_only, foreign_keys=foreign_keys, begin=begin)
+    return engine
