@@ -37,13 +37,15 @@ def misses_in_a_row(tracker: Tracker) -> int:
             turns[-1].append(event)
     misses = 1  # the message being handled now reached the fallback
     for events in reversed(turns[:-1]):
-        if not any(
-            e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") in CANNOT_HANDLE_RESPONSES
-            for e in events
-        ):
+        if not any(_could_not_handle(event) for event in events):
             break
         misses += 1
     return misses
+
+
+def _could_not_handle(event: Dict[Text, Any]) -> bool:
+    response = (event.get("metadata") or {}).get("utter_action")
+    return event.get("event") == "bot" and response in CANNOT_HANDLE_RESPONSES
 
 
 class ActionFallback(Action):

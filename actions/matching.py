@@ -114,7 +114,8 @@ class ActionFindSuppliers(Action):
         previous = _previous_supplier_query(tracker)
         fresh = await asyncio.to_thread(index.parser.parse_supplier_request, text)
         if any(word in text for word in _CONTACT_WORDS) and (fresh.is_vague or "联系方式" in text):
-            dispatcher.utter_message(response="utter_supplier_contact_private")  # 「这些供应商的联系方式是多少」
+            # 「这些供应商的联系方式是多少」
+            dispatcher.utter_message(response="utter_supplier_contact_private")
             return []
         # A clarification answer (「轮毂」 after a vague request) or a bare refinement
         # (「要重庆的」) builds on the last request; a new product starts a new search.
@@ -196,11 +197,9 @@ class ActionRequestExpertContact(Action):
         shown = tracker.get_slot("shown_experts") or []
         if expert is None:
             if shown:
-                dispatcher.utter_message(
-                    response="utter_which_expert",
-                    buttons=[intent_button(user_text("button.contact_expert", name=e["name"]), "contact_expert",
-                                           expert_id=e["expert_id"]) for e in shown[:5]],
-                )
+                buttons = [intent_button(user_text("button.contact_expert", name=e["name"]),
+                                         "contact_expert", expert_id=e["expert_id"]) for e in shown[:5]]
+                dispatcher.utter_message(response="utter_which_expert", buttons=buttons)
             else:
                 ask_expert_field(dispatcher)
             return []
@@ -218,7 +217,9 @@ class ActionRequestExpertContact(Action):
         return []
 
 
-def _store_contact_request(tracker: Tracker, expert_id: str, previous: Optional[ExpertQuery]) -> Tuple[int, str]:
+def _store_contact_request(
+    tracker: Tracker, expert_id: str, previous: Optional[ExpertQuery]
+) -> Tuple[int, str]:
     """Store a contact request for staff (blocking: run in a worker thread); return its
     id and the expert's id. Raises :class:`RequestError` for an unknown or unavailable expert."""
     with session_scope() as session:

@@ -85,7 +85,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "experts.none": {"zh": "暂时没有符合「{criteria}」且可接受邀请的专家，可以放宽条件再试。"},
     "experts.line": {"zh": "{number}. {name}（{title}，{organization}）"},
     "experts.avoided": {"zh": "已按回避原则排除：{organizations}及其相关单位。"},
-    "experts.privacy": {"zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。"},
+    "experts.privacy": {
+        "zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。"
+    },
     "experts.reason.research_areas": {"zh": "研究方向：{areas}"},
     "experts.reason.fields": {"zh": "领域：{fields}"},
     "experts.reason.title": {"zh": "职称：{level}·{title}"},

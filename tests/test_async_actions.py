@@ -110,7 +110,8 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 CASES = {
     "policy answer (knowledge base)": (
-        lambda mp: mp.setattr(actions.policy.KNOWLEDGE_BASE, "get", slowed(actions.policy.KNOWLEDGE_BASE.get)),
+        lambda mp: mp.setattr(actions.policy.KNOWLEDGE_BASE, "get",
+                              slowed(actions.policy.KNOWLEDGE_BASE.get)),
         actions.policy.ActionAnswerPolicy(), "川渝联合研发项目支持哪些领域", {}, "来源",
     ),
     "supplier search (matching index)": (
@@ -131,7 +132,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_blocking_work_runs_off_the_event_loop(case: str, platform: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blocking_work_runs_off_the_event_loop(
+    case: str, platform: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slow_down, action, text, slots, expected = CASES[case]
     slow_down(monkeypatch)
     BLOCKED.clear()
@@ -164,5 +167,6 @@ class FailingAsyncAction(Action):
 def test_a_failing_async_action_hands_over_to_staff(platform: None) -> None:
     dispatcher = CollectingDispatcher()
     events = asyncio.run(FailingAsyncAction().run(dispatcher, make_tracker("找供应商"), {}))
-    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_intro_error", "utter_handoff_queued"]
+    responses = [m["response"] for m in dispatcher.messages]
+    assert responses == ["utter_handoff_intro_error", "utter_handoff_queued"]
     assert events[0]["event"] == "pause"

@@ -45,7 +45,8 @@ def intent_button(title: str, intent: str, **entities: str) -> Dict[str, str]:
 
 def supplier_category_buttons() -> List[Dict[str, str]]:
     """The categories offered when a supplier request names no product."""
-    return [intent_button(title, "find_suppliers", match_text=text) for title, text in SUPPLIER_CLARIFY_OPTIONS]
+    return [intent_button(title, "find_suppliers", match_text=text)
+            for title, text in SUPPLIER_CLARIFY_OPTIONS]
 
 
 def start_search_buttons() -> List[Dict[str, str]]:
@@ -56,7 +57,8 @@ def start_search_buttons() -> List[Dict[str, str]]:
 
 def expert_field_buttons() -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
-    return [intent_button(field_name, "find_experts", match_text=field_name) for field_name in EXPERT_CLARIFY_OPTIONS]
+    return [intent_button(field_name, "find_experts", match_text=field_name)
+            for field_name in EXPERT_CLARIFY_OPTIONS]
 
 
 def supplier_reply(result: SupplierResult) -> Reply:
@@ -86,10 +88,15 @@ def supplier_reply(result: SupplierResult) -> Reply:
         buttons.append(intent_button(user_text("button.more"), "refine_matches", match_text="更多"))
     place = query.region or query.city
     if place and result.cross_region and not query.strict_location:
-        title = user_text("button.only_region", region=query.region) if query.region else user_text("button.only_local")
-        buttons.append(intent_button(title, "refine_matches", match_text=f"只要{query.region or query.city}的"))
+        if query.region:
+            title = user_text("button.only_region", region=query.region)
+        else:
+            title = user_text("button.only_local")
+        only_here = f"只要{query.region or query.city}的"
+        buttons.append(intent_button(title, "refine_matches", match_text=only_here))
     if "IATF 16949" not in query.certifications and result.items:
-        buttons.append(intent_button(user_text("button.require_iatf"), "refine_matches", match_text="要有IATF 16949"))
+        buttons.append(intent_button(user_text("button.require_iatf"), "refine_matches",
+                                     match_text="要有IATF 16949"))
     if result.items:
         lines.append(user_text("suppliers.refine_hint"))
     items = [m.payload_item() for m in result.items]
@@ -102,7 +109,8 @@ def expert_reply(result: ExpertResult) -> Reply:
     criteria = query.describe()
     lines: List[str] = []
     if result.matches:
-        lines.append(user_text("experts.found", criteria=criteria, total=result.total, shown=len(result.matches)))
+        lines.append(user_text("experts.found", criteria=criteria, total=result.total,
+                               shown=len(result.matches)))
     else:
         lines.append(user_text("experts.none", criteria=criteria))
     for number, match in enumerate(result.matches, start=1):
@@ -111,8 +119,8 @@ def expert_reply(result: ExpertResult) -> Reply:
         lines.append(f"{line}\n   " + join_clauses(match.reasons))
     if query.exclude_organizations:
         lines.append(user_text("experts.avoided", organizations=join_list(query.exclude_organizations)))
-    buttons = [intent_button(user_text("button.contact_expert", name=m.name), "contact_expert", expert_id=m.expert_id)
-               for m in result.matches[:5]]
+    buttons = [intent_button(user_text("button.contact_expert", name=m.name), "contact_expert",
+                             expert_id=m.expert_id) for m in result.matches[:5]]
     if result.has_more:
         buttons.append(intent_button(user_text("button.next_batch"), "refine_matches", match_text="更多"))
     if result.matches:

@@ -76,7 +76,8 @@ class WeChatInput(CallbackInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        if not credentials or not all(
+        credentials = credentials or {}
+        if not all(
             credentials.get(key) for key in ("app_id", "app_secret", "token")
         ):
             cls.raise_missing_credentials_exception()

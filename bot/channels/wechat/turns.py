@@ -102,7 +102,7 @@ class TurnOutput(OutputChannel):
         self.pushing = False
         self.sent_menu = False
 
-    def name(self) -> Text:  # type: ignore[override]
+    def name(self) -> Text:
         return self._channel_name
 
     async def _emit(self, text: str) -> None:

@@ -71,8 +71,9 @@ class WeComInput(CallbackInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        credentials = credentials or {}
         required = ("corp_id", "corp_secret", "agent_id", "token", "encoding_aes_key")
-        if not credentials or not all(credentials.get(key) for key in required):
+        if not all(credentials.get(key) for key in required):
             cls.raise_missing_credentials_exception()
         check_aes_key(credentials["encoding_aes_key"], "WECOM_ENCODING_AES_KEY")
         return cls(
