@@ -2,6 +2,7 @@
 second miss in a row hands the user to staff), and restarting with a confirmation."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -9,18 +10,16 @@ from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
-from actions.matching import NOTHING_TO_REFINE_TEXT
-from actions.policy import KNOWLEDGE_BASE, LIST_BUTTON
+from actions.policy import KNOWLEDGE_BASE
 from bot.knowledge.base import format_answer
 
 #: A fallback message may still be a policy question in unusual words; answer it only
 #: when the knowledge base covers nearly all of it (never a random policy answer).
 CONFIDENT_COVERAGE = 0.8
 
-HELP_BUTTON = {"title": "使用帮助", "payload": "/help"}
-NOT_UNDERSTOOD_TEXT = "抱歉，我没有理解您的意思。可以换个说法再问一次吗？例如「联合研发项目支持哪些领域」。"
-CANNOT_HANDLE_TEXTS = frozenset({NOT_UNDERSTOOD_TEXT, NOTHING_TO_REFINE_TEXT})
-RESTARTED_TEXT = "对话已重新开始。请问有什么可以帮您？"
+#: Responses meaning "I could not handle that message" (the fallback, and a
+#: refinement with nothing to refine).
+CANNOT_HANDLE_RESPONSES = frozenset({"utter_not_understood", "utter_nothing_to_refine"})
 
 
 def misses_in_a_row(tracker: Tracker) -> int:
@@ -28,7 +27,8 @@ def misses_in_a_row(tracker: Tracker) -> int:
 
     An earlier message counts when the assistant answered it with "not understood"
     (the fallback) or "tell me what you are looking for" (a refinement with nothing to
-    refine), whatever intent NLU guessed: gibberish can be read as some intent."""
+    refine), whatever intent NLU guessed: gibberish can be read as some intent. Rasa
+    records the response's name with each message (``metadata.utter_action``)."""
     turns: List[List[Dict[Text, Any]]] = []
     for event in tracker.events:
         if event.get("event") == "user":
@@ -37,10 +37,15 @@ def misses_in_a_row(tracker: Tracker) -> int:
             turns[-1].append(event)
     misses = 1  # the message being handled now reached the fallback
     for events in reversed(turns[:-1]):
-        if not any(e.get("event") == "bot" and e.get("text") in CANNOT_HANDLE_TEXTS for e in events):
+        if not any(_could_not_handle(event) for event in events):
             break
         misses += 1
     return misses
+
+
+def _could_not_handle(event: Dict[Text, Any]) -> bool:
+    response = (event.get("metadata") or {}).get("utter_action")
+    return event.get("event") == "bot" and response in CANNOT_HANDLE_RESPONSES
 
 
 class ActionFallback(Action):
@@ -51,17 +56,18 @@ class ActionFallback(Action):
         return "action_fallback"
 
     @handoff_on_failure
-    def run(
+    async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         text = tracker.latest_message.get("text") or ""
-        matches = KNOWLEDGE_BASE.get().search(text)
+        knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+        matches = await asyncio.to_thread(knowledge_base.search, text)
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:
             dispatcher.utter_message(text=format_answer(matches[0].entry))
             return []
         if misses_in_a_row(tracker) >= 2:
-            return start_handoff(dispatcher, tracker, REASON_FALLBACK)
-        dispatcher.utter_message(text=NOT_UNDERSTOOD_TEXT, buttons=[LIST_BUTTON, HELP_BUTTON])
+            return await start_handoff(dispatcher, tracker, REASON_FALLBACK)
+        dispatcher.utter_message(response="utter_not_understood")
         return []
 
 
@@ -71,8 +77,8 @@ class ActionRestart(Action):
     def name(self) -> Text:
         return "action_restart"
 
-    def run(
+    async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        dispatcher.utter_message(text=RESTARTED_TEXT)
+        dispatcher.utter_message(response="utter_restarted")
         return [Restarted()]

@@ -10,6 +10,7 @@ the console resumes it, with every slot as it was.
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -29,9 +30,6 @@ logger = logging.getLogger(__name__)
 REASON_USER_REQUEST = "user_request"
 REASON_FALLBACK = "fallback"
 REASON_ACTION_ERROR = "action_error"
-
-#: Said when even the handoff cannot be recorded (database down): honest, no promise.
-HANDOFF_UNAVAILABLE_TEXT = "抱歉，转接人工服务暂时出现问题，请稍后再试，或稍后再输入「转人工」。"
 
 _store_lock = threading.Lock()
 _stores: Dict[str, HandoffStore] = {}
@@ -54,7 +52,12 @@ def office_hours() -> OfficeHours:
     return OfficeHours.parse(settings.office_hours, settings.office_timezone)
 
 
-def start_handoff(
+def _queue_for_staff(sender_id: str, reason: str, open_now: bool, channel: Any) -> Any:
+    """The blocking part of a handoff (database): run in a worker thread."""
+    return handoff_store().request_handoff(sender_id, reason, in_office_hours=open_now, channel=channel)
+
+
+async def start_handoff(
     dispatcher: CollectingDispatcher, tracker: Tracker, reason: str = REASON_USER_REQUEST
 ) -> List[Dict[Text, Any]]:
     """Queue the conversation for staff, tell the user, and return the events to
@@ -66,15 +69,12 @@ def start_handoff(
     hours = office_hours()
     open_now = hours.is_open()
     try:
-        handoff, position = handoff_store().request_handoff(
-            tracker.sender_id,
-            reason,
-            in_office_hours=open_now,
-            channel=tracker.get_latest_input_channel(),
+        handoff, position = await asyncio.to_thread(
+            _queue_for_staff, tracker.sender_id, reason, open_now, tracker.get_latest_input_channel()
         )
     except Exception:
         logger.exception("could not queue %s for staff", tracker.sender_id)
-        dispatcher.utter_message(text=HANDOFF_UNAVAILABLE_TEXT)
+        dispatcher.utter_message(response="utter_handoff_unavailable")
         return []
     if reason == REASON_FALLBACK:
         dispatcher.utter_message(response="utter_handoff_intro_fallback")
@@ -118,7 +118,7 @@ def handoff_on_failure(run: RunMethod) -> Callable[..., Awaitable[List[Dict[Text
         except Exception:
             logger.exception("action %s failed for %s; handing over to staff", self.name(), tracker.sender_id)
             del dispatcher.messages[already_said:]
-            return start_handoff(dispatcher, tracker, REASON_ACTION_ERROR)
+            return await start_handoff(dispatcher, tracker, REASON_ACTION_ERROR)
 
     return guarded
 
@@ -130,7 +130,7 @@ class ActionHandoffRequest(Action):
         return "action_handoff_request"
 
     @handoff_on_failure
-    def run(
+    async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        return start_handoff(dispatcher, tracker, REASON_USER_REQUEST)
+        return await start_handoff(dispatcher, tracker, REASON_USER_REQUEST)

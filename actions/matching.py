@@ -7,25 +7,27 @@ Button clicks carry the text to analyse in the ``match_text`` entity.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
+from bot.messages import user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
 from bot.platform.replies import (
     Reply,
-    expert_clarification,
+    expert_field_buttons,
     expert_reply,
     intent_button,
-    supplier_clarification,
-    supplier_contact_reply,
+    start_search_buttons,
+    supplier_category_buttons,
     supplier_reply,
 )
 from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
@@ -50,21 +52,36 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
         dispatcher.utter_message(json_message=reply.custom)
 
 
-def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
-                     previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
-    result = index.find_suppliers(text, previous)
+def ask_supplier_product(dispatcher: CollectingDispatcher) -> None:
+    """A supplier request named no product: ask for one, offering the main categories."""
+    dispatcher.utter_message(response="utter_supplier_clarification", buttons=supplier_category_buttons())
+
+
+def ask_expert_field(dispatcher: CollectingDispatcher) -> None:
+    """An expert request named no field: ask for one, offering the main fields."""
+    dispatcher.utter_message(response="utter_expert_clarification", buttons=expert_field_buttons())
+
+
+async def platform_index() -> PlatformIndex:
+    """The matching index, built (the first time, or after an import) off the event loop."""
+    return await asyncio.to_thread(get_index)
+
+
+async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+                           previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
+    result = await asyncio.to_thread(index.find_suppliers, text, previous)
     if result.query.is_vague:
-        send(dispatcher, supplier_clarification())
+        ask_supplier_product(dispatcher)
     else:
         send(dispatcher, supplier_reply(result))
     return [SlotSet("matching_kind", SUPPLIER), SlotSet("supplier_query", result.query.to_dict())]
 
 
-def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
-                   previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
-    result = index.find_experts(text, previous)
+async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+                         previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
+    result = await asyncio.to_thread(index.find_experts, text, previous)
     if result.query.is_vague:
-        send(dispatcher, expert_clarification())
+        ask_expert_field(dispatcher)
         shown: List[Dict[str, str]] = []
     else:
         send(dispatcher, expert_reply(result))
@@ -90,19 +107,21 @@ class ActionFindSuppliers(Action):
         return "action_find_suppliers"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        index = get_index()
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = await platform_index()
         text = request_text(tracker)
         previous = _previous_supplier_query(tracker)
-        fresh = index.parser.parse_supplier_request(text)
+        fresh = await asyncio.to_thread(index.parser.parse_supplier_request, text)
         if any(word in text for word in _CONTACT_WORDS) and (fresh.is_vague or "联系方式" in text):
-            send(dispatcher, supplier_contact_reply())  # 「这些供应商的联系方式是多少」
+            # 「这些供应商的联系方式是多少」
+            dispatcher.utter_message(response="utter_supplier_contact_private")
             return []
         # A clarification answer (「轮毂」 after a vague request) or a bare refinement
         # (「要重庆的」) builds on the last request; a new product starts a new search.
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (
             previous.is_vague or fresh.is_vague)
-        return _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
+        return await _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
 
 
 class ActionFindExperts(Action):
@@ -112,23 +131,19 @@ class ActionFindExperts(Action):
         return "action_find_experts"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        index = get_index()
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = await platform_index()
         text = request_text(tracker)
         previous = _previous_expert_query(tracker)
-        fresh = index.parser.parse_expert_request(text)
+        fresh = await asyncio.to_thread(index.parser.parse_expert_request, text)
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == EXPERT and (
             previous.is_vague or fresh.is_vague)
         if previous is not None and not builds_on_previous:
             # The user's own organisation stays avoided for the whole conversation.
             fresh_previous = ExpertQuery(exclude_organizations=previous.exclude_organizations)
-            return _expert_events(index, dispatcher, text, fresh_previous)
-        return _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
-
-
-#: The answer to 「只要重庆的」 when no list was shown yet: the message could not be
-#: handled (actions/conversation.py counts it towards handing over to staff).
-NOTHING_TO_REFINE_TEXT = "请先告诉我您要找什么，例如「找重庆的铝合金轮毂供应商」或「找5位智能制造方向的专家」。"
+            return await _expert_events(index, dispatcher, text, fresh_previous)
+        return await _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
 
 
 class ActionRefineMatches(Action):
@@ -138,17 +153,18 @@ class ActionRefineMatches(Action):
         return "action_refine_matches"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        index = get_index()
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        index = await platform_index()
         text = request_text(tracker)
         kind = tracker.get_slot("matching_kind")
         if kind == SUPPLIER and _previous_supplier_query(tracker) is not None:
-            return _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
+            return await _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
         if kind == EXPERT and _previous_expert_query(tracker) is not None:
-            return _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
-        send(dispatcher, Reply(NOTHING_TO_REFINE_TEXT,
-                               [intent_button("找供应商", "find_suppliers", match_text="供应商"),
-                                intent_button("找专家", "find_experts", match_text="专家")]))
+            return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
+        # The message could not be handled (actions/conversation.py counts it towards
+        # handing over to staff).
+        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
         return []
 
 
@@ -175,32 +191,42 @@ class ActionRequestExpertContact(Action):
         return "action_request_expert_contact"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         expert = _chosen_expert(tracker)
         shown = tracker.get_slot("shown_experts") or []
         if expert is None:
             if shown:
-                send(dispatcher, Reply("请问您想联系哪一位专家？",
-                                       [intent_button(f"联系{e['name']}", "contact_expert", expert_id=e["expert_id"])
-                                        for e in shown[:5]]))
+                buttons = [intent_button(user_text("button.contact_expert", name=e["name"]),
+                                         "contact_expert", expert_id=e["expert_id"]) for e in shown[:5]]
+                dispatcher.utter_message(response="utter_which_expert", buttons=buttons)
             else:
-                send(dispatcher, expert_clarification())
+                ask_expert_field(dispatcher)
             return []
         previous = _previous_expert_query(tracker)
         try:
-            with session_scope() as session:
-                request = create_expert_contact_request(
-                    session, expert["expert_id"], sender_id=tracker.sender_id,
-                    channel=tracker.get_latest_input_channel() or "",
-                    requester_organization="、".join(previous.exclude_organizations) if previous else "",
-                    purpose=(previous.describe() if previous else ""),
-                )
-                request_id, name = request.id, expert["name"] or request.expert_id
+            request_id, expert_id = await asyncio.to_thread(
+                _store_contact_request, tracker, expert["expert_id"], previous
+            )
         except RequestError as error:
-            dispatcher.utter_message(text=f"{error}。您可以换一位专家，或输入「转人工」。")
+            dispatcher.utter_message(response="utter_expert_contact_refused", reason=str(error))
             return []
         dispatcher.utter_message(
-            text=f"已为您提交与{name}的联络请求（编号 {request_id}）。工作人员会核实需求后安排对接，"
-                 "并在本对话中回复您。为保护专家隐私，联系方式不会在对话中提供。"
+            response="utter_expert_contact_requested", name=expert["name"] or expert_id, request_id=request_id
         )
         return []
+
+
+def _store_contact_request(
+    tracker: Tracker, expert_id: str, previous: Optional[ExpertQuery]
+) -> Tuple[int, str]:
+    """Store a contact request for staff (blocking: run in a worker thread); return its
+    id and the expert's id. Raises :class:`RequestError` for an unknown or unavailable expert."""
+    with session_scope() as session:
+        request = create_expert_contact_request(
+            session, expert_id, sender_id=tracker.sender_id,
+            channel=tracker.get_latest_input_channel() or "",
+            requester_organization="、".join(previous.exclude_organizations) if previous else "",
+            purpose=(previous.describe() if previous else ""),
+        )
+        return request.id, request.expert_id

@@ -7,8 +7,9 @@ staff and the user immediately sees matching suppliers / open demands.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
@@ -16,10 +17,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import handoff_on_failure
-from actions.matching import SUPPLIER, send
+from actions.matching import SUPPLIER, platform_index, send
 from bot.platform.db import session_scope
-from bot.platform.matching import get_index
+from bot.platform.matching import PlatformIndex, SupplierResult
 from bot.platform.publishing import (
+    DemandMatch,
     parse_contact,
     parse_deadline,
     parse_quantity,
@@ -28,7 +30,7 @@ from bot.platform.publishing import (
     register_product,
 )
 from bot.platform.queries import RequestError
-from bot.platform.replies import demand_reply, supplier_reply
+from bot.platform.replies import demand_matches_payload, demand_reply, supplier_reply
 from bot.textnorm import normalize_for_nlu
 
 DEMAND_SLOTS = ["demand_product", "demand_quantity", "demand_region", "demand_deadline", "demand_contact"]
@@ -36,7 +38,6 @@ PRODUCT_SLOTS = ["product_name", "product_company", "product_region", "product_c
 _MAX_ANSWER = 100
 _NO_CAPACITY = ("不确定", "不清楚", "跳过", "暂无", "不知道", "保密")
 _STOP_WORDS = ("取消", "算了", "不填了", "退出", "不发布了", "不登记了", "停止", "不弄了", "不想继续", "不要了")
-CANCELLED_TEXT = "好的，已取消，刚才填写的内容没有保存。还有什么可以帮您？"
 
 
 def wants_to_stop(tracker: Tracker) -> bool:
@@ -72,9 +73,10 @@ def _opening_message(tracker: Tracker, slot: str) -> Optional[str]:
     return tracker.latest_message.get("text") or None
 
 
-def _named_product(text: str) -> Optional[str]:
+async def _named_product(text: str) -> Optional[str]:
     """The platform product (or category) a message names, if any."""
-    query = get_index().parser.parse_supplier_request(text)
+    index = await platform_index()
+    query = await asyncio.to_thread(index.parser.parse_supplier_request, text)
     if query.products:
         return query.products[0]
     if query.categories:
@@ -91,7 +93,7 @@ def _named_quantity(text: str) -> Optional[str]:
 def _product_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
     text = _answer(value)
     if not text or len(text) > _MAX_ANSWER:
-        dispatcher.utter_message(text=f"请用一句话（{_MAX_ANSWER} 字以内）说明产品名称，例如「铝合金轮毂」。")
+        dispatcher.utter_message(response="utter_invalid_product_name", max_chars=_MAX_ANSWER)
         return {slot: None}
     return {slot: text}
 
@@ -99,7 +101,7 @@ def _product_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> 
 def _contact_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> Dict[Text, Any]:
     contact = parse_contact(_answer(value))
     if contact is None:
-        dispatcher.utter_message(text="请留下手机号、座机或邮箱（例如「张经理 13800000000」），方便对方联系您。")
+        dispatcher.utter_message(response="utter_invalid_contact")
         return {slot: None}
     return {slot: contact}
 
@@ -110,49 +112,49 @@ class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
     def name(self) -> Text:
         return "validate_publish_demand_form"
 
-    def extract_demand_product(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_demand_product(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> Dict[Text, Any]:
         text = _opening_message(tracker, "demand_product")
-        product = _named_product(text) if text else None
+        product = await _named_product(text) if text else None
         return {"demand_product": product} if product else {}
 
-    def extract_demand_quantity(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_demand_quantity(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: DomainDict) -> Dict[Text, Any]:
         text = _opening_message(tracker, "demand_quantity")
         quantity = _named_quantity(text) if text else None
         return {"demand_quantity": quantity} if quantity else {}
 
-    def validate_demand_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_demand_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: DomainDict) -> Dict[Text, Any]:
         return _product_answer(value, dispatcher, "demand_product")
 
-    def validate_demand_quantity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_demand_quantity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: DomainDict) -> Dict[Text, Any]:
         parsed = parse_quantity(_answer(value))
         if parsed is None:
-            dispatcher.utter_message(text="没能看懂数量，请写成「5000件」「1万套」「200辆」这样的形式。")
+            dispatcher.utter_message(response="utter_invalid_demand_quantity")
             return {"demand_quantity": None}
         return {"demand_quantity": f"{parsed[0]}{parsed[1]}"}
 
-    def validate_demand_region(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                               domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_demand_region(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> Dict[Text, Any]:
         region = parse_region_preference(_answer(value))
         if region is None:
-            dispatcher.utter_message(text="请说明供应商所在地偏好：四川、重庆，或「不限」。")
+            dispatcher.utter_message(response="utter_invalid_demand_region")
             return {"demand_region": None}
         return {"demand_region": region}
 
-    def validate_demand_deadline(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_demand_deadline(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: DomainDict) -> Dict[Text, Any]:
         today = dt.date.today()
         deadline = parse_deadline(_answer(value), today)
         if deadline is None or deadline < today:
-            dispatcher.utter_message(text="请给出今天以后的截止日期，例如「2027-03-31」「三个月内」「年底前」。")
+            dispatcher.utter_message(response="utter_invalid_demand_deadline")
             return {"demand_deadline": None}
         return {"demand_deadline": deadline.isoformat()}
 
-    def validate_demand_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_demand_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: DomainDict) -> Dict[Text, Any]:
         return _contact_answer(value, dispatcher, "demand_contact")
 
 
@@ -162,51 +164,69 @@ class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
     def name(self) -> Text:
         return "validate_register_product_form"
 
-    def extract_product_name(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                             domain: DomainDict) -> Dict[Text, Any]:
+    async def extract_product_name(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> Dict[Text, Any]:
         text = _opening_message(tracker, "product_name")
-        product = _named_product(text) if text else None
+        product = await _named_product(text) if text else None
         return {"product_name": product} if product else {}
 
-    def validate_product_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                              domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_product_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> Dict[Text, Any]:
         return _product_answer(value, dispatcher, "product_name")
 
-    def validate_product_company(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_product_company(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: DomainDict) -> Dict[Text, Any]:
         text = _answer(value)
         if len(text) < 2 or len(text) > _MAX_ANSWER:
-            dispatcher.utter_message(text="请告诉我贵公司的注册名称，例如「重庆某某汽车零部件有限公司」。")
+            dispatcher.utter_message(response="utter_invalid_product_company")
             return {"product_company": None}
         return {"product_company": text}
 
-    def validate_product_region(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_product_region(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: DomainDict) -> Dict[Text, Any]:
         text = _answer(value)
         region = parse_region_preference(text)
         if region not in ("四川", "重庆"):
-            dispatcher.utter_message(text="请说明贵公司所在地，例如「重庆璧山」「四川成都」。")
+            dispatcher.utter_message(response="utter_invalid_product_region")
             return {"product_region": None}
         return {"product_region": text}
 
-    def validate_product_capacity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                  domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_product_capacity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                        domain: DomainDict) -> Dict[Text, Any]:
         text = _answer(value)
         if any(word in text for word in _NO_CAPACITY):
             return {"product_capacity": "不详"}
         parsed = parse_quantity(text)
         if parsed is None:
-            dispatcher.utter_message(text="请写年产能，例如「50万件」；不方便透露可以回答「跳过」。")
+            dispatcher.utter_message(response="utter_invalid_product_capacity")
             return {"product_capacity": None}
         return {"product_capacity": f"{parsed[0]}{parsed[1]}"}
 
-    def validate_product_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 domain: DomainDict) -> Dict[Text, Any]:
+    async def validate_product_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       domain: DomainDict) -> Dict[Text, Any]:
         return _contact_answer(value, dispatcher, "product_contact")
 
 
 def _reset(slots: List[str]) -> List[Dict[Text, Any]]:
     return [SlotSet(slot, None) for slot in slots]
+
+
+def _store_demand(tracker: Tracker, index: PlatformIndex) -> Tuple[int, SupplierResult]:
+    """Store the demand the form collected (blocking: run in a worker thread); return
+    its id and the matching suppliers. Raises :class:`RequestError` for invalid answers."""
+    quantity, unit = parse_quantity(tracker.get_slot("demand_quantity") or "") or (None, "件")
+    deadline_text: Optional[str] = tracker.get_slot("demand_deadline")
+    with session_scope() as session:
+        demand, result = publish_demand(
+            session, index,
+            product=tracker.get_slot("demand_product") or "",
+            quantity=quantity, unit=unit,
+            target_region=tracker.get_slot("demand_region") or "不限",
+            deadline=dt.date.fromisoformat(deadline_text) if deadline_text else None,
+            contact=tracker.get_slot("demand_contact") or "",
+            sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
+        )
+        return demand.id, result
 
 
 class ActionSubmitDemand(Action):
@@ -216,35 +236,43 @@ class ActionSubmitDemand(Action):
         return "action_submit_demand"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         if not all(tracker.get_slot(slot) for slot in DEMAND_SLOTS):  # the user stopped the form
-            dispatcher.utter_message(text=CANCELLED_TEXT)
+            dispatcher.utter_message(response="utter_publishing_cancelled")
             return _reset(DEMAND_SLOTS)
-        index = get_index()
-        quantity, unit = parse_quantity(tracker.get_slot("demand_quantity") or "") or (None, "件")
-        deadline_text: Optional[str] = tracker.get_slot("demand_deadline")
+        index = await platform_index()
         try:
-            with session_scope() as session:
-                demand, result = publish_demand(
-                    session, index,
-                    product=tracker.get_slot("demand_product") or "",
-                    quantity=quantity, unit=unit,
-                    target_region=tracker.get_slot("demand_region") or "不限",
-                    deadline=dt.date.fromisoformat(deadline_text) if deadline_text else None,
-                    contact=tracker.get_slot("demand_contact") or "",
-                    sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
-                )
-                demand_id = demand.id
+            demand_id, result = await asyncio.to_thread(_store_demand, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(text=f"需求未能发布：{error}。请重新发起「发布需求」。")
+            dispatcher.utter_message(response="utter_demand_not_published", reason=str(error))
             return _reset(DEMAND_SLOTS)
-        dispatcher.utter_message(text=f"您的采购需求已发布（编号 PD{demand_id}），工作人员会在后台跟进。")
+        dispatcher.utter_message(response="utter_demand_published", demand_id=demand_id)
         if result.query.is_vague:
-            dispatcher.utter_message(text="平台上暂时没有识别出与该产品对应的供应商类别，工作人员会人工为您对接。")
+            dispatcher.utter_message(response="utter_demand_category_unknown")
             return _reset(DEMAND_SLOTS)
         send(dispatcher, supplier_reply(result))
         return _reset(DEMAND_SLOTS) + [SlotSet("matching_kind", SUPPLIER),
                                        SlotSet("supplier_query", result.query.to_dict())]
+
+
+def _store_product(tracker: Tracker, index: PlatformIndex) -> Tuple[int, List[DemandMatch]]:
+    """Store the product the form collected (blocking: run in a worker thread); return
+    its id and the open demands it can serve. Raises :class:`RequestError` for invalid answers."""
+    place = tracker.get_slot("product_region") or ""
+    region = parse_region_preference(place) or ""
+    city = next((c for c in sorted(index.parser.city_region, key=len, reverse=True) if c in place), "")
+    capacity = parse_quantity(tracker.get_slot("product_capacity") or "")
+    with session_scope() as session:
+        product, demands = register_product(
+            session, index,
+            product=tracker.get_slot("product_name") or "",
+            company_name=tracker.get_slot("product_company") or "",
+            annual_capacity=capacity[0] if capacity else None, unit=capacity[1] if capacity else "",
+            region=region, city=city, contact=tracker.get_slot("product_contact") or "",
+            sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
+        )
+        return product.id, demands
 
 
 class ActionSubmitProduct(Action):
@@ -254,29 +282,21 @@ class ActionSubmitProduct(Action):
         return "action_submit_product"
 
     @handoff_on_failure
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         if not all(tracker.get_slot(slot) for slot in PRODUCT_SLOTS):  # the user stopped the form
-            dispatcher.utter_message(text=CANCELLED_TEXT)
+            dispatcher.utter_message(response="utter_publishing_cancelled")
             return _reset(PRODUCT_SLOTS)
-        index = get_index()
-        place = tracker.get_slot("product_region") or ""
-        region = parse_region_preference(place) or ""
-        city = next((c for c in sorted(index.parser.city_region, key=len, reverse=True) if c in place), "")
-        capacity = parse_quantity(tracker.get_slot("product_capacity") or "")
+        index = await platform_index()
         try:
-            with session_scope() as session:
-                product, demands = register_product(
-                    session, index,
-                    product=tracker.get_slot("product_name") or "",
-                    company_name=tracker.get_slot("product_company") or "",
-                    annual_capacity=capacity[0] if capacity else None, unit=capacity[1] if capacity else "",
-                    region=region, city=city, contact=tracker.get_slot("product_contact") or "",
-                    sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
-                )
-                product_id = product.id
+            product_id, demands = await asyncio.to_thread(_store_product, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(text=f"产品未能登记：{error}。请重新发起「登记产品」。")
+            dispatcher.utter_message(response="utter_product_not_registered", reason=str(error))
             return _reset(PRODUCT_SLOTS)
-        dispatcher.utter_message(text=f"您的产品已登记（编号 RP{product_id}），工作人员审核后将在平台展示。")
-        send(dispatcher, demand_reply(demands))
+        dispatcher.utter_message(response="utter_product_registered", product_id=product_id)
+        if demands:
+            send(dispatcher, demand_reply(demands))
+        else:
+            dispatcher.utter_message(response="utter_no_matching_demands")
+            dispatcher.utter_message(json_message=demand_matches_payload([]))
         return _reset(PRODUCT_SLOTS)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from bot.platform.db import dispose_engine, scratch_postgres_database  # noqa: E402
 from bot.platform.importer import EXPORT_FILES, import_export  # noqa: E402
 from bot.platform.matching import PlatformIndex  # noqa: E402
+from bot.stats import percentile  # noqa: E402
 
 SAMPLE = PROJECT_ROOT / "data_demo" / "platform-export"
 ID_COLUMNS = {"companies": ["company_id"], "products": ["product_id", "company_id"],
@@ -89,9 +90,7 @@ def expert_requests(index: PlatformIndex, count: int, rng: random.Random) -> Lis
 
 
 def _percentiles(samples: List[float]) -> Dict[str, float]:
-    samples = sorted(samples)
-    return {"median_ms": statistics.median(samples), "p95_ms": samples[int(len(samples) * 0.95) - 1],
-            "max_ms": samples[-1]}
+    return {"median_ms": statistics.median(samples), "p95_ms": percentile(samples, 95), "max_ms": max(samples)}
 
 
 def latency(function, requests: List[str], repeat: int) -> Dict[str, object]:

@@ -59,6 +59,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment, free_port  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
+from bot.stats import percentile  # noqa: E402
 
 BENCH_DIR = PROJECT_ROOT / "bench"
 CACHE_DIR = BENCH_DIR / ".cache"
@@ -135,17 +136,6 @@ class PhaseResult:
             "load1_before": self.load_before,
             "load1_after": self.load_after,
         }
-
-
-def percentile(samples: Sequence[float], pct: float) -> float:
-    """The ``pct``-th percentile (linear interpolation between closest ranks)."""
-    ordered = sorted(samples)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * pct / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def our_conversation(rng: random.Random, turns: int) -> List[str]:

@@ -26,6 +26,7 @@ from rasa.shared.core.events import UserUttered
 from bot.handoff.events import EventSource, RabbitEventSource, SqlEventSource, follow
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.store import HandoffStore
+from bot.stats import percentile
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -63,9 +64,8 @@ async def measure(publish: Callable[[dict], None], source: EventSource, store: H
 
 
 def report(name: str, latencies: List[float]) -> str:
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"{name:<28} n={len(ordered):<4} median {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms"
+    return (f"{name:<28} n={len(latencies):<4} median {statistics.median(latencies):7.1f} ms   "
+            f"p95 {percentile(latencies, 95):7.1f} ms")
 
 
 def rabbitmq_reachable() -> bool:

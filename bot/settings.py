@@ -484,7 +484,7 @@ CHANNEL_FIELDS: Dict[str, Tuple[Tuple[str, str, bool], ...]] = {
         ("wechat_api_base_url", "api_base_url", False),
         ("wechat_reply_timeout", "reply_timeout", False),
     ),
-    "bot.channels.wecom.WeComInput": (
+    "bot.channels.wechat.WeComInput": (
         ("wecom_corp_id", "corp_id", True),
         ("wecom_corp_secret", "corp_secret", True),
         ("wecom_agent_id", "agent_id", True),

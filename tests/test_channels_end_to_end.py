@@ -70,7 +70,7 @@ def channels(
                     "app_id": APP_ID, "app_secret": APP_SECRET, "token": settings.wechat_token,
                     "encoding_aes_key": settings.wechat_aes_key, "api_base_url": wechat_api_url,
                 },
-                "bot.channels.wecom.WeComInput": {
+                "bot.channels.wechat.WeComInput": {
                     "corp_id": CORP_ID, "corp_secret": CORP_SECRET, "agent_id": AGENT_ID,
                     "token": settings.wecom_token, "encoding_aes_key": settings.wecom_aes_key,
                     "api_base_url": wechat_api_url,

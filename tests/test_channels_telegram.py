@@ -11,75 +11,27 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from types import SimpleNamespace
-from typing import Any, AsyncIterator, Dict, List, Tuple
+from typing import Any, AsyncIterator, Dict, Tuple
 
 import httpx
 import pytest
 import pytest_asyncio
-from rasa.core.channels.channel import UserMessage
-from rasa.core.processor import MessageProcessor
-from rasa.server import _get_output_channel
-from rasa.shared.core.events import Event, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.channels.common import staff_reply_event
-from bot.channels.telegram import (
-    ERROR_TEXT,
-    EXPIRED_BUTTON_TEXT,
-    SECRET_TOKEN_HEADER,
-    TelegramInput,
-)
+from bot.channels.telegram import SECRET_TOKEN_HEADER, TelegramInput
+from bot.messages import user_text
 from tests.support.sanic_server import serving
+from tests.support.scripted_assistant import (
+    SUPPLIER_LIST_TEXT,
+    SUPPLIER_PAYLOAD,
+    ScriptedAssistant,
+    staff_reply_through_rasa,
+)
 from tests.support.telegram_fake import TelegramTestApi, TelegramTestUser, start_telegram_test_api
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.stack]  # the fake Bot API runs on Node
 
-# A Rasa button payload longer than Telegram's 64-byte callback_data limit.
-SUPPLIER_PAYLOAD = '/find_supplier{"product": "铝合金轮毂", "city": "重庆", "certification": "IATF 16949"}'
-SUPPLIER_MATCHES = {
-    "type": "supplier_matches",
-    "items": [
-        {"company_id": "C001", "name": "重庆渝轮铝业有限公司", "product_id": "P01",
-         "region": "重庆", "city": "渝北区", "reasons": ["产品：铝合金轮毂", "具备 IATF 16949"]},
-        {"company_id": "C002", "name": "成都蜀达汽车零部件有限公司", "product_id": "P07",
-         "region": "四川", "city": "成都", "reasons": ["产品：铝合金轮毂", "四川供应商，跨区域可选"]},
-    ],
-}
-
 # 6,000 characters in 120 lines: over Telegram's 4,096-character limit.
 LONG_ANSWER = "\n".join(f"第{line:03d}条：" + "川渝合作" * 11 for line in range(120))
-
-SUPPLIER_LIST_TEXT = "为您找到 2 家供应商：\n1. 重庆渝轮铝业有限公司\n2. 成都蜀达汽车零部件有限公司"
-
-
-class ScriptedAssistant:
-    """Plays Rasa's part: records each user message and answers via its output channel."""
-
-    def __init__(self) -> None:
-        self.received: List[UserMessage] = []
-
-    async def __call__(self, message: UserMessage) -> None:
-        self.received.append(message)
-        reply: Dict[str, Any]
-        if message.text == "/greet":
-            reply = {"text": "您好！我可以帮您：", "buttons": [
-                {"title": "政策咨询", "payload": "/ask_policy"},
-                {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
-            ]}
-        elif message.text == SUPPLIER_PAYLOAD:
-            reply = {"custom": SUPPLIER_MATCHES}  # a list sent only as a payload
-        elif message.text == "找供应商":
-            # How the matching actions send a list: as text, then as a payload for widgets.
-            await message.output_channel.send_response(message.sender_id, {"text": SUPPLIER_LIST_TEXT})
-            reply = {"custom": SUPPLIER_MATCHES}
-        elif message.text == "出错":
-            raise RuntimeError("the assistant failed")
-        elif message.text == "长答案":
-            reply = {"text": LONG_ANSWER}
-        else:
-            reply = {"text": f"关于「{message.text}」的回答"}
-        await message.output_channel.send_response(message.sender_id, reply)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +49,7 @@ async def run_channel(
     credentials: Dict[str, Any],
 ) -> Tuple[TelegramInput, ScriptedAssistant, Any]:
     channel = TelegramInput.from_credentials(credentials)
-    assistant = ScriptedAssistant()
+    assistant = ScriptedAssistant(long_answer=LONG_ANSWER)
     return channel, assistant, serving(channel.blueprint(assistant), url_prefix="/webhooks/telegram")
 
 
@@ -176,7 +128,7 @@ async def test_a_forged_button_press_is_answered_and_never_reaches_the_assistant
 
     await user.send_callback(greeting, "/transfer_to_staff")
     [answer] = await user.received(1)
-    assert answer["text"] == EXPIRED_BUTTON_TEXT
+    assert answer["text"] == user_text("telegram.button_expired")
 
     # A genuine token of one chat is not valid in another chat either.
     genuine = greeting["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
@@ -185,7 +137,7 @@ async def test_a_forged_button_press_is_answered_and_never_reaches_the_assistant
     [refusal] = await intruder.received(1)
     await intruder.close()
 
-    assert refusal["text"] == EXPIRED_BUTTON_TEXT
+    assert refusal["text"] == user_text("telegram.button_expired")
     assert [message.text for message in assistant.received] == ["/greet"]
 
 
@@ -207,7 +159,7 @@ async def test_a_failing_turn_tells_the_user(polling_bot) -> None:
     await user.say("出错")
 
     [reply] = await user.received(1)
-    assert reply["text"] == ERROR_TEXT
+    assert reply["text"] == user_text("channel.turn_failed")
 
 
 @pytest.mark.asyncio
@@ -215,20 +167,10 @@ async def test_staff_reply_reaches_the_chat_through_rasas_latest_output_channel(
     polling_bot,
 ) -> None:
     channel, _, user = polling_bot
-    sender_id = f"telegram:{user.chat_id}"
-    tracker = DialogueStateTracker.from_events(
-        sender_id, [UserUttered("转人工", input_channel="telegram")]
-    )
-    # What Rasa's `POST /conversations/{id}/tracker/events?output_channel=latest
-    # &execute_side_effects=true` does with the console's event.
-    request = SimpleNamespace(
-        args={"output_channel": "latest"},
-        app=SimpleNamespace(ctx=SimpleNamespace(input_channels=[channel])),
-    )
-    output_channel = _get_output_channel(request, tracker)
-    event = Event.from_parameters(staff_reply_event("您好，我是王老师，请问需要什么帮助？", "王老师"))
 
-    await MessageProcessor._send_bot_messages([event], tracker, output_channel)
+    await staff_reply_through_rasa(
+        channel, f"telegram:{user.chat_id}", "您好，我是王老师，请问需要什么帮助？", "王老师"
+    )
 
     [reply] = await user.received(1)
     assert reply["text"] == "【人工客服 · 王老师】\n您好，我是王老师，请问需要什么帮助？"

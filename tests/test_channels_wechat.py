@@ -9,27 +9,27 @@ channel the way Rasa does (``send_response``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 import uuid
-from types import SimpleNamespace
-from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
+from typing import AsyncIterator, List, Optional, Tuple
 
 import httpx
 import pytest
 import pytest_asyncio
 import xmltodict
 from wechatpy.exceptions import WeChatClientException
-from rasa.core.channels.channel import UserMessage
-from rasa.core.processor import MessageProcessor
-from rasa.server import _get_output_channel
-from rasa.shared.core.events import Event, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.channels.common import staff_reply_event
-from bot.channels.wechat import ERROR_TEXT, TEXT_ONLY_TEXT, WeChatInput
-from bot.channels.wecom import WeComInput
+from bot.channels.wechat import WeChatInput, WeComInput
+from bot.messages import user_text
 from tests.support.sanic_server import serving
+from tests.support.scripted_assistant import (
+    SUPPLIER_LIST_TEXT,
+    SUPPLIER_PAYLOAD,
+    ScriptedAssistant,
+    staff_reply_through_rasa,
+)
 from tests.support.wechat_fake import FakeWeChatApi, fake_wechat_api
 from tests.support.wechat_users import Follower, WeComMember, new_aes_key, signature
 
@@ -40,56 +40,9 @@ APP_SECRET = "official-account-secret"
 CORP_ID = "ww0123456789abcdef"
 CORP_SECRET = "wecom-app-secret"
 AGENT_ID = "1000002"
-SUPPLIER_PAYLOAD = '/find_supplier{"product": "铝合金轮毂", "city": "重庆"}'
-SUPPLIER_MATCHES = {
-    "type": "supplier_matches",
-    "items": [
-        {"company_id": "C001", "name": "重庆渝轮铝业有限公司", "product_id": "P01",
-         "region": "重庆", "city": "渝北区", "reasons": ["产品：铝合金轮毂", "具备 IATF 16949"]},
-        {"company_id": "C002", "name": "成都蜀达汽车零部件有限公司", "product_id": "P07",
-         "region": "四川", "city": "成都", "reasons": ["四川供应商，跨区域可选"]},
-    ],
-}
 
 # About 5,000 bytes: over WeChat's 2,048-byte limit for one text message.
 LONG_ANSWER = "\n".join(f"第{line:02d}条：" + "川渝合作" * 8 for line in range(45))
-
-SUPPLIER_LIST_TEXT = "为您找到 2 家供应商：\n1. 重庆渝轮铝业有限公司\n2. 成都蜀达汽车零部件有限公司"
-
-
-class ScriptedAssistant:
-    """Plays Rasa's part: records each user message and answers via its output channel."""
-
-    def __init__(self, answer_delay: float = 0.0) -> None:
-        self.answer_delay = answer_delay
-        self.received: List[UserMessage] = []
-
-    @property
-    def texts(self) -> List[str]:
-        return [message.text for message in self.received]
-
-    async def __call__(self, message: UserMessage) -> None:
-        self.received.append(message)
-        await asyncio.sleep(self.answer_delay)
-        reply: Dict[str, Any]
-        if message.text == "/greet":
-            reply = {"text": "您好！我可以帮您：", "buttons": [
-                {"title": "政策咨询", "payload": "/ask_policy"},
-                {"title": "找供应商", "payload": SUPPLIER_PAYLOAD},
-            ]}
-        elif message.text == SUPPLIER_PAYLOAD:
-            reply = {"custom": SUPPLIER_MATCHES}  # a list sent only as a payload
-        elif message.text == "找供应商":
-            # How the matching actions send a list: as text, then as a payload for widgets.
-            await message.output_channel.send_response(message.sender_id, {"text": SUPPLIER_LIST_TEXT})
-            reply = {"custom": SUPPLIER_MATCHES}
-        elif message.text == "出错":
-            raise RuntimeError("the assistant failed")
-        elif message.text == "长答案":
-            reply = {"text": LONG_ANSWER}
-        else:
-            reply = {"text": f"关于「{message.text}」的回答"}
-        await message.output_channel.send_response(message.sender_id, reply)
 
 
 OfficialAccount = Tuple[WeChatInput, ScriptedAssistant, FakeWeChatApi, Follower]
@@ -105,7 +58,7 @@ async def official_account(
         if aes_key:
             credentials["encoding_aes_key"] = aes_key
         channel = WeChatInput.from_credentials(credentials)
-        assistant = ScriptedAssistant(answer_delay)
+        assistant = ScriptedAssistant(LONG_ANSWER, answer_delay)
         async with serving(channel.blueprint(assistant), url_prefix="/webhooks/wechat") as url:
             async with httpx.AsyncClient(timeout=15) as http:
                 yield channel, assistant, fake, Follower(
@@ -224,7 +177,7 @@ async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialA
     matches = follower.reply_text(await follower.deliver(follower.text_xml("２", msg_id=4001)))
     assert assistant.texts == ["/greet", SUPPLIER_PAYLOAD]
     assert matches.startswith("为您匹配到的供应商：\n1. 重庆渝轮铝业有限公司（重庆·渝北区）")
-    assert "2. 成都蜀达汽车零部件有限公司（四川·成都）\n   · 四川供应商，跨区域可选" in matches
+    assert "2. 成都蜀达汽车零部件有限公司（四川·成都）\n   · 产品：铝合金轮毂\n   · 四川供应商，跨区域可选" in matches
 
     # That answer had no menu: a number now is just text (say, a quantity).
     follower.reply_text(await follower.deliver(follower.text_xml("2", msg_id=4002)))
@@ -261,25 +214,10 @@ async def test_non_text_messages_and_failures_get_a_clear_answer(account: Offici
         "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/1.jpg]]></PicUrl>"
         "<MediaId><![CDATA[m1]]></MediaId>",
     )
-    assert follower.reply_text(await follower.deliver(image)) == TEXT_ONLY_TEXT
-    assert follower.reply_text(await follower.deliver(follower.text_xml("出错", 5002))) == ERROR_TEXT
+    assert follower.reply_text(await follower.deliver(image)) == user_text("input.text_only")
+    failed = follower.reply_text(await follower.deliver(follower.text_xml("出错", 5002)))
+    assert failed == user_text("channel.turn_failed")
     assert assistant.texts == ["出错"]
-
-
-def staff_reply_through_rasa(channel: Any, sender_id: str, text: str, staff: str) -> Any:
-    """What Rasa's ``POST /conversations/{id}/tracker/events?output_channel=latest
-    &execute_side_effects=true`` does with the console's staff event."""
-    channel_name = sender_id.split(":", 1)[0]
-    tracker = DialogueStateTracker.from_events(
-        sender_id, [UserUttered("转人工", input_channel=channel_name)]
-    )
-    request = SimpleNamespace(
-        args={"output_channel": "latest"},
-        app=SimpleNamespace(ctx=SimpleNamespace(input_channels=[channel])),
-    )
-    output_channel = _get_output_channel(request, tracker)
-    event = Event.from_parameters(staff_reply_event(text, staff))
-    return MessageProcessor._send_bot_messages([event], tracker, output_channel)
 
 
 async def test_staff_reply_reaches_the_follower_through_the_customer_service_api(
@@ -345,7 +283,7 @@ async def wecom() -> AsyncIterator[WeComApp]:
             {"corp_id": CORP_ID, "corp_secret": CORP_SECRET, "agent_id": AGENT_ID,
              "token": token, "encoding_aes_key": aes_key, "api_base_url": api_url}
         )
-        assistant = ScriptedAssistant()
+        assistant = ScriptedAssistant(LONG_ANSWER)
         async with serving(channel.blueprint(assistant), url_prefix="/webhooks/wecom") as url:
             async with httpx.AsyncClient(timeout=15) as http:
                 yield channel, assistant, fake, WeComMember(
@@ -410,3 +348,37 @@ async def test_wecom_buttons_and_staff_reply(wecom: WeComApp) -> None:
     await staff_reply_through_rasa(channel, f"wecom:{member.user_id}", "已为您登记。", "李老师")
     texts = await wait_for_texts(fake, member.user_id, 3)
     assert texts[-1] == "【人工客服 · 李老师】\n已为您登记。"
+
+
+async def test_wecom_non_text_message_gets_a_notice_through_the_message_api(wecom: WeComApp) -> None:
+    channel, assistant, fake, member = wecom
+    image = member.text_xml("x", msg_id=7005).replace(
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[x]]></Content>",
+        "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/1.jpg]]></PicUrl>"
+        "<MediaId><![CDATA[m1]]></MediaId>",
+    )
+
+    response = await member.deliver(image)
+
+    assert response.status_code == 200
+    assert await wait_for_texts(fake, member.user_id, 1) == [user_text("input.text_only")]
+    assert assistant.received == []
+    assert channel.turns.tasks.running == 0  # the notice's task is done and let go
+
+
+async def test_wecom_notice_that_cannot_be_delivered_is_logged(
+    wecom: WeComApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel, _, fake, member = wecom
+    fake.credentials.clear()  # WeCom refuses our secret from now on: no token, no delivery
+
+    with caplog.at_level(logging.ERROR, logger="bot.tasks"):
+        channel.turns.notify(member.user_id, user_text("input.text_only"))
+        for _ in range(100):
+            if channel.turns.tasks.running == 0:
+                break
+            await asyncio.sleep(0.05)
+
+    assert fake.sent == []
+    [failure] = [record for record in caplog.records if record.name == "bot.tasks"]
+    assert "notice to" in failure.getMessage() and failure.exc_info is not None

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.handoff as handoff
 from actions.handoff import ActionHandoffRequest, handoff_on_failure, start_handoff
 from bot.handoff.store import HandoffStore
+from tests.support.responses import rendered_text
 
 ROUND_THE_CLOCK = "mon-sun 00:00-24:00"
 
@@ -75,7 +76,7 @@ def test_outside_office_hours_the_request_is_kept_and_the_assistant_stays(handof
 
 def test_second_miss_from_the_fallback_starts_a_handoff(handoff_db):
     dispatcher = CollectingDispatcher()
-    events = start_handoff(dispatcher, tracker("web:lost"), reason="fallback")
+    events = asyncio.run(start_handoff(dispatcher, tracker("web:lost"), reason="fallback"))
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_intro_fallback", "utter_handoff_queued"]
     assert events and events[0]["event"] == "pause"
     assert handoff_db.handoff_history("web:lost")[0]["reason"] == "fallback"
@@ -119,5 +120,6 @@ def test_handoff_store_down_gives_an_honest_message(monkeypatch, tmp_path):
     monkeypatch.setenv("HANDOFF_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
     monkeypatch.setattr(handoff, "_stores", {})
     messages, events = run(ActionHandoffRequest(), "web:x")
-    assert [m["text"] for m in messages] == [handoff.HANDOFF_UNAVAILABLE_TEXT]
+    assert [m["response"] for m in messages] == ["utter_handoff_unavailable"]
+    assert "转接人工服务暂时出现问题" in rendered_text(messages)
     assert events == []

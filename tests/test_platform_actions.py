@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.platform.db import session_scope
 from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, RegisteredProduct
 from tests.platform_fixtures import demo_database_url
+from tests.support.responses import rendered, rendered_text
 
 SUPPLIER_KEYS = {"company_id", "name", "product_id", "region", "city", "reasons"}
 EXPERT_KEYS = {"expert_id", "name", "title", "organization", "reasons"}
@@ -41,10 +42,13 @@ def make_tracker(text: str, *, intent: str = "", slots: Optional[Dict[str, Any]]
 
 def run(action, tracker: Tracker):
     dispatcher = CollectingDispatcher()
-    result = action.run(dispatcher, tracker, {})
-    if asyncio.iscoroutine(result):
-        result = asyncio.run(result)
+    result = asyncio.run(action.run(dispatcher, tracker, {}))
     return dispatcher.messages, {e["name"]: e["value"] for e in result if e.get("event") == "slot"}, result
+
+
+def call(method, *args):
+    """Run a form validator's ``validate_<slot>`` / ``extract_<slot>`` method."""
+    return asyncio.run(method(*args))
 
 
 def custom_payloads(messages) -> List[Dict[str, Any]]:
@@ -77,8 +81,9 @@ def test_asking_for_a_suppliers_phone_number_gets_the_ways_to_connect(platform_u
 
     _, slots, _ = run(ActionFindSuppliers(), make_tracker("重庆的铝合金轮毂供应商"))
     messages, _, _ = run(ActionFindSuppliers(), make_tracker("这些供应商的联系方式是多少", slots=slots))
-    assert len(messages) == 1 and "不在对话中提供" in messages[0]["text"]
-    assert [b["payload"] for b in messages[0]["buttons"]] == ["/publish_demand", "/request_human"]
+    [shown] = rendered(messages)
+    assert "不在对话中提供" in shown["text"]
+    assert [b["payload"] for b in shown["buttons"]] == ["/publish_demand", "/request_human"]
 
 
 def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platform_url):
@@ -86,6 +91,7 @@ def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platf
 
     messages, slots, _ = run(ActionFindSuppliers(), make_tracker("帮我找几家重庆的供应商"))
     assert len(messages) == 1 and len(messages[0]["buttons"]) >= 5 and not custom_payloads(messages)
+    assert rendered_text(messages).startswith("请问您要找哪类产品的供应商？")
     wheel_button = next(b for b in messages[0]["buttons"] if "轮毂" in b["title"])
     assert len(wheel_button["payload"].encode()) <= 64  # fits Telegram's callback data
 
@@ -109,7 +115,8 @@ def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staf
     assert email not in json.dumps(messages, ensure_ascii=False)
 
     reply, _, _ = run(ActionRequestExpertContact(), make_tracker("帮我联系第二位专家", slots=slots, sender="wx-42"))
-    assert "编号" in reply[0]["text"] and email not in reply[0]["text"]
+    confirmation = rendered_text(reply)
+    assert "编号" in confirmation and chosen["name"] in confirmation and email not in confirmation
     with session_scope(platform_url) as session:
         request = session.scalars(select(ExpertContactRequest)).one()
         assert (request.expert_id, request.sender_id, request.requester_organization) == (chosen["expert_id"], "wx-42", "重庆大学")
@@ -122,7 +129,7 @@ def test_contact_request_for_an_unavailable_expert_is_refused(platform_url):
         unavailable = session.scalars(select(Expert.expert_id).where(Expert.available.is_(False)).limit(1)).one()
     tracker = make_tracker("/contact_expert", entities=[{"entity": "expert_id", "value": unavailable}])
     reply, _, _ = run(ActionRequestExpertContact(), tracker)
-    assert "不接受邀请" in reply[0]["text"]
+    assert "不接受邀请" in rendered_text(reply)
     with session_scope(platform_url) as session:
         assert session.scalars(select(ExpertContactRequest)).all() == []
 
@@ -142,18 +149,20 @@ def test_publishing_a_demand_validates_answers_stores_it_and_shows_suppliers(pla
     form = ValidatePublishDemandForm()
     dispatcher = CollectingDispatcher()
     tracker = make_tracker("")
-    assert form.validate_demand_quantity("1万件", dispatcher, tracker, {}) == {"demand_quantity": "10000件"}
-    assert form.validate_demand_quantity("很多", dispatcher, tracker, {}) == {"demand_quantity": None}
-    assert form.validate_demand_region("重庆优先", dispatcher, tracker, {}) == {"demand_region": "重庆"}
-    assert form.validate_demand_deadline("2020-01-01", dispatcher, tracker, {}) == {"demand_deadline": None}
-    assert form.validate_demand_contact("找张经理", dispatcher, tracker, {}) == {"demand_contact": None}
-    assert len(dispatcher.messages) == 3  # each refusal says what is expected
+    assert call(form.validate_demand_quantity, "1万件", dispatcher, tracker, {}) == {"demand_quantity": "10000件"}
+    assert call(form.validate_demand_quantity, "很多", dispatcher, tracker, {}) == {"demand_quantity": None}
+    assert call(form.validate_demand_region, "重庆优先", dispatcher, tracker, {}) == {"demand_region": "重庆"}
+    assert call(form.validate_demand_deadline, "2020-01-01", dispatcher, tracker, {}) == {"demand_deadline": None}
+    assert call(form.validate_demand_contact, "找张经理", dispatcher, tracker, {}) == {"demand_contact": None}
+    refusals = rendered(dispatcher.messages)  # each refusal says what is expected
+    assert ["5000件" in refusals[0]["text"], "截止日期" in refusals[1]["text"], "手机号" in refusals[2]["text"]] == [
+        True, True, True]
 
     deadline = (dt.date.today() + dt.timedelta(days=90)).isoformat()
     slots = {"demand_product": "刹车卡钳", "demand_quantity": "10000件", "demand_region": "重庆",
              "demand_deadline": deadline, "demand_contact": "张经理 13800000000"}
     messages, reset, _ = run(ActionSubmitDemand(), make_tracker("13800000000", slots=slots, sender="web-7"))
-    assert "PD" in messages[0]["text"]
+    assert "PD" in rendered(messages)[0]["text"]
     items = custom_payloads(messages)[0]["items"]
     assert items and all(i["region"] == "重庆" for i in items[:5])
     assert all(reset[slot] is None for slot in slots)
@@ -181,16 +190,16 @@ def test_the_opening_message_fills_what_it_already_says(platform_url):
 
     form = ValidatePublishDemandForm()
     opening = make_tracker("我要发个采购单，买两万个刹车盘", slots={"requested_slot": None})
-    assert form.extract_demand_product(CollectingDispatcher(), opening, {}) == {"demand_product": "制动盘"}
-    assert form.extract_demand_quantity(CollectingDispatcher(), opening, {}) == {"demand_quantity": "20000个"}
+    assert call(form.extract_demand_product, CollectingDispatcher(), opening, {}) == {"demand_product": "制动盘"}
+    assert call(form.extract_demand_quantity, CollectingDispatcher(), opening, {}) == {"demand_quantity": "20000个"}
     plain = make_tracker("我要发布一个需求", slots={"requested_slot": None})
-    assert form.extract_demand_product(CollectingDispatcher(), plain, {}) == {}
-    assert form.extract_demand_quantity(CollectingDispatcher(), plain, {}) == {}
+    assert call(form.extract_demand_product, CollectingDispatcher(), plain, {}) == {}
+    assert call(form.extract_demand_quantity, CollectingDispatcher(), plain, {}) == {}
     answering = make_tracker("5000件", slots={"requested_slot": "demand_quantity"})
-    assert form.extract_demand_quantity(CollectingDispatcher(), answering, {}) == {}
+    assert call(form.extract_demand_quantity, CollectingDispatcher(), answering, {}) == {}
     product_form = ValidateRegisterProductForm()
     supplier = make_tracker("我们是做减振器的，想登记产品", slots={"requested_slot": None})
-    assert product_form.extract_product_name(CollectingDispatcher(), supplier, {}) == {"product_name": "减振器"}
+    assert call(product_form.extract_product_name, CollectingDispatcher(), supplier, {}) == {"product_name": "减振器"}
 
 
 def test_saying_cancel_leaves_the_form_and_saves_nothing(platform_url):
@@ -201,6 +210,6 @@ def test_saying_cancel_leaves_the_form_and_saves_nothing(platform_url):
     assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
     assert slots["demand_product"] is None and slots["requested_slot"] is None
     messages, _, _ = run(ActionSubmitDemand(), make_tracker("算了", slots={}))
-    assert "已取消" in messages[0]["text"]
+    assert "已取消" in rendered_text(messages)
     with session_scope(platform_url) as session:
         assert session.scalars(select(PublishedDemand)).all() == []

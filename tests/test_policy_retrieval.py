@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.policy import KNOWLEDGE_BASE, ActionAnswerPolicy
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseError, KnowledgeBaseFile
 from bot.textnorm import normalize_for_nlu
+from tests.support.responses import rendered_text
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = yaml.safe_load((ROOT / "tests" / "data" / "policy_questions.yml").read_text(encoding="utf-8"))
@@ -36,7 +37,7 @@ def run_answer_action(text: str) -> str:
     )
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionAnswerPolicy().run(dispatcher, tracker, {}))
-    return "\n".join(m.get("text") or "" for m in dispatcher.messages)
+    return rendered_text(dispatcher.messages)
 
 
 def _squash(text: str) -> str:

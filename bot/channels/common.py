@@ -28,11 +28,14 @@ Message limits
     :func:`rejection_for_user_text` says, in the user's language, why a message is
     refused (empty, or longer than ``MAX_USER_MESSAGE_CHARS``); channels send that
     reason back instead of passing the message to Rasa.
+
+Every sentence here comes from the catalogue (:mod:`bot.messages`).
 """
 from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.settings import get_settings
 
 #: Prefix of the widget's sender ids (the Socket.IO channel).
@@ -47,8 +50,6 @@ SENDER_ID_SEPARATOR = ":"
 STAFF_FLAG_KEY = "from_staff"
 #: Metadata key holding the staff member's display name.
 STAFF_NAME_KEY = "staff_name"
-#: Shown when a staff message carries no name.
-DEFAULT_STAFF_NAME = "工作人员"
 
 
 def namespaced_sender_id(channel_prefix: str, channel_user_id: str) -> str:
@@ -81,7 +82,7 @@ def staff_reply_event(text: str, staff_name: str) -> Dict[str, Any]:
     return {
         "event": "bot",
         "text": text,
-        "metadata": {STAFF_FLAG_KEY: True, STAFF_NAME_KEY: staff_name or DEFAULT_STAFF_NAME},
+        "metadata": {STAFF_FLAG_KEY: True, STAFF_NAME_KEY: staff_name or user_text("staff.default_name")},
     }
 
 
@@ -94,22 +95,22 @@ def staff_name_of(message: Mapping[str, Any]) -> Optional[str]:
     if not message.get(STAFF_FLAG_KEY):
         return None
     name = message.get(STAFF_NAME_KEY)
-    return str(name).strip() if name and str(name).strip() else DEFAULT_STAFF_NAME
+    return str(name).strip() if name and str(name).strip() else user_text("staff.default_name")
 
 
-def staff_prefix(staff_name: str) -> str:
+def staff_prefix(staff_name: str, language: str = DEFAULT_LANGUAGE) -> str:
     """Return the marker text-only channels put before a staff message."""
-    return f"【人工客服 · {staff_name}】"
+    return user_text("staff.marker", language, name=staff_name)
 
 
-def rejection_for_user_text(text: Optional[str]) -> Optional[str]:
+def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAGE) -> Optional[str]:
     """Return why a user's message cannot be passed to the assistant, or None if it can.
 
-    The reason is a Chinese sentence meant to be sent back to the user as is.
+    The reason is a sentence in ``language`` meant to be sent back to the user as is.
     """
     if text is None or not text.strip():
-        return "消息内容为空，请输入您的问题。"
+        return user_text("input.empty", language)
     limit = get_settings().max_user_message_chars
     if len(text) > limit:
-        return f"消息过长（{len(text)} 字），请精简到 {limit} 字以内后再发送。"
+        return user_text("input.too_long", language, length=len(text), limit=limit)
     return None

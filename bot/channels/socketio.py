@@ -41,7 +41,6 @@ import logging
 import re
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Text, Union
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage, decode_bearer_token
@@ -53,12 +52,14 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
     namespaced_sender_id,
     rejection_for_user_text,
     staff_name_of,
 )
+from bot.messages import user_text
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -70,9 +71,6 @@ _CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _MAX_METADATA_CHARS = 2000
 #: How many recent message ids are remembered to drop re-sent messages.
 _REMEMBERED_MESSAGE_IDS = 10_000
-
-SESSION_MISSING_REPLY = "会话尚未建立或已失效，请刷新页面后重试。"
-INTERNAL_ERROR_REPLY = "抱歉，系统暂时出现问题，您的消息已记录，请稍后再试或联系工作人员。"
 
 
 def bot_message_id(timestamp: Optional[float], text: Optional[str], custom: Any) -> str:
@@ -195,22 +193,13 @@ class SocketIOInput(RasaSocketIOInput):
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Union[List[str], str] = []
         self._app: Optional[Sanic] = None
-        self._seen_message_ids: "OrderedDict[str, None]" = OrderedDict()
+        self._seen_message_ids = SeenKeys(_REMEMBERED_MESSAGE_IDS)
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Return the output used for messages pushed through Rasa's HTTP API."""
         if self.sio is None:
             return None
         return SocketIOOutput(self.sio, self.bot_message_evt)
-
-    def _remember_message_id(self, message_id: str) -> bool:
-        """Record a message id; return False if it was already seen (a re-send)."""
-        if message_id in self._seen_message_ids:
-            return False
-        self._seen_message_ids[message_id] = None
-        if len(self._seen_message_ids) > _REMEMBERED_MESSAGE_IDS:
-            self._seen_message_ids.popitem(last=False)
-        return True
 
     async def _history(self, sender_id: str) -> List[Dict[str, Any]]:
         agent = getattr(self._app.ctx, "agent", None) if self._app else None
@@ -306,29 +295,29 @@ class SocketIOInput(RasaSocketIOInput):
                 await on_new_message(message)
             except Exception:
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
-                await notify(room, INTERNAL_ERROR_REPLY)
+                await notify(room, user_text("widget.turn_failed"))
             finally:
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: Text, data: Any) -> Dict[str, Any]:
             if not isinstance(data, dict):
-                return {"ok": False, "error": "消息格式不正确。"}
+                return {"ok": False, "error": user_text("input.malformed")}
             requested = data.get("session_id")
             if self.session_persistence and not requested:
                 session = await sio.get_session(sid, namespace=namespace)
                 if not session.get("sender_id"):
-                    return {"ok": False, "error": SESSION_MISSING_REPLY}
+                    return {"ok": False, "error": user_text("widget.session_missing")}
                 sender_id = session["sender_id"]
             elif self.session_persistence and not (isinstance(requested, str) and _CLIENT_TOKEN.match(requested)):
-                return {"ok": False, "error": SESSION_MISSING_REPLY}
+                return {"ok": False, "error": user_text("widget.session_missing")}
             else:
                 sender_id = await join_conversation(sid, session_id_of(sid, data))
 
             message_id = data.get("message_id")
             if not (isinstance(message_id, str) and _CLIENT_TOKEN.match(message_id)):
                 message_id = uuid.uuid4().hex
-            if not self._remember_message_id(message_id):
+            if not self._seen_message_ids.first_sighting(message_id):
                 return {"ok": True, "duplicate": True}
 
             text = data.get("message")

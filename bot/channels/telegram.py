@@ -9,7 +9,7 @@ Two ways in, one bot:
   no public URL needed.
 
 Sender ids are ``telegram:<chat_id>``. Buttons become inline keyboards whose callback
-data is a short token issued by :class:`CallbackRegistry` (Telegram allows only 64
+data is a short token issued by a :class:`CallbackStore` (Telegram allows only 64
 bytes, Rasa payloads are often longer, and a token we never issued is recognisably
 forged). Match lists are sent as formatted text. :meth:`TelegramInput.get_output_channel`
 lets Rasa push staff replies (``output_channel=latest``) to the chat.
@@ -22,8 +22,7 @@ import logging
 import re
 import secrets
 import weakref
-from collections import OrderedDict
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text, Tuple
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -41,12 +40,14 @@ from telegram.ext import (
     filters,
 )
 
+from bot.cache import SeenKeys, bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
     namespaced_sender_id,
     rejection_for_user_text,
 )
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
+from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
 
@@ -60,30 +61,41 @@ RECENT_UPDATES_KEPT = 10_000
 # Telegram's rule for setWebhook(secret_token=...).
 _SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
-EXPIRED_BUTTON_TEXT = "这个按钮已失效或无法识别，请直接输入您的问题，或发送 /start 重新开始。"
-TEXT_ONLY_TEXT = "目前只能处理文字消息，请用文字描述您的问题。"
-ERROR_TEXT = "抱歉，系统暂时出错，请稍后再试。"
-#: Text over a keyboard whose message has no text of its own.
-CHOOSE_TEXT = "请选择："
+
+class CallbackStore(Protocol):
+    """What the short callback tokens on inline buttons stand for."""
+
+    def issue(self, chat_id: int, payload: str) -> str:
+        """Return a new callback token standing for ``payload`` in ``chat_id``."""
+
+    def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
+        """Return the payload of a token issued for ``chat_id``, or None if unknown."""
 
 
 class CallbackRegistry:
-    """Maps the short callback tokens we put on inline buttons to Rasa payloads.
+    """The in-process :class:`CallbackStore`: callback tokens to Rasa payloads.
 
     A token is valid only in the chat it was sent to. The registry is bounded: the
-    oldest buttons expire first, and pressing one then gets a clear answer.
+    least recently used buttons expire first, and pressing one then gets a clear answer.
+
+    Why not python-telegram-bot's own ``arbitrary_callback_data``: its
+    ``CallbackDataCache`` is bounded (an LRU, like this one) and would work with our
+    webhook feeding if we called ``bot.insert_callback_data`` ourselves, but (1) its
+    tokens are not bound to a chat: any chat presenting one gets the payload, and
+    (2) it lives in one process; its persistence is loaded only when the application
+    starts and written back periodically, so a button sent by one replica could not
+    be resolved by another behind a load balancer. A store with ``issue``/``resolve``
+    keeps the chat check here and lets a shared (Redis) store replace this one for
+    several replicas.
     """
 
     def __init__(self, capacity: int = 50_000) -> None:
-        self._capacity = capacity
-        self._entries: "OrderedDict[str, Tuple[int, str]]" = OrderedDict()
+        self._entries: MutableMapping[str, Tuple[int, str]] = bounded_cache(capacity)
 
     def issue(self, chat_id: int, payload: str) -> str:
         """Return a new callback token standing for ``payload`` in ``chat_id``."""
         token = secrets.token_urlsafe(12)
         self._entries[token] = (chat_id, payload)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
         return token
 
     def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
@@ -138,14 +150,15 @@ class TelegramBotClient:
         webhook_url: Optional[str] = None,
         webhook_secret: Optional[str] = None,
         start_payload: str = "/greet",
+        callbacks: Optional[CallbackStore] = None,
     ) -> None:
         self.polling = polling
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.start_payload = start_payload
         self._poll_interval = poll_interval
-        self.callbacks = CallbackRegistry()
-        self._recent_update_ids: "OrderedDict[int, None]" = OrderedDict()
+        self.callbacks: CallbackStore = callbacks or CallbackRegistry()
+        self._recent_updates = SeenKeys(RECENT_UPDATES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         base = api_base_url.rstrip("/")
         builder = (
@@ -216,12 +229,9 @@ class TelegramBotClient:
         if update is None or not update.update_id:
             raise ValueError("not a Telegram update")
         # Telegram delivers an update again when it missed our 200: answer it once.
-        if update.update_id in self._recent_update_ids:
+        if not self._recent_updates.first_sighting(update.update_id):
             logger.info("Telegram redelivered update %s; already handled", update.update_id)
             return
-        self._recent_update_ids[update.update_id] = None
-        while len(self._recent_update_ids) > RECENT_UPDATES_KEPT:
-            self._recent_update_ids.popitem(last=False)
         await self.application.update_queue.put(update)
 
     async def send_text(
@@ -231,7 +241,7 @@ class TelegramBotClient:
         if not text.strip():
             if not buttons:
                 return  # Telegram refuses empty messages; there is nothing to show
-            text = CHOOSE_TEXT
+            text = user_text("menu.choose")  # Telegram refuses a keyboard without text
         parts = list(split_text(text, MESSAGE_LIMIT))
         markup = self._keyboard(chat_id, buttons) if buttons else None
         for index, part in enumerate(parts):
@@ -297,19 +307,19 @@ class TelegramBotClient:
         if payload is None:
             logger.info("Unknown Telegram callback %r from chat %s", query.data, chat_id)
             if chat_id is not None:
-                await self.bot.send_message(chat_id=chat_id, text=EXPIRED_BUTTON_TEXT)
+                await self.bot.send_message(chat_id=chat_id, text=user_text("telegram.button_expired"))
             return
         await self._deliver(update, payload)
 
     async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.bot.send_message(chat_id=update.effective_chat.id, text=TEXT_ONLY_TEXT)
+        await self.bot.send_message(chat_id=update.effective_chat.id, text=user_text("input.text_only"))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("Telegram update failed", exc_info=context.error)
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is not None:
             try:
-                await self.bot.send_message(chat_id=chat.id, text=ERROR_TEXT)
+                await self.bot.send_message(chat_id=chat.id, text=user_text("channel.turn_failed"))
             except TelegramError:
                 logger.exception("Could not tell chat %s about the failure", chat.id)
 

@@ -9,14 +9,9 @@ import unicodedata
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 from bot.channels.common import split_sender_id, staff_name_of, staff_prefix
+from bot.messages import user_text
 
 MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
-_MATCH_LIST_HEADINGS = {
-    "supplier_matches": "为您匹配到的供应商：",
-    "expert_matches": "为您推荐的专家：",
-}
-#: Shown instead of an empty match list, so the user is never left with nothing.
-NO_MATCHES_TEXT = "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。"
 
 
 def is_match_list(payload: Mapping[str, Any]) -> bool:
@@ -34,10 +29,10 @@ def _place(item: Mapping[str, Any]) -> str:
 
 
 def _headline(kind: str, item: Mapping[str, Any]) -> str:
-    name = str(item.get("name") or "").strip() or "（未命名）"
+    name = str(item.get("name") or "").strip() or user_text("matches.unnamed")
     if kind == "supplier_matches":
         place = _place(item)
-        return f"{name}（{place}）" if place else name
+        return user_text("matches.name_with_place", name=name, place=place) if place else name
     details = [str(item.get(key) or "").strip() for key in ("title", "organization")]
     return " · ".join([name] + [detail for detail in details if detail])
 
@@ -50,8 +45,12 @@ def format_match_list(payload: Mapping[str, Any]) -> str:
     kind = str(payload["type"])
     items = payload.get("items") or []
     if not items:
-        return NO_MATCHES_TEXT
-    lines = [str(payload.get("title") or _MATCH_LIST_HEADINGS[kind])]
+        return user_text("matches.none")
+    if kind == "supplier_matches":
+        heading = user_text("matches.supplier_heading")
+    else:
+        heading = user_text("matches.expert_heading")
+    lines = [str(payload.get("title") or heading)]
     for rank, item in enumerate(items, start=1):
         lines.append(f"{rank}. {_headline(kind, item)}")
         for reason in item.get("reasons") or []:
@@ -85,7 +84,8 @@ class MatchListText:
 
 def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
     """Append buttons to ``text`` as a menu the user answers with a number."""
-    lines = [text.rstrip(), "", "请回复数字选择："] if text.strip() else ["请回复数字选择："]
+    prompt = user_text("menu.reply_with_number")
+    lines = [text.rstrip(), "", prompt] if text.strip() else [prompt]
     lines += [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
     return "\n".join(lines)
 

@@ -31,16 +31,17 @@ from bot.console.tasks import TaskBoard
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.rasa_client import RasaApiError, RasaClient
 from bot.handoff.store import STATUS_STAFF, STATUSES, HandoffError, HandoffStore
+from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_REPLY_CHARS = 2000
 
-#: What the user is told when staff join, leave or close (short, in Chinese).
-TAKEOVER_GREETING = "您好，工作人员已接入，现在由人工为您服务。"
-HAND_BACK_NOTICE = "人工服务已结束，智能助手将继续为您服务，您可以直接提问。"
-CLOSE_NOTICE = "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。"
+#: What the user is told when staff join, leave or close (texts in bot/messages.py).
+TAKEOVER_GREETING = user_text("staff.takeover_greeting")
+HAND_BACK_NOTICE = user_text("staff.hand_back_notice")
+CLOSE_NOTICE = user_text("staff.close_notice")
 
 HUB_KEY = web.AppKey("console_hub", LiveHub)
 RASA_KEY = web.AppKey("console_rasa", RasaClient)

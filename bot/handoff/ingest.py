@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
+from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 COMPANY_SLOTS = ("product_company",)
 
 #: Said once while a conversation waits for staff and the user writes again.
-WAITING_NOTICE = "已收到您的消息，工作人员会尽快回复您，请稍候。"
+WAITING_NOTICE = user_text("staff.waiting_notice")
 
 #: Events older than this (seconds) are history being replayed: no notice for them.
 NOTICE_FRESHNESS_S = 120

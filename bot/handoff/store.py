@@ -27,6 +27,8 @@ import sqlalchemy as sa
 
 from bot.db import create_engine
 
+from bot.stats import percentile
+
 STATUS_BOT = "bot"
 STATUS_WAITING = "waiting"
 STATUS_STAFF = "staff"
@@ -671,7 +673,7 @@ class HandoffStore:
             "containment": (1 - len(handed) / total) if total else None,
             "handoff_reasons": _count(h["reason"] for h in handoff_rows),
             "first_reply_median_s": statistics.median(waits) if waits else None,
-            "first_reply_p90_s": _percentile(waits, 0.9) if waits else None,
+            "first_reply_p90_s": percentile(waits, 90) if waits else None,
             "waiting_now": sum(1 for h in handoff_rows if h["status"] == "waiting"),
             "top_failed_questions": [{"text": r.text, "times": r.times} for r in failures],
         }
@@ -848,9 +850,3 @@ def _count(values: Iterable[str]) -> Dict[str, int]:
     for value in values:
         counts[value] = counts.get(value, 0) + 1
     return counts
-
-
-def _percentile(values: List[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]

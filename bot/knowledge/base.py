@@ -20,6 +20,7 @@ import jieba
 import jieba.analyse
 import yaml
 
+from bot.messages import user_text
 from bot.settings import PROJECT_ROOT
 from bot.textnorm import normalize_for_nlu
 
@@ -61,7 +62,7 @@ class Source:
 
     def citation(self) -> str:
         """One line naming the source and its date, as shown to users."""
-        return f"{self.name}（{self.authors}，{format_date(self.date)}）"
+        return user_text("policy.citation", name=self.name, authors=self.authors, date=format_date(self.date))
 
 
 @dataclass(frozen=True)
@@ -258,9 +259,9 @@ class KnowledgeBase:
 
 def format_answer(entry: PolicyEntry) -> str:
     """The reply for one entry: its title, its facts, and its source."""
-    lines = [f"【{entry.title}】"]
-    lines += [f"• {fact}" for fact in entry.facts]
-    lines.append(f"来源：{entry.source.citation()}")
+    lines = [user_text("policy.title", title=entry.title)]
+    lines += [user_text("policy.fact", fact=fact) for fact in entry.facts]
+    lines.append(user_text("policy.source", citation=entry.source.citation()))
     return "\n".join(lines)
 
 

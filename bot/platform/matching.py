@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from bot.messages import join_list, user_text
 from bot.platform.db import data_version, session_scope
 from bot.platform.snapshot import CompanyRecord, ExpertRecord, ProductRecord, Snapshot, load_snapshot
 from bot.platform.understanding import ExpertQuery, RequestParser, SupplierQuery, format_quantity
@@ -227,7 +228,7 @@ class PlatformIndex:
             cross = [self._supplier_match(cid, *rest, query=query, cross_region=True) for cid, rest in others]
         notes = []
         if not home and place_named:
-            notes.append(f"{query.district or query.city or query.region}暂无符合条件的供应商")
+            notes.append(user_text("suppliers.none_in_place", place=query.district or query.city or query.region))
         return SupplierResult(query, page, cross, len(home), notes)
 
     def _query_region(self, query: SupplierQuery) -> Optional[str]:
@@ -244,15 +245,16 @@ class PlatformIndex:
         place = " ".join(p for p in dict.fromkeys((company.region, company.city, company.district)) if p)
         reasons = []
         if cross_region:
-            reasons.append(f"跨区域推荐：位于{company.region}（川渝协同配套）")
-        reasons.append(f"产品：{product.name}（{product.category}）")
+            reasons.append(user_text("suppliers.reason.cross_region", region=company.region))
+        reasons.append(user_text("suppliers.reason.product", product=product.name, category=product.category))
         if keywords:
-            reasons.append("符合：" + "、".join(keywords))
-        reasons.append(f"地点：{place}")
+            reasons.append(user_text("suppliers.reason.keywords", keywords=join_list(keywords)))
+        reasons.append(user_text("suppliers.reason.place", place=place))
         if certs:
-            reasons.append("认证：" + "、".join(certs))
+            reasons.append(user_text("suppliers.reason.certifications", certifications=join_list(certs)))
         if product.annual_capacity:
-            reasons.append(f"年产能：{format_quantity(product.annual_capacity)}{product.unit}")
+            reasons.append(user_text("suppliers.reason.capacity", capacity=format_quantity(product.annual_capacity),
+                                     unit=product.unit))
         return SupplierMatch(company.company_id, company.name, product.product_id, product.name, product.category,
                              company.region, company.city, company.district, certs, product.annual_capacity,
                              product.unit, round(score, 3), reasons, cross_region)
@@ -279,16 +281,17 @@ class PlatformIndex:
         matched_fields = [f for f in expert.fields if f in fields]
         reasons = []
         if matched_areas:
-            reasons.append("研究方向：" + "、".join(matched_areas))
+            reasons.append(user_text("experts.reason.research_areas", areas=join_list(matched_areas)))
         if matched_fields:
-            reasons.append("领域：" + "、".join(matched_fields))
+            reasons.append(user_text("experts.reason.fields", fields=join_list(matched_fields)))
         elif expert.fields:
-            reasons.append("领域：" + "、".join(expert.fields))
-        reasons.append(f"职称：{expert.title_level}·{expert.title}")
+            reasons.append(user_text("experts.reason.fields", fields=join_list(expert.fields)))
+        reasons.append(user_text("experts.reason.title", level=expert.title_level, title=expert.title))
         if expert.honors:
-            reasons.append("荣誉：" + "、".join(expert.honors))
-        reasons.append(f"地区：{expert.city if expert.city == expert.region else expert.region + expert.city}")
-        reasons.append(f"目前可接受邀请，已参与评审 {expert.review_count} 次")
+            reasons.append(user_text("experts.reason.honors", honors=join_list(expert.honors)))
+        place = expert.city if expert.city == expert.region else expert.region + expert.city
+        reasons.append(user_text("experts.reason.region", place=place))
+        reasons.append(user_text("experts.reason.available", count=expert.review_count))
         score = (3 * len(matched_areas) + 2 * len(matched_fields)
                  + sum(_HONOR_WEIGHT.get(h, 0) for h in expert.honors) + _LEVEL_WEIGHT.get(expert.title_level, 0))
         return ExpertMatch(expert.expert_id, expert.name, expert.title, expert.title_level, expert.organization,

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
+from bot.messages import user_text
 from bot.platform.matching import PlatformIndex, SupplierResult
 from bot.platform.models import PublishedDemand, RegisteredProduct
 from bot.platform.queries import RequestError, open_published_demands
@@ -148,15 +149,15 @@ def publish_demand(
     today = today or dt.date.today()
     product = (product or "").strip()
     if not product:
-        raise RequestError("请说明需要采购的产品")
+        raise RequestError("publishing.product_missing")
     if quantity is None or quantity <= 0:
-        raise RequestError("采购数量应为正数")
+        raise RequestError("publishing.quantity_not_positive")
     if target_region not in ("四川", "重庆", "不限"):
-        raise RequestError("地区偏好应为 四川、重庆 或 不限")
+        raise RequestError("publishing.region_invalid")
     if deadline is not None and deadline < today:
-        raise RequestError("截止日期不能早于今天")
+        raise RequestError("publishing.deadline_past")
     if not parse_contact(contact):
-        raise RequestError("请留下手机号、座机或邮箱，方便供应商联系")
+        raise RequestError("publishing.buyer_contact_missing")
     query = index.parser.parse_supplier_request(product)
     if target_region != "不限":
         query.region, query.city, query.district = target_region, None, None
@@ -188,15 +189,15 @@ def register_product(
     """Store a supplier's product and return the open demands it can serve."""
     product = (product or "").strip()
     if not product:
-        raise RequestError("请说明产品名称")
+        raise RequestError("publishing.product_name_missing")
     if not (company_name or "").strip():
-        raise RequestError("请说明企业名称")
+        raise RequestError("publishing.company_missing")
     if region not in ("四川", "重庆"):
-        raise RequestError("企业所在地应为 四川 或 重庆")
+        raise RequestError("publishing.supplier_region_invalid")
     if annual_capacity is not None and annual_capacity <= 0:
-        raise RequestError("年产能应为正数")
+        raise RequestError("publishing.capacity_not_positive")
     if not parse_contact(contact):
-        raise RequestError("请留下手机号、座机或邮箱，方便采购方联系")
+        raise RequestError("publishing.supplier_contact_missing")
     query = index.parser.parse_supplier_request(product)
     row = RegisteredProduct(
         sender_id=sender_id[:200], channel=channel[:32], company_name=company_name.strip()[:200],
@@ -231,22 +232,29 @@ def matching_open_demands(
             candidates.append((demand.demand_id, demand.title, buyer.name if buyer else "", demand.category,
                                demand.quantity, demand.unit, demand.target_region, demand.deadline))
     for demand in open_published_demands(session, today):
-        candidates.append((f"PD{demand.id}", f"采购{demand.product}", demand.company_name or "（经助手发布）",
+        candidates.append((f"PD{demand.id}", user_text("demands.published_title", product=demand.product),
+                           demand.company_name or user_text("demands.published_buyer"),
                            demand.category, demand.quantity or 0, demand.unit, demand.target_region, demand.deadline))
     matches = []
     for demand_id, title, buyer, category, quantity, unit, target_region, deadline in candidates:
         if target_region not in ("不限", supplier_region):
             continue
         if any(name in title for name in names):
-            score, why = 10.0, "需求产品与您的产品一致"
+            score, why = 10.0, user_text("demands.reason.same_product")
         elif category in exact_categories:
-            score, why = 5.0, f"同属 {category}"
+            score, why = 5.0, user_text("demands.reason.same_category", category=category)
         elif category.partition("/")[0] in majors:
-            score, why = 3.0, f"同属 {category.partition('/')[0]} 大类"
+            score, why = 3.0, user_text("demands.reason.same_major", major=category.partition("/")[0])
         else:
             continue
-        reasons = [why, f"数量：{format_quantity(quantity)}{unit}" if quantity else "数量：面议",
-                   f"地区要求：{target_region}", f"截止：{deadline.isoformat() if deadline else '未定'}"]
+        reasons = [
+            why,
+            user_text("demands.reason.quantity", quantity=format_quantity(quantity), unit=unit) if quantity
+            else user_text("demands.reason.quantity_open"),
+            user_text("demands.reason.region", region=target_region),
+            user_text("demands.reason.deadline", deadline=deadline.isoformat()) if deadline
+            else user_text("demands.reason.no_deadline"),
+        ]
         matches.append(DemandMatch(demand_id, title, buyer, category, quantity, unit, target_region, deadline,
                                    score, reasons))
     matches.sort(key=lambda m: (-m.score, m.deadline or dt.date.max, m.demand_id))

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.platform.models import (
     Company,
     Demand,
@@ -26,7 +27,20 @@ _MAX_TEXT = 500
 
 
 class RequestError(ValueError):
-    """A request the assistant was asked to store is not valid (message in Chinese)."""
+    """A request the assistant was asked to store is not valid.
+
+    Raised with the catalogue key of the reason (:mod:`bot.messages`) and its values, so
+    the reason can be told in the user's language (:meth:`reason`); ``str()`` is Chinese.
+    """
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(user_text(key, **values))
+        self.key = key
+        self.values = values
+
+    def reason(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """Why the request was refused, in ``language``."""
+        return user_text(self.key, language, **self.values)
 
 
 def platform_counts(session: Session) -> Dict[str, Dict[str, int]]:
@@ -74,9 +88,9 @@ def create_expert_contact_request(
     """
     expert = session.get(Expert, expert_id)
     if expert is None or expert.retired:
-        raise RequestError(f"没有找到编号为 {expert_id} 的专家")
+        raise RequestError("experts.unknown", expert_id=expert_id)
     if not expert.available:
-        raise RequestError(f"{expert.name}目前不接受邀请")
+        raise RequestError("experts.unavailable", name=expert.name)
     request = ExpertContactRequest(
         expert_id=expert_id, sender_id=sender_id[:200], channel=channel[:32],
         requester_organization=requester_organization[:200], requester_contact=requester_contact[:200],

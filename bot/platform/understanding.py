@@ -23,6 +23,7 @@ import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.util import filter_spans
 
+from bot.messages import join_list, user_text
 from bot.platform import synonyms
 from bot.platform.snapshot import Snapshot
 from bot.textnorm import normalize_for_nlu
@@ -143,15 +144,16 @@ class SupplierQuery:
 
     def describe(self) -> str:
         """Short Chinese summary of the criteria, for the reply's first line."""
-        parts = [*self.products, *(c.replace("/*", "类") for c in self.categories)]
+        parts = [*self.products]
+        parts += [user_text("criteria.category", category=c[:-2]) if c.endswith("/*") else c for c in self.categories]
         parts += self.keywords
         place = self.district or self.city or self.region
         if place:
-            parts.append(("仅" if self.strict_location else "") + place)
+            parts.append(user_text("criteria.only_place", place=place) if self.strict_location else place)
         parts += self.certifications
         if self.min_capacity:
-            parts.append(f"年产能≥{format_quantity(self.min_capacity)}")
-        return "、".join(parts)
+            parts.append(user_text("criteria.min_capacity", capacity=format_quantity(self.min_capacity)))
+        return join_list(parts)
 
 
 @dataclass
@@ -192,10 +194,10 @@ class ExpertQuery:
         if self.city or self.region:
             parts.append(self.city or self.region)
         if self.gender:
-            parts.append(f"{self.gender}性")
+            parts.append(user_text("criteria.gender", gender=self.gender))
         if self.exclude_organizations:
-            parts.append("回避" + "、".join(self.exclude_organizations))
-        return "、".join(parts)
+            parts.append(user_text("criteria.avoid", organizations=join_list(self.exclude_organizations)))
+        return join_list(parts)
 
 
 def format_quantity(value: int) -> str:

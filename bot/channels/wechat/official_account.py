@@ -1,0 +1,125 @@
+"""WeChat Official Account (微信公众号) channel for Rasa, built on wechatpy 1.8.
+
+Callbacks are verified, decrypted (safe mode) and parsed by
+:class:`~bot.channels.wechat.callback.OfficialAccountCallbacks`. Each message gets one
+Rasa turn (:class:`~bot.channels.wechat.turns.TurnRegistry`); its answer is the passive
+reply when ready within ``reply_timeout`` and small enough, otherwise the callback is
+answered ``success`` and the answer goes through the customer-service message API
+(``message/custom/send``). Staff replies reach the follower through
+:meth:`get_output_channel` and the same API.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional, Text
+
+from rasa.core.channels.channel import InputChannel
+from sanic import response
+from sanic.response import HTTPResponse
+from wechatpy import WeChatClient
+from wechatpy.crypto import WeChatCrypto
+
+from bot.channels.common import WECHAT_CHANNEL_PREFIX
+from bot.channels.wechat.access_token import OwnedTokenClientMixin, call_off_loop
+from bot.channels.wechat.callback import (
+    Callback,
+    CallbackInput,
+    OfficialAccountCallbacks,
+    check_aes_key,
+    dedupe_key,
+    incoming_text,
+)
+from bot.channels.wechat.turns import TurnRegistry
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_NAME = WECHAT_CHANNEL_PREFIX
+DEFAULT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
+#: WeChat waits 5 s; what is left covers the network and the gateway.
+DEFAULT_REPLY_TIMEOUT = 4.0
+
+
+class OfficialAccountClient(OwnedTokenClientMixin, WeChatClient):
+    """wechatpy's Official Account client with an owned token and a configurable API URL."""
+
+    token_path = "token"
+
+    def __init__(self, app_id: str, app_secret: str, api_base_url: str, timeout: float = 10) -> None:
+        # auto_retry=False: refreshing on rejection is the owner's job, not each call's.
+        super().__init__(app_id, app_secret, timeout=timeout, auto_retry=False)
+        self._own_token(api_base_url)
+
+    def _token_params(self) -> Dict[str, str]:
+        return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+
+
+class OfficialAccountApi:
+    """The Official Account's outbound API: customer-service messages."""
+
+    def __init__(self, app_id: str, app_secret: str, api_base_url: str = DEFAULT_API_BASE_URL) -> None:
+        self.client = OfficialAccountClient(app_id, app_secret, api_base_url)
+
+    async def send_text(self, user_id: str, text: str) -> None:
+        await call_off_loop(self.client.token_owner, lambda: self.client.message.send_text(user_id, text))
+
+
+class WeChatInput(CallbackInput):
+    """Rasa input channel for a WeChat Official Account (see ``credentials.example.yml``).
+
+    Callback URL to configure in the WeChat admin console:
+    ``https://<public host>/webhooks/wechat/webhook``.
+    """
+
+    @classmethod
+    def name(cls) -> Text:
+        return CHANNEL_NAME
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
+        credentials = credentials or {}
+        if not all(
+            credentials.get(key) for key in ("app_id", "app_secret", "token")
+        ):
+            cls.raise_missing_credentials_exception()
+        aes_key = credentials.get("encoding_aes_key")
+        if aes_key:
+            check_aes_key(aes_key, "WECHAT_ENCODING_AES_KEY")
+        return cls(
+            token=credentials["token"],
+            api=OfficialAccountApi(
+                credentials["app_id"],
+                credentials["app_secret"],
+                credentials.get("api_base_url") or DEFAULT_API_BASE_URL,
+            ),
+            crypto=WeChatCrypto(credentials["token"], aes_key, credentials["app_id"]) if aes_key else None,
+            reply_timeout=float(credentials.get("reply_timeout") or DEFAULT_REPLY_TIMEOUT),
+            greeting_payload=credentials.get("subscribe_payload") or CallbackInput.greeting_payload,
+        )
+
+    def __init__(
+        self,
+        token: str,
+        api: OfficialAccountApi,
+        crypto: Optional[WeChatCrypto],
+        reply_timeout: float = DEFAULT_REPLY_TIMEOUT,
+        greeting_payload: str = CallbackInput.greeting_payload,
+    ) -> None:
+        self.api = api
+        self.callbacks: OfficialAccountCallbacks = OfficialAccountCallbacks(token, crypto)
+        self.greeting_payload = greeting_payload
+        self.turns = TurnRegistry(CHANNEL_NAME, api, reply_timeout)
+
+    def _health(self) -> Dict[str, Any]:
+        return {"status": "ok", "safe_mode": self.callbacks.crypto is not None}
+
+    async def _answer(self, callback: Callback) -> HTTPResponse:
+        message = callback.message
+        meaning = incoming_text(message, self.greeting_payload)
+        if meaning.text is None:
+            reply = meaning.immediate_reply
+        else:
+            metadata = {"openid": message.source, "msg_type": message.type}
+            reply = await self.turns.answer(dedupe_key(message), message.source, meaning.text, metadata)
+        if reply is None:
+            return response.text("success")
+        return response.text(self.callbacks.reply_xml(callback, reply), content_type="application/xml")

@@ -1,0 +1,301 @@
+"""One Rasa turn per WeChat / WeCom message, however often the message is delivered.
+
+WeChat waits 5 s for the answer to a callback and then delivers the same message
+again (3 tries in all). :class:`TurnRegistry` keys each message (``MsgId``; events by
+sender + ``CreateTime``) to exactly one Rasa turn: a retry waits for that turn's answer
+or gets ``success``, never a second turn. When the answer is not ready within the
+reply window the callback is answered at once and the turn's messages go out through
+the platform's message API instead (:class:`TurnOutput` switches to pushing).
+
+Buttons become a numbered text menu; :class:`NumberedMenus` remembers each user's last
+menu so that a reply of ``2`` sends the second button's payload.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
+
+import requests
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from wechatpy.exceptions import WeChatException
+
+from bot.cache import bounded_cache
+from bot.channels.common import namespaced_sender_id
+from bot.channels.textual import (
+    MatchListText,
+    channel_user_id,
+    menu_choice,
+    numbered_menu,
+    split_text,
+    staff_marked,
+    utf8_size,
+)
+from bot.messages import user_text
+from bot.tasks import BackgroundTasks
+
+logger = logging.getLogger(__name__)
+
+#: WeChat's limit for a text message (passive or customer-service) is 2048 bytes.
+TEXT_LIMIT_BYTES = 2000
+#: WeChat retries within ~15 s; a minute covers that with room to spare.
+DEDUPE_SECONDS = 60.0
+#: Messages whose turn is remembered at once (within :data:`DEDUPE_SECONDS`).
+MAX_REMEMBERED_TURNS = 100_000
+#: Users whose last menu is remembered.
+MAX_REMEMBERED_MENUS = 100_000
+
+
+class TextPusher(Protocol):
+    """Sends a text message to a user outside a passive reply (a platform's message API)."""
+
+    async def send_text(self, user_id: str, text: str) -> None:
+        """Send ``text`` (at most ``TEXT_LIMIT_BYTES``) to ``user_id``."""
+
+
+async def push_text(pusher: TextPusher, user_id: str, text: str) -> None:
+    """Send ``text`` through the message API, split to the platform's size limit."""
+    for part in split_text(text, TEXT_LIMIT_BYTES, size=utf8_size):
+        await pusher.send_text(user_id, part)
+
+
+class NumberedMenus:
+    """Each user's last menu of buttons, so a numeric reply can pick one."""
+
+    def __init__(self, capacity: int = MAX_REMEMBERED_MENUS) -> None:
+        self._menus: MutableMapping[str, List[str]] = bounded_cache(capacity)
+
+    def remember(self, user_id: str, buttons: List[Dict[str, Any]]) -> None:
+        self._menus[user_id] = [str(button.get("payload", "")) for button in buttons]
+
+    def forget(self, user_id: str) -> None:
+        self._menus.pop(user_id, None)
+
+    def resolve(self, user_id: str, text: str) -> str:
+        """Return the payload a numeric reply picks from the user's menu, else ``text``."""
+        payloads = self._menus.get(user_id)
+        if not payloads:
+            return text
+        index = menu_choice(text, len(payloads))
+        return text if index is None else payloads[index]
+
+
+class TurnOutput(OutputChannel):
+    """The output channel of one Rasa turn.
+
+    Collects the turn's messages while they can still form the passive reply; once
+    :meth:`switch_to_push` is called (the reply window passed) it sends everything,
+    collected or new, through the platform's message API, in order.
+    """
+
+    def __init__(
+        self, channel_name: str, pusher: TextPusher, menus: NumberedMenus, user_id: str
+    ) -> None:
+        self._channel_name = channel_name
+        self._pusher = pusher
+        self._menus = menus
+        self._user_id = user_id
+        self._lock = asyncio.Lock()
+        self._collected: List[str] = []
+        self._match_lists = MatchListText()
+        self.pushing = False
+        self.sent_menu = False
+
+    def name(self) -> Text:
+        return self._channel_name
+
+    async def _emit(self, text: str) -> None:
+        async with self._lock:
+            if self.pushing:
+                await self._push(text)
+            else:
+                self._collected.append(text)
+
+    async def _push(self, text: str) -> None:
+        try:
+            await push_text(self._pusher, self._user_id, text)
+        except (WeChatException, requests.RequestException):
+            # E.g. 45015: the user wrote more than 48 h ago. Retrying cannot help.
+            logger.exception("%s: could not deliver a reply to %s", self._channel_name, self._user_id)
+
+    async def switch_to_push(self) -> None:
+        """Send what was collected through the message API, and all later messages too."""
+        async with self._lock:
+            if self.pushing:
+                return
+            self.pushing = True
+            collected, self._collected = self._collected, []
+            for text in collected:
+                await self._push(text)
+
+    def passive_text(self) -> Optional[str]:
+        """The turn's messages as one passive reply, or None when they do not fit."""
+        # The reply's XML puts the text in a CDATA section, which "]]>" would end.
+        text = "\n\n".join(self._collected).replace("]]>", "]] >")
+        return text if utf8_size(text) <= TEXT_LIMIT_BYTES else None
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        self._match_lists.text_sent()
+        await self._emit(staff_marked(text, kwargs))
+
+    async def send_text_with_buttons(
+        self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
+    ) -> None:
+        self._menus.remember(self._user_id, buttons)
+        self.sent_menu = True
+        self._match_lists.text_sent()
+        await self._emit(numbered_menu(staff_marked(text, kwargs), buttons))
+
+    async def send_custom_json(
+        self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
+    ) -> None:
+        # Other custom payloads, and lists already sent as text, are for the widget only.
+        text = self._match_lists.for_payload(json_message)
+        if text:
+            await self._emit(text)
+
+
+class PushOutput(TurnOutput):
+    """Output channel for messages outside a user's turn (staff replies, notices):
+    always pushes. Rasa passes the conversation's sender id (``wechat:<openid>``) as
+    recipient.
+    """
+
+    def __init__(self, channel_name: str, pusher: TextPusher, menus: NumberedMenus) -> None:
+        super().__init__(channel_name, pusher, menus, user_id="")
+        self.pushing = True
+
+    async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
+        self._user_id = channel_user_id(recipient_id, self._channel_name)
+        await super().send_response(recipient_id, message)
+
+    async def _push(self, text: str) -> None:
+        # Unlike a turn's reply, a staff reply's failure goes back to the caller
+        # (Rasa's HTTP API answers 500), so the console can tell staff it was not delivered.
+        await push_text(self._pusher, self._user_id, text)
+
+
+@dataclass
+class Turn:
+    """One user message (however often WeChat delivers it) and the Rasa turn answering it."""
+
+    output: TurnOutput
+    deadline: float
+    task: "asyncio.Task[None]"
+    #: Set once the answer was given up as a passive reply and is being pushed.
+    push_task: Optional["asyncio.Task[None]"] = None
+
+
+class TurnRegistry:
+    """Runs one Rasa turn per distinct message and answers WeChat's retries from it.
+
+    Every task it starts (turns, pushes, notices) is held by :attr:`tasks`, so failures
+    are logged and :meth:`close` finishes or cancels them when the server stops.
+    ``menus`` keeps each user's last menu (in this process unless another store is given).
+    """
+
+    def __init__(
+        self,
+        channel_name: str,
+        pusher: TextPusher,
+        reply_timeout: Optional[float],
+        menus: Optional[NumberedMenus] = None,
+    ) -> None:
+        self.channel_name = channel_name
+        self.pusher = pusher
+        #: None: never answer passively (send everything through the message API).
+        self.reply_timeout = reply_timeout
+        self.menus = menus or NumberedMenus()
+        self.tasks = BackgroundTasks(channel_name)
+        self._turns: MutableMapping[str, Turn] = bounded_cache(MAX_REMEMBERED_TURNS, ttl=DEDUPE_SECONDS)
+        self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        #: How many Rasa turns were started (for monitoring and tests).
+        self.turns_started = 0
+
+    def set_message_handler(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        self._on_new_message = on_new_message
+
+    def push_output(self) -> PushOutput:
+        """An output channel that sends through the message API (staff replies, notices)."""
+        return PushOutput(self.channel_name, self.pusher, self.menus)
+
+    def notify(self, user_id: str, text: str) -> None:
+        """Send ``text`` to ``user_id`` through the message API, in the background."""
+        sender_id = namespaced_sender_id(self.channel_name, user_id)
+        self.tasks.spawn(self.push_output().send_response(sender_id, {"text": text}), f"notice to {user_id}")
+
+    async def answer(
+        self, dedupe_key: str, user_id: str, text: str, metadata: Dict[str, Any]
+    ) -> Optional[str]:
+        """Answer a delivery of a user message: the passive reply text, or None
+        (answer ``success``: the reply goes or went through the message API)."""
+        turn = self._turns.get(dedupe_key)
+        if turn is None:
+            turn = self._start(dedupe_key, user_id, text, metadata)
+        else:
+            logger.info("%s retry of %s answered from its first turn", self.channel_name, dedupe_key)
+        try:
+            return await self._reply_of(turn)
+        except asyncio.CancelledError:
+            # WeChat hung up: make sure the answer still reaches the user.
+            self._push_in_background(turn)
+            raise
+
+    def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
+        loop = asyncio.get_running_loop()
+        output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
+        message = UserMessage(
+            text=self.menus.resolve(user_id, text),
+            output_channel=output,
+            sender_id=namespaced_sender_id(self.channel_name, user_id),
+            input_channel=self.channel_name,
+            message_id=key,
+            metadata={self.channel_name: metadata},
+        )
+        turn = Turn(
+            output=output,
+            deadline=loop.time() + (self.reply_timeout or 0.0),
+            task=self.tasks.spawn(self._run(message, output, user_id), f"turn {key}"),
+        )
+        self._turns[key] = turn
+        self.turns_started += 1
+        return turn
+
+    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str) -> None:
+        if self._on_new_message is None:
+            raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
+        try:
+            await self._on_new_message(message)
+        except Exception:
+            logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
+            await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
+        if not output.sent_menu:
+            # A number typed now answers a question, not an old menu.
+            self.menus.forget(user_id)
+
+    async def _reply_of(self, turn: Turn) -> Optional[str]:
+        if turn.push_task is not None:
+            return None
+        remaining = turn.deadline - asyncio.get_running_loop().time()
+        if remaining > 0:
+            try:
+                await asyncio.wait_for(asyncio.shield(turn.task), remaining)
+            except asyncio.TimeoutError:
+                pass
+        if turn.push_task is None and turn.task.done():
+            text = turn.output.passive_text()
+            if text:
+                return text
+        self._push_in_background(turn)
+        return None
+
+    def _push_in_background(self, turn: Turn) -> None:
+        """From now on the turn's messages go through the message API; the callback
+        is answered at once instead of waiting for those calls."""
+        if turn.push_task is None:
+            turn.push_task = self.tasks.spawn(turn.output.switch_to_push(), "push a late answer")
+
+    async def close(self) -> None:
+        """Let running turns and pushes finish briefly, then cancel them (server stop)."""
+        await self.tasks.close()
