@@ -52,10 +52,13 @@ class StoppableFormMixin:
 
     form_slots: List[str] = []
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[Text, Any]]:
         if wants_to_stop(tracker):
             # The submit rule runs next; with the slots empty it reports the cancellation.
-            return [SlotSet(slot, None) for slot in self.form_slots] + [SlotSet("requested_slot", None), ActiveLoop(None)]
+            cleared = [SlotSet(slot, None) for slot in self.form_slots]
+            return cleared + [SlotSet("requested_slot", None), ActiveLoop(None)]
         return await super().run(dispatcher, tracker, domain)
 
 

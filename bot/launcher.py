@@ -178,7 +178,8 @@ class Stack:
         process = self.processes[name]
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise StackError(f"{name} exited with {process.returncode}; see {self.var_dir / 'logs' / (name + '.log')}")
+                log = self.var_dir / "logs" / f"{name}.log"
+                raise StackError(f"{name} exited with {process.returncode}; see {log}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:

@@ -28,6 +28,10 @@ from bot.settings import get_settings  # noqa: E402
 from bot.training import train_if_needed  # noqa: E402
 from tests import services, tiers  # noqa: E402
 
+# The platform fixtures (demo database and index, empty SQLite/PostgreSQL databases) for every
+# test module, without importing them by name.
+pytest_plugins = ["tests.platform_fixtures"]
+
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     tiers.assign(items)

@@ -21,10 +21,9 @@ from bot.handoff.ingest import WAITING_NOTICE
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack
 from tests.conftest import _stack_config
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.services import require_postgres, require_rabbitmq
 from tests.support.company_client import CompanyClient
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
-
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"

@@ -223,7 +223,7 @@ class PlatformIndex:
         place_named = query.region or query.city or query.district
         other_region = OTHER_REGION.get(self._query_region(query) or "")
         if place_named and other_region and not query.strict_location and query.page == 0:
-            wanted = CROSS_REGION_OPTIONS if len(page) >= PAGE_SIZE else max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
+            wanted = max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
             others = [item for item in ranked if self.companies[item[0]].region == other_region][:wanted]
             cross = [self._supplier_match(cid, *rest, query=query, cross_region=True) for cid, rest in others]
         notes = []
@@ -391,7 +391,7 @@ def _diverse_page(ranked: Sequence[int], organizations: Sequence[str], size: int
     cap (few organisations qualify), it is completed in rank order.
     """
     cap = max(1, math.ceil(size / 3))
-    remaining = [(int(p), org) for p, org in zip(ranked, organizations)]
+    remaining = [(int(p), org) for p, org in zip(ranked, organizations, strict=False)]
     panel: List[int] = []
     for _ in range(page + 1):
         panel, waiting, per_org = [], [], defaultdict(int)

@@ -17,16 +17,16 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
-    BigInteger,
     String,
     Text,
-    Index,
 )
 from sqlalchemy.orm import declarative_base
 

@@ -34,7 +34,8 @@ MAX_REQUEST_CHARS = 500
 MAX_PANEL = 20
 DEFAULT_PANEL = 5
 
-_STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "必须在", "必须是", "一定要在", "限定", "只考虑", "仅考虑")
+_STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "必须在", "必须是", "一定要在", "限定",
+                   "只考虑", "仅考虑")
 #: 「重庆以外也可以」「外地也行」: the place named is not a limit.
 _ANY_PLACE_MARKERS = ("以外也", "之外也", "外地也", "哪里都", "哪儿都", "地区不限", "不限地区", "不限区域", "省外也")
 _OWN_ORG_MARKERS = ("我们是", "我是", "我们单位", "本单位", "我单位", "我校", "我院", "本校", "本院", "我司",
@@ -139,7 +140,7 @@ class SupplierQuery:
 
     @classmethod
     def from_dict(cls, data: Optional[Dict[str, object]]) -> "SupplierQuery":
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
@@ -185,7 +186,7 @@ class ExpertQuery:
 
     @classmethod
     def from_dict(cls, data: Optional[Dict[str, object]]) -> "ExpertQuery":
-        known = {f for f in cls.__dataclass_fields__}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
@@ -367,8 +368,8 @@ def build_expert_vocabulary(snapshot: Snapshot) -> Vocabulary:
     for surface, org in synonyms.ORGANIZATION_ALIASES.items():
         if org in organizations:
             vocab.add(surface, "ORG", org)
-    for table, label in ((synonyms.FIELD_SYNONYMS, "FIELD"), (synonyms.AREA_SYNONYMS, "AREA"),
-                         (synonyms.HONOR_SYNONYMS, "HONOR"), (synonyms.TITLE_SYNONYMS, "TITLE")):
+    for table in (synonyms.FIELD_SYNONYMS, synonyms.AREA_SYNONYMS, synonyms.HONOR_SYNONYMS,
+                  synonyms.TITLE_SYNONYMS):
         for surface, target in table.items():
             vocab.alias(surface, target)
     for surface, levels in synonyms.TITLE_LEVEL_SYNONYMS.items():
@@ -491,7 +492,8 @@ class RequestParser:
 
     @staticmethod
     def _is_more(text: str) -> bool:
-        return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐", "再看看"))
+        return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐",
+                                       "再看看"))
 
     # -- experts -----------------------------------------------------------------
     def _organization_roles(self, text: str, mentions: List[Mention]) -> Tuple[List[str], List[str]]:
