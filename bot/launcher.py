@@ -202,7 +202,7 @@ class Stack:
                 process.wait()
         self.processes.clear()
 
-    def wait(self) -> Optional[str]:
+    def wait(self) -> str:
         """Block until a process exits; return its name."""
         while True:
             for name, process in self.processes.items():

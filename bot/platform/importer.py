@@ -360,7 +360,7 @@ def parse_file(
     known: KnownIds,
     problems: List[RowProblem],
     notes: List[str],
-    on_row: Callable[[], None] = lambda: None,
+    on_row: Callable[[], object] = lambda: None,
 ) -> ParsedFile:
     """Read and validate one export file; bad rows go to ``problems``."""
     spec = FILE_SPECS[name]
@@ -406,7 +406,7 @@ def parse_file(
             if any("\ufffd" in cell for cell in record):
                 raise RowError("含无法解码的字符")
             values = spec.parse(dict(zip(header, record, strict=True)), known)
-            row_id = values[spec.id_column]
+            row_id = str(values[spec.id_column])
             for column in (spec.id_column,) + spec.unique_columns:
                 key = (column, values[column])
                 if key in first_line:

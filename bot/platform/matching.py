@@ -24,7 +24,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -382,7 +382,7 @@ class ExpertColumns:
 _DIVERSITY_WINDOW = 2000
 
 
-def _diverse_page(ranked: Sequence[int], organizations: Sequence[str], size: int, page: int) -> List[int]:
+def _diverse_page(ranked: Iterable[int], organizations: Sequence[str], size: int, page: int) -> List[int]:
     """Page ``page`` of panels of ``size``, each with at most ⌈size/3⌉ per organisation.
 
     ``organizations`` belong to the first ``len(organizations)`` ranked experts (the
@@ -394,7 +394,8 @@ def _diverse_page(ranked: Sequence[int], organizations: Sequence[str], size: int
     remaining = [(int(p), org) for p, org in zip(ranked, organizations, strict=False)]
     panel: List[int] = []
     for _ in range(page + 1):
-        panel, waiting, per_org = [], [], defaultdict(int)
+        panel, waiting = [], []
+        per_org: Dict[str, int] = defaultdict(int)
         for position, org in remaining:
             if len(panel) >= size:
                 break

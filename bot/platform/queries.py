@@ -34,7 +34,7 @@ class RequestError(ValueError):
     """
 
     def __init__(self, key: str, **values: object) -> None:
-        super().__init__(user_text(key, **values))
+        super().__init__(user_text(key, DEFAULT_LANGUAGE, **values))
         self.key = key
         self.values = values
 

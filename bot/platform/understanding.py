@@ -17,7 +17,7 @@ import functools
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import spacy
 from spacy.matcher import PhraseMatcher
@@ -139,7 +139,7 @@ class SupplierQuery:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Optional[Dict[str, object]]) -> "SupplierQuery":
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "SupplierQuery":
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
@@ -185,15 +185,16 @@ class ExpertQuery:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Optional[Dict[str, object]]) -> "ExpertQuery":
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "ExpertQuery":
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
         parts = [*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels, *self.org_types]
         parts += self.include_organizations
-        if self.city or self.region:
-            parts.append(self.city or self.region)
+        place = self.city or self.region
+        if place:
+            parts.append(place)
         if self.gender:
             parts.append(user_text("criteria.gender", gender=self.gender))
         if self.exclude_organizations:
