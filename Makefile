@@ -1,20 +1,45 @@
 # The two set-up commands (README): `make run` and `make test`.
-# Both create the Python 3.10 environment on first use (scripts/bootstrap.sh).
+# Both create the Python 3.10 environment on first use (scripts/bootstrap.sh): `make run` from
+# requirements.lock, the test and development targets from requirements-dev.lock.
 PYTHON := .venv/bin/python
+# The platform the locks are resolved for (where the assistant and CI run).
+LOCK_FLAGS := --quiet --generate-hashes --python-version 3.10 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command "make lock" \
+	$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach package,$(UPGRADE),--upgrade-package $(package)))
 
-.PHONY: run test shell train nlu-report validate bench setup test-setup
+.PHONY: run test test-fast lint lock shell train nlu-report validate bench setup setup-dev test-setup
 
 setup:
 	@scripts/bootstrap.sh
+
+setup-dev:
+	@scripts/bootstrap.sh --dev
 
 ## Start the assistant, staff console and demo portal on embedded defaults (SQLite).
 run: setup
 	$(PYTHON) -m bot run
 
-## Everything CI runs: data validation, unit, conversation, browser and production-profile tests.
-test: setup test-setup
+## Everything CI runs: lint and types, data validation, unit, conversation, browser and
+## production-profile tests.
+test: setup-dev test-setup lint
 	$(PYTHON) -m bot validate
 	$(PYTHON) -m pytest
+
+## The unit tier alone: no trained model, running assistant, browser or server (under a minute).
+test-fast: setup-dev
+	$(PYTHON) -m pytest -m unit
+
+## Ruff (lint, import order) and mypy (types of bot/ and actions/), configured in pyproject.toml.
+lint: setup-dev
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+## Re-resolve the locks after editing requirements.in or requirements-dev.in; existing pins
+## are kept unless named: `make lock UPGRADE=sanic` (one package) or `make lock UPGRADE=all`.
+lock: setup-dev
+	.venv/bin/uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.lock
+	.venv/bin/uv pip compile $(LOCK_FLAGS) requirements-dev.in -o requirements-dev.lock
+	@scripts/bootstrap.sh --dev
 
 ## Terminal chat with the assistant (like `rasa shell`).
 shell: setup
@@ -30,7 +55,7 @@ nlu-report: setup
 validate: setup
 	$(PYTHON) -m bot validate
 
-bench: setup test-setup
+bench: setup-dev test-setup
 	$(PYTHON) bench/bench_reply_latency.py
 	$(PYTHON) bench/bench_platform.py
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
@@ -46,16 +46,26 @@ def wants_to_stop(tracker: Tracker) -> bool:
     return 0 < len(text) <= 12 and any(word in text for word in _STOP_WORDS)
 
 
-class StoppableFormMixin:
+if TYPE_CHECKING:
+    # What the mixin below is mixed into, so that its ``super().run`` is type-checked.
+    from rasa_sdk import FormValidationAction as _FormValidator
+else:
+    _FormValidator = object
+
+
+class StoppableFormMixin(_FormValidator):
     """Mixed into a form validator: ends the form, keeping nothing, when the user wants
     to stop. A mixin, not an Action subclass: rasa_sdk registers every Action subclass."""
 
     form_slots: List[str] = []
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[Text, Any]]:
         if wants_to_stop(tracker):
             # The submit rule runs next; with the slots empty it reports the cancellation.
-            return [SlotSet(slot, None) for slot in self.form_slots] + [SlotSet("requested_slot", None), ActiveLoop(None)]
+            cleared = [SlotSet(slot, None) for slot in self.form_slots]
+            return cleared + [SlotSet("requested_slot", None), ActiveLoop(None)]
         return await super().run(dispatcher, tracker, domain)
 
 

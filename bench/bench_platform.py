@@ -18,6 +18,7 @@ written to bench/results/platform.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -26,13 +27,14 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import ContextManager, Dict, List
+from typing import ContextManager, Dict, Iterator, List
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bot.platform.db import scratch_postgres_database  # noqa: E402
+from bot.platform.db import dispose_engine, scratch_postgres_database  # noqa: E402
 from bot.platform.importer import EXPORT_FILES, import_export  # noqa: E402
 from bot.platform.matching import PlatformIndex  # noqa: E402
 from bot.stats import percentile  # noqa: E402
@@ -71,18 +73,20 @@ def supplier_requests(index: PlatformIndex, count: int, rng: random.Random) -> L
                   "电驱", "线路板", "液晶屏", "封测", "流片", "接插件", "大灯", "车机", "中控屏", "涡轮"]
     places = ["", "重庆的", "四川的", "成都", "璧山", "两江新区", "绵阳的", "江津区", "宜宾", "只要重庆的"]
     extras = ["", "，要有IATF 16949", "，有ISO 9001认证", "，年产能10万件以上", "，通过AEC-Q100", "，产能50万以上"]
-    templates = ["我们需要{place}{product}供应商{extra}", "找做{product}的厂家{extra}，{place}", "{place}有没有{product}企业{extra}",
-                 "求推荐{product}供应商{extra}", "{product} {place}{extra}"]
+    templates = ["我们需要{place}{product}供应商{extra}", "找做{product}的厂家{extra}，{place}",
+                 "{place}有没有{product}企业{extra}", "求推荐{product}供应商{extra}", "{product} {place}{extra}"]
     return [rng.choice(templates).format(product=rng.choice(products + colloquial), place=rng.choice(places),
                                          extra=rng.choice(extras)) for _ in range(count)]
 
 
 def expert_requests(index: PlatformIndex, count: int, rng: random.Random) -> List[str]:
-    topics = sorted(set(index.expert_columns.bits["areas"]) | set(index.expert_columns.bits["fields"])) + ["AI", "大模型", "自动驾驶", "机器人", "芯片"]
+    topics = sorted(set(index.expert_columns.bits["areas"]) | set(index.expert_columns.bits["fields"]))
+    topics += ["AI", "大模型", "自动驾驶", "机器人", "芯片"]
     extras = ["", "，院士", "，国家杰青", "，正高职称", "，重庆的", "，成都的", "，教授", "，高校的"]
     owners = ["", "我们是重庆大学的，", "我是电子科大的，", "本单位四川大学，", "我们来自华西医院，"]
     sizes = ["", "5位", "3名", "10位", "两位"]
-    templates = ["{owner}找{size}{topic}方向的专家{extra}", "{owner}需要{size}{topic}评审专家{extra}", "{topic}专家{extra}"]
+    templates = ["{owner}找{size}{topic}方向的专家{extra}", "{owner}需要{size}{topic}评审专家{extra}",
+                 "{topic}专家{extra}"]
     return [rng.choice(templates).format(owner=rng.choice(owners), size=rng.choice(sizes), topic=rng.choice(topics),
                                          extra=rng.choice(extras)) for _ in range(count)]
 
@@ -108,6 +112,21 @@ class SqliteDatabases:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator[str]:
+        url = f"sqlite:///{self.folder / f'{uuid.uuid4().hex[:8]}.db'}"
+        try:
+            yield url
+        finally:
+            dispose_engine(url)
+
+
+class PostgresDatabases:
+    """Scratch databases on a PostgreSQL server, dropped after use."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
 
     def fresh(self) -> ContextManager[str]:
         return scratch_postgres_database(self.server_url, "cybot_bench_platform")

@@ -417,7 +417,8 @@ def report(summary: Dict[str, Dict[str, float]], plan: Plan) -> Dict[str, dict]:
     print(f"| throughput, {users} users | {ours['throughput_msg_s']:.1f} msg/s | {stock['throughput_msg_s']:.1f} msg/s "
           f"| {ratios['throughput']:.2f} | ≥ {THROUGHPUT_RATIO_GOAL}: {verdict('throughput')} |")
     print(f"| (reply latency, {users} users, median) | {ours['concurrent_median_ms']:.0f} ms "
-          f"| {stock['concurrent_median_ms']:.0f} ms | {ours['concurrent_median_ms'] / stock['concurrent_median_ms']:.2f} | |")
+          f"| {stock['concurrent_median_ms']:.0f} ms "
+          f"| {ours['concurrent_median_ms'] / stock['concurrent_median_ms']:.2f} | |")
     print(f"| failed requests | {ours['errors']} | {stock['errors']} | | |")
     return {"ratios": ratios, "goals_met": goals}
 
@@ -467,7 +468,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             rounds = measure(plan, bots, run_id)
         except (StackError, RuntimeError):
             for log in sorted(work_dir.rglob("*.log")):
-                print(f"--- last lines of {log.name} ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- last lines of {log.name} ---\n" + "\n".join(tail))
             raise
         finally:
             stock.stop()
@@ -477,7 +479,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     summary = summarise(rounds)
     verdicts = report(summary, plan)
     load_at_end = os.getloadavg()
-    command = " ".join([".venv/bin/python bench/bench_reply_latency.py", *(argv if argv is not None else sys.argv[1:])]).strip()
+    arguments = argv if argv is not None else sys.argv[1:]
+    command = " ".join([".venv/bin/python bench/bench_reply_latency.py", *arguments]).strip()
     record = {
         "benchmark": "reply_latency",
         "command": command,

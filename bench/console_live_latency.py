@@ -86,7 +86,9 @@ async def main(count: int) -> None:
         if rabbitmq_reachable():
             queue = f"bench_console_{uuid.uuid4().hex[:8]}"
             exchange = f"bench_exchange_{uuid.uuid4().hex[:8]}"
-            pika = PikaEventBroker(RABBITMQ_URL, username="guest", password="guest", queues=[queue], exchange_name=exchange)
+            pika = PikaEventBroker(
+                RABBITMQ_URL, username="guest", password="guest", queues=[queue], exchange_name=exchange
+            )
             await pika.connect()
             try:
                 latencies = await measure(pika.publish, RabbitEventSource(RABBITMQ_URL, queue), store, count)

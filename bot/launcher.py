@@ -178,7 +178,8 @@ class Stack:
         process = self.processes[name]
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise StackError(f"{name} exited with {process.returncode}; see {self.var_dir / 'logs' / (name + '.log')}")
+                log = self.var_dir / "logs" / f"{name}.log"
+                raise StackError(f"{name} exited with {process.returncode}; see {log}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -201,7 +202,7 @@ class Stack:
                 process.wait()
         self.processes.clear()
 
-    def wait(self) -> Optional[str]:
+    def wait(self) -> str:
         """Block until a process exits; return its name."""
         while True:
             for name, process in self.processes.items():

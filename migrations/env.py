@@ -9,8 +9,8 @@ from sqlalchemy import create_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.platform.models import Base  # noqa: E402
-from bot.settings import get_settings  # noqa: E402
+from bot.platform.models import Base
+from bot.settings import get_settings
 
 config = context.config
 target_metadata = Base.metadata

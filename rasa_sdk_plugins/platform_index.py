@@ -31,7 +31,7 @@ def build_platform_index(_app: Any, _loop: Any) -> None:
     started = time.monotonic()
     try:
         index = get_index()
-    except Exception:  # noqa: BLE001 - logged here, retried by the first matching request
+    except Exception:  # logged here, retried by the first matching request
         logger.exception("the platform index could not be built; matching retries on the first request")
         return
     logger.info("platform index ready: data version %s in %.1f s", index.version, time.monotonic() - started)

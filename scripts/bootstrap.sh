@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# Create or refresh the project's virtual environment (.venv) on Python 3.10.
-# Idempotent: reinstalls only when requirements.lock changed since the last run.
+# Create or refresh the project's virtual environment (.venv) on Python 3.10 from the locks.
+#
+#   scripts/bootstrap.sh        runtime packages (requirements.lock), for `make run`
+#   scripts/bootstrap.sh --dev  runtime + test/dev tools (requirements-dev.lock), for `make test`
+#
+# Installs with --require-hashes, so every package (whether it comes from the package index or
+# a local wheel folder in pip's configuration) must match a hash in the lock. Idempotent:
+# reinstalls only when a lock changed since the last run, then removes packages that no lock
+# names any more, so the environment is exactly what the locks say.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+want_dev=0
+case "${1:-}" in
+  --dev) want_dev=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--dev]" >&2; exit 2 ;;
+esac
 
 is_python310() {
   "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1
@@ -40,11 +54,44 @@ if ! is_python310 .venv/bin/python; then
   exit 1
 fi
 
-stamp=.venv/.requirements.lock.sha256
-want=$(sha256sum requirements.lock | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "==> installing pinned dependencies (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+runtime_stamp=.venv/.requirements.lock.sha256
+dev_stamp=.venv/.requirements-dev.lock.sha256
+
+# The dev lock holds every runtime pin too, so once the dev tools are installed the
+# environment follows the dev lock, also for `make run`.
+if [ "$want_dev" = 1 ] || [ -f "$dev_stamp" ]; then
+  lock=requirements-dev.lock
+  up_to_date() { [ "$(cat "$runtime_stamp" 2>/dev/null)" = "$(sha requirements.lock)" ] &&
+                 [ "$(cat "$dev_stamp" 2>/dev/null)" = "$(sha requirements-dev.lock)" ]; }
+else
+  lock=requirements.lock
+  up_to_date() { [ "$(cat "$runtime_stamp" 2>/dev/null)" = "$(sha requirements.lock)" ]; }
+fi
+
+if ! up_to_date; then
+  echo "==> installing $lock (first run takes a few minutes)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+  # Drop what the lock no longer names (pip itself excepted), e.g. after a package was removed.
+  stale=$(.venv/bin/python - "$lock" <<'EOF'
+import re, sys
+from importlib.metadata import distributions
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+with open(sys.argv[1], encoding="utf-8") as lock:
+    locked = {canonical(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read(), re.M)}
+installed = {canonical(d.metadata["Name"]) for d in distributions()}
+print(" ".join(sorted(installed - locked - {"pip"})))
+EOF
+)
+  if [ -n "$stale" ]; then
+    echo "==> removing packages no lock names: $stale"
+    # shellcheck disable=SC2086
+    .venv/bin/python -m pip uninstall --quiet --yes $stale
+  fi
   .venv/bin/python -m pip check
-  echo "$want" > "$stamp"
+  sha requirements.lock > "$runtime_stamp"
+  if [ "$lock" = requirements-dev.lock ]; then sha requirements-dev.lock > "$dev_stamp"; fi
 fi

@@ -5,6 +5,9 @@ API token, action server, web gateway) on free ports, with all state in a tempor
 ``var`` directory, once per test session. ``start_stack`` starts another one with
 different settings (production profile, extra channel credentials) and stops it after
 the test.
+
+Every test is put in its tiers (unit, stack, browser, services) from the fixtures it uses;
+see tests/tiers.py.
 """
 from __future__ import annotations
 
@@ -23,6 +26,48 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from bot.launcher import Stack, StackConfig, free_port  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 from bot.training import train_if_needed  # noqa: E402
+from tests import services, tiers  # noqa: E402
+
+# The platform fixtures (demo database and index, empty SQLite/PostgreSQL databases) for every
+# test module, without importing them by name.
+pytest_plugins = ["tests.platform_fixtures"]
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    tiers.assign(items)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    tiers.enter(item)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    tiers.check()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    tiers.leave()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """URL of the PostgreSQL test database (services tier)."""
+    return services.require_postgres()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the Redis server (services tier)."""
+    return services.require_redis()
+
+
+@pytest.fixture
+def rabbitmq_url() -> str:
+    """AMQP URL of the RabbitMQ server (services tier)."""
+    return services.require_rabbitmq()
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """Fixtures shared by the platform tests: demo database, small exports, SQLite + PostgreSQL.
 
-Test modules import the fixtures they use (``from tests.platform_fixtures import …``);
-the import itself is cached per process, so several modules share one database.
+tests/conftest.py loads this module as a plugin, so every test module can use its fixtures
+by name; test modules import only its helpers. The demo database is built once per process,
+so several modules share it.
 """
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ def _postgres_database(base_url: str) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
     """An empty platform database: a SQLite file, then a fresh PostgreSQL database."""
     if request.param == "sqlite":

@@ -1,8 +1,10 @@
 """Reach the real servers that the production profile uses (PostgreSQL, Redis, RabbitMQ).
 
-A test that needs one calls ``require_postgres()`` (etc.) and gets its URL. On a laptop
-without the server the test is skipped; with ``CYBOT_REQUIRE_SERVICES=1`` (set by
-``.ci/run``) a missing server fails the test instead, so CI never passes by skipping.
+A test that needs one uses the ``postgres_url`` / ``redis_url`` / ``rabbitmq_url`` fixture
+(tests/conftest.py), which puts it in the ``services`` tier, or calls ``require_postgres()``
+(etc.) from a test or fixture parameter marked ``services``. On a laptop without the server
+the test is skipped; with ``CYBOT_REQUIRE_SERVICES=1`` (set by ``.ci/run``) a missing server
+fails the test instead, so CI never passes by skipping.
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import os
 import socket
 
 import pytest
+
+from tests.tiers import SERVICES, require_tier
 
 POSTGRES_URL = os.environ.get("CYBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CYBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -25,6 +29,7 @@ def _reachable(host: str, port: int) -> bool:
 
 
 def _require(name: str, host: str, port: int, url: str) -> str:
+    require_tier(SERVICES, name)
     if _reachable(host, port):
         return url
     message = f"{name} is not reachable at {host}:{port}"

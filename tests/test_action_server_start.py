@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any, Callable, Dict, List
 
+import pytest
 from rasa_sdk.plugin import plugin_manager
 
 from bot.platform.matching import forget_index
@@ -31,6 +32,7 @@ def start_listeners() -> List[Callable[..., Any]]:
     return app.listeners["before_server_start"]
 
 
+@pytest.mark.stack  # imports the actions in a fresh interpreter
 def test_importing_the_actions_starts_no_thread():
     result = subprocess.run(
         [sys.executable, "-c", "import threading, actions.matching; print(threading.active_count())"],

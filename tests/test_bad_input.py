@@ -1,7 +1,6 @@
 """Hostile and malformed messages get a sensible reply, and the conversation goes on."""
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 

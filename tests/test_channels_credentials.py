@@ -10,7 +10,8 @@ import yaml
 from bot.settings import CHANNEL_FIELDS, Settings, SettingsError, env_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TELEGRAM, WECHAT, WECOM = "bot.channels.telegram.TelegramInput", "bot.channels.wechat.WeChatInput", "bot.channels.wechat.WeComInput"
+TELEGRAM = "bot.channels.telegram.TelegramInput"
+WECHAT, WECOM = "bot.channels.wechat.WeChatInput", "bot.channels.wechat.WeComInput"
 
 
 def credentials(environ):

@@ -28,7 +28,7 @@ from tests.support.scripted_assistant import (
 )
 from tests.support.telegram_fake import TelegramTestApi, TelegramTestUser, start_telegram_test_api
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.stack]  # the fake Bot API runs on Node
 
 # 6,000 characters in 120 lines: over Telegram's 4,096-character limit.
 LONG_ANSWER = "\n".join(f"第{line:03d}条：" + "川渝合作" * 11 for line in range(120))

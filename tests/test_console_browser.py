@@ -21,10 +21,9 @@ from bot.handoff.ingest import WAITING_NOTICE
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack
 from tests.conftest import _stack_config
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.services import require_postgres, require_rabbitmq
 from tests.support.company_client import CompanyClient
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
-
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"
@@ -121,7 +120,9 @@ def row(page, sender_id: str):
     return page.locator(f'tr[data-sender-id="{sender_id}"]')
 
 
-@pytest.mark.parametrize("stack", ["embedded", "production"], indirect=True)
+@pytest.mark.parametrize(
+    "stack", ["embedded", pytest.param("production", marks=pytest.mark.services)], indirect=True
+)
 def test_staff_take_over_reply_and_hand_back(stack, console_page):
     page = console_page
     company = CompanyClient(stack.web_url).connect()

@@ -2,6 +2,7 @@
 login on every route, CSRF, origin check, login rate limit, session expiry, roles."""
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -179,7 +180,7 @@ async def test_sessions_expire(tmp_path):
     await client.start_server()
     try:
         assert (await login(client)).status == 303
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
         assert (await client.get("/console/api/me")).status == 401
     finally:
         await client.close()

@@ -12,7 +12,6 @@ from bot.db import BUSY_TIMEOUT_S, create_engine, sqlite_file
 from bot.handoff.store import HandoffStore
 from bot.platform.db import dispose_engine, get_engine
 from bot.stores import SQLiteTrackerStore
-from tests.services import require_postgres
 
 
 def mode(path: Path) -> int:
@@ -126,8 +125,8 @@ def test_every_store_creates_its_sqlite_file_owner_only(tmp_path):
             assert mode(companion) == 0o600
 
 
-def test_postgresql_urls_get_a_plain_pre_pinging_engine():
-    engine = create_engine(require_postgres(), begin="IMMEDIATE", read_only=True)
+def test_postgresql_urls_get_a_plain_pre_pinging_engine(postgres_url):
+    engine = create_engine(postgres_url, begin="IMMEDIATE", read_only=True)
     assert engine.dialect.name == "postgresql" and engine.pool._pre_ping
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1

@@ -7,7 +7,6 @@ from typing import Dict, Set
 
 from bot.platform.importer import EXPORT_FILES, FILE_SPECS
 from bot.settings import PROJECT_ROOT
-from tests.platform_fixtures import demo_index  # noqa: F401 - fixture
 
 DOCS = PROJECT_ROOT / "docs"
 DEMO_EXPORT = PROJECT_ROOT / "data_demo" / "platform-export"
@@ -52,7 +51,9 @@ def test_the_payload_document_names_every_key_the_cards_carry(demo_index):
 TEXT_SUFFIXES = {".py", ".md", ".yml", ".yaml", ".ini", ".cfg", ".toml", ".sh", ".js", ".html", ".css", ".txt", ".json"}
 SKIPPED_FOLDERS = {".git", ".venv", "node_modules", "models", "var", "results", ".cache", "vendor", "__pycache__"}
 #: Work-item references and paths of one machine; spelled in pieces so this file passes.
-FORBIDDEN = re.compile(r"\b(issue|goal of issue|item)\s+#?\d|" + "/" + r"(work|root|home)/|\.\./" + "shared", re.IGNORECASE)
+FORBIDDEN = re.compile(
+    r"\b(issue|goal of issue|item)\s+#?\d|" + "/" + r"(work|root|home)/|\.\./" + "shared", re.IGNORECASE
+)
 
 
 def test_code_and_docs_speak_of_the_product_only():

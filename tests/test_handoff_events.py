@@ -36,7 +36,12 @@ def conversation_events(sender_id: str) -> List[Dict[str, Any]]:
         BotUttered("好的，正在为您转接人工服务", timestamp=now + 0.02),
         SlotSet("product_company", "重庆长安汽车", timestamp=now + 0.025),
         ConversationPaused(timestamp=now + 0.03),
-        UserUttered("<img src=x onerror=alert(1)>", intent={"name": "nlu_fallback", "confidence": 0.4}, input_channel="socketio", timestamp=now + 1),
+        UserUttered(
+            "<img src=x onerror=alert(1)>",
+            intent={"name": "nlu_fallback", "confidence": 0.4},
+            input_channel="socketio",
+            timestamp=now + 1,
+        ),
         BotUttered("您好，我是工作人员", metadata={"from_staff": True, "staff_name": "alice"}, timestamp=now + 2),
     ]
     published = []
@@ -123,6 +128,7 @@ async def test_sql_source_waits_for_rasa_to_create_the_table(tmp_path):
         store.dispose()
 
 
+@pytest.mark.services
 async def test_rabbitmq_broker_events_reach_the_console(tmp_path):
     url = require_rabbitmq()
     queue = f"handoff_test_{uuid.uuid4().hex[:10]}"

@@ -25,7 +25,7 @@ from tests.services import require_postgres
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def store(request, tmp_path):
     if request.param == "sqlite":
         store = HandoffStore(f"sqlite:///{tmp_path / 'handoff.db'}")
@@ -98,7 +98,9 @@ def test_queue_positions_and_repeated_requests(store):
 
 def test_lifecycle_messages_and_figures(store):
     now = time.time()
-    store.record_message("tg:1", "user", "你好", now - 100, event_key="k1", channel="telegram", intent="greet", confidence=0.98)
+    store.record_message(
+        "tg:1", "user", "你好", now - 100, event_key="k1", channel="telegram", intent="greet", confidence=0.98
+    )
     store.record_next_action("tg:1", "utter_greet")
     store.record_message("tg:1", "user", "阿巴阿巴", now - 90, event_key="k2", intent="nlu_fallback", confidence=0.3)
     store.record_next_action("tg:1", "action_fallback")
@@ -113,7 +115,9 @@ def test_lifecycle_messages_and_figures(store):
     store.add_note("tg:1", "alice", "企业想要补贴申请表")
     store.end_handoff("tg:1", "alice", close=False)
     assert store.get_conversation("tg:1")["status"] == STATUS_BOT
-    store.record_message("web:2", "user", "政策", now - 10, event_key="k4", channel="socketio", intent="ask_policy", confidence=0.9)
+    store.record_message(
+        "web:2", "user", "政策", now - 10, event_key="k4", channel="socketio", intent="ask_policy", confidence=0.9
+    )
 
     transcript = store.transcript("tg:1")
     assert [m["kind"] for m in transcript] == ["user", "user", "staff", "note"]

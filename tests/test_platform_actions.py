@@ -119,7 +119,9 @@ def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staf
     assert "编号" in confirmation and chosen["name"] in confirmation and email not in confirmation
     with session_scope(platform_url) as session:
         request = session.scalars(select(ExpertContactRequest)).one()
-        assert (request.expert_id, request.sender_id, request.requester_organization) == (chosen["expert_id"], "wx-42", "重庆大学")
+        assert (request.expert_id, request.sender_id, request.requester_organization) == (
+            chosen["expert_id"], "wx-42", "重庆大学"
+        )
 
 
 def test_contact_request_for_an_unavailable_expert_is_refused(platform_url):
@@ -168,7 +170,9 @@ def test_publishing_a_demand_validates_answers_stores_it_and_shows_suppliers(pla
     assert all(reset[slot] is None for slot in slots)
     with session_scope(platform_url) as session:
         demand = session.scalars(select(PublishedDemand)).one()
-        assert (demand.product, demand.category, demand.quantity, demand.sender_id) == ("刹车卡钳", "底盘/制动系统", 10000, "web-7")
+        assert (demand.product, demand.category, demand.quantity, demand.sender_id) == (
+            "刹车卡钳", "底盘/制动系统", 10000, "web-7"
+        )
 
 
 def test_registering_a_product_stores_it_and_shows_open_demands(platform_url):

@@ -16,7 +16,6 @@ from sqlalchemy import and_, or_, select
 
 from bot.platform.db import session_scope
 from bot.platform.models import Company, Expert, Product
-from tests.platform_fixtures import demo_db_url, demo_index  # noqa: F401  (fixtures)
 
 GOLD = yaml.safe_load((Path(__file__).parent / "data" / "platform_gold.yml").read_text(encoding="utf-8"))
 PRECISION_FLOOR = 0.9
@@ -41,7 +40,9 @@ def expected_companies(url: str, expect: Dict) -> Set[str]:
         conditions.append(_list_contains(Company.certifications, cert))
     if "min_capacity" in expect:
         conditions.append(Product.annual_capacity >= expect["min_capacity"])
-    statement = select(Company.company_id).join(Product, Product.company_id == Company.company_id).where(and_(*conditions))
+    statement = (
+        select(Company.company_id).join(Product, Product.company_id == Company.company_id).where(and_(*conditions))
+    )
     with session_scope(url) as session:
         return set(session.scalars(statement))
 
@@ -123,7 +124,8 @@ def test_no_conflict_of_interest_and_only_available_experts(scored_experts, demo
     violations = []
     with session_scope(demo_db_url) as session:
         for case, _, _, result in scored_experts:
-            avoided = avoided_organizations(demo_db_url, case["expect"]["avoid"]) if "avoid" in case["expect"] else set()
+            expect = case["expect"]
+            avoided = avoided_organizations(demo_db_url, expect["avoid"]) if "avoid" in expect else set()
             for match in result.matches:
                 expert = session.get(Expert, match.expert_id)
                 assert expert.available, f"{case['text']}: {match.expert_id} is not available"

@@ -15,7 +15,7 @@ from bot.platform.importer import ExportFormatError, import_export
 from bot.platform.matching import PlatformIndex
 from bot.platform.models import Company, Demand, Expert, Product
 from bot.settings import PROJECT_ROOT
-from tests.platform_fixtures import DEMO_EXPORT, empty_db_url, small_export, write_export  # noqa: F401
+from tests.platform_fixtures import DEMO_EXPORT, small_export, write_export
 
 TABLES = {"companies": Company, "products": Product, "demands": Demand, "experts": Expert}
 
@@ -60,8 +60,9 @@ def _version(url: str) -> int:
 def _broken_export(tmp_path: Path) -> tuple[Path, dict]:
     """A small export with one bad row of every kind; returns (dir, good ids per table)."""
     rows = small_export()
-    good = {name: {r[key] for r in rows[name]} for name, key in
-            (("companies", "company_id"), ("products", "product_id"), ("demands", "demand_id"), ("experts", "expert_id"))}
+    id_columns = (("companies", "company_id"), ("products", "product_id"), ("demands", "demand_id"),
+                  ("experts", "expert_id"))
+    good = {name: {r[key] for r in rows[name]} for name, key in id_columns}
     template_company = dict(rows["companies"][0])
     template_product = dict(rows["products"][0])
     template_expert = dict(rows["experts"][0])
@@ -126,7 +127,8 @@ def test_newer_export_updates_by_id_retires_missing_rows_and_restores_them(empty
     newer["products"] = [r for r in newer["products"] if r["product_id"] != gone_product]
     newer["experts"] = newer["experts"][1:]
     report = import_export(write_export(tmp_path / "v2", newer), empty_db_url)
-    assert (report.counts["companies"].updated, report.counts["products"].retired, report.counts["experts"].retired) == (1, 1, 1)
+    counts = report.counts
+    assert (counts["companies"].updated, counts["products"].retired, counts["experts"].retired) == (1, 1, 1)
     assert report.counts["companies"].unchanged == len(rows["companies"]) - 1
     with session_scope(empty_db_url) as session:
         assert session.get(Company, renamed).name == "更名后的科技有限公司"
@@ -189,6 +191,7 @@ def test_injection_looking_values_are_stored_as_text(empty_db_url, tmp_path):
     assert len(ids(empty_db_url, Company)) == len(rows["companies"])
 
 
+@pytest.mark.stack  # runs the CLI
 def test_cli_imports_with_summary_and_reports_bad_rows(tmp_path):
     directory, good = _broken_export(tmp_path)
     url = f"sqlite:///{tmp_path / 'cli.db'}"

@@ -12,7 +12,7 @@ from bot.platform.importer import import_export
 from bot.platform.matching import PlatformIndex
 from bot.platform.models import Company, Expert, Product
 from bot.platform.understanding import parse_min_capacity, parse_panel_size
-from tests.platform_fixtures import demo_db_url, demo_index, small_export, write_export  # noqa: F401
+from tests.platform_fixtures import small_export, write_export
 
 
 @pytest.mark.parametrize("text, product_or_category", [
@@ -28,7 +28,9 @@ def test_colloquial_words_find_the_platform_product(demo_index, text, product_or
 
 
 def test_places_certificates_and_capacity_are_understood(demo_index):
-    query = demo_index.parser.parse_supplier_request("璧山的ＩＡＴＦ１６９４９认证厂家，做铝合金轮毂，年产能五十万件以上")
+    query = demo_index.parser.parse_supplier_request(
+        "璧山的ＩＡＴＦ１６９４９认证厂家，做铝合金轮毂，年产能五十万件以上"
+    )
     assert (query.region, query.district) == ("重庆", "璧山区")
     assert query.certifications == ["IATF 16949"]
     assert query.min_capacity == 500_000

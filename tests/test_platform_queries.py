@@ -20,7 +20,7 @@ from bot.platform.queries import (
     list_registered_products,
     platform_counts,
 )
-from tests.platform_fixtures import empty_db_url, small_export, write_export  # noqa: F401
+from tests.platform_fixtures import small_export, write_export
 
 TODAY = dt.date(2026, 11, 26)
 
@@ -56,7 +56,9 @@ def test_contact_requests_are_stored_and_staff_see_the_experts_email(loaded):
             create_expert_contact_request(session, "E404", sender_id="tg:1")
     with session_scope(url) as session:
         [task] = list_expert_contact_requests_for_staff(session)
-    assert (task["expert_id"], task["expert_email"], task["sender_id"]) == (available["expert_id"], available["email"], "tg:1")
+    assert (task["expert_id"], task["expert_email"], task["sender_id"]) == (
+        available["expert_id"], available["email"], "tg:1"
+    )
 
 
 def test_published_demand_and_registered_product_are_stored_with_matches(loaded):

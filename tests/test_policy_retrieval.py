@@ -6,6 +6,8 @@ training data and the knowledge base; the floor is 90% top-1.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -120,8 +122,6 @@ def test_edited_knowledge_base_is_used_without_retraining(tmp_path):
     source: cqrb-industry
 """
     path.write_text(added, encoding="utf-8")
-    import os, time
-
     os.utime(path, (time.time() + 5, time.time() + 5))
     matches = kb_file.get().search("氢能源汽车加氢站补贴标准")
     assert matches and matches[0].entry.id == "hydrogen-test"
@@ -133,8 +133,6 @@ def test_broken_edit_keeps_previous_knowledge_base(tmp_path):
     kb_file = KnowledgeBaseFile(path)
     before = kb_file.get()
     path.write_text("entries: [ {id: x", encoding="utf-8")
-    import os, time
-
     os.utime(path, (time.time() + 5, time.time() + 5))
     assert kb_file.get() is before
     with pytest.raises(KnowledgeBaseError):

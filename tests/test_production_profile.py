@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from tests.helpers import send_rest
-from tests.services import require_postgres, require_rabbitmq, require_redis
 
 
-def test_conversation_is_stored_in_postgresql_under_the_production_profile(start_stack):
-    postgres_url = require_postgres()
-    require_redis()
-    require_rabbitmq()
+@pytest.mark.usefixtures("redis_url", "rabbitmq_url")
+def test_conversation_is_stored_in_postgresql_under_the_production_profile(start_stack, postgres_url):
     run_id = uuid.uuid4().hex[:8]
     stack = start_stack(
         profile="production",

@@ -124,6 +124,7 @@ def test_the_rasa_token_is_generated_once_owner_only_unless_given(tmp_path):
     assert settings.replace(rasa_token="given").rasa_api_token(create=True) == "given"
 
 
+@pytest.mark.stack  # runs the CLI
 def test_run_stops_on_a_bad_setting_before_starting_anything(tmp_path):
     var_dir = tmp_path / "var"
     result = subprocess.run(

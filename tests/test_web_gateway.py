@@ -80,7 +80,10 @@ def test_socketio_websocket_is_forwarded_frame_by_frame(assistant):
                 await ws.send_str(
                     "42"
                     + json.dumps(
-                        ["user_uttered", {"message": "你好", "session_id": session_id, "message_id": secrets.token_hex(12)}]
+                        [
+                            "user_uttered",
+                            {"message": "你好", "session_id": session_id, "message_id": secrets.token_hex(12)},
+                        ]
                     )
                 )
                 while True:

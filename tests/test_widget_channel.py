@@ -172,7 +172,9 @@ def test_a_staff_reply_sent_while_the_widget_was_away_comes_back(assistant: Stac
 
         rasa = RasaClient(assistant.rasa_url, assistant.token)
         try:
-            await rasa.send_staff_message(f"web:{session_id}", "您好，我是经信委的工作人员，您的问题我来跟进。", "刘老师")
+            await rasa.send_staff_message(
+                f"web:{session_id}", "您好，我是经信委的工作人员，您的问题我来跟进。", "刘老师"
+            )
         finally:
             await rasa.close()
 

@@ -195,7 +195,9 @@ class TelegramBotClient:
         if self.polling:
             # Telegram refuses getUpdates while a webhook is registered.
             await self.bot.delete_webhook()
-            await self.application.updater.start_polling(
+            updater = self.application.updater
+            assert updater is not None, "built with an updater in polling mode"
+            await updater.start_polling(
                 poll_interval=self._poll_interval,
                 error_callback=lambda error: logger.warning("Telegram polling: %s", error),
             )
@@ -266,6 +268,8 @@ class TelegramBotClient:
         if self._on_new_message is None:
             raise RuntimeError("Telegram channel is not connected to Rasa")
         chat = update.effective_chat
+        if chat is None:
+            raise ValueError(f"Telegram update {update.update_id} has no chat to answer in")
         user = update.effective_user
         metadata = {
             "telegram": {
@@ -288,18 +292,22 @@ class TelegramBotClient:
         )
 
     async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        text = update.message.text
+        message, chat = update.message, update.effective_chat
+        # The handler's filter passes only new text messages, which have all three.
+        assert message is not None and message.text is not None and chat is not None
+        text = message.text
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
             text = self.start_payload
         rejection = rejection_for_user_text(text)
         if rejection:
-            await self.bot.send_message(chat_id=update.effective_chat.id, text=rejection)
+            await self.bot.send_message(chat_id=chat.id, text=rejection)
             return
         await self._deliver(update, text)
 
     async def _on_callback_query(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
+        assert query is not None, "the handler passes only callback queries"
         chat_id = update.effective_chat.id if update.effective_chat else None
         payload = self.callbacks.resolve(query.data, chat_id)
         # Answer at once: it stops the button's spinner in the user's client.
@@ -312,7 +320,9 @@ class TelegramBotClient:
         await self._deliver(update, payload)
 
     async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.bot.send_message(chat_id=update.effective_chat.id, text=user_text("input.text_only"))
+        chat = update.effective_chat
+        assert chat is not None, "the handler's filter passes only new messages, which have a chat"
+        await self.bot.send_message(chat_id=chat.id, text=user_text("input.text_only"))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("Telegram update failed", exc_info=context.error)
@@ -373,7 +383,8 @@ class TelegramInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
-        if not credentials or not credentials.get("token"):
+        credentials = credentials or {}
+        if not credentials.get("token"):
             cls.raise_missing_credentials_exception()
         mode = str(credentials.get("mode") or "webhook").lower()
         if mode not in ("webhook", "polling"):

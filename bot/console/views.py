@@ -65,7 +65,7 @@ async def _text_field(request: web.Request, name: str = "text") -> str:
     try:
         body = await request.json()
     except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text='{"error": "JSON body expected"}', content_type="application/json")
+        raise web.HTTPBadRequest(text='{"error": "JSON body expected"}', content_type="application/json") from None
     value = body.get(name) if isinstance(body, dict) else None
     if not isinstance(value, str) or not value.strip():
         raise web.HTTPBadRequest(text=f'{{"error": "{name} must be non-empty text"}}', content_type="application/json")
@@ -224,7 +224,11 @@ async def _end(request: web.Request, close: bool) -> web.Response:
             sender_id,
             [
                 {"event": "resume"},
-                {"event": "bot", "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE, "metadata": {"handoff_notice": True}},
+                {
+                    "event": "bot",
+                    "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE,
+                    "metadata": {"handoff_notice": True},
+                },
                 # While paused, Rasa logged user messages without listening in between;
                 # without this the policies see no "action_listen" before the next
                 # message, no rule applies, and the fallback repeats until the
@@ -268,7 +272,9 @@ async def export(request: web.Request) -> web.Response:
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in sender_id)[:80]
     await asyncio.to_thread(store.audit, member.username, "export", sender_id, fmt)
     if fmt == "txt":
-        lines = [f"对话 {sender_id}（渠道：{conversation['channel'] or '未知'}，企业：{conversation['company'] or '未知'}）"]
+        lines = [
+            f"对话 {sender_id}（渠道：{conversation['channel'] or '未知'}，企业：{conversation['company'] or '未知'}）"
+        ]
         labels = {"user": "用户", "bot": "助手", "staff": "工作人员", "note": "内部备注", "system": "系统"}
         for m in messages:
             who = labels.get(m["kind"], m["kind"]) + (f"·{m['author']}" if m["author"] else "")
@@ -356,7 +362,8 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             try:
                 update = await asyncio.wait_for(queue.get(), timeout=15)
             except asyncio.TimeoutError:
-                if await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False) is None:
+                session = await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False)
+                if session is None:
                     await response.write(b"event: logout\ndata: {}\n\n")
                     break
                 await response.write(b": ping\n\n")

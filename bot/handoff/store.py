@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from bot.db import create_engine
-
 from bot.stats import percentile
 
 STATUS_BOT = "bot"

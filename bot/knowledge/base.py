@@ -88,7 +88,7 @@ def format_date(value: str) -> str:
     """'2020-06-29' → '2020年6月29日', '2020-12' → '2020年12月', '2019' → '2019年'."""
     parts = [int(p) for p in str(value).split("-") if p.isdigit()]
     units = ["年", "月", "日"]
-    return "".join(f"{n}{u}" for n, u in zip(parts, units)) or str(value)
+    return "".join(f"{n}{u}" for n, u in zip(parts, units, strict=False)) or str(value)
 
 
 @functools.lru_cache(maxsize=1)

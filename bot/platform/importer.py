@@ -217,7 +217,9 @@ def _company(row: Dict[str, str], _known: "KnownIds") -> Dict[str, object]:
         "district": _clean(row.get("district")),
         "industry_chain": _clean(row.get("industry_chain")),
         "role": _clean(row.get("role")),
-        "certifications": ";".join(dict.fromkeys(canonical_certification(c) for c in _split_list(row.get("certifications")))),
+        "certifications": ";".join(
+            dict.fromkeys(canonical_certification(c) for c in _split_list(row.get("certifications")))
+        ),
         "employees": _integer(row, "employees", required=False),
         "founded_year": _integer(row, "founded_year", required=False),
         "contact_name": _clean(row.get("contact_name")),
@@ -310,8 +312,12 @@ class FileSpec:
 FILE_SPECS: Dict[str, FileSpec] = {
     "companies": FileSpec("company_id", ("company_id", "name", "region", "city"), _company, ("name",)),
     "products": FileSpec("product_id", ("product_id", "company_id", "name", "category"), _product),
-    "demands": FileSpec("demand_id", ("demand_id", "company_id", "title", "category", "target_region", "status"), _demand),
-    "experts": FileSpec("expert_id", ("expert_id", "name", "title_level", "organization", "region", "city", "available"), _expert),
+    "demands": FileSpec(
+        "demand_id", ("demand_id", "company_id", "title", "category", "target_region", "status"), _demand
+    ),
+    "experts": FileSpec(
+        "expert_id", ("expert_id", "name", "title_level", "organization", "region", "city", "available"), _expert
+    ),
 }
 
 
@@ -354,7 +360,7 @@ def parse_file(
     known: KnownIds,
     problems: List[RowProblem],
     notes: List[str],
-    on_row: Callable[[], None] = lambda: None,
+    on_row: Callable[[], object] = lambda: None,
 ) -> ParsedFile:
     """Read and validate one export file; bad rows go to ``problems``."""
     spec = FILE_SPECS[name]
@@ -399,8 +405,8 @@ def parse_file(
                 raise RowError(f"应有 {len(header)} 列，实际 {len(record)} 列{hint}")
             if any("\ufffd" in cell for cell in record):
                 raise RowError("含无法解码的字符")
-            values = spec.parse(dict(zip(header, record)), known)
-            row_id = values[spec.id_column]
+            values = spec.parse(dict(zip(header, record, strict=True)), known)
+            row_id = str(values[spec.id_column])
             for column in (spec.id_column,) + spec.unique_columns:
                 key = (column, values[column])
                 if key in first_line:

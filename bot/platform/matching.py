@@ -24,7 +24,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -223,7 +223,7 @@ class PlatformIndex:
         place_named = query.region or query.city or query.district
         other_region = OTHER_REGION.get(self._query_region(query) or "")
         if place_named and other_region and not query.strict_location and query.page == 0:
-            wanted = CROSS_REGION_OPTIONS if len(page) >= PAGE_SIZE else max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
+            wanted = max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
             others = [item for item in ranked if self.companies[item[0]].region == other_region][:wanted]
             cross = [self._supplier_match(cid, *rest, query=query, cross_region=True) for cid, rest in others]
         notes = []
@@ -382,7 +382,7 @@ class ExpertColumns:
 _DIVERSITY_WINDOW = 2000
 
 
-def _diverse_page(ranked: Sequence[int], organizations: Sequence[str], size: int, page: int) -> List[int]:
+def _diverse_page(ranked: Iterable[int], organizations: Sequence[str], size: int, page: int) -> List[int]:
     """Page ``page`` of panels of ``size``, each with at most ⌈size/3⌉ per organisation.
 
     ``organizations`` belong to the first ``len(organizations)`` ranked experts (the
@@ -391,10 +391,11 @@ def _diverse_page(ranked: Sequence[int], organizations: Sequence[str], size: int
     cap (few organisations qualify), it is completed in rank order.
     """
     cap = max(1, math.ceil(size / 3))
-    remaining = [(int(p), org) for p, org in zip(ranked, organizations)]
+    remaining = [(int(p), org) for p, org in zip(ranked, organizations, strict=False)]
     panel: List[int] = []
     for _ in range(page + 1):
-        panel, waiting, per_org = [], [], defaultdict(int)
+        panel, waiting = [], []
+        per_org: Dict[str, int] = defaultdict(int)
         for position, org in remaining:
             if len(panel) >= size:
                 break

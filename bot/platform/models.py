@@ -15,22 +15,24 @@ so that every process holding an in-memory matching index knows when to reload.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, Dict
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
-    BigInteger,
     String,
     Text,
-    Index,
 )
 from sqlalchemy.orm import declarative_base
 
-Base = declarative_base()
+# SQLAlchemy 1.4 ships no type information: to the type checker the models are untyped.
+Base: Any = declarative_base()
 
 
 def _utcnow() -> dt.datetime:
@@ -200,7 +202,7 @@ Index("ix_products_name", Product.name)
 Index("ix_experts_available", Expert.available, Expert.retired)
 
 #: Imported tables by export file stem, in import order (companies first: FKs).
-IMPORTED_MODELS = {
+IMPORTED_MODELS: Dict[str, Any] = {
     "companies": Company,
     "products": Product,
     "demands": Demand,

@@ -135,7 +135,7 @@ def publish_demand(
     index: PlatformIndex,
     *,
     product: str,
-    quantity: int,
+    quantity: Optional[int],
     unit: str,
     target_region: str,
     deadline: Optional[dt.date],
@@ -228,8 +228,8 @@ def matching_open_demands(
     candidates = []
     for demand in index.snapshot.demands:
         if demand.status == "open" and (demand.deadline is None or demand.deadline >= today):
-            buyer = index.companies.get(demand.company_id)
-            candidates.append((demand.demand_id, demand.title, buyer.name if buyer else "", demand.category,
+            company = index.companies.get(demand.company_id)
+            candidates.append((demand.demand_id, demand.title, company.name if company else "", demand.category,
                                demand.quantity, demand.unit, demand.target_region, demand.deadline))
     for demand in open_published_demands(session, today):
         candidates.append((f"PD{demand.id}", user_text("demands.published_title", product=demand.product),

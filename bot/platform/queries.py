@@ -34,7 +34,7 @@ class RequestError(ValueError):
     """
 
     def __init__(self, key: str, **values: object) -> None:
-        super().__init__(user_text(key, **values))
+        super().__init__(user_text(key, DEFAULT_LANGUAGE, **values))
         self.key = key
         self.values = values
 
@@ -127,17 +127,23 @@ def list_expert_contact_requests_for_staff(
     ]
 
 
-def list_published_demands(session: Session, status: Optional[str] = None, limit: int = 100) -> List[PublishedDemand]:
+def list_published_demands(
+    session: Session, status: Optional[str] = None, limit: int = 100
+) -> List[PublishedDemand]:
     """Demands published through the assistant, newest first."""
-    statement = select(PublishedDemand).order_by(PublishedDemand.created_at.desc(), PublishedDemand.id.desc()).limit(limit)
+    newest_first = (PublishedDemand.created_at.desc(), PublishedDemand.id.desc())
+    statement = select(PublishedDemand).order_by(*newest_first).limit(limit)
     if status:
         statement = statement.where(PublishedDemand.status == status)
     return list(session.scalars(statement))
 
 
-def list_registered_products(session: Session, status: Optional[str] = None, limit: int = 100) -> List[RegisteredProduct]:
+def list_registered_products(
+    session: Session, status: Optional[str] = None, limit: int = 100
+) -> List[RegisteredProduct]:
     """Products registered through the assistant, newest first."""
-    statement = select(RegisteredProduct).order_by(RegisteredProduct.created_at.desc(), RegisteredProduct.id.desc()).limit(limit)
+    newest_first = (RegisteredProduct.created_at.desc(), RegisteredProduct.id.desc())
+    statement = select(RegisteredProduct).order_by(*newest_first).limit(limit)
     if status:
         statement = statement.where(RegisteredProduct.status == status)
     return list(session.scalars(statement))

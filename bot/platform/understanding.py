@@ -17,7 +17,7 @@ import functools
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import spacy
 from spacy.matcher import PhraseMatcher
@@ -34,7 +34,8 @@ MAX_REQUEST_CHARS = 500
 MAX_PANEL = 20
 DEFAULT_PANEL = 5
 
-_STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "必须在", "必须是", "一定要在", "限定", "只考虑", "仅考虑")
+_STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "必须在", "必须是", "一定要在", "限定",
+                   "只考虑", "仅考虑")
 #: 「重庆以外也可以」「外地也行」: the place named is not a limit.
 _ANY_PLACE_MARKERS = ("以外也", "之外也", "外地也", "哪里都", "哪儿都", "地区不限", "不限地区", "不限区域", "省外也")
 _OWN_ORG_MARKERS = ("我们是", "我是", "我们单位", "本单位", "我单位", "我校", "我院", "本校", "本院", "我司",
@@ -138,8 +139,8 @@ class SupplierQuery:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Optional[Dict[str, object]]) -> "SupplierQuery":
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "SupplierQuery":
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
@@ -184,15 +185,16 @@ class ExpertQuery:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Optional[Dict[str, object]]) -> "ExpertQuery":
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, data: Optional[Dict[str, Any]]) -> "ExpertQuery":
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
         parts = [*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels, *self.org_types]
         parts += self.include_organizations
-        if self.city or self.region:
-            parts.append(self.city or self.region)
+        place = self.city or self.region
+        if place:
+            parts.append(place)
         if self.gender:
             parts.append(user_text("criteria.gender", gender=self.gender))
         if self.exclude_organizations:
@@ -367,8 +369,8 @@ def build_expert_vocabulary(snapshot: Snapshot) -> Vocabulary:
     for surface, org in synonyms.ORGANIZATION_ALIASES.items():
         if org in organizations:
             vocab.add(surface, "ORG", org)
-    for table, label in ((synonyms.FIELD_SYNONYMS, "FIELD"), (synonyms.AREA_SYNONYMS, "AREA"),
-                         (synonyms.HONOR_SYNONYMS, "HONOR"), (synonyms.TITLE_SYNONYMS, "TITLE")):
+    for table in (synonyms.FIELD_SYNONYMS, synonyms.AREA_SYNONYMS, synonyms.HONOR_SYNONYMS,
+                  synonyms.TITLE_SYNONYMS):
         for surface, target in table.items():
             vocab.alias(surface, target)
     for surface, levels in synonyms.TITLE_LEVEL_SYNONYMS.items():
@@ -491,7 +493,8 @@ class RequestParser:
 
     @staticmethod
     def _is_more(text: str) -> bool:
-        return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐", "再看看"))
+        return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐",
+                                       "再看看"))
 
     # -- experts -----------------------------------------------------------------
     def _organization_roles(self, text: str, mentions: List[Mention]) -> Tuple[List[str], List[str]]:

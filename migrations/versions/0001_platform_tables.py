@@ -1,12 +1,11 @@
 """Platform tables: the four imported exports, requests the assistant creates, metadata.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 05:09:41.334038
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

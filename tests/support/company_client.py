@@ -80,7 +80,9 @@ class CompanyClient:
                         return message
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"no matching message within {timeout} s; received: {self.received[after:]}")
+                    raise AssertionError(
+                        f"no matching message within {timeout} s; received: {self.received[after:]}"
+                    )
                 self._changed.wait(remaining)
 
     def messages_since(self, index: int, settle_s: float = 0.0) -> List[Dict[str, Any]]:
