@@ -39,7 +39,7 @@ FLOORS: Dict[str, float] = {
 }
 
 EXPECTATION_KEYS = frozenset(
-    {"says", "forbid", "matches", "absent", "partial", "not_covered", "staff", "english",
+    {"says", "offers", "forbid", "matches", "absent", "partial", "not_covered", "staff", "english",
      "not_understood", "no_results", "suggests", "item_fact", "any"}
 )
 MATCH_KEYS = frozenset(
@@ -358,6 +358,11 @@ def judge(
         alternatives = fact if isinstance(fact, list) else [fact]
         if not any(contains_fact(text, str(a), variants) for a in alternatives):
             verdict.problems.append(f"does not say {' / '.join(map(str, alternatives))}")
+    choices = normalise(" ".join(str(b.get("title", "")) for b in buttons(messages)) + "\n" + text)
+    for offer in expect.get("offers", []):
+        alternatives = offer if isinstance(offer, list) else [offer]
+        if not any(normalise(str(a)) in choices for a in alternatives):
+            verdict.problems.append(f"offers no choice of {' / '.join(map(str, alternatives))}")
     for banned in expect.get("forbid", []):
         if normalise(str(banned)) in text:
             verdict.problems.append(f"says {banned!r}")
