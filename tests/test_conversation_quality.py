@@ -165,6 +165,13 @@ def test_gibberish_must_get_not_understood_with_help_and_no_results():
     assert not scoring.judge({"not_understood": True}, refinement, [], {}).passed
 
 
+def test_not_understanding_is_not_saying_the_data_lacks_it():
+    expect = {"absent": {"term": "轮胎", "kind": "supplier"}}
+    assert not scoring.judge(expect, [{"text": "抱歉，我没有理解您的意思：轮胎"}], [], {}).passed
+    assert scoring.judge(expect, [{"text": "平台数据中没有轮胎供应商。"}], [], {}).passed
+    assert not scoring.judge({"not_covered": True}, [{"text": "抱歉，我没有理解您的意思。"}], [], {}).passed
+
+
 def test_follow_up_on_an_item_reads_the_previous_list():
     first, second = _product("铝合金轮毂", place_in=["重庆"]), _product("锻造铝合金轮毂", place_in=["重庆"])
     capacity = scoring.resolve({"_kind": "supplier", **second})["annual_capacity"]

@@ -340,6 +340,8 @@ def judge(
     lines = [normalise(line) for text in reply_texts(messages) for line in text.splitlines() if line.strip()]
     text = "\n".join(lines)
     items = [(raw, resolve(raw)) for raw in result_items(messages)]
+    # Lines saying something is missing; "I did not understand" is not an answer about the data.
+    gaps = [line for line in lines if NEGATION.search(line) and not NOT_UNDERSTOOD.search(line)]
 
     if "any" in expect:
         options = [judge(option, messages, previous_items, variants) for option in expect["any"]]
@@ -391,7 +393,7 @@ def judge(
     absent = expect.get("absent")
     if absent:
         terms = [absent["term"], *absent.get("aliases", [])]
-        if not any(NEGATION.search(line) and _has_any([line], terms) for line in lines):
+        if not any(_has_any([line], terms) for line in gaps):
             verdict.problems.append(f"no line says that {absent['term']} is not in the data")
         for raw, item in items:
             if not is_alternative(raw) and not subject_matches(item, terms):
@@ -399,7 +401,7 @@ def judge(
                 verdict.substitutions.append(f"{item['id']} {item['name']} ({subject}) shown for {absent['term']}")
 
     if expect.get("partial") or expect.get("not_covered"):
-        if not any(NEGATION.search(line) for line in lines):
+        if not gaps:
             verdict.problems.append("does not say what the material does not cover")
     if (expect.get("partial") or expect.get("staff")) and not staff_offered(messages, text):
         verdict.problems.append("offers no staff")
@@ -497,6 +499,12 @@ def summarise(results: Sequence[CaseResult]) -> Dict[str, Any]:
             entry["failures"].append({"id": result.case.id, "turns": result.failures})
     for entry in categories.values():
         entry["ratio"] = round(entry["passed"] / entry["cases"], 3)
+    tags: Dict[str, Dict[str, int]] = {}
+    for result in results:
+        for tag in result.case.tags:
+            counts = tags.setdefault(tag, {"cases": 0, "passed": 0})
+            counts["cases"] += 1
+            counts["passed"] += result.passed
     substitutions = [{"id": r.case.id, "items": r.substitutions} for r in results if r.substitutions]
     below = [name for name, entry in categories.items()
              if entry["floor"] is not None and entry["ratio"] < entry["floor"]]
@@ -507,6 +515,7 @@ def summarise(results: Sequence[CaseResult]) -> Dict[str, Any]:
         "single_messages": sum(r.case.single for r in results),
         "conversations": sum(not r.case.single for r in results),
         "categories": dict(sorted(categories.items())),
+        "tags": dict(sorted(tags.items())),
         "silent_substitution_cases": len(substitutions),
         "silent_substitutions": substitutions,
         "below_floor": below,
@@ -518,6 +527,7 @@ def table(summary: Dict[str, Any]) -> str:
     for name, entry in summary["categories"].items():
         floor = "" if entry["floor"] is None else f"{entry['floor']:.2f}"
         rows.append(f"{name:<12} {entry['cases']:>5} {entry['passed']:>6} {entry['ratio']:>6.2f} {floor:>6}")
+    rows.append("by style: " + ", ".join(f"{tag} {c['passed']}/{c['cases']}" for tag, c in summary["tags"].items()))
     rows.append(f"silent substitutions: {summary['silent_substitution_cases']} cases (must be 0)")
     for name, entry in summary["categories"].items():
         for failure in entry["failures"]:
