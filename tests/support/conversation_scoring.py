@@ -152,7 +152,7 @@ def fact_forms(fact: str, variants: Dict[str, List[str]]) -> List[str]:
             forms += [f"{year}年{month}月{day}日", f"{month}月{day}日", f"{year}/{month}/{day}",
                       f"{year}.{month}.{day}", f"{name} {day}, {year}", f"{name} {day} {year}",
                       f"{day} {name} {year}", f"{name[:3]} {day}, {year}", f"{day} {name[:3]} {year}",
-                      f"{name} {day}", f"{day} {name}"]
+                      f"{name} {day}", f"{day} {name}", f"{name[:3]} {day}", f"{name[:3]}. {day}"]
         else:
             forms += [f"{year}年{month}月", f"{year}/{month}", f"{year}.{month}", f"{name} {year}",
                       f"{name[:3]} {year}", f"{name[:3]}. {year}"]
