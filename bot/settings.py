@@ -138,6 +138,12 @@ class Settings(BaseModel):
         group=GENERAL,
     )
     web_port: int = setting(8000, "WEB_PORT", "port of the web gateway", group=GENERAL, ge=1, le=65535)
+    rest_api_key: str = setting(
+        "", "REST_API_KEY",
+        "key integrations send to the REST webhook (`Authorization: Bearer …` or `X-API-Key`); "
+        "unset: only callers on this machine (loopback) may use it",
+        group=GENERAL, secret=True, shown_default="unset",
+    )
     max_user_message_chars: int = setting(
         2000, "MAX_USER_MESSAGE_CHARS",
         "longer messages are refused with a clear reply, on every channel",
@@ -269,6 +275,12 @@ class Settings(BaseModel):
         None, "WECHAT_ENCODING_AES_KEY", "EncodingAESKey (43 characters): safe mode (安全模式), recommended",
         group=WECHAT, secret=True,
     )
+    wechat_allow_plaintext: bool = setting(
+        False, "WECHAT_ALLOW_PLAINTEXT",
+        "`1` lets the production profile run WeChat in plaintext mode (明文模式, no EncodingAESKey): "
+        "its callbacks can be replayed with another body within 5 minutes, so only for trials",
+        group=WECHAT, shown_default="`0`",
+    )
     wechat_api_base_url: Optional[str] = setting(
         None, "WECHAT_API_BASE_URL", "WeChat API server",
         group=WECHAT, shown_default="`https://api.weixin.qq.com/cgi-bin/`",
@@ -373,6 +385,20 @@ class Settings(BaseModel):
             if missing and len(missing) < len(required):
                 names = ", ".join(env_name(name) for name in missing)
                 raise ValueError(f"{channel} is half configured: set {names}")
+        return values
+
+    @root_validator(skip_on_failure=True)
+    def _wechat_safe_mode_in_production(cls, values: Dict[str, Any]) -> Dict[str, Any]:
+        if (
+            values["profile"] == "production"
+            and values.get("wechat_app_id")
+            and not values.get("wechat_encoding_aes_key")
+            and not values.get("wechat_allow_plaintext")
+        ):
+            raise ValueError(
+                "WECHAT_ENCODING_AES_KEY: the production profile needs WeChat's safe mode (安全模式); "
+                "set the EncodingAESKey, or WECHAT_ALLOW_PLAINTEXT=1 to accept forgeable callbacks"
+            )
         return values
 
     # --- reading -----------------------------------------------------------------------

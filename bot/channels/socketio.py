@@ -56,10 +56,12 @@ from socketio import AsyncServer
 from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
+    checked_user_text,
+    invalid_text_in,
     namespaced_sender_id,
-    rejection_for_user_text,
     staff_name_of,
 )
+from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -226,6 +228,7 @@ class SocketIOInput(RasaSocketIOInput):
         socketio_webhook = _Blueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         namespace = self.namespace
+        busy = BusyNotice(self.name())
 
         @socketio_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -293,7 +296,7 @@ class SocketIOInput(RasaSocketIOInput):
             if shown:
                 await sio.emit("user_echo", shown, room=room, skip_sid=sid, namespace=namespace)
             try:
-                await on_new_message(message)
+                await busy.handle(on_new_message, message)
             except Exception:
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
                 await notify(room, user_text("widget.turn_failed"))
@@ -321,9 +324,7 @@ class SocketIOInput(RasaSocketIOInput):
             if not self._seen_message_ids.first_sighting(message_id):
                 return {"ok": True, "duplicate": True}
 
-            text = data.get("message")
-            text = text if isinstance(text, str) else None
-            rejection = rejection_for_user_text(text)
+            text, rejection = checked_user_text(data.get("message"))
             if rejection:
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}
@@ -334,7 +335,11 @@ class SocketIOInput(RasaSocketIOInput):
                     metadata = json.loads(metadata)
                 except ValueError:
                     metadata = {}
-            if not isinstance(metadata, dict) or len(json.dumps(metadata, ensure_ascii=False)) > _MAX_METADATA_CHARS:
+            if (
+                not isinstance(metadata, dict)
+                or invalid_text_in(metadata)
+                or len(json.dumps(metadata, ensure_ascii=False)) > _MAX_METADATA_CHARS
+            ):
                 metadata = {}
 
             message = UserMessage(
