@@ -41,6 +41,7 @@ from bot.channels.common import (
     namespaced_sender_id,
 )
 from bot.channels.service import BusyNotice
+from bot.messages import user_text
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,11 @@ class CheckedRestInput(InputChannel):
                 message = UserMessage(
                     text, collector, sender_id, input_channel=self.name(), metadata=metadata
                 )
-                await busy.handle(on_new_message, message)
+                try:
+                    await busy.handle(on_new_message, message)
+                except Exception:
+                    logger.exception("REST turn of %s failed", sender_id)
+                    await collector.send_text_message(sender_id, user_text("channel.turn_failed"))
             return response.json(_as_sent_to(collector.messages, sender))
 
         return webhook

@@ -7,7 +7,8 @@ its health check, tells the user plainly that the service is busy
 (``service.busy`` in :mod:`bot.messages`) and records it for staff (an audit entry
 ``service_busy`` in the console's log and a figure on its figures page). The check
 costs nothing on turns that answered, and the next turn after the action server is
-back is answered normally. Any other failure of a turn gets ``channel.turn_failed``.
+back is answered normally. A turn that raises is left to the channel (Rasa does not
+raise for a failed action).
 """
 from __future__ import annotations
 
@@ -72,15 +73,7 @@ class BusyNotice:
         """Run ``message``'s turn; see the module doc for what a silent turn gets."""
         output = message.output_channel
         watch = _SendWatch(output)
-        try:
-            await on_new_message(message)
-        except Exception:
-            logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
-            if not await self._action_server_up():
-                await self._tell_busy(output, message.sender_id)
-            else:
-                await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
-            return
+        await on_new_message(message)  # failures are the channel's to answer
         if not watch.sent and not await self._action_server_up():
             await self._tell_busy(output, message.sender_id)
 

@@ -33,6 +33,7 @@ from bot.channels.textual import (
     staff_marked,
     utf8_size,
 )
+from bot.messages import user_text
 from bot.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -266,7 +267,11 @@ class TurnRegistry:
     async def _run(self, message: UserMessage, output: TurnOutput, user_id: str) -> None:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
-        await self.busy.handle(self._on_new_message, message)
+        try:
+            await self.busy.handle(self._on_new_message, message)
+        except Exception:
+            logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
+            await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
         if not output.sent_menu:
             # A number typed now answers a question, not an old menu.
             self.menus.forget(user_id)
