@@ -87,7 +87,7 @@ class WeChatInput(CallbackInput):
         else:
             logger.warning(
                 "WeChat runs in plaintext mode (no WECHAT_ENCODING_AES_KEY): a captured callback URL can "
-                "be replayed with another body for 5 minutes. Use safe mode (安全模式) outside development."
+                "be replayed with another body for 5 minutes. Use safe mode outside development."
             )
         return cls(
             token=credentials["token"],
