@@ -133,7 +133,7 @@ class SleeperStack(Stack):
         }
 
     def health_urls(self) -> Dict[str, str]:
-        return {name: "" for name in self.commands()}
+        return dict.fromkeys(self.commands(), "")
 
     def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
         process = self.processes[name]
