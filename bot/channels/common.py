@@ -93,6 +93,16 @@ def is_valid_channel_user_id(channel_user_id: Any) -> bool:
     )
 
 
+def has_lone_surrogates(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (cannot be encoded, stored or sent)."""
+    return _SURROGATES.search(text) is not None
+
+
+def without_control_characters(text: str) -> str:
+    """``text`` without C0/C1 control characters (tab, line feeds kept)."""
+    return _CONTROLS.sub("", text)
+
+
 def has_invalid_text(text: str) -> bool:
     """Whether ``text`` holds characters that cannot be stored (see module doc)."""
     return _INVALID_TEXT.search(text) is not None
@@ -183,7 +193,7 @@ def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAG
     limit = get_settings().max_user_message_chars
     if len(text) > limit:
         return user_text("input.too_long", language, length=len(text), limit=limit)
-    if _SURROGATES.search(text):
+    if has_lone_surrogates(text):
         return user_text("input.invalid_characters", language)
     return None
 
@@ -191,6 +201,6 @@ def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAG
 def checked_user_text(text: Any, language: str = DEFAULT_LANGUAGE) -> Tuple[str, Optional[str]]:
     """``(text without control characters, None)`` when the message may go to the
     assistant, else ``("", reason to send back)``. Non-strings count as empty."""
-    cleaned = _CONTROLS.sub("", text) if isinstance(text, str) else None
+    cleaned = without_control_characters(text) if isinstance(text, str) else None
     rejection = rejection_for_user_text(cleaned, language)
     return ("", rejection) if rejection else (cleaned or "", None)
