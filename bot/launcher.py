@@ -249,7 +249,6 @@ class Stack:
         """Keep every process running: restart one that dies (a log line each time) until
         it died more than :data:`MAX_RESTARTS` times within :data:`RESTART_WINDOW_S`;
         then return its name (the caller stops the rest)."""
-        health = self.health_urls()
         while True:
             for name, process in list(self.processes.items()):
                 code = process.poll()
@@ -265,14 +264,18 @@ class Stack:
                 self.restarts[name] = [*recent, now]
                 print(f"warning: {name} exited with {code}; restarting it ({len(recent) + 1} of "
                       f"{MAX_RESTARTS}); see {log}", file=sys.stderr, flush=True)
-                self._launch(name)
                 try:
-                    self._wait_healthy(name, health[name], time.monotonic() + health_timeout)
+                    self.restart(name, health_timeout)
                 except StackError as error:
                     print(f"warning: {error}", file=sys.stderr, flush=True)
                     continue
                 print(f"{name} is running again", file=sys.stderr, flush=True)
             time.sleep(poll_s)
+
+    def restart(self, name: str, timeout: float = 240.0) -> None:
+        """Start the (stopped) process ``name`` again and wait until it is healthy."""
+        self._launch(name)
+        self._wait_healthy(name, self.health_urls()[name], time.monotonic() + timeout)
 
 
 def _write_private(path: Path, text: str) -> None:

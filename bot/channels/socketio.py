@@ -263,13 +263,13 @@ class SocketIOInput(RasaSocketIOInput):
             return uuid.uuid4().hex
 
         @sio.on("session_request", namespace=namespace)
-        async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
+        async def session_request(sid: Text, data: Any = None, *_: Any) -> None:
             session_id = session_id_of(sid, data) if self.session_persistence else sid
             await join_conversation(sid, session_id)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
 
         @sio.on("history_request", namespace=namespace)
-        async def history_request(sid: Text, data: Optional[Dict] = None) -> Dict[str, Any]:
+        async def history_request(sid: Text, data: Any = None, *_: Any) -> Dict[str, Any]:
             session = await sio.get_session(sid, namespace=namespace)
             sender_id = session.get("sender_id")
             if not sender_id:
@@ -304,7 +304,8 @@ class SocketIOInput(RasaSocketIOInput):
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
-        async def handle_message(sid: Text, data: Any) -> Dict[str, Any]:
+        async def handle_message(sid: Text, data: Any = None, *_: Any) -> Dict[str, Any]:
+            # A client may send no argument or several (a list is spread): never a TypeError.
             if not isinstance(data, dict):
                 return {"ok": False, "error": user_text("input.malformed")}
             requested = data.get("session_id")
