@@ -139,7 +139,7 @@ def namespaced_sender_id(channel_prefix: str, channel_user_id: str) -> str:
     to be stored.
     """
     if not is_valid_channel_user_id(channel_user_id):
-        raise ValueError(f"invalid channel user id: {channel_user_id[:40]!r}")
+        raise ValueError(f"invalid channel user id: {str(channel_user_id)[:40]!r}")
     if not channel_prefix or SENDER_ID_SEPARATOR in channel_prefix:
         raise ValueError(f"invalid channel prefix: {channel_prefix!r}")
     return f"{channel_prefix}{SENDER_ID_SEPARATOR}{channel_user_id}"
