@@ -181,7 +181,7 @@ class Stack:
             "web": f"{self.web_url}/healthz",
         }
 
-    def start(self, timeout: float = 240.0) -> "Stack":
+    def start(self, timeout: float = 600.0) -> "Stack":
         """Start every process and wait until each answers its health check."""
         if not Path(self.config.model_path).exists():
             raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
