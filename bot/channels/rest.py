@@ -148,6 +148,8 @@ class CheckedRestInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = Blueprint("custom_webhook_CheckedRestInput", __name__)
         busy = BusyNotice(self.name())
+        if not get_settings().rest_api_key:
+            logger.warning("REST_API_KEY is not set: the REST webhook serves callers on this machine only")
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
