@@ -227,6 +227,8 @@ def matching_open_demands(
     majors = {c[:-2] for c in query.categories if c.endswith("/*")}
     candidates = []
     for demand in index.snapshot.demands:
+        if demand.demand_id in index.withdrawn.demands or not index.offers_company(demand.company_id):
+            continue
         if demand.status == "open" and (demand.deadline is None or demand.deadline >= today):
             company = index.companies.get(demand.company_id)
             candidates.append((demand.demand_id, demand.title, company.name if company else "", demand.category,
