@@ -3,20 +3,39 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
+import inspect
 import json
+import pkgutil
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-from rasa_sdk import Tracker
+import yaml
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+import actions
 from bot.platform.db import session_scope
 from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, RegisteredProduct
+from bot.settings import PROJECT_ROOT
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered, rendered_text
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+def all_action_classes() -> List[type]:
+    """Every action and form validator the action server registers."""
+    classes = []
+    for module in pkgutil.iter_modules(actions.__path__):
+        loaded = importlib.import_module(f"actions.{module.name}")
+        classes += [member for _, member in inspect.getmembers(loaded, inspect.isclass)
+                    if issubclass(member, Action) and member.__module__ == loaded.__name__]
+    return classes
+
 
 SUPPLIER_KEYS = {"company_id", "name", "product_id", "region", "city", "reasons"}
 EXPERT_KEYS = {"expert_id", "name", "title", "organization", "reasons"}
@@ -101,8 +120,48 @@ def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platf
     assert items and all(i["region"] == "重庆" for i in items[:5])
 
 
-def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staff(platform_url):
-    from actions.matching import ActionFindExperts, ActionRequestExpertContact
+def contact_flow(tracker_text: str, slots: Dict[str, Any], *answers: str, entities=None, sender: str = "wx-42"):
+    """Run 「联系…」 and then the contact form with ``answers``, as Rasa would; return
+    every message the user got, the slots, and whether the form was started."""
+    from actions.expert_contact import ActionRequestExpertContact, ActionSubmitExpertContact, ValidateExpertContactForm
+
+    messages, chosen, events = run(ActionRequestExpertContact(),
+                                   make_tracker(tracker_text, slots=slots, entities=entities, sender=sender))
+    started = any(e.get("event") == "followup" and e.get("name") == "expert_contact_form" for e in events)
+    slots = {**slots, **chosen}
+    if not started:
+        return messages, slots, False
+    form = ValidateExpertContactForm()
+    slots["requested_slot"] = None
+    for answer in (None, *answers):  # None: the form's activation on the request itself
+        text = tracker_text if answer is None else answer
+        if answer is not None:
+            slot = slots["requested_slot"]
+            slots[slot] = answer  # the from_text mapping
+        tracker = make_tracker(text, slots=slots, sender=sender)
+        dispatcher = CollectingDispatcher()
+        events = asyncio.run(form.run(dispatcher, tracker, DOMAIN))
+        messages += dispatcher.messages
+        slots.update({e["name"]: e["value"] for e in events if e.get("event") == "slot"})
+        slots["requested_slot"] = next((s for s in ("requester_contact", "requester_company") if not slots.get(s)),
+                                       None)
+        if slots["requested_slot"] is None:
+            break
+        messages.append({"response": f"utter_ask_{slots['requested_slot']}"})
+    submitted, reset, _ = run(ActionSubmitExpertContact(), make_tracker(answers[-1] if answers else "",
+                                                                         slots=slots, sender=sender))
+    return messages + submitted, {**slots, **reset}, True
+
+
+def stored_requests(url: str) -> List[ExpertContactRequest]:
+    with session_scope(url) as session:
+        requests = session.scalars(select(ExpertContactRequest)).all()
+        session.expunge_all()
+        return list(requests)
+
+
+def test_expert_contact_asks_who_is_asking_and_staff_get_a_request_they_can_act_on(platform_url):
+    from actions.matching import ActionFindExperts
 
     messages, slots, _ = run(ActionFindExperts(), make_tracker("我们是重庆大学的，需要五位智能制造方向的评审专家"))
     payload = custom_payloads(messages)[0]
@@ -114,26 +173,84 @@ def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staf
         email = session.get(Expert, chosen["expert_id"]).email
     assert email not in json.dumps(messages, ensure_ascii=False)
 
-    reply, _, _ = run(ActionRequestExpertContact(), make_tracker("帮我联系第二位专家", slots=slots, sender="wx-42"))
-    confirmation = rendered_text(reply)
-    assert "编号" in confirmation and chosen["name"] in confirmation and email not in confirmation
-    with session_scope(platform_url) as session:
-        request = session.scalars(select(ExpertContactRequest)).one()
-        assert (request.expert_id, request.sender_id, request.requester_organization) == (
-            chosen["expert_id"], "wx-42", "重庆大学"
-        )
+    reply, slots, started = contact_flow("帮我联系第二位专家", slots, "张伟 13800000000")
+    assert started
+    shown = rendered_text(reply)
+    assert "姓名和手机号" in shown  # asked once, for who is asking
+    assert "单位名称" not in shown  # the organisation was already said
+    assert "编号" in shown and chosen["name"] in shown and email not in shown
+    [request] = stored_requests(platform_url)
+    assert (request.expert_id, request.sender_id, request.requester_organization, request.requester_contact) == (
+        chosen["expert_id"], "wx-42", "重庆大学", "张伟 13800000000")
+    assert slots["requester_contact"] == "张伟 13800000000"  # kept for a second request
+
+    again, _, started = contact_flow("联系第三位", slots)
+    assert started and "姓名和手机号" not in rendered_text(again) and len(stored_requests(platform_url)) == 2
 
 
-def test_contact_request_for_an_unavailable_expert_is_refused(platform_url):
-    from actions.matching import ActionRequestExpertContact
+def test_the_form_asks_for_the_organisation_when_not_known_and_reads_it_from_the_contact(platform_url):
+    from actions.matching import ActionFindExperts
 
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    reply, _, _ = contact_flow("联系第一位", slots, "李娜 13900000000", "重庆某某汽车零部件有限公司")
+    assert "单位名称" in rendered_text(reply)
+    reply, _, _ = contact_flow("联系第二位", slots, "王强，重庆某某电子有限公司，wang@example.com")
+    assert "单位名称" not in rendered_text(reply)
+    assert [r.requester_organization for r in stored_requests(platform_url)] == [
+        "重庆某某汽车零部件有限公司", "重庆某某电子有限公司"]
+
+
+def test_only_experts_offered_in_this_conversation_can_be_contacted(platform_url):
+    from actions.matching import ActionFindExperts
+
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    shown_ids = {e["expert_id"] for e in slots["shown_experts"]}
     with session_scope(platform_url) as session:
-        unavailable = session.scalars(select(Expert.expert_id).where(Expert.available.is_(False)).limit(1)).one()
-    tracker = make_tracker("/contact_expert", entities=[{"entity": "expert_id", "value": unavailable}])
-    reply, _, _ = run(ActionRequestExpertContact(), tracker)
-    assert "不接受邀请" in rendered_text(reply)
+        other = session.scalars(select(Expert).where(Expert.available.is_(True), Expert.expert_id.not_in(shown_ids))
+                                .limit(1)).one()
+        other_id, other_name = other.expert_id, other.name
+    for previous in (slots, {}):  # a forged id after a list, or with no list at all
+        reply, _, started = contact_flow("/contact_expert", previous, entities=[{"entity": "expert_id",
+                                                                                 "value": other_id}])
+        assert not started and other_name not in json.dumps(rendered(reply), ensure_ascii=False)
+    assert stored_requests(platform_url) == []
+
+
+def test_unavailable_or_own_organisation_experts_are_refused_without_their_name(platform_url):
+    from actions.matching import ActionFindExperts
+
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    first, second = slots["shown_experts"][:2]
     with session_scope(platform_url) as session:
-        assert session.scalars(select(ExpertContactRequest)).all() == []
+        session.get(Expert, first["expert_id"]).available = False  # changed after the list was shown
+        organization = session.get(Expert, second["expert_id"]).organization
+
+    reply, _, started = contact_flow("联系第一位", slots)
+    text = rendered_text(reply)
+    assert not started and "不接受邀请" in text and first["name"] not in text
+
+    # The user's organisation, said only in the form: 回避 applies before anything is stored.
+    reply, _, started = contact_flow("联系第二位", slots, "赵敏 13700000000", organization)
+    text = rendered_text(reply)
+    assert started and "回避" in text and second["name"] not in text
+    assert stored_requests(platform_url) == []
+
+
+@pytest.mark.parametrize("value", [5, 2.5, True, None, [], ["E1000000"], {"a": 1}, "", "x" * 5000])
+def test_no_action_crashes_on_an_entity_of_another_type(platform_url, value, caplog):
+    """Payloads such as ``/find_suppliers{"match_text":5}`` are typed by users."""
+    entities = [{"entity": name, "value": value} for name in ("match_text", "expert_id", "policy_id", "place",
+                                                                "certification")]
+    slots = {"shown_experts": [{"expert_id": "E1000000", "name": 5}, "x", 3], "expert_query": [1],
+             "supplier_query": "x", "matching_kind": "expert", "requester_company": 7}
+    for action_class in all_action_classes():
+        if action_class.__name__ in ("ActionHandoffRequest", "ActionRestart"):
+            continue
+        tracker = make_tracker("/contact_expert", slots=slots, entities=entities)
+        dispatcher = CollectingDispatcher()
+        asyncio.run(action_class().run(dispatcher, tracker, DOMAIN))
+        assert "handing over to staff" not in caplog.text, action_class.__name__
+    assert stored_requests(platform_url) == []
 
 
 def test_injection_looking_request_gets_a_normal_question(platform_url):

@@ -98,6 +98,21 @@ def parse_contact(text: str) -> Optional[str]:
     return None
 
 
+_ORGANIZATION_SUFFIXES = ("公司", "集团", "大学", "学院", "研究院", "研究所", "医院", "中心", "厂", "协会", "银行",
+                          "局")
+_SEPARATORS = re.compile(r"[，,、;；。\s]+")
+_SELF_INTRODUCTION = re.compile(r"^(?:我们?是|我们?在|我们?来自|来自|单位是?|公司是?)")
+
+
+def parse_organization(text: str) -> Optional[str]:
+    """The organisation named in an answer (「张伟，重庆大学，13800000000」 → ``重庆大学``), if any."""
+    for part in _SEPARATORS.split(normalize_for_nlu(text or "")):
+        part = _SELF_INTRODUCTION.sub("", part).removesuffix("的")
+        if 2 <= len(part) <= 60 and any(suffix in part for suffix in _ORGANIZATION_SUFFIXES):
+            return part
+    return None
+
+
 @dataclass
 class DemandMatch:
     """An open demand a supplier's product can serve."""
