@@ -117,6 +117,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "demands.reason.region": {"zh": "地区要求：{region}"},
     "demands.reason.deadline": {"zh": "截止：{deadline}"},
     "demands.reason.no_deadline": {"zh": "截止：未定"},
+    # --- the summary of a demand or product before it is stored -------------------------
+    "publishing.requirement.certification": {"zh": "需具备{certification}认证"},
+    "publishing.summary.none": {"zh": "无"},
     # --- why a demand or product could not be stored ----------------------------------
     "publishing.product_missing": {"zh": "请说明需要采购的产品"},
     "publishing.quantity_not_positive": {"zh": "采购数量应为正数"},

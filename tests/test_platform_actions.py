@@ -120,6 +120,41 @@ def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platf
     assert items and all(i["region"] == "重庆" for i in items[:5])
 
 
+def drive_form(validator, form: str, opening: str, answers, *, slots=None, ask_actions=None, sender: str = "wx-42"):
+    """Run ``form`` as Rasa does: activation on ``opening``, then each answer (the
+    from_text mapping fills the requested slot, the validator runs, the form asks for
+    the first empty required slot). Returns what the user saw, the slots, and whether
+    the user stopped the form."""
+    required = DOMAIN["forms"][form]["required_slots"]
+    slots = {"requested_slot": None, **(slots or {})}
+    seen: List[Dict[str, Any]] = []
+    for text in (opening, *answers):
+        events: List[Dict[str, Any]] = [{"event": "user", "text": text}]
+        requested = slots["requested_slot"]
+        if requested:
+            slots[requested] = text
+            events.append({"event": "slot", "name": requested, "value": text})
+        tracker = Tracker(sender, dict(slots), {"text": text, "intent": {"name": "", "confidence": 1.0},
+                                                 "entities": []}, events, False, None,
+                          {"name": form}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        result = asyncio.run(validator.run(dispatcher, tracker, DOMAIN))
+        seen += dispatcher.messages
+        slots.update({e["name"]: e["value"] for e in result if e.get("event") == "slot"})
+        if any(e.get("event") == "active_loop" and e.get("name") is None for e in result):
+            return seen, slots, True
+        slots["requested_slot"] = next((s for s in required if not slots.get(s)), None)
+        if slots["requested_slot"] is None:
+            break
+        ask = (ask_actions or {}).get(slots["requested_slot"])
+        if ask is not None:
+            asked, _, _ = run(ask, make_tracker(text, slots=slots, sender=sender))
+            seen += asked
+        else:
+            seen.append({"response": f"utter_ask_{slots['requested_slot']}"})
+    return seen, slots, False
+
+
 def contact_flow(tracker_text: str, slots: Dict[str, Any], *answers: str, entities=None, sender: str = "wx-42"):
     """Run 「联系…」 and then the contact form with ``answers``, as Rasa would; return
     every message the user got, the slots, and whether the form was started."""
@@ -131,26 +166,11 @@ def contact_flow(tracker_text: str, slots: Dict[str, Any], *answers: str, entiti
     slots = {**slots, **chosen}
     if not started:
         return messages, slots, False
-    form = ValidateExpertContactForm()
-    slots["requested_slot"] = None
-    for answer in (None, *answers):  # None: the form's activation on the request itself
-        text = tracker_text if answer is None else answer
-        if answer is not None:
-            slot = slots["requested_slot"]
-            slots[slot] = answer  # the from_text mapping
-        tracker = make_tracker(text, slots=slots, sender=sender)
-        dispatcher = CollectingDispatcher()
-        events = asyncio.run(form.run(dispatcher, tracker, DOMAIN))
-        messages += dispatcher.messages
-        slots.update({e["name"]: e["value"] for e in events if e.get("event") == "slot"})
-        slots["requested_slot"] = next((s for s in ("requester_contact", "requester_company") if not slots.get(s)),
-                                       None)
-        if slots["requested_slot"] is None:
-            break
-        messages.append({"response": f"utter_ask_{slots['requested_slot']}"})
+    seen, slots, _ = drive_form(ValidateExpertContactForm(), "expert_contact_form", tracker_text, answers,
+                                slots=slots, sender=sender)
     submitted, reset, _ = run(ActionSubmitExpertContact(), make_tracker(answers[-1] if answers else "",
                                                                          slots=slots, sender=sender))
-    return messages + submitted, {**slots, **reset}, True
+    return messages + seen + submitted, {**slots, **reset}, True
 
 
 def stored_requests(url: str) -> List[ExpertContactRequest]:
@@ -279,7 +299,7 @@ def test_publishing_a_demand_validates_answers_stores_it_and_shows_suppliers(pla
 
     deadline = (dt.date.today() + dt.timedelta(days=90)).isoformat()
     slots = {"demand_product": "刹车卡钳", "demand_quantity": "10000件", "demand_region": "重庆",
-             "demand_deadline": deadline, "demand_contact": "张经理 13800000000"}
+             "demand_deadline": deadline, "demand_contact": "张经理 13800000000", "demand_confirmed": "yes"}
     messages, reset, _ = run(ActionSubmitDemand(), make_tracker("13800000000", slots=slots, sender="web-7"))
     assert "PD" in rendered(messages)[0]["text"]
     items = custom_payloads(messages)[0]["items"]
@@ -296,7 +316,7 @@ def test_registering_a_product_stores_it_and_shows_open_demands(platform_url):
     from actions.publishing import ActionSubmitProduct
 
     slots = {"product_name": "连接器", "product_company": "宜宾某某电子有限公司", "product_region": "四川宜宾",
-             "product_capacity": "500000件", "product_contact": "sales@example.cn"}
+             "product_capacity": "500000件", "product_contact": "sales@example.cn", "product_confirmed": "yes"}
     messages, _, _ = run(ActionSubmitProduct(), make_tracker("sales@example.cn", slots=slots))
     payload = custom_payloads(messages)[0]
     assert payload["type"] == "demand_matches" and payload["items"]
@@ -334,3 +354,82 @@ def test_saying_cancel_leaves_the_form_and_saves_nothing(platform_url):
     assert "已取消" in rendered_text(messages)
     with session_scope(platform_url) as session:
         assert session.scalars(select(PublishedDemand)).all() == []
+
+
+def demand_form(opening: str, *answers: str, slots=None):
+    from actions.publishing import ActionAskDemandConfirmed, ValidatePublishDemandForm
+
+    return drive_form(ValidatePublishDemandForm(), "publish_demand_form", opening, answers, slots=slots,
+                      ask_actions={"demand_confirmed": ActionAskDemandConfirmed()})
+
+
+def responses(seen) -> List[str]:
+    return [m.get("response") or "" for m in seen]
+
+
+def test_demand_details_given_out_of_order_are_kept_and_a_summary_is_confirmed_before_publishing(platform_url):
+    from actions.publishing import ActionSubmitDemand
+
+    seen, slots, stopped = demand_form("我要发布采购需求，买刹车卡钳", "5000件，三个月内要", "需要IATF 16949认证",
+                                       "重庆", "张经理 13800000000")
+    asked = responses(seen)
+    assert not stopped and "utter_ask_demand_deadline" not in asked  # given with the quantity
+    assert "utter_invalid_demand_region" not in asked and "utter_details_noted" in asked  # kept, not refused
+    summary = rendered_text(seen[-1:])
+    for shown in ("制动卡钳", "5000件", "重庆", "IATF 16949", "张经理 13800000000",
+                  (dt.date.today() + dt.timedelta(days=90)).isoformat()):
+        assert shown in summary
+    assert [b["title"] for b in rendered(seen[-1:])[0]["buttons"]] == ["确认发布", "修改", "取消"]
+    with session_scope(platform_url) as session:
+        assert session.scalars(select(PublishedDemand)).all() == []  # nothing before confirming
+
+    seen, slots, _ = demand_form("数量改为7000件", "还要求有量产经验", "确认发布",
+                                 slots={**slots, "requested_slot": "demand_confirmed"})
+    assert "7000件" in rendered_text(seen[:1]) and "量产经验" in rendered_text(seen[1:2])
+    assert slots["demand_confirmed"] == "yes"
+    messages, _, _ = run(ActionSubmitDemand(), make_tracker("确认发布", slots=slots, sender="web-7"))
+    assert "PD" in rendered(messages)[0]["text"]
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all(any("IATF 16949" in reason for reason in item["reasons"]) for item in items)
+    with session_scope(platform_url) as session:
+        demand = session.scalars(select(PublishedDemand)).one()
+        assert demand.quantity == 7000 and "IATF 16949" in demand.requirements and "量产经验" in demand.requirements
+
+
+def test_summary_changes_ask_only_for_what_is_changed(platform_url):
+    deadline = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    filled = {"demand_product": "刹车卡钳", "demand_quantity": "5000件", "demand_region": "重庆",
+              "demand_deadline": deadline, "demand_contact": "张经理 13800000000", "requested_slot": "demand_confirmed"}
+    seen, slots, _ = demand_form("修改", slots=filled)
+    assert responses(seen) == ["utter_ask_demand_change"]  # which item, not the summary again
+    seen, slots, _ = demand_form("修改截止日期", "年底前", slots=filled)
+    assert responses(seen) == ["utter_ask_demand_deadline", "utter_demand_summary"]
+    assert slots["demand_deadline"] == dt.date(dt.date.today().year, 12, 31).isoformat()
+    seen, slots, stopped = demand_form("取消", slots=filled)
+    assert stopped and slots["demand_product"] is None
+
+
+def test_a_prompt_is_not_repeated_after_an_unusable_answer_that_said_something_else(platform_url):
+    seen, slots, _ = demand_form("我要发布采购需求", "轮毂", "要重庆的供应商，5000件")
+    asked = responses(seen)
+    assert asked.count("utter_ask_demand_quantity") == 1 and "utter_ask_demand_region" not in asked
+    assert (slots["demand_quantity"], slots["demand_region"]) == ("5000件", "重庆")
+
+
+def test_product_listing_is_confirmed_from_a_summary_and_can_be_corrected(platform_url):
+    from actions.publishing import ActionAskProductConfirmed, ActionSubmitProduct, ValidateRegisterProductForm
+
+    def product_form(opening, *answers, slots=None):
+        return drive_form(ValidateRegisterProductForm(), "register_product_form", opening, answers, slots=slots,
+                          ask_actions={"product_confirmed": ActionAskProductConfirmed()})
+
+    seen, slots, _ = product_form("我要登记产品", "连接器", "宜宾某某电子有限公司", "四川宜宾", "50万件",
+                                  "sales@example.cn")
+    summary = rendered_text(seen[-1:])
+    assert "宜宾某某电子有限公司" in summary and "500000件" in summary
+    seen, slots, _ = product_form("产能改为80万件", "确认登记", slots={**slots, "requested_slot": "product_confirmed"})
+    assert "800000件" in rendered_text(seen[:1]) and slots["product_confirmed"] == "yes"
+    run(ActionSubmitProduct(), make_tracker("确认登记", slots=slots))
+    with session_scope(platform_url) as session:
+        assert session.scalars(select(RegisteredProduct)).one().annual_capacity == 800000
+

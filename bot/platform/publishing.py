@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -156,11 +156,14 @@ def publish_demand(
     deadline: Optional[dt.date],
     contact: str,
     company_name: str = "",
+    requirements: str = "",
+    certifications: Sequence[str] = (),
     sender_id: str = "",
     channel: str = "",
     today: Optional[dt.date] = None,
 ) -> Tuple[PublishedDemand, SupplierResult]:
-    """Store a buyer's demand and return the suppliers that match it (first page)."""
+    """Store a buyer's demand and return the suppliers that match it (first page):
+    in the target region, holding the ``certifications`` the buyer requires."""
     today = today or dt.date.today()
     product = (product or "").strip()
     if not product:
@@ -176,10 +179,11 @@ def publish_demand(
     query = index.parser.parse_supplier_request(product)
     if target_region != "不限":
         query.region, query.city, query.district = target_region, None, None
+    query.certifications = list(dict.fromkeys([*query.certifications, *certifications]))
     demand = PublishedDemand(
         sender_id=sender_id[:200], channel=channel[:32], company_name=company_name[:200], product=product[:200],
         category=_demand_category(index, query), quantity=quantity, unit=unit[:16], target_region=target_region,
-        deadline=deadline, contact=contact[:200], status="open",
+        deadline=deadline, contact=contact[:200], requirements=requirements[:500], status="open",
     )
     session.add(demand)
     session.flush()
