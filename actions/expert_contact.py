@@ -69,7 +69,7 @@ def _avoided(tracker: Tracker) -> List[str]:
     return avoided + [company] if company else avoided
 
 
-def _which_expert(dispatcher: CollectingDispatcher, shown: Sequence[Dict[str, str]], response: str) -> None:
+def _which_expert(dispatcher: CollectingDispatcher, shown: Sequence[Dict[str, str]], *, response: str) -> None:
     buttons = [intent_button(user_text("button.contact_expert", name=e["name"]), "contact_expert",
                              expert_id=e["expert_id"]) for e in shown[:5]]
     dispatcher.utter_message(response=response, buttons=buttons)
@@ -94,7 +94,7 @@ class ActionRequestExpertContact(Action):
         expert = chosen_expert(tracker)
         if expert is None:
             if shown:
-                _which_expert(dispatcher, shown, "utter_which_expert")
+                _which_expert(dispatcher, shown, response="utter_which_expert")
             else:
                 ask_expert_field(dispatcher)
             return []

@@ -16,6 +16,7 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.conversation
+import actions.expert_contact
 import actions.handoff
 import actions.matching
 import actions.policy
@@ -24,7 +25,8 @@ from actions.handoff import handoff_on_failure
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered_text
 
-ACTION_MODULES = [actions.conversation, actions.handoff, actions.matching, actions.policy, actions.publishing]
+ACTION_MODULES = [actions.conversation, actions.expert_contact, actions.handoff, actions.matching, actions.policy,
+                  actions.publishing]
 #: How long each patched dependency blocks its thread.
 BLOCKING_S = 1.0
 #: When the patched dependencies blocked: (start, end) on the monotonic clock.
