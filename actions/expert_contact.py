@@ -69,10 +69,9 @@ def _avoided(tracker: Tracker) -> List[str]:
     return avoided + [company] if company else avoided
 
 
-def _which_expert(dispatcher: CollectingDispatcher, shown: Sequence[Dict[str, str]], *, response: str) -> None:
-    buttons = [intent_button(user_text("button.contact_expert", name=e["name"]), "contact_expert",
-                             expert_id=e["expert_id"]) for e in shown[:5]]
-    dispatcher.utter_message(response=response, buttons=buttons)
+def _contact_buttons(shown: Sequence[Dict[str, str]]) -> List[Dict[str, str]]:
+    return [intent_button(user_text("button.contact_expert", name=e["name"]), "contact_expert",
+                          expert_id=e["expert_id"]) for e in shown[:5]]
 
 
 def _check(expert_id: str, avoided: List[str]) -> None:
@@ -94,7 +93,7 @@ class ActionRequestExpertContact(Action):
         expert = chosen_expert(tracker)
         if expert is None:
             if shown:
-                _which_expert(dispatcher, shown, response="utter_which_expert")
+                dispatcher.utter_message(response="utter_which_expert", buttons=_contact_buttons(shown))
             else:
                 ask_expert_field(dispatcher)
             return []

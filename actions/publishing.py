@@ -294,17 +294,14 @@ class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
             return {}
         return {DEMAND_REQUIREMENTS: _merged(tracker.get_slot(DEMAND_REQUIREMENTS), found)}
 
-    async def _unusable(self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker, *,
-                        response: str) -> Dict[Text, Any]:
-        """An answer that does not fit the question: if it carried other details (kept
-        by the extractors), say so; otherwise say what is expected. The form asks once more."""
+    async def _said_something_else(self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+        """An answer that does not fit the question may carry other details (kept by the
+        extractors): then say so instead of refusing it. The form asks once more."""
         noted = await _demand_details(message_text(tracker))
         noted.pop(slot, None)
         if noted:
             dispatcher.utter_message(response="utter_details_noted")
-        else:
-            dispatcher.utter_message(response=response)
-        return {slot: None}
+        return bool(noted)
 
     async def validate_demand_product(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> Dict[Text, Any]:
@@ -314,15 +311,18 @@ class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
                                        domain: DomainDict) -> Dict[Text, Any]:
         parsed = parse_quantity(_answer(value))
         if parsed is None:
-            return await self._unusable("demand_quantity", dispatcher, tracker,
-                                        response="utter_invalid_demand_quantity")
+            if not await self._said_something_else("demand_quantity", dispatcher, tracker):
+                dispatcher.utter_message(response="utter_invalid_demand_quantity")
+            return {"demand_quantity": None}
         return {"demand_quantity": f"{parsed[0]}{parsed[1]}"}
 
     async def validate_demand_region(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: DomainDict) -> Dict[Text, Any]:
         region = parse_region_preference(_answer(value))
         if region is None:
-            return await self._unusable("demand_region", dispatcher, tracker, response="utter_invalid_demand_region")
+            if not await self._said_something_else("demand_region", dispatcher, tracker):
+                dispatcher.utter_message(response="utter_invalid_demand_region")
+            return {"demand_region": None}
         return {"demand_region": region}
 
     async def validate_demand_deadline(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -330,15 +330,18 @@ class ValidatePublishDemandForm(StoppableFormMixin, FormValidationAction):
         today = dt.date.today()
         deadline = parse_deadline(_answer(value), today)
         if deadline is None or deadline < today:
-            return await self._unusable("demand_deadline", dispatcher, tracker,
-                                        response="utter_invalid_demand_deadline")
+            if not await self._said_something_else("demand_deadline", dispatcher, tracker):
+                dispatcher.utter_message(response="utter_invalid_demand_deadline")
+            return {"demand_deadline": None}
         return {"demand_deadline": deadline.isoformat()}
 
     async def validate_demand_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> Dict[Text, Any]:
         answer = _answer(value)
         if parse_contact(answer) is None:
-            return await self._unusable("demand_contact", dispatcher, tracker, response="utter_invalid_contact")
+            if not await self._said_something_else("demand_contact", dispatcher, tracker):
+                dispatcher.utter_message(response="utter_invalid_contact")
+            return {"demand_contact": None}
         return {"demand_contact": stated_contact(answer) or parse_contact(answer)}
 
     async def validate_demand_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,

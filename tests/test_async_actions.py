@@ -128,7 +128,8 @@ CASES = {
         lambda mp: mp.setattr(actions.publishing, "session_scope", slowed(actions.publishing.session_scope)),
         actions.publishing.ActionSubmitDemand(), "张经理 13800000000",
         {"demand_product": "刹车卡钳", "demand_quantity": "10000件", "demand_region": "重庆",
-         "demand_deadline": "2099-12-31", "demand_contact": "张经理 13800000000"}, "PD",
+         "demand_deadline": "2099-12-31", "demand_contact": "张经理 13800000000",
+         "demand_confirmed": "yes"}, "PD",
     ),
 }
 
