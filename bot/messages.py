@@ -96,8 +96,10 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "experts.reason.honors": {"zh": "荣誉：{honors}"},
     "experts.reason.region": {"zh": "地区：{place}"},
     "experts.reason.available": {"zh": "目前可接受邀请，已参与评审 {count} 次"},
-    "experts.unknown": {"zh": "没有找到编号为 {expert_id} 的专家"},
-    "experts.unavailable": {"zh": "{name}目前不接受邀请"},
+    # Refusals of a contact request: they never name the expert.
+    "experts.unknown": {"zh": "这位专家已不在专家库中"},
+    "experts.unavailable": {"zh": "这位专家目前不接受邀请"},
+    "experts.contact_avoided": {"zh": "按回避规则，不能为您联系与贵单位有关联的专家"},
     # --- the criteria a request was read as ("铝合金轮毂、仅重庆、年产能≥10万") ---------
     "criteria.category": {"zh": "{category}类"},
     "criteria.only_place": {"zh": "仅{place}"},
@@ -117,6 +119,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "demands.reason.region": {"zh": "地区要求：{region}"},
     "demands.reason.deadline": {"zh": "截止：{deadline}"},
     "demands.reason.no_deadline": {"zh": "截止：未定"},
+    # --- the summary of a demand or product before it is stored -------------------------
+    "publishing.requirement.certification": {"zh": "需具备{certification}认证"},
+    "publishing.summary.none": {"zh": "无"},
     # --- why a demand or product could not be stored ----------------------------------
     "publishing.product_missing": {"zh": "请说明需要采购的产品"},
     "publishing.quantity_not_positive": {"zh": "采购数量应为正数"},
