@@ -187,7 +187,8 @@ class Settings(BaseModel):
     )
     console_login_attempts: int = setting(
         5, "CONSOLE_LOGIN_ATTEMPTS",
-        "failed logins per account or address within 15 minutes before login is refused",
+        "failed logins per address or account within 15 minutes before each further attempt waits "
+        "(doubling per address; at most 30 s per account, so the owner is never locked out)",
         group=CONSOLE, ge=1,
     )
     console_cookie_secure: bool = setting(

@@ -1,8 +1,13 @@
 """The console's pages and JSON API (all behind :func:`bot.console.security.console_guard`).
 
-Staff actions go through :class:`~bot.handoff.rasa_client.RasaClient` first (pause,
-deliver, resume) and are recorded in the store and the audit log only once Rasa
-accepted them, so the console never shows a state the user's conversation is not in.
+Each handler only translates HTTP to the store and Rasa: whether an action is allowed
+is decided by :mod:`bot.handoff.lifecycle` (one transition table, one ownership rule),
+and every store call runs in a worker thread, never on the gateway's event loop.
+
+A take-over is claimed in the store first (atomically: of two staff pressing at once,
+one wins and only one greeting reaches the user), then Rasa pauses the assistant and
+delivers the greeting; if Rasa refuses, the claim is undone. Hand-back and close go to
+Rasa first and are recorded once it accepted them.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from bot.console.security import (
     CONFIG_KEY,
     PREFIX,
     STORE_KEY,
+    STREAMS_KEY,
     current_staff,
     login_form,
     login_submit,
@@ -29,8 +35,10 @@ from bot.console.security import (
 )
 from bot.console.tasks import TaskBoard
 from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.lifecycle import Action, HandoffConflict, allowed_actions
 from bot.handoff.rasa_client import RasaApiError, RasaClient
-from bot.handoff.store import STATUS_STAFF, STATUSES, HandoffError, HandoffStore
+from bot.handoff.store import STATUSES, ConversationFilter, HandoffError, HandoffStore
+from bot.handoff.transcripts import DEFAULT_PAGE, MAX_PAGE, masked_conversation
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -110,13 +118,34 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
+def _paging(request: web.Request) -> tuple:
+    """``?limit=`` and ``?offset=`` (400 when not whole numbers)."""
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "limit 和 offset 必须是整数"}', content_type="application/json"
+        ) from None
+    return max(1, min(MAX_PAGE, limit)), max(0, offset)
+
+
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations (optionally ``?status=``), waiting ones first."""
+    """One page of conversations, waiting ones first (longest waiting on top):
+    ``?status= &channel= &assignee= &unanswered=1 &limit= &offset=``; the answer
+    says the total so the console can page."""
     status = request.query.get("status") or None
     if status and status not in STATUSES:
-        return _error(f"status must be one of {', '.join(STATUSES)}", 400)
-    rows = await asyncio.to_thread(_store(request).list_conversations, status)
-    return _json({"conversations": rows, "now": time.time()})
+        return _error(f"状态必须是 {', '.join(STATUSES)} 之一", 400)
+    limit, offset = _paging(request)
+    where = ConversationFilter(
+        status=status,
+        channel=request.query.get("channel") or None,
+        assignee=request.query.get("assignee") or None,
+        has_unanswered=request.query.get("unanswered") == "1",
+    )
+    page = await asyncio.to_thread(_store(request).page_conversations, where, limit, offset)
+    return _json({**page, "now": time.time()})
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
@@ -125,11 +154,12 @@ async def conversation_detail(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("no such conversation", 404)
+        return _error("没有这个对话。", 404)
     transcript = await asyncio.to_thread(store.transcript, sender_id)
     return _json(
         {
             "conversation": conversation,
+            "allowed_actions": allowed_actions(conversation, current_staff(request)),
             "messages": transcript,
             "handoffs": await asyncio.to_thread(store.handoff_history, sender_id),
             "now": time.time(),
@@ -146,34 +176,31 @@ def _rasa_failed(error: RasaApiError) -> web.Response:
     return _error("智能助手服务暂时无法处理该操作，请稍后重试。", 502)
 
 
+def _conflict(error: HandoffError) -> web.Response:
+    return _error(str(error), 409 if isinstance(error, HandoffConflict) else 404)
+
+
 async def take_over(request: web.Request) -> web.Response:
     """Take the conversation: pause the assistant and greet the user as staff."""
     member = current_staff(request)
     sender_id = request.match_info["sender_id"]
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    if conversation["status"] == STATUS_STAFF and conversation["assigned_to"] not in (None, member.username):
-        return _error(f"{conversation['assigned_to']} 正在接待该对话", 409)
     try:
-        await request.app[RASA_KEY].append_events(
-            sender_id,
-            [
-                {"event": "pause"},
-                staff_reply_event(TAKEOVER_GREETING, member.username),
-            ],
-            deliver=True,
-        )
-    except RasaApiError as error:
-        return _rasa_failed(error)
-    try:
-        row = await asyncio.to_thread(store.take_over, sender_id, member.username)
+        row, before = await asyncio.to_thread(store.take_over, sender_id, member)
     except HandoffError as error:
-        return _error(str(error), 409)
+        return _conflict(error)
+    if before is None:  # held by this staff member already: nothing new to tell the user
+        return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+    greeting = staff_reply_event(TAKEOVER_GREETING, member.public_name)
+    greeting["metadata"]["handoff_notice"] = True  # a notice, not the first human reply
+    try:
+        await request.app[RASA_KEY].append_events(sender_id, [{"event": "pause"}, greeting], deliver=True)
+    except RasaApiError as error:
+        await asyncio.to_thread(store.undo_take_over, before, member)
+        return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "take_over", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row})
+    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -182,13 +209,12 @@ async def reply(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     text = await _text_field(request)
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    if conversation["status"] != STATUS_STAFF or conversation["assigned_to"] != member.username:
-        return _error("请先接管该对话再回复。", 409)
     try:
-        await request.app[RASA_KEY].send_staff_message(sender_id, text, member.username)
+        await asyncio.to_thread(store.check_action, sender_id, Action.REPLY, member)
+    except HandoffError as error:
+        return _conflict(error)
+    try:
+        await request.app[RASA_KEY].send_staff_message(sender_id, text, member.public_name)
     except RasaApiError as error:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "reply", sender_id, text)
@@ -201,7 +227,7 @@ async def add_note(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     text = await _text_field(request)
     try:
-        note = await asyncio.to_thread(_store(request).add_note, sender_id, member.username, text)
+        note = await asyncio.to_thread(_store(request).add_note, sender_id, member.username, text, time.time())
     except HandoffError as error:
         return _error(str(error), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "note", sender_id)
@@ -213,12 +239,10 @@ async def _end(request: web.Request, close: bool) -> web.Response:
     member = current_staff(request)
     sender_id = request.match_info["sender_id"]
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    holder = conversation["assigned_to"]
-    if conversation["status"] == STATUS_STAFF and holder not in (None, member.username) and not member.is_supervisor:
-        return _error(f"{holder} 正在接待该对话", 409)
+    try:
+        await asyncio.to_thread(store.check_action, sender_id, Action.CLOSE if close else Action.HAND_BACK, member)
+    except HandoffError as error:
+        return _conflict(error)
     try:
         await request.app[RASA_KEY].append_events(
             sender_id,
@@ -239,10 +263,13 @@ async def _end(request: web.Request, close: bool) -> web.Response:
         )
     except RasaApiError as error:
         return _rasa_failed(error)
-    row = await asyncio.to_thread(store.end_handoff, sender_id, member.username, close=close)
+    try:
+        row = await asyncio.to_thread(store.end_handoff, sender_id, member, close=close)
+    except HandoffError as error:
+        return _conflict(error)
     await asyncio.to_thread(store.audit, member.username, "close" if close else "hand_back", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row})
+    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def hand_back(request: web.Request) -> web.Response:
@@ -266,7 +293,7 @@ async def export(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("no such conversation", 404)
+        return _error("没有这个对话。", 404)
     messages = await asyncio.to_thread(store.transcript, sender_id)
     fmt = request.query.get("format", "json")
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in sender_id)[:80]
@@ -290,7 +317,7 @@ async def export(request: web.Request) -> web.Response:
         }
         body, ctype, ext = json.dumps(payload, ensure_ascii=False, indent=2), "application/json", "json"
     else:
-        return _error("format must be json or txt", 400)
+        return _error("导出格式必须是 json 或 txt", 400)
     return web.Response(
         text=body,
         content_type=ctype,
@@ -300,14 +327,15 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    """Messages containing ``?q=`` across all transcripts."""
+    """Messages and private notes containing ``?q=`` across all transcripts, one page
+    (``?limit= &offset=``) with the total."""
     query = request.query.get("q", "").strip()
+    limit, offset = _paging(request)
     if not query:
-        return _json({"results": []})
+        return _json({"results": [], "total": 0, "limit": limit, "offset": offset})
     if len(query) > 100:
-        return _error("query longer than 100 characters", 400)
-    results = await asyncio.to_thread(_store(request).search, query)
-    return _json({"results": results})
+        return _error("搜索词不能超过 100 个字", 400)
+    return _json(await asyncio.to_thread(_store(request).search, query, limit, offset))
 
 
 async def tasks(request: web.Request) -> web.Response:
@@ -335,8 +363,18 @@ async def figures(request: web.Request) -> web.Response:
     try:
         days = max(1, min(365, int(request.query.get("days", "30"))))
     except ValueError:
-        return _error("days must be a number", 400)
+        return _error("天数必须是整数", 400)
     return _json(await asyncio.to_thread(_store(request).figures, days))
+
+
+async def unanswered(request: web.Request) -> web.Response:
+    """Questions the assistant could not answer over ``?days=`` (default 30), grouped
+    by similarity, with counts; personal data masked."""
+    try:
+        days = max(1, min(365, int(request.query.get("days", "30"))))
+    except ValueError:
+        return _error("天数必须是整数", 400)
+    return _json(await asyncio.to_thread(_store(request).unanswered_questions, days))
 
 
 async def audit_entries(request: web.Request) -> web.Response:
@@ -345,35 +383,57 @@ async def audit_entries(request: web.Request) -> web.Response:
     return _json({"entries": await asyncio.to_thread(_store(request).audit_entries, 300)})
 
 
+#: How often a live stream re-checks that its session is still valid.
+SESSION_RECHECK_S = 15.0
+
+
 async def live_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: conversation updates and handoff alerts, as they happen."""
+    """Server-sent events: conversation updates and handoff alerts, as they happen.
+
+    The stream ends with an ``event: logout`` as soon as its session logs out here, and
+    within :data:`SESSION_RECHECK_S` when the session ended elsewhere (expired, logged out
+    on another gateway, account disabled), however busy the stream is."""
     hub = request.app[HUB_KEY]
     store = _store(request)
     config = request.app[CONFIG_KEY]
+    streams = request.app[STREAMS_KEY]
     token = request["session_token"]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
     queue = hub.subscribe()
+    streams.register(token, queue)
+    loop = asyncio.get_running_loop()
+    checked_at = loop.time()
     try:
         await response.write(b"event: ready\ndata: {}\n\n")
         while hub.is_subscribed(queue):
             try:
-                update = await asyncio.wait_for(queue.get(), timeout=15)
+                update = await asyncio.wait_for(queue.get(), timeout=SESSION_RECHECK_S)
             except asyncio.TimeoutError:
+                update = None
+            if update is not None and update.get("type") == "logout":
+                await response.write(b"event: logout\ndata: {}\n\n")
+                break
+            if loop.time() - checked_at >= SESSION_RECHECK_S:
+                checked_at = loop.time()
                 session = await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False)
                 if session is None:
                     await response.write(b"event: logout\ndata: {}\n\n")
                     break
+            if update is None:
                 await response.write(b": ping\n\n")
                 continue
+            if "conversation" in update:
+                update = {**update, "conversation": masked_conversation(update["conversation"])}
             data = json.dumps(update, ensure_ascii=False)
             await response.write(f"event: {update['type']}\ndata: {data}\n\n".encode("utf-8"))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         hub.unsubscribe(queue)
+        streams.unregister(token, queue)
     return response
 
 
@@ -404,6 +464,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/tasks", tasks)
     app.router.add_post(f"{api}/tasks/{{kind}}/{{item_id}}/done", task_done)
     app.router.add_get(f"{api}/figures", figures)
+    app.router.add_get(f"{api}/unanswered", unanswered)
     app.router.add_get(f"{api}/audit", audit_entries)
 
 
