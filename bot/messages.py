@@ -35,6 +35,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "input.too_long": {"zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。"},
     "input.malformed": {"zh": "消息格式不正确。"},
     "input.text_only": {"zh": "目前只能处理文字消息，请用文字描述您的问题。"},
+    "input.payload_not_offered": {"zh": "请直接用文字描述您的问题，或点击最新消息中的按钮。"},
+    "input.payload_while_staff": {"zh": "工作人员正在为您服务，请直接输入文字与工作人员沟通。"},
     "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
     "menu.reply_with_number": {"zh": "请回复数字选择："},

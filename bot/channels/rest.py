@@ -16,6 +16,7 @@ from sanic import Blueprint
 from sanic.request import Request
 
 from bot.channels.common import rejection_for_user_text
+from bot.channels.payloads import payload_refusal, running_agent
 
 
 class CheckedRestInput(RestInput):
@@ -33,7 +34,9 @@ class CheckedRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         async def checked_on_new_message(message: UserMessage) -> None:
-            rejection = rejection_for_user_text(message.text)
+            rejection = rejection_for_user_text(message.text) or await payload_refusal(
+                message.text, message.sender_id, running_agent()
+            )
             if rejection:
                 await message.output_channel.send_text_message(message.sender_id, rejection)
                 return

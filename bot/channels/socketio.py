@@ -60,6 +60,7 @@ from bot.channels.common import (
     rejection_for_user_text,
     staff_name_of,
 )
+from bot.channels.payloads import payload_refusal, running_agent
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -323,7 +324,9 @@ class SocketIOInput(RasaSocketIOInput):
 
             text = data.get("message")
             text = text if isinstance(text, str) else None
-            rejection = rejection_for_user_text(text)
+            rejection = rejection_for_user_text(text) or await payload_refusal(
+                text, sender_id, getattr(self._app.ctx, "agent", None) if self._app else running_agent()
+            )
             if rejection:
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}

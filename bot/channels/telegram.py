@@ -46,6 +46,7 @@ from bot.channels.common import (
     namespaced_sender_id,
     rejection_for_user_text,
 )
+from bot.channels.payloads import payload_refusal, running_agent
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.messages import user_text
 
@@ -299,7 +300,11 @@ class TelegramBotClient:
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
             text = self.start_payload
-        rejection = rejection_for_user_text(text)
+            rejection = rejection_for_user_text(text)
+        else:
+            rejection = rejection_for_user_text(text) or await payload_refusal(
+                text, namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id)), running_agent()
+            )
         if rejection:
             await self.bot.send_message(chat_id=chat.id, text=rejection)
             return

@@ -26,22 +26,29 @@ UNANSWERED_REASONS = ("fallback", "not_found", "out_of_scope", "partial")
 #: Actions whose running means the assistant did not understand the user.
 FALLBACK_ACTIONS = frozenset({"action_fallback", "action_default_fallback", "utter_default"})
 OUT_OF_SCOPE_ACTIONS = frozenset({"utter_out_of_scope"})
-#: Two questions are one group when their character bigrams overlap this much (Jaccard).
-SIMILARITY = 0.45
+#: Two questions are one group when their characters and character pairs overlap this
+#: much (mean of the two Jaccard indexes): wording and word order may differ.
+SIMILARITY = 0.5
+
+Grams = Tuple[frozenset, frozenset]
 
 
-def _bigrams(text: str) -> frozenset:
+def _grams(text: str) -> Grams:
     compact = "".join(ch for ch in text.lower() if ch.isalnum())
-    if len(compact) < 2:
-        return frozenset({compact})
-    return frozenset(compact[i : i + 2] for i in range(len(compact) - 1))
+    pairs = frozenset(compact[i : i + 2] for i in range(len(compact) - 1)) or frozenset({compact})
+    return frozenset(compact), pairs
 
 
 def _jaccard(a: frozenset, b: frozenset) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def group_questions(rows: Iterable[Tuple[str, str, str]], similarity: float = SIMILARITY) -> List[Dict[str, Any]]:
+def similarity(a: Grams, b: Grams) -> float:
+    """How alike two questions are, 0–1 (characters and character pairs)."""
+    return (_jaccard(a[0], b[0]) + _jaccard(a[1], b[1])) / 2
+
+
+def group_questions(rows: Iterable[Tuple[str, str, str]], threshold: float = SIMILARITY) -> List[Dict[str, Any]]:
     """Group (text, reason, sender_id) rows of unanswered questions: each group has its
     most frequent wording, other wordings, how often it was asked, by how many
     conversations, and the reasons. Largest groups first; text masked."""
@@ -50,10 +57,10 @@ def group_questions(rows: Iterable[Tuple[str, str, str]], similarity: float = SI
         text = mask_personal_data(text.strip())
         if not text:
             continue
-        grams = _bigrams(text)
-        best, best_score = None, similarity
+        grams = _grams(text)
+        best, best_score = None, threshold
         for group in groups:
-            score = _jaccard(grams, group["grams"])
+            score = similarity(grams, group["grams"])
             if score >= best_score:
                 best, best_score = group, score
         if best is None:

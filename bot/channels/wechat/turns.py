@@ -23,6 +23,7 @@ from wechatpy.exceptions import WeChatException
 
 from bot.cache import bounded_cache
 from bot.channels.common import namespaced_sender_id
+from bot.channels.payloads import is_payload, payload_refusal, running_agent
 from bot.channels.textual import (
     MatchListText,
     channel_user_id,
@@ -256,16 +257,20 @@ class TurnRegistry:
         turn = Turn(
             output=output,
             deadline=loop.time() + (self.reply_timeout or 0.0),
-            task=self.tasks.spawn(self._run(message, output, user_id), f"turn {key}"),
+            task=self.tasks.spawn(self._run(message, output, user_id, typed_payload=is_payload(text)), f"turn {key}"),
         )
         self._turns[key] = turn
         self.turns_started += 1
         return turn
 
-    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str) -> None:
+    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str, typed_payload: bool = False) -> None:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
+            refusal = await payload_refusal(message.text, message.sender_id, running_agent()) if typed_payload else None
+            if refusal:
+                await output.send_text_message(message.sender_id, refusal)
+                return
             await self._on_new_message(message)
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)

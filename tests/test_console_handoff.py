@@ -1,0 +1,276 @@
+"""Staff working a conversation through the real gateway application (Rasa replaced by
+a recorder): take-over races, buttons per viewer, replies, the live stream at logout,
+paging, search over notes, unanswered questions without personal data, role errors."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any, Dict, List
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.console.views import RASA_KEY
+from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.store import HandoffStore
+from bot.web.app import create_app
+from tests.test_console_security import PASSWORD, make_settings
+
+pytestmark = pytest.mark.asyncio
+
+
+class RecordingRasa:
+    """Stands in for Rasa's HTTP API: records what the console sends, slowly, like a
+    real round trip (so that racing requests overlap)."""
+
+    def __init__(self) -> None:
+        self.sent: List[Dict[str, Any]] = []
+
+    async def append_events(self, sender_id: str, events: List[Dict[str, Any]], deliver: bool = False) -> None:
+        await asyncio.sleep(0.05)
+        self.sent.extend({"sender_id": sender_id, **event} for event in events)
+
+    async def send_staff_message(self, sender_id: str, text: str, staff_name: str) -> None:
+        await asyncio.sleep(0.01)
+        self.sent.append({"sender_id": sender_id, "event": "bot", "text": text, "staff_name": staff_name})
+
+    async def close(self) -> None:
+        pass
+
+    def greetings(self) -> List[Dict[str, Any]]:
+        return [e for e in self.sent if e["event"] == "bot" and "工作人员已接入" in e.get("text", "")]
+
+
+class Staff:
+    """One browser: its own cookies."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.base = str(client.make_url(""))
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.csrf = ""
+
+    async def login(self, username: str) -> None:
+        page = await self.http.get(self.base + "/console/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text()).group(1)
+        response = await self.http.post(
+            self.base + "/console/login",
+            data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/console/"},
+            allow_redirects=False,
+        )
+        assert response.status == 303
+        self.csrf = (await (await self.http.get(self.base + "/console/api/me")).json())["csrf_token"]
+
+    async def get(self, path: str) -> aiohttp.ClientResponse:
+        return await self.http.get(self.base + path)
+
+    async def post(self, path: str, body: Any = None) -> aiohttp.ClientResponse:
+        return await self.http.post(self.base + path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
+
+
+@pytest_asyncio.fixture
+async def desk(tmp_path):
+    settings = make_settings(tmp_path)
+    store = HandoffStore(settings.handoff_database_url)
+    store.add_staff("agent1", PASSWORD, "agent", display_name="小王")
+    store.add_staff("agent2", PASSWORD, "agent", display_name="小李")
+    store.add_staff("boss", PASSWORD, "supervisor")
+    store.record_message("web:u1", "user", "我要转人工", time.time() - 60, event_key="u1", channel="socketio")
+    store.request_handoff("web:u1", "user_request", in_office_hours=True, at=time.time() - 59)
+    app = create_app(settings, follow_events=False)
+    rasa = RecordingRasa()
+    app[RASA_KEY] = rasa  # type: ignore[assignment]
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    browsers: List[Staff] = []
+
+    async def staff(username: str) -> Staff:
+        browser = Staff(client)
+        await browser.login(username)
+        browsers.append(browser)
+        return browser
+
+    yield staff, store, rasa
+    for browser in browsers:
+        await browser.http.close()
+    await client.close()
+    store.dispose()
+
+
+async def test_two_staff_taking_over_at_once_one_wins_and_the_user_is_greeted_once(desk):
+    staff, store, rasa = desk
+    first, second = await staff("agent1"), await staff("agent2")
+    path = "/console/api/conversations/web:u1/take-over"
+    responses = await asyncio.gather(first.post(path), second.post(path))
+    assert sorted(r.status for r in responses) == [200, 409]
+    loser = next(r for r in responses if r.status == 409)
+    error = (await loser.json())["error"]
+    assert "正在接待该对话" in error and re.search(r"[a-zA-Z]{4,}", error.replace("agent", "")) is None
+    assert len(rasa.greetings()) == 1
+    # users see the display name, never the login name
+    assert rasa.greetings()[0]["metadata"]["staff_name"] in ("工作人员 小王", "工作人员 小李")
+    # pressing again as the holder does not greet the user a second time
+    winner = first if responses[0].status == 200 else second
+    assert (await winner.post(path)).status == 200
+    assert len(rasa.greetings()) == 1
+
+
+async def test_buttons_are_only_those_the_viewer_may_use(desk):
+    staff, store, rasa = desk
+    holder, colleague, boss = await staff("agent1"), await staff("agent2"), await staff("boss")
+    detail = "/console/api/conversations/web:u1"
+    assert (await (await colleague.get(detail)).json())["allowed_actions"] == ["take_over", "hand_back", "close"]
+    assert (await holder.post(detail + "/take-over")).status == 200
+    assert (await (await holder.get(detail)).json())["allowed_actions"] == ["reply", "hand_back", "close"]
+    assert (await (await colleague.get(detail)).json())["allowed_actions"] == []
+    assert (await (await boss.get(detail)).json())["allowed_actions"] == ["take_over", "hand_back", "close"]
+    # what is not offered is refused, in Chinese
+    for action in ("take-over", "hand-back", "close"):
+        response = await colleague.post(f"{detail}/{action}")
+        assert response.status == 409 and "小王" not in (await response.json())["error"]
+        assert "正在接待" in (await response.json())["error"]
+    response = await colleague.post(detail + "/reply", {"text": "您好"})
+    assert response.status == 409 and "接管" in (await response.json())["error"]
+    # a supervisor may take it over from the holder
+    assert (await boss.post(detail + "/take-over")).status == 200
+    assert store.get_conversation("web:u1")["assigned_to"] == "boss"
+    assert (await (await holder.get(detail)).json())["allowed_actions"] == []
+
+
+async def test_the_live_stream_ends_when_its_browser_logs_out(desk):
+    staff, store, rasa = desk
+    browser = await staff("agent1")
+    stream = await browser.get("/console/api/events")
+    assert stream.status == 200
+    assert (await stream.content.readline()).startswith(b"event: ready")
+    await stream.content.readline()
+    await stream.content.readline()
+    assert (await browser.post("/console/logout")).status == 200
+    received = b""
+    async with asyncio.timeout(3) if hasattr(asyncio, "timeout") else _timeout(3):
+        async for line in stream.content:
+            received += line
+    assert b"event: logout" in received
+    assert b"event: conversation" not in received
+
+
+class _timeout:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def __aenter__(self):
+        self._handle = asyncio.get_running_loop().call_later(self.seconds, asyncio.current_task().cancel)
+
+    async def __aexit__(self, *exc):
+        self._handle.cancel()
+        return False
+
+
+async def test_the_list_pages_through_every_conversation_with_its_total(desk):
+    staff, store, rasa = desk
+    now = time.time()
+    for i in range(450):
+        store.record_message(f"web:p{i:03d}", "user", f"问题 {i}", now - 1000 + i, event_key=f"p{i}")
+    browser = await staff("agent1")
+    first = await (await browser.get("/console/api/conversations?limit=100")).json()
+    assert first["total"] == 451 and len(first["conversations"]) == 100
+    assert first["conversations"][0]["sender_id"] == "web:u1"  # waiting first
+    seen = set()
+    for offset in range(0, 451, 100):
+        page = await (await browser.get(f"/console/api/conversations?limit=100&offset={offset}")).json()
+        seen.update(c["sender_id"] for c in page["conversations"])
+    assert len(seen) == 451
+    assert (await browser.get("/console/api/conversations?limit=abc")).status == 400
+
+
+async def test_waiting_conversations_are_listed_oldest_first(desk):
+    staff, store, rasa = desk
+    now = time.time()
+    for name, waited in (("web:w-new", 5), ("web:w-old", 500), ("web:w-mid", 50)):
+        store.request_handoff(name, "user_request", in_office_hours=True, at=now - waited)
+    browser = await staff("agent1")
+    page = await (await browser.get("/console/api/conversations?status=waiting")).json()
+    assert [c["sender_id"] for c in page["conversations"]] == ["web:w-old", "web:u1", "web:w-mid", "web:w-new"]
+
+
+async def test_search_covers_notes_and_pages_with_a_total(desk):
+    staff, store, rasa = desk
+    browser = await staff("agent1")
+    response = await browser.post("/console/api/conversations/web:u1/notes", {"text": "企业需要IATF认证的座椅供应商"})
+    assert response.status == 200
+    for i in range(120):
+        store.record_message(f"web:s{i}", "user", f"座椅 {i}", time.time(), event_key=f"s{i}")
+    notes = await (await browser.get("/console/api/search?q=IATF")).json()
+    assert [r["kind"] for r in notes["results"]] == ["note"] and notes["total"] == 1
+    many = await (await browser.get("/console/api/search?q=座椅&limit=50&offset=100")).json()
+    assert many["total"] == 121 and len(many["results"]) == 21
+
+
+async def test_unanswered_questions_leave_out_form_answers_and_mask_contacts(desk):
+    staff, store, rasa = desk
+    now = time.time()
+    turns = [
+        # (sender, text, intent, first action): form answers are handled by the form
+        ("web:f1", "张经理 13800000000", "nlu_fallback", "demand_form"),
+        ("web:f1", "wang@example.com", "nlu_fallback", "demand_form"),
+        ("web:f1", "三个月内", "nlu_fallback", "demand_form"),
+        ("web:a1", "氢燃料电池补贴怎么申请", "ask_policy", "action_fallback"),
+        ("web:a2", "氢燃料电池的补贴如何申请", "ask_policy", "action_fallback"),
+        ("web:a3", "火星上有工厂吗 电话13912345678", "out_of_scope", "utter_out_of_scope"),
+    ]
+    for i, (sender, text, intent, action) in enumerate(turns):
+        store.record_message(sender, "user", text, now - 100 + i, event_key=f"t{i}", intent=intent, confidence=0.3)
+        store.record_next_action(sender, action)
+    boss = await staff("boss")
+    unanswered = await (await boss.get("/console/api/unanswered")).json()
+    texts = " ".join(w["text"] for g in unanswered["groups"] for w in g["wordings"])
+    for private in ("13800000000", "wang@example.com", "张经理", "三个月内", "13912345678"):
+        assert private not in texts
+    assert unanswered["groups"][0]["times"] == 2 and unanswered["groups"][0]["conversations"] == 2
+    assert "氢燃料电池" in unanswered["groups"][0]["question"]
+    figures = await (await boss.get("/console/api/figures")).json()
+    assert [q["times"] for q in figures["top_failed_questions"]] == [2, 1]
+    assert "139****78" in figures["top_failed_questions"][1]["text"]
+
+
+async def test_first_human_reply_is_measured_from_the_request_to_the_first_staff_message(desk):
+    staff, store, rasa = desk
+    ingest = Ingestor(store, LiveHub())
+    browser = await staff("agent1")
+    assert (await browser.post("/console/api/conversations/web:u1/take-over")).status == 200
+    # Rasa publishes what the console sent: the greeting first, a real reply later.
+    greeting = rasa.greetings()[0]
+    await ingest({**greeting, "timestamp": time.time()})
+    first = store.handoff_history("web:u1")[-1]
+    assert first["first_reply_at"] is None  # the greeting is no reply
+    assert store.transcript("web:u1")[-1]["kind"] == "system"
+    assert (await browser.post("/console/api/conversations/web:u1/reply", {"text": "请问您需要什么帮助？"})).status == 200
+    reply = rasa.sent[-1]
+    reply_at = time.time()
+    await ingest(
+        {
+            "sender_id": "web:u1",
+            "event": "bot",
+            "text": reply["text"],
+            "timestamp": reply_at,
+            "metadata": {"from_staff": True, "staff_name": reply["staff_name"]},
+        }
+    )
+    handoff = store.handoff_history("web:u1")[-1]
+    assert handoff["first_reply_at"] == pytest.approx(reply_at)
+    assert handoff["first_reply_at"] >= handoff["taken_at"] >= handoff["requested_at"]
+    boss = await staff("boss")
+    figures = await (await boss.get("/console/api/figures")).json()
+    assert figures["first_reply_median_s"] == pytest.approx(reply_at - handoff["requested_at"], abs=0.01)
+    assert figures["first_reply_median_s"] > 50
+
+
+async def test_staff_only_pages_answer_agents_in_chinese(desk):
+    staff, store, rasa = desk
+    agent = await staff("agent1")
+    for path in ("/console/api/figures", "/console/api/audit"):
+        response = await agent.get(path)
+        assert response.status == 403
+        assert "仅主管" in (await response.json())["error"]
