@@ -9,6 +9,8 @@ const STATUS_LABELS = {
   staff: "人工接待中",
   closed: "已关闭",
 };
+const CHANNEL_LABELS = { socketio: "网页", rest: "网页接口", telegram: "Telegram", wechat: "微信", wecom: "企业微信" };
+const PAGE_SIZE = 50;
 const KIND_LABELS = { user: "用户", bot: "助手", staff: "工作人员", note: "内部备注", system: "系统通知" };
 
 const state = { me: null, conversations: new Map(), selected: null, now: Date.now() / 1000, clockSkew: 0 };
@@ -65,12 +67,38 @@ async function api(path, options = {}) {
   }
   const response = await fetch(API + path, init);
   if (response.status === 401) {
-    window.location.assign("/console/login?next=" + encodeURIComponent(window.location.pathname));
+    saveDrafts();
+    // Back to this page and this conversation after logging in again.
+    const back = window.location.pathname + window.location.search + window.location.hash;
+    window.location.assign("/console/login?next=" + encodeURIComponent(back));
     throw new Error("登录已过期");
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || `请求失败（${response.status}）`);
   return data;
+}
+
+// Drafts survive an expired session: kept in this tab until sent.
+const DRAFT_FIELDS = ["reply-text", "note-text"];
+
+function saveDrafts() {
+  if (!state.selected) return;
+  for (const id of DRAFT_FIELDS) {
+    const node = byId(id);
+    if (node && node.value) sessionStorage.setItem(`draft:${id}:${state.selected}`, node.value);
+  }
+}
+
+function restoreDrafts() {
+  for (const id of DRAFT_FIELDS) {
+    const node = byId(id);
+    const saved = state.selected && sessionStorage.getItem(`draft:${id}:${state.selected}`);
+    if (node && saved && !node.value) node.value = saved;
+  }
+}
+
+function clearDraft(id) {
+  if (state.selected) sessionStorage.removeItem(`draft:${id}:${state.selected}`);
 }
 
 function showError(id, error) {
@@ -109,7 +137,13 @@ function renderList() {
   const filter = byId("status-filter").value;
   const rows = [...state.conversations.values()]
     .filter((c) => !filter || c.status === filter)
-    .sort((a, b) => (b.status === "waiting") - (a.status === "waiting") || (b.last_at || 0) - (a.last_at || 0));
+    // waiting first, longest waiting on top (the order users are told), then the most recent
+    .sort(
+      (a, b) =>
+        (b.status === "waiting") - (a.status === "waiting") ||
+        (a.status === "waiting" ? (a.waiting_since || 0) - (b.waiting_since || 0) : 0) ||
+        (b.last_at || 0) - (a.last_at || 0)
+    );
   const body = byId("conversation-rows");
   body.replaceChildren(
     ...rows.map((c) =>
@@ -125,7 +159,7 @@ function renderList() {
           },
         },
         el("td", {}, el("span", { class: `status status-${c.status}` }, STATUS_LABELS[c.status] || c.status)),
-        el("td", {}, c.channel || "—"),
+        el("td", {}, CHANNEL_LABELS[c.channel] || c.channel || "—"),
         el("td", {}, c.company || "—"),
         el("td", { class: "last" }, (c.last_text || "").slice(0, 80)),
         el("td", { class: "waiting" }, waitingSeconds(c) === null ? "" : formatDuration(waitingSeconds(c)))
@@ -136,9 +170,19 @@ function renderList() {
 }
 
 async function loadConversations(background = false) {
-  const data = await api("/conversations", { background });
+  const offset = state.offset || 0;
+  const status = byId("status-filter").value;
+  const query = `?limit=${PAGE_SIZE}&offset=${offset}` + (status ? `&status=${encodeURIComponent(status)}` : "");
+  const data = await api("/conversations" + query, { background });
   state.clockSkew = data.now - Date.now() / 1000;
   state.conversations = new Map(data.conversations.map((c) => [c.sender_id, c]));
+  state.total = data.total;
+  const shown = data.conversations.length;
+  byId("list-total").textContent = shown
+    ? `共 ${data.total} 个对话，显示第 ${offset + 1}–${offset + shown} 个`
+    : `共 ${data.total} 个对话`;
+  byId("page-prev").disabled = offset === 0;
+  byId("page-next").disabled = offset + shown >= data.total;
   renderList();
 }
 
@@ -198,17 +242,19 @@ function renderDetail(data) {
   status.textContent = STATUS_LABELS[c.status] || c.status;
   status.className = `status status-${c.status}`;
   status.dataset.status = c.status;
-  const parts = [`对话 ${c.sender_id}`, `渠道 ${c.channel || "未知"}`, `开始于 ${formatTime(c.started_at)}`];
+  const parts = [`对话 ${c.sender_id}`, `渠道 ${CHANNEL_LABELS[c.channel] || c.channel || "未知"}`, `开始于 ${formatTime(c.started_at)}`];
   if (c.assigned_to) parts.push(`接待人 ${c.assigned_to}`);
   if (c.paused) parts.push("助手已暂停");
   byId("detail-meta").textContent = parts.join(" · ");
-  const mine = c.status === "staff" && c.assigned_to === state.me.username;
-  byId("take-over").disabled = mine;
-  byId("hand-back").disabled = !["staff", "waiting"].includes(c.status);
-  byId("close-conversation").disabled = c.status === "closed";
+  // Only the buttons this staff member may use (the server decides: allowed_actions).
+  const allowed = new Set(data.allowed_actions || []);
+  const mine = allowed.has("reply");
+  byId("take-over").hidden = !allowed.has("take_over");
+  byId("hand-back").hidden = !allowed.has("hand_back");
+  byId("close-conversation").hidden = !allowed.has("close");
   byId("reply-text").disabled = !mine;
   byId("reply-send").disabled = !mine;
-  byId("reply-text").placeholder = mine ? "" : "接管对话后才能回复";
+  byId("reply-text").placeholder = mine ? "" : c.assigned_to && c.status === "staff" ? `${c.assigned_to} 正在接待该对话` : "接管对话后才能回复";
   const base = `${API}/conversations/${encodeURIComponent(c.sender_id)}/export`;
   byId("export-json").href = `${base}?format=json`;
   byId("export-txt").href = `${base}?format=txt`;
@@ -227,10 +273,17 @@ async function loadDetail(background = false) {
 }
 
 async function selectConversation(senderId) {
+  if (state.selected && state.selected !== senderId) {
+    saveDrafts();
+    for (const id of DRAFT_FIELDS) byId(id).value = "";
+  }
   state.selected = senderId;
-  history.replaceState(null, "", "#" + encodeURIComponent(senderId));
+  if (decodeURIComponent(window.location.hash.slice(1)) !== senderId) {
+    history.replaceState(null, "", "#" + encodeURIComponent(senderId));
+  }
   showError("action-error", null);
   await loadDetail().catch((error) => showError("action-error", error));
+  restoreDrafts();
 }
 
 async function conversationAction(path, body) {
@@ -268,7 +321,23 @@ function connectLive(onUpdate) {
 }
 
 async function conversationsPage() {
-  byId("status-filter").addEventListener("change", renderList);
+  byId("status-filter").addEventListener("change", () => {
+    state.offset = 0;
+    loadConversations().catch((error) => showError("action-error", error));
+  });
+  byId("page-prev").addEventListener("click", () => {
+    state.offset = Math.max(0, (state.offset || 0) - PAGE_SIZE);
+    loadConversations().catch((error) => showError("action-error", error));
+  });
+  byId("page-next").addEventListener("click", () => {
+    state.offset = (state.offset || 0) + PAGE_SIZE;
+    loadConversations().catch((error) => showError("action-error", error));
+  });
+  // Deep links (/console/#web:…) open the conversation without a reload.
+  window.addEventListener("hashchange", () => {
+    const target = decodeURIComponent(window.location.hash.slice(1));
+    if (target && target !== state.selected) selectConversation(target);
+  });
   byId("alert-dismiss").addEventListener("click", dismissAlert);
   byId("take-over").addEventListener("click", () => conversationAction("take-over"));
   byId("hand-back").addEventListener("click", () => conversationAction("hand-back"));
@@ -276,12 +345,18 @@ async function conversationsPage() {
   byId("reply-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = byId("reply-text").value.trim();
-    if (text && (await conversationAction("reply", { text }))) byId("reply-text").value = "";
+    if (text && (await conversationAction("reply", { text }))) {
+      byId("reply-text").value = "";
+      clearDraft("reply-text");
+    }
   });
   byId("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = byId("note-text").value.trim();
-    if (text && (await conversationAction("notes", { text }))) byId("note-text").value = "";
+    if (text && (await conversationAction("notes", { text }))) {
+      byId("note-text").value = "";
+      clearDraft("note-text");
+    }
   });
   await loadConversations();
   if (window.location.hash.length > 1) await selectConversation(decodeURIComponent(window.location.hash.slice(1)));
@@ -365,8 +440,9 @@ async function searchPage() {
     event.preventDefault();
     const q = byId("search-q").value.trim();
     if (!q) return;
-    const data = await api(`/search?q=${encodeURIComponent(q)}`);
-    byId("search-summary").textContent = `找到 ${data.results.length} 条消息`;
+    const data = await api(`/search?q=${encodeURIComponent(q)}&limit=200`);
+    byId("search-summary").textContent =
+      data.total > data.results.length ? `找到 ${data.total} 条消息（显示最新 ${data.results.length} 条）` : `找到 ${data.total} 条消息`;
     byId("search-rows").replaceChildren(
       ...data.results.map((r) =>
         el(
