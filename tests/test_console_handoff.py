@@ -246,7 +246,8 @@ async def test_first_human_reply_is_measured_from_the_request_to_the_first_staff
     first = store.handoff_history("web:u1")[-1]
     assert first["first_reply_at"] is None  # the greeting is no reply
     assert store.transcript("web:u1")[-1]["kind"] == "system"
-    assert (await browser.post("/console/api/conversations/web:u1/reply", {"text": "请问您需要什么帮助？"})).status == 200
+    response = await browser.post("/console/api/conversations/web:u1/reply", {"text": "请问您需要什么帮助？"})
+    assert response.status == 200
     reply = rasa.sent[-1]
     reply_at = time.time()
     await ingest(

@@ -245,7 +245,7 @@ def test_failed_logins_slow_the_attacker_without_locking_the_owner_out(store):
 
 def test_exponential_delay_per_address_and_admin_unlock(store):
     store.add_staff("bob", "long enough pw", "agent")
-    for i in range(5):
+    for _ in range(5):
         store.check_login("bob", "wrong", "10.2.0.1")
     first = store.login_wait_s("bob", "10.2.0.1")
     store.check_login("bob", "wrong", "10.2.0.1")

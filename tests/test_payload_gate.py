@@ -11,7 +11,9 @@ from bot.messages import user_text
 
 pytestmark = pytest.mark.asyncio
 
-BUTTONS = {"buttons": [{"title": "查政策", "payload": "/ask_policy"}, {"title": "找供应商", "payload": "/find_supplier"}]}
+BUTTONS = {
+    "buttons": [{"title": "查政策", "payload": "/ask_policy"}, {"title": "找供应商", "payload": "/find_supplier"}]
+}
 
 
 class Agent:

@@ -53,9 +53,9 @@ def refusal_for_events(text: str, events: Iterable[Mapping[str, Any]], paused: b
 async def payload_refusal(text: Optional[str], sender_id: str, agent: Any) -> Optional[str]:
     """Why a user's message is refused as a payload nobody offered them, or None.
 
-    ``agent`` is Rasa's agent (``app.ctx.agent``); without one (no tracker store yet)
-    only entry payloads pass."""
-    if not text or not is_payload(text):
+    ``agent`` is Rasa's agent (``app.ctx.agent``); None outside a Rasa server (a channel
+    tested on its own), where there is no conversation state to protect."""
+    if not text or not is_payload(text) or agent is None:
         return None
     store = getattr(agent, "tracker_store", None)
     tracker = await store.retrieve(sender_id) if store is not None else None
