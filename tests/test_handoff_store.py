@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -254,3 +255,45 @@ def test_exponential_delay_per_address_and_admin_unlock(store):
     assert 0 < store.login_wait_s("bob", "10.9.9.9") <= 2  # the account is slowed everywhere, briefly
     assert store.unlock_account("bob") == 6  # an admin unlocks the account
     assert store.login_wait_s("bob", "10.9.9.9") == 0
+
+
+def test_a_database_made_before_the_migrations_is_stamped_and_upgraded(tmp_path):
+    # The schema as ``metadata.create_all`` made it before the Alembic history existed.
+    import importlib.util
+
+    from bot.handoff.schema import VERSION_TABLE
+
+    legacy = Path(__file__).parent / "data" / "handoff_schema_before_migrations.py"
+    spec = importlib.util.spec_from_file_location("legacy_store", legacy)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    module.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            module.staff.insert().values(
+                username="alice", password_hash=hash_password("long enough pw"), role="agent",
+                created_at=time.time(), active=True,
+            )
+        )
+    engine.dispose()
+    store = HandoffStore(url)
+    try:
+        member = store.check_login("alice", "long enough pw", "10.0.0.1")
+        assert member is not None and member.display_name is None  # the data is kept
+        assert store.update_staff("alice", display_name="小王").public_name == "工作人员 小王"
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() is not None
+    finally:
+        store.dispose()
+
+
+def test_a_restart_ends_the_handoff_and_gives_the_conversation_back(store):
+    store.request_handoff("web:x", "user_request", in_office_hours=True)
+    store.take_over("web:x", ALICE)
+    store.restart("web:x", time.time())
+    conversation = store.get_conversation("web:x")
+    assert conversation["status"] == STATUS_BOT and conversation["assigned_to"] is None
+    assert store.handoff_history("web:x")[-1]["end_kind"] == "restarted"
+
