@@ -275,3 +275,43 @@ async def test_staff_only_pages_answer_agents_in_chinese(desk):
         response = await agent.get(path)
         assert response.status == 403
         assert "仅主管" in (await response.json())["error"]
+
+
+async def test_admins_manage_accounts_and_unlock_a_slowed_account(desk):
+    staff, store, rasa = desk
+    store.add_staff("root", PASSWORD, "admin")
+    admin, agent = await staff("root"), await staff("agent1")
+    assert (await agent.get("/console/api/staff")).status == 403
+    assert "仅管理员" in (await (await agent.get("/console/api/staff")).json())["error"]
+    listing = await (await admin.get("/console/api/staff")).json()
+    assert {"四川", "重庆", "政策", "供需", "专家"} <= set(listing["teams"])
+    response = await admin.post(
+        "/console/api/staff",
+        {"username": "agent3", "password": "short", "role": "agent"},
+    )
+    assert response.status == 400 and "10 个字符" in (await response.json())["error"]
+    response = await admin.post(
+        "/console/api/staff",
+        {"username": "agent3", "password": PASSWORD, "role": "agent", "display_name": "小张",
+         "teams": ["重庆", "供需"]},
+    )
+    assert response.status == 201
+    accounts = {a["username"]: a for a in (await (await admin.get("/console/api/staff")).json())["accounts"]}
+    assert accounts["agent3"]["teams"] == ["重庆", "供需"] and accounts["agent3"]["display_name"] == "小张"
+    assert (await admin.post("/console/api/staff/agent3", {"role": "supervisor", "teams": ["四川"]})).status == 200
+    assert (await admin.post("/console/api/staff/agent3", {"teams": ["火星"]})).status == 400
+    # disabling logs the account out at once
+    third = await staff("agent3")
+    assert (await admin.post("/console/api/staff/agent3", {"active": False})).status == 200
+    assert (await third.get("/console/api/me")).status == 401
+    assert (await admin.post("/console/api/staff/root", {"active": False})).status == 400  # not oneself
+    # an account slowed by guesses is unlocked by an admin
+    for _ in range(8):
+        store.check_login("agent2", "wrong guess", "10.3.0.1")
+    assert store.login_wait_s("agent2", "192.168.0.7") > 0
+    unlocked = await (await admin.post("/console/api/staff/agent2/unlock")).json()
+    assert unlocked["cleared_failures"] == 8
+    assert store.login_wait_s("agent2", "192.168.0.7") == 0
+    assert (await admin.post("/console/api/staff/agent2/password", {"password": "another long password"})).status == 200
+    actions = [e["action"] for e in store.audit_entries()]
+    assert {"account_create", "account_update", "account_unlock", "account_password"} <= set(actions)

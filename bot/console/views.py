@@ -22,6 +22,7 @@ from typing import Any, Optional
 from aiohttp import web
 
 from bot.channels.common import staff_reply_event
+from bot.console.admin import add_admin_routes
 from bot.console.security import (
     CONFIG_KEY,
     PREFIX,
@@ -449,6 +450,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/tasks", _page("tasks.html"))
     app.router.add_get(f"{PREFIX}/search", _page("search.html"))
     app.router.add_get(f"{PREFIX}/figures", _page("figures.html"))
+    app.router.add_get(f"{PREFIX}/accounts", _page("accounts.html"))
     app.router.add_static(f"{PREFIX}/static", STATIC_DIR, append_version=False)
     app.router.add_get(f"{api}/me", me)
     app.router.add_get(f"{api}/conversations", list_conversations)
@@ -465,6 +467,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{api}/tasks/{{kind}}/{{item_id}}/done", task_done)
     app.router.add_get(f"{api}/figures", figures)
     app.router.add_get(f"{api}/unanswered", unanswered)
+    add_admin_routes(app)
     app.router.add_get(f"{api}/audit", audit_entries)
 
 

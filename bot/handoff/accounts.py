@@ -19,7 +19,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -28,6 +28,8 @@ from bot.handoff.schema import login_attempts, staff, staff_sessions
 from bot.messages import user_text
 
 ROLES = ("agent", "supervisor", "admin")
+#: Teams a conversation can be transferred to: the two desks and the three topics.
+TEAMS = ("四川", "重庆", "政策", "供需", "专家")
 MIN_PASSWORD_CHARS = 10
 MAX_DISPLAY_NAME_CHARS = 16
 
@@ -40,6 +42,7 @@ class StaffMember:
     username: str
     role: str
     display_name: Optional[str] = None
+    teams: Tuple[str, ...] = ()
 
     @property
     def is_supervisor(self) -> bool:
@@ -113,8 +116,21 @@ def _check_display_name(display_name: Optional[str]) -> Optional[str]:
     return display_name or None
 
 
+def _check_teams(teams: Optional[Sequence[str]]) -> str:
+    chosen = [t.strip() for t in teams or () if t and t.strip()]
+    unknown = [t for t in chosen if t not in TEAMS]
+    if unknown:
+        raise ValueError(f"未知的小组：{'、'.join(unknown)}（可选：{'、'.join(TEAMS)}）")
+    return ",".join(dict.fromkeys(chosen))
+
+
+def split_teams(value: Optional[str]) -> Tuple[str, ...]:
+    """The teams stored as ``"四川,政策"``."""
+    return tuple(t for t in (value or "").split(",") if t)
+
+
 def _member(row) -> StaffMember:
-    return StaffMember(int(row.id), row.username, row.role, row.display_name)
+    return StaffMember(int(row.id), row.username, row.role, row.display_name, split_teams(row.teams))
 
 
 class AccountStore:
@@ -125,7 +141,14 @@ class AccountStore:
 
     # --- accounts -----------------------------------------------------------------------
 
-    def add_staff(self, username: str, password: str, role: str, display_name: Optional[str] = None) -> StaffMember:
+    def add_staff(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        display_name: Optional[str] = None,
+        teams: Optional[Sequence[str]] = None,
+    ) -> StaffMember:
         """Create a console account. Raises ValueError (message in Chinese) for a bad
         role, a weak password or a name that exists."""
         username = username.strip()
@@ -135,6 +158,7 @@ class AccountStore:
             raise ValueError("用户名需要 1–64 个字符。")
         _check_password_rules(password)
         display_name = _check_display_name(display_name)
+        team_list = _check_teams(teams)
         password_hash = hash_password(password)
         with self.engine.begin() as conn:
             if conn.execute(sa.select(staff.c.id).where(staff.c.username == username)).first():
@@ -147,9 +171,10 @@ class AccountStore:
                     created_at=time.time(),
                     active=True,
                     display_name=display_name,
+                    teams=team_list,
                 )
             ).inserted_primary_key[0]
-        return StaffMember(int(staff_id), username, role, display_name)
+        return StaffMember(int(staff_id), username, role, display_name, split_teams(team_list))
 
     def _staff_id(self, conn: sa.engine.Connection, username: str) -> int:
         row = conn.execute(sa.select(staff.c.id).where(staff.c.username == username)).first()
@@ -173,9 +198,10 @@ class AccountStore:
         role: Optional[str] = None,
         active: Optional[bool] = None,
         display_name: Optional[str] = None,
+        teams: Optional[Sequence[str]] = None,
     ) -> StaffMember:
-        """Change an account's role, display name or whether it may log in (disabling
-        ends its sessions)."""
+        """Change an account's role, display name, teams or whether it may log in
+        (disabling ends its sessions)."""
         changes: dict = {}
         if role is not None:
             if role not in ROLES:
@@ -183,6 +209,8 @@ class AccountStore:
             changes["role"] = role
         if display_name is not None:
             changes["display_name"] = _check_display_name(display_name)
+        if teams is not None:
+            changes["teams"] = _check_teams(teams)
         if active is not None:
             changes["active"] = active
         with self.engine.begin() as conn:
@@ -206,10 +234,16 @@ class AccountStore:
         """Every account with its state, for the admins' accounts page."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(staff.c.username, staff.c.role, staff.c.active, staff.c.display_name, staff.c.created_at)
-                .order_by(staff.c.username)
+                sa.select(
+                    staff.c.username,
+                    staff.c.role,
+                    staff.c.active,
+                    staff.c.display_name,
+                    staff.c.teams,
+                    staff.c.created_at,
+                ).order_by(staff.c.username)
             ).mappings()
-            return [dict(r) for r in rows]
+            return [{**r, "teams": list(split_teams(r["teams"]))} for r in rows]
 
     # --- login throttling ---------------------------------------------------------------
 
@@ -303,7 +337,12 @@ class AccountStore:
         with self.engine.begin() as conn:
             row = conn.execute(
                 sa.select(
-                    staff_sessions, staff.c.username, staff.c.role, staff.c.active, staff.c.display_name
+                    staff_sessions,
+                    staff.c.username,
+                    staff.c.role,
+                    staff.c.active,
+                    staff.c.display_name,
+                    staff.c.teams,
                 )
                 .select_from(staff_sessions.join(staff, staff.c.id == staff_sessions.c.staff_id))
                 .where(staff_sessions.c.token_hash == key)
@@ -315,7 +354,9 @@ class AccountStore:
                 return None
             if touch and now - row["last_seen"] > 5:
                 conn.execute(staff_sessions.update().where(staff_sessions.c.token_hash == key).values(last_seen=now))
-        member = StaffMember(row["staff_id"], row["username"], row["role"], row["display_name"])
+        member = StaffMember(
+            row["staff_id"], row["username"], row["role"], row["display_name"], split_teams(row["teams"])
+        )
         return member, row["csrf_token"]
 
     def end_session(self, token: str) -> None:
@@ -326,6 +367,8 @@ class AccountStore:
 
 __all__ = [
     "ROLES",
+    "TEAMS",
+    "split_teams",
     "StaffMember",
     "LoginPolicy",
     "AccountStore",

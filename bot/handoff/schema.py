@@ -91,6 +91,8 @@ staff = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, default=True),
     #: What users see as the staff member's name ("小王"); the login name otherwise stays internal.
     sa.Column("display_name", sa.String(32)),
+    #: Comma-separated teams (desks such as 四川 / 重庆, topics such as 政策 / 供需 / 专家).
+    sa.Column("teams", sa.String(255), nullable=False, default="", server_default=""),
 )
 
 staff_sessions = sa.Table(
@@ -131,6 +133,27 @@ task_status = sa.Table(
     sa.Column("item_id", sa.String(64), primary_key=True),
     sa.Column("done_at", sa.Float, nullable=False),
     sa.Column("done_by", sa.String(64), nullable=False),
+)
+
+canned_responses = sa.Table(
+    "handoff_canned_responses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    #: What staff type after "/" to pick it.
+    sa.Column("shortcut", sa.String(32), nullable=False, unique=True),
+    #: May hold variables such as {company} (see bot.handoff.canned).
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+labels = sa.Table(
+    "handoff_labels",
+    metadata,
+    sa.Column("sender_id", sa.String(255), primary_key=True),
+    sa.Column("label", sa.String(32), primary_key=True, index=True),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("added_at", sa.Float, nullable=False),
 )
 
 broker_offsets = sa.Table(

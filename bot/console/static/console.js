@@ -21,7 +21,8 @@ function el(tag, props, ...children) {
     if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
+    else if (value === false || value === null || value === undefined) continue;
+    else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
@@ -116,6 +117,7 @@ async function loadMe() {
   for (const link of document.querySelectorAll('[data-role="supervisor"]')) {
     link.hidden = !["supervisor", "admin"].includes(state.me.role);
   }
+  for (const link of document.querySelectorAll('[data-role="admin"]')) link.hidden = state.me.role !== "admin";
   byId("logout").addEventListener("click", async () => {
     await fetch("/console/logout", {
       method: "POST",
@@ -495,7 +497,99 @@ async function figuresPage() {
   await load();
 }
 
-const PAGES = { conversations: conversationsPage, tasks: tasksPage, search: searchPage, figures: figuresPage };
+// --- accounts (admins) -------------------------------------------------------------------
+
+const ROLE_LABELS = { agent: "坐席", supervisor: "主管", admin: "管理员" };
+
+async function accountsPage() {
+  let choices = { roles: [], teams: [] };
+  async function change(path, body, done) {
+    try {
+      const result = await api(`/staff${path}`, { method: "POST", body });
+      showError("accounts-error", null);
+      if (done) done(result);
+      await load();
+    } catch (error) {
+      showError("accounts-error", error);
+    }
+  }
+  function row(a) {
+    const user = encodeURIComponent(a.username);
+    const role = el("select", { onchange: (event) => change(`/${user}`, { role: event.target.value }) },
+      ...choices.roles.map((r) => el("option", { value: r, selected: r === a.role }, ROLE_LABELS[r] || r)));
+    return el(
+      "tr",
+      { dataset: { username: a.username } },
+      el("td", {}, a.username),
+      el("td", {}, a.display_name || "—"),
+      el("td", {}, role),
+      el("td", {}, a.teams.join("、") || "—"),
+      el("td", {}, a.active ? "启用" : "已停用"),
+      el(
+        "td",
+        { class: "actions" },
+        el("button", { type: "button", onclick: () => change(`/${user}`, { active: !a.active }) }, a.active ? "停用" : "启用"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const password = window.prompt(`为 ${a.username} 设置新密码（至少 10 个字符）`);
+            if (password) change(`/${user}/password`, { password });
+          },
+        }, "重置密码"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const name = window.prompt("用户看到的显示名称", a.display_name || "");
+            if (name !== null) change(`/${user}`, { display_name: name });
+          },
+        }, "显示名称"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const teams = window.prompt(`小组（用顿号分隔，可选：${choices.teams.join("、")}）`, a.teams.join("、"));
+            if (teams !== null) change(`/${user}`, { teams: teams.split(/[、,，\s]+/).filter(Boolean) });
+          },
+        }, "小组"),
+        el("button", { type: "button", onclick: () => change(`/${user}/unlock`, {}) }, "解除登录限制")
+      )
+    );
+  }
+  async function load() {
+    try {
+      const data = await api("/staff");
+      choices = data;
+      byId("account-rows").replaceChildren(...data.accounts.map(row));
+      if (!byId("new-role").options.length) {
+        byId("new-role").replaceChildren(...data.roles.map((r) => el("option", { value: r }, ROLE_LABELS[r] || r)));
+        byId("new-teams").append(
+          ...data.teams.map((t) => el("label", {}, el("input", { type: "checkbox", value: t }), t))
+        );
+      }
+    } catch (error) {
+      showError("accounts-error", error);
+    }
+  }
+  byId("account-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const teams = [...byId("new-teams").querySelectorAll("input:checked")].map((box) => box.value);
+    await change("", {
+      username: byId("new-username").value.trim(),
+      display_name: byId("new-display-name").value.trim(),
+      password: byId("new-password").value,
+      role: byId("new-role").value,
+      teams,
+    }, () => byId("account-form").reset());
+  });
+  await load();
+}
+
+const PAGES = {
+  conversations: conversationsPage,
+  tasks: tasksPage,
+  search: searchPage,
+  figures: figuresPage,
+  accounts: accountsPage,
+};
 
 document.addEventListener("DOMContentLoaded", async () => {
   try {
