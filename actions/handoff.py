@@ -21,6 +21,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.handoff.assignment import team_for
 from bot.handoff.officehours import OfficeHours
 from bot.handoff.store import HandoffStore
 from bot.settings import get_settings
@@ -52,9 +53,9 @@ def office_hours() -> OfficeHours:
     return OfficeHours.parse(settings.office_hours, settings.office_timezone)
 
 
-def _queue_for_staff(sender_id: str, reason: str, open_now: bool, channel: Any) -> Any:
+def _queue_for_staff(sender_id: str, reason: str, open_now: bool, channel: Any, team: Any = None) -> Any:
     """The blocking part of a handoff (database): run in a worker thread."""
-    return handoff_store().request_handoff(sender_id, reason, in_office_hours=open_now, channel=channel)
+    return handoff_store().request_handoff(sender_id, reason, in_office_hours=open_now, channel=channel, team=team)
 
 
 async def start_handoff(
@@ -70,7 +71,12 @@ async def start_handoff(
     open_now = hours.is_open()
     try:
         handoff, position = await asyncio.to_thread(
-            _queue_for_staff, tracker.sender_id, reason, open_now, tracker.get_latest_input_channel()
+            _queue_for_staff,
+            tracker.sender_id,
+            reason,
+            open_now,
+            tracker.get_latest_input_channel(),
+            team_for(tracker.events, tracker.slots),
         )
     except Exception:
         logger.exception("could not queue %s for staff", tracker.sender_id)

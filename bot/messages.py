@@ -55,6 +55,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "staff.waiting_notice": {"zh": "已收到您的消息，工作人员会尽快回复您，请稍候。"},
     "staff.takeover_greeting": {"zh": "您好，工作人员已接入，现在由人工为您服务。"},
     "staff.hand_back_notice": {"zh": "人工服务已结束，智能助手将继续为您服务，您可以直接提问。"},
+    "staff.transfer_notice": {"zh": "已为您转接{name}，将继续为您服务。"},
+    "staff.transfer_team_notice": {"zh": "正在为您转接{team}方面的工作人员，请稍候。"},
     "staff.close_notice": {"zh": "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。"},
     # --- policy answers ----------------------------------------------------------------
     "policy.title": {"zh": "【{title}】"},

@@ -121,14 +121,17 @@ async def test_buttons_are_only_those_the_viewer_may_use(desk):
     staff, store, rasa = desk
     holder, colleague, boss = await staff("agent1"), await staff("agent2"), await staff("boss")
     detail = "/console/api/conversations/web:u1"
-    assert (await (await colleague.get(detail)).json())["allowed_actions"] == ["take_over", "hand_back", "close"]
+    waiting = ["take_over", "transfer_team", "hand_back", "close"]
+    assert (await (await colleague.get(detail)).json())["allowed_actions"] == waiting
     assert (await holder.post(detail + "/take-over")).status == 200
-    assert (await (await holder.get(detail)).json())["allowed_actions"] == ["reply", "hand_back", "close"]
+    held = ["reply", "transfer", "transfer_team", "hand_back", "close"]
+    assert (await (await holder.get(detail)).json())["allowed_actions"] == held
     assert (await (await colleague.get(detail)).json())["allowed_actions"] == []
-    assert (await (await boss.get(detail)).json())["allowed_actions"] == ["take_over", "hand_back", "close"]
+    supervising = ["take_over", "transfer", "transfer_team", "hand_back", "close"]
+    assert (await (await boss.get(detail)).json())["allowed_actions"] == supervising
     # what is not offered is refused, in Chinese
-    for action in ("take-over", "hand-back", "close"):
-        response = await colleague.post(f"{detail}/{action}")
+    for action, body in (("take-over", None), ("hand-back", None), ("close", None), ("transfer", {"to": "agent2"})):
+        response = await colleague.post(f"{detail}/{action}", body)
         assert response.status == 409 and "小王" not in (await response.json())["error"]
         assert "正在接待" in (await response.json())["error"]
     response = await colleague.post(detail + "/reply", {"text": "您好"})
@@ -315,3 +318,51 @@ async def test_admins_manage_accounts_and_unlock_a_slowed_account(desk):
     assert (await admin.post("/console/api/staff/agent2/password", {"password": "another long password"})).status == 200
     actions = [e["action"] for e in store.audit_entries()]
     assert {"account_create", "account_update", "account_unlock", "account_password"} <= set(actions)
+
+
+async def test_transfer_to_a_colleague_or_a_team_with_the_per_agent_cap(desk):
+    staff, store, rasa = desk
+    holder, colleague, boss = await staff("agent1"), await staff("agent2"), await staff("boss")
+    detail = "/console/api/conversations/web:u1"
+    assert (await holder.post(detail + "/take-over")).status == 200
+    # to a colleague: they hold it now, the user is told who continues (display name)
+    response = await holder.post(detail + "/transfer", {"to": "agent2"})
+    assert response.status == 200
+    assert store.get_conversation("web:u1")["assigned_to"] == "agent2"
+    assert rasa.sent[-1]["text"] == "已为您转接工作人员 小李，将继续为您服务。"
+    assert rasa.sent[-1]["metadata"]["handoff_notice"] is True
+    assert (await (await colleague.get(detail)).json())["allowed_actions"][0] == "reply"
+    assert (await holder.post(detail + "/reply", {"text": "还在吗"})).status == 409
+    # to a team's queue: waiting again, for that team, found by the team filter
+    assert (await colleague.post(detail + "/transfer", {"team": "重庆"})).status == 200
+    conversation = store.get_conversation("web:u1")
+    assert (conversation["status"], conversation["assigned_to"], conversation["team"]) == ("waiting", None, "重庆")
+    assert "重庆" in rasa.sent[-1]["text"]
+    page = await (await holder.get("/console/api/conversations?team=重庆")).json()
+    assert [c["sender_id"] for c in page["conversations"]] == ["web:u1"]
+    assert (await colleague.post(detail + "/transfer", {"team": "火星"})).status == 400
+    assert (await colleague.post(detail + "/transfer", {"to": "nobody"})).status == 400
+    # the per-agent cap (5): a sixth conversation is refused to an agent, not to a supervisor
+    for i in range(5):
+        store.request_handoff(f"web:cap{i}", "user_request", in_office_hours=True)
+        assert (await holder.post(f"/console/api/conversations/web:cap{i}/take-over")).status == 200
+    response = await holder.post(detail + "/take-over")
+    assert response.status == 409 and "上限 5 个" in (await response.json())["error"]
+    assert (await boss.post(detail + "/take-over")).status == 200
+    response = await boss.post(detail + "/transfer", {"to": "agent1"})
+    assert response.status == 409 and "上限" in (await response.json())["error"]
+    load = {s["username"]: s["holding"] for s in (await (await boss.get("/console/api/colleagues")).json())["staff"]}
+    assert load["agent1"] == 5 and load["boss"] == 1
+
+
+def test_assignment_rules_queue_for_the_team_of_the_topic_or_region():
+    from bot.handoff.assignment import team_for
+
+    def user(intent):
+        return {"event": "user", "parse_data": {"intent": {"name": intent}}}
+
+    assert team_for([user("find_suppliers"), user("ask_policy")]) == "政策"  # the latest topic
+    assert team_for([user("contact_expert"), user("request_human")]) == "专家"
+    assert team_for([user("greet"), user("request_human")], {"demand_region": "重庆市"}) == "重庆"
+    assert team_for([user("request_human")], {"product_region": "成都"}) == "四川"
+    assert team_for([user("greet")]) is None

@@ -55,6 +55,11 @@ class ConsoleConfig:
     idle_s: float
     max_age_s: float
     cookie_secure: bool
+    #: Conversations an agent may hold at once.
+    agent_cap: int = 5
+    #: Targets (seconds) for the first human reply and for waiting; breaches are highlighted.
+    sla_first_reply_s: float = 120
+    sla_waiting_s: float = 300
 
 
 @dataclass

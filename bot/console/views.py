@@ -12,6 +12,7 @@ Rasa first and are recorded once it accepted them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -35,6 +36,7 @@ from bot.console.security import (
     require_supervisor,
 )
 from bot.console.tasks import TaskBoard
+from bot.handoff.accounts import TEAMS
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.lifecycle import Action, HandoffConflict, allowed_actions
 from bot.handoff.rasa_client import RasaApiError, RasaClient
@@ -144,6 +146,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         channel=request.query.get("channel") or None,
         assignee=request.query.get("assignee") or None,
         has_unanswered=request.query.get("unanswered") == "1",
+        team=request.query.get("team") or None,
     )
     page = await asyncio.to_thread(_store(request).page_conversations, where, limit, offset)
     return _json({**page, "now": time.time()})
@@ -187,7 +190,7 @@ async def take_over(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     store = _store(request)
     try:
-        row, before = await asyncio.to_thread(store.take_over, sender_id, member)
+        row, before = await asyncio.to_thread(store.take_over, sender_id, member, request.app[CONFIG_KEY].agent_cap)
     except HandoffError as error:
         return _conflict(error)
     if before is None:  # held by this staff member already: nothing new to tell the user
@@ -220,6 +223,74 @@ async def reply(request: web.Request) -> web.Response:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "reply", sender_id, text)
     return _json({"ok": True})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """Transfer to a colleague ``{"to": username}`` (who then holds it) or to a team's
+    queue ``{"team": "重庆"}``; the user is told, the assistant stays paused."""
+    member = current_staff(request)
+    sender_id = request.match_info["sender_id"]
+    store = _store(request)
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict) or not (isinstance(body.get("to"), str) or isinstance(body.get("team"), str)):
+        return _error("请选择要转交的同事或小组。", 400)
+    try:
+        if isinstance(body.get("to"), str):
+            colleague = await asyncio.to_thread(store.find_staff, body["to"])
+            if colleague is None:
+                return _error("没有这位同事的账号，或账号已停用。", 400)
+            await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER, member)
+            notice = user_text("staff.transfer_notice", name=colleague.public_name)
+            apply = functools.partial(
+                store.transfer, sender_id, member, colleague, request.app[CONFIG_KEY].agent_cap
+            )
+            detail = f"to {colleague.username}"
+        else:
+            team = body["team"]
+            if team not in TEAMS:
+                return _error(f"小组必须是 {'、'.join(TEAMS)} 之一。", 400)
+            await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER_TEAM, member)
+            notice = user_text("staff.transfer_team_notice", team=team)
+            apply = functools.partial(store.transfer_to_team, sender_id, member, team)
+            detail = f"to team {team}"
+        row = await asyncio.to_thread(apply)
+    except HandoffError as error:
+        return _conflict(error)
+    try:
+        await request.app[RASA_KEY].append_events(
+            sender_id, [{"event": "bot", "text": notice, "metadata": {"handoff_notice": True}}], deliver=True
+        )
+    except RasaApiError as error:
+        logger.error("the transfer notice for %s was not delivered: %s", sender_id, error)
+    await asyncio.to_thread(store.audit, member.username, "transfer", sender_id, detail)
+    await _after_change(request, sender_id)
+    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+
+
+async def colleagues(request: web.Request) -> web.Response:
+    """Who a conversation can be transferred to: active staff with their teams and load."""
+    store = _store(request)
+    members = await asyncio.to_thread(store.list_staff)
+    held = await asyncio.to_thread(lambda: {m.username: store.held_count(m.username) for m in members})
+    return _json(
+        {
+            "staff": [
+                {
+                    "username": m.username,
+                    "display_name": m.display_name,
+                    "role": m.role,
+                    "teams": list(m.teams),
+                    "holding": held[m.username],
+                }
+                for m in members
+            ],
+            "teams": list(TEAMS),
+            "agent_cap": request.app[CONFIG_KEY].agent_cap,
+        }
+    )
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -457,6 +528,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(conv, conversation_detail)
     app.router.add_post(f"{conv}/take-over", take_over)
     app.router.add_post(f"{conv}/reply", reply)
+    app.router.add_post(f"{conv}/transfer", transfer)
+    app.router.add_get(f"{api}/colleagues", colleagues)
     app.router.add_post(f"{conv}/notes", add_note)
     app.router.add_post(f"{conv}/hand-back", hand_back)
     app.router.add_post(f"{conv}/close", close)

@@ -230,6 +230,12 @@ class AccountStore:
         with self.engine.connect() as conn:
             return [_member(r) for r in conn.execute(query)]
 
+    def find_staff(self, username: str) -> Optional[StaffMember]:
+        """The active account ``username``, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(staff).where(staff.c.username == username, staff.c.active.is_(True))).first()
+        return _member(row) if row is not None else None
+
     def staff_accounts(self) -> List[dict]:
         """Every account with its state, for the admins' accounts page."""
         with self.engine.connect() as conn:

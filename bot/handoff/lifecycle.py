@@ -44,6 +44,10 @@ class Action(str, Enum):
     REPLY = "reply"
     HAND_BACK = "hand_back"
     CLOSE = "close"
+    #: To a colleague (who then holds it).
+    TRANSFER = "transfer"
+    #: To a team's queue (it waits again, for that team).
+    TRANSFER_TEAM = "transfer_team"
     #: The user writes (only changes a closed conversation).
     USER_WRITES = "user_writes"
     #: The conversation restarted (Rasa's ``restart`` event): nobody holds it any more.
@@ -63,6 +67,9 @@ TRANSITIONS: Mapping[Tuple[Action, Status], Status] = {
     (Action.TAKE_OVER, C): S,
     (Action.TAKE_OVER, S): S,  # a supervisor taking over from a colleague
     (Action.REPLY, S): S,
+    (Action.TRANSFER, S): S,
+    (Action.TRANSFER_TEAM, S): W,
+    (Action.TRANSFER_TEAM, W): W,
     (Action.HAND_BACK, S): B,
     (Action.HAND_BACK, W): B,
     (Action.CLOSE, S): C,
@@ -79,15 +86,24 @@ TRANSITIONS: Mapping[Tuple[Action, Status], Status] = {
 }
 
 #: Staff actions the console offers, in button order.
-STAFF_ACTIONS = (Action.TAKE_OVER, Action.REPLY, Action.HAND_BACK, Action.CLOSE)
+STAFF_ACTIONS = (
+    Action.TAKE_OVER,
+    Action.REPLY,
+    Action.TRANSFER,
+    Action.TRANSFER_TEAM,
+    Action.HAND_BACK,
+    Action.CLOSE,
+)
 #: Actions on a staff-held conversation that only its holder or a supervisor may do.
-HOLDER_ACTIONS = frozenset({Action.HAND_BACK, Action.CLOSE})
+HOLDER_ACTIONS = frozenset({Action.HAND_BACK, Action.CLOSE, Action.TRANSFER, Action.TRANSFER_TEAM})
 
 #: Why an action does not fit the conversation's status (shown to staff as is).
 _REFUSALS: Dict[Action, str] = {
     Action.REPLY: "请先接管该对话再回复。",
     Action.HAND_BACK: "该对话不在人工接待中，无需交还。",
     Action.CLOSE: "该对话已结束。",
+    Action.TRANSFER: "只能转交正在人工接待的对话，请先接管。",
+    Action.TRANSFER_TEAM: "只能转交等待中或人工接待中的对话。",
 }
 
 
@@ -201,8 +217,10 @@ class LifecycleStore:
         in_office_hours: bool,
         channel: Optional[str] = None,
         at: Optional[float] = None,
+        team: Optional[str] = None,
     ) -> Tuple[Dict[str, Any], int]:
-        """Put a conversation in the queue (once: asking again keeps its place).
+        """Put a conversation in the queue (once: asking again keeps its place), for
+        ``team`` when the assignment rules chose one (:mod:`bot.handoff.assignment`).
 
         Returns the handoff row and the conversation's 1-based place in the queue
         (0 when a staff member holds it already).
@@ -220,6 +238,7 @@ class LifecycleStore:
                         requested_at=at,
                         in_office_hours=in_office_hours,
                         status="waiting",
+                        team=team,
                     )
                 ).inserted_primary_key[0]
                 _set(
@@ -230,6 +249,7 @@ class LifecycleStore:
                     waiting_since=at,
                     waiting_notice_sent=False,
                     assigned_to=None,
+                    team=team,
                 )
                 handoff = dict(conn.execute(sa.select(handoffs).where(handoffs.c.id == handoff_id)).mappings().one())
             position = _queue_position(conn, handoff)
@@ -244,9 +264,12 @@ class LifecycleStore:
                 ).scalar_one()
             )
 
-    def take_over(self, sender_id: str, member: StaffMember) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+    def take_over(
+        self, sender_id: str, member: StaffMember, cap: Optional[int] = None
+    ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
         """``member`` takes the conversation, atomically: of two staff pressing at once
-        one wins, the other gets :class:`HandoffConflict`.
+        one wins, the other gets :class:`HandoffConflict`. An agent already holding
+        ``cap`` conversations is refused.
 
         Returns the conversation row and the row before the change, or None as the
         second item when ``member`` held it already (nothing to announce to the user).
@@ -259,6 +282,7 @@ class LifecycleStore:
             if holds(before, member):
                 return before, None
             target = decide(Action.TAKE_OVER, before, member)
+            _check_cap(conn, member.username, member, cap)
             handoff = _open_handoff(conn, before)
             if handoff is None:
                 handoff_id = conn.execute(
@@ -313,6 +337,56 @@ class LifecycleStore:
                 assigned_to=before["assigned_to"],
                 current_handoff_id=before["current_handoff_id"],
             )
+
+    def transfer(
+        self, sender_id: str, member: StaffMember, to: StaffMember, cap: Optional[int] = None
+    ) -> Dict[str, Any]:
+        """Hand a staff-held conversation to colleague ``to`` (who then holds it)."""
+        with self.engine.begin() as conn:
+            conversation = conversation_row(conn, sender_id, lock=True)
+            if conversation is None:
+                raise HandoffError("没有这个对话。")
+            target = decide(Action.TRANSFER, conversation, member)
+            if to.username == conversation["assigned_to"]:
+                raise HandoffConflict(f"{to.username} 已在接待该对话。")
+            _check_cap(conn, to.username, to, cap)
+            if conversation["current_handoff_id"]:
+                conn.execute(
+                    handoffs.update()
+                    .where(handoffs.c.id == conversation["current_handoff_id"])
+                    .values(taken_by=to.username)
+                )
+            return _set(conn, sender_id, status=target.value, assigned_to=to.username)
+
+    def transfer_to_team(
+        self, sender_id: str, member: StaffMember, team: str, at: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """Put the conversation back in the queue, for ``team`` (the assistant stays paused)."""
+        at = at or time.time()
+        with self.engine.begin() as conn:
+            conversation = conversation_row(conn, sender_id, lock=True)
+            if conversation is None:
+                raise HandoffError("没有这个对话。")
+            target = decide(Action.TRANSFER_TEAM, conversation, member)
+            if conversation["current_handoff_id"]:
+                conn.execute(
+                    handoffs.update()
+                    .where(handoffs.c.id == conversation["current_handoff_id"])
+                    .values(status="waiting", taken_by=None, team=team)
+                )
+            return _set(
+                conn,
+                sender_id,
+                status=target.value,
+                assigned_to=None,
+                team=team,
+                waiting_since=at,
+            )
+
+    def held_count(self, username: str) -> int:
+        """How many conversations ``username`` holds now."""
+        with self.engine.connect() as conn:
+            return _held_count(conn, username)
 
     def check_action(self, sender_id: str, action: Action, member: StaffMember) -> Dict[str, Any]:
         """The conversation if ``member`` may do ``action`` now, else
@@ -380,6 +454,25 @@ class LifecycleStore:
                 .values(waiting_notice_sent=True)
             )
         return result.rowcount == 1
+
+
+def _held_count(conn: Connection, username: str) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(conversations)
+            .where(conversations.c.status == Status.STAFF.value, conversations.c.assigned_to == username)
+        ).scalar_one()
+    )
+
+
+def _check_cap(conn: Connection, username: str, member: StaffMember, cap: Optional[int]) -> None:
+    """Refuse giving ``member`` one more conversation when they hold ``cap`` already."""
+    if cap is None or member.is_supervisor:
+        return
+    held = _held_count(conn, username)
+    if held >= cap:
+        raise HandoffConflict(f"{username} 已在接待 {held} 个对话（上限 {cap} 个），请先结束其中一个。")
 
 
 def _open_handoff(conn: Connection, conversation: Mapping[str, Any]) -> Optional[Dict[str, Any]]:

@@ -40,6 +40,8 @@ conversations = sa.Table(
     sa.Column("current_handoff_id", sa.Integer),
     sa.Column("waiting_notice_sent", sa.Boolean, nullable=False, default=False),
     sa.Column("message_count", sa.Integer, nullable=False, default=0),
+    #: The team it waits for or is held by (assignment rules, transfers).
+    sa.Column("team", sa.String(32)),
 )
 
 messages = sa.Table(
@@ -78,6 +80,7 @@ handoffs = sa.Table(
     sa.Column("ended_at", sa.Float),
     sa.Column("ended_by", sa.String(64)),
     sa.Column("end_kind", sa.String(16)),
+    sa.Column("team", sa.String(32)),
 )
 
 staff = sa.Table(

@@ -31,6 +31,7 @@ class ConversationFilter:
     assignee: Optional[str] = None
     #: Only conversations with at least one message the assistant could not answer.
     has_unanswered: bool = False
+    team: Optional[str] = None
 
 
 def _escaped_like(text: str) -> str:
@@ -67,6 +68,8 @@ class TranscriptStore:
             conditions.append(conversations.c.channel == where.channel)
         if where.assignee:
             conditions.append(conversations.c.assigned_to == where.assignee)
+        if where.team:
+            conditions.append(conversations.c.team == where.team)
         if where.has_unanswered:
             conditions.append(
                 sa.exists().where(

@@ -187,6 +187,9 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
             idle_s=settings.console_session_idle_minutes * 60,
             max_age_s=settings.console_session_max_hours * 3600,
             cookie_secure=settings.console_cookie_secure,
+            agent_cap=settings.console_agent_cap,
+            sla_first_reply_s=settings.console_sla_first_reply_seconds,
+            sla_waiting_s=settings.console_sla_waiting_seconds,
         ),
         tasks=TaskBoard(store, settings.platform_database_url),
     )
