@@ -436,7 +436,12 @@ async def figures(request: web.Request) -> web.Response:
         days = max(1, min(365, int(request.query.get("days", "30"))))
     except ValueError:
         return _error("天数必须是整数", 400)
-    return _json(await asyncio.to_thread(_store(request).figures, days))
+    config = request.app[CONFIG_KEY]
+    return _json(
+        await asyncio.to_thread(
+            _store(request).figures, days, None, config.sla_first_reply_s, config.sla_waiting_s
+        )
+    )
 
 
 async def unanswered(request: web.Request) -> web.Response:

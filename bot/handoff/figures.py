@@ -1,23 +1,33 @@
-"""What a supervisor runs the service by: volumes, handoffs, reply times, and the
-questions the assistant could not answer, grouped by similarity.
+"""What a supervisor runs the service by: volumes, handoffs, reply times, ratings, and
+the questions the assistant could not answer, grouped by similarity.
 
-First human reply is measured from the handoff request (or the take-over, when staff
-stepped in unasked) to the first message a staff member wrote; the greeting sent on
-take-over is a system notice and does not count.
+Per handoff, all measured from the request (or the take-over, when staff stepped in
+unasked):
+
+- **waiting**: until a staff member took it (still waiting: until now);
+- **first human reply**: until the first message a staff member wrote (the greeting
+  sent on take-over is a system notice and does not count);
+- **resolution**: until staff handed it back or closed it.
+
+Figures come per agent (who held it at the end), per team (the team it was queued for,
+else the agent's teams), per day (in the office time zone) and overall; a handoff
+breaches the SLA when its wait or first reply exceeds the target (one still without a
+reply breaches once the target has passed). Texts are masked; figures name no users.
 """
 from __future__ import annotations
 
 import statistics
 import time
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from bot.handoff.accounts import split_teams
 from bot.handoff.privacy import mask_personal_data
-from bot.handoff.schema import conversations, handoffs, messages
+from bot.handoff.schema import conversations, handoffs, messages, ratings, staff
 from bot.stats import percentile
 
 #: Why the assistant could not answer a message (set by the assistant's ``unanswered``
@@ -96,6 +106,56 @@ def unanswered_reason(row: Any) -> Optional[str]:
     return None
 
 
+NO_TEAM = "未分组"
+
+
+def _median(values: List[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def handoff_times(handoff: Mapping[str, Any], now: float) -> Dict[str, Optional[float]]:
+    """Waiting, first human reply and resolution of one handoff, in seconds."""
+    start = handoff["requested_at"]
+    if handoff["taken_at"] is not None:
+        waiting: Optional[float] = handoff["taken_at"] - start
+    elif handoff["status"] == "waiting":
+        waiting = now - start
+    else:  # ended before anyone took it (handed back from the queue, restarted)
+        waiting = None
+    return {
+        "waiting_s": waiting,
+        "first_reply_s": handoff["first_reply_at"] - start if handoff["first_reply_at"] else None,
+        "resolution_s": handoff["ended_at"] - start if handoff["ended_at"] else None,
+    }
+
+
+def breaches(handoff: Mapping[str, Any], times: Mapping[str, Optional[float]], now: float,
+             sla_first_reply_s: float, sla_waiting_s: float) -> List[str]:
+    """Which SLA targets a handoff missed: ``waiting``, ``first_reply``."""
+    missed = []
+    if times["waiting_s"] is not None and times["waiting_s"] > sla_waiting_s:
+        missed.append("waiting")
+    first = times["first_reply_s"]
+    if first is None and handoff["status"] != "ended":
+        first = now - handoff["requested_at"]
+    if first is not None and first > sla_first_reply_s:
+        missed.append("first_reply")
+    return missed
+
+
+def _summary(rows: List[Dict[str, Any]]) -> Dict[str, Any]:
+    scores = [r["score"] for r in rows if r.get("score") is not None]
+    return {
+        "handoffs": len(rows),
+        "waiting_median_s": _median([r["waiting_s"] for r in rows if r["waiting_s"] is not None]),
+        "first_reply_median_s": _median([r["first_reply_s"] for r in rows if r["first_reply_s"] is not None]),
+        "resolution_median_s": _median([r["resolution_s"] for r in rows if r["resolution_s"] is not None]),
+        "sla_breaches": sum(1 for r in rows if r["breaches"]),
+        "ratings": len(scores),
+        "rating_average": round(sum(scores) / len(scores), 2) if scores else None,
+    }
+
+
 def _count(values: Iterable[str]) -> Dict[str, int]:
     counts: Dict[str, int] = {}
     for value in values:
@@ -129,7 +189,13 @@ class FigureStore:
         found = [(r.text, unanswered_reason(r) or "fallback", r.sender_id) for r in rows if not r.text.startswith("/")]
         return {"groups": group_questions(found)[:limit], "messages": len(found)}
 
-    def figures(self, days: int = 30, now: Optional[float] = None) -> Dict[str, Any]:
+    def figures(
+        self,
+        days: int = 30,
+        now: Optional[float] = None,
+        sla_first_reply_s: float = 120,
+        sla_waiting_s: float = 300,
+    ) -> Dict[str, Any]:
         """What a supervisor runs the service by, over the last ``days`` days."""
         now = now or time.time()
         since = now - days * 86400
@@ -142,20 +208,70 @@ class FigureStore:
                     )
                 )
             ]
-            handoff_rows = conn.execute(sa.select(handoffs).where(handoffs.c.requested_at >= since)).mappings().all()
-        per_day: Dict[str, int] = {}
+            handoff_rows = conn.execute(
+                sa.select(handoffs).where(handoffs.c.requested_at >= since).order_by(handoffs.c.requested_at)
+            ).mappings().all()
+            scores = {
+                r.handoff_id: r.score
+                for r in conn.execute(sa.select(ratings.c.handoff_id, ratings.c.score).where(ratings.c.at >= since))
+            }
+            teams_of = {
+                r.username: split_teams(r.teams) for r in conn.execute(sa.select(staff.c.username, staff.c.teams))
+            }
+
+        def day_of(at: float) -> str:
+            return datetime.fromtimestamp(at, self.timezone).strftime("%Y-%m-%d")
+
+        measured: List[Dict[str, Any]] = []
+        for h in handoff_rows:
+            times = handoff_times(h, now)
+            measured.append(
+                {
+                    **times,
+                    "sender_id": h["sender_id"],
+                    "reason": h["reason"],
+                    "requested_at": h["requested_at"],
+                    "agent": h["taken_by"],
+                    "teams": [h["team"]] if h["team"] else list(teams_of.get(h["taken_by"] or "", ())) or [NO_TEAM],
+                    "day": day_of(h["requested_at"]),
+                    "score": scores.get(h["id"]),
+                    "breaches": breaches(h, times, now, sla_first_reply_s, sla_waiting_s),
+                }
+            )
+        per_day_started: Dict[str, int] = {}
         for at in started:
-            day = datetime.fromtimestamp(at, self.timezone).strftime("%Y-%m-%d")
-            per_day[day] = per_day.get(day, 0) + 1
+            per_day_started[day_of(at)] = per_day_started.get(day_of(at), 0) + 1
         requested = [h for h in handoff_rows if h["reason"] != "staff_initiated"]
         handed = {h["sender_id"] for h in requested}
         total = len(started)
-        waits = [h["first_reply_at"] - h["requested_at"] for h in handoff_rows if h["first_reply_at"]]
+        waits = [m["first_reply_s"] for m in measured if m["first_reply_s"] is not None]
+
+        def grouped(key) -> Dict[str, Dict[str, Any]]:
+            groups: Dict[str, List[Dict[str, Any]]] = {}
+            for m in measured:
+                for name in key(m):
+                    groups.setdefault(name, []).append(m)
+            return {name: _summary(rows) for name, rows in sorted(groups.items())}
+
+        per_day = grouped(lambda m: [m["day"]])
+        days_table = []
+        for day in sorted(set(per_day_started) | set(per_day)):
+            handed_that_day = {m["sender_id"] for m in measured if m["day"] == day and m["reason"] != "staff_initiated"}
+            started_that_day = per_day_started.get(day, 0)
+            days_table.append(
+                {
+                    "day": day,
+                    "conversations": started_that_day,
+                    "handoff_rate": len(handed_that_day) / started_that_day if started_that_day else None,
+                    **per_day.get(day, _summary([])),
+                }
+            )
         unanswered = self.unanswered_questions(days, now, limit=20)
+        all_scores = [m["score"] for m in measured if m["score"] is not None]
         return {
             "days": days,
             "conversations": total,
-            "conversations_per_day": sorted(per_day.items()),
+            "conversations_per_day": sorted(per_day_started.items()),
             "handoff_requests": len(requested),
             "handoff_rate": (len(handed) / total) if total else None,
             "containment": (1 - len(handed) / total) if total else None,
@@ -163,6 +279,24 @@ class FigureStore:
             "first_reply_median_s": statistics.median(waits) if waits else None,
             "first_reply_p90_s": percentile(waits, 90) if waits else None,
             "waiting_now": sum(1 for h in handoff_rows if h["status"] == "waiting"),
+            "overall": _summary(measured),
+            "ratings": {str(score): all_scores.count(score) for score in range(5, 0, -1)},
+            "sla": {"first_reply_s": sla_first_reply_s, "waiting_s": sla_waiting_s},
+            "per_agent": grouped(lambda m: [m["agent"]] if m["agent"] else []),
+            "per_team": grouped(lambda m: m["teams"]),
+            "per_day": days_table,
+            "breaches": [
+                {
+                    "sender_id": m["sender_id"],
+                    "requested_at": m["requested_at"],
+                    "agent": m["agent"],
+                    "missed": m["breaches"],
+                    "waiting_s": m["waiting_s"],
+                    "first_reply_s": m["first_reply_s"],
+                }
+                for m in measured
+                if m["breaches"]
+            ],
             "unanswered_messages": unanswered["messages"],
             "top_failed_questions": [
                 {"text": g["question"], "times": g["times"], "conversations": g["conversations"]}

@@ -265,16 +265,16 @@ class LifecycleStore:
             )
 
     def take_over(
-        self, sender_id: str, member: StaffMember, cap: Optional[int] = None
+        self, sender_id: str, member: StaffMember, cap: Optional[int] = None, at: Optional[float] = None
     ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
         """``member`` takes the conversation, atomically: of two staff pressing at once
         one wins, the other gets :class:`HandoffConflict`. An agent already holding
-        ``cap`` conversations is refused.
+        ``cap`` conversations is refused. ``at``: when (default now).
 
         Returns the conversation row and the row before the change, or None as the
         second item when ``member`` held it already (nothing to announce to the user).
         """
-        now = time.time()
+        now = at or time.time()
         with self.engine.begin() as conn:
             before = conversation_row(conn, sender_id, lock=True)
             if before is None:
@@ -398,9 +398,11 @@ class LifecycleStore:
         decide(action, conversation, member)
         return conversation
 
-    def end_handoff(self, sender_id: str, member: StaffMember, *, close: bool) -> Dict[str, Any]:
+    def end_handoff(
+        self, sender_id: str, member: StaffMember, *, close: bool, at: Optional[float] = None
+    ) -> Dict[str, Any]:
         """Hand the conversation back to the assistant, or close it."""
-        now = time.time()
+        now = at or time.time()
         action = Action.CLOSE if close else Action.HAND_BACK
         with self.engine.begin() as conn:
             conversation = conversation_row(conn, sender_id, lock=True)

@@ -159,6 +159,21 @@ labels = sa.Table(
     sa.Column("added_at", sa.Float, nullable=False),
 )
 
+ratings = sa.Table(
+    "handoff_ratings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sender_id", sa.String(255), nullable=False, index=True),
+    #: The handoff rated (one rating each; a second one replaces nothing).
+    sa.Column("handoff_id", sa.Integer, index=True, unique=True),
+    #: Who held the conversation at its end.
+    sa.Column("staff", sa.String(64)),
+    #: 5 非常满意, 4 满意, 3 一般, 2 不满意, 1 非常不满意.
+    sa.Column("score", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
 broker_offsets = sa.Table(
     "handoff_broker_offsets",
     metadata,

@@ -13,7 +13,8 @@ Each responsibility lives in its own module, combined here:
 - :mod:`bot.handoff.transcripts` — messages, the conversation list, search;
 - :mod:`bot.handoff.accounts` — staff accounts, passwords, sessions, login throttling;
 - :mod:`bot.handoff.audit` — the audit log and done tasks;
-- :mod:`bot.handoff.figures` — supervisor figures and unanswered questions.
+- :mod:`bot.handoff.figures` — supervisor figures and unanswered questions;
+- :mod:`bot.handoff.ratings` — the users' ratings after a conversation with staff.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from bot.handoff.accounts import ROLES, AccountStore, LoginPolicy, StaffMember, 
 from bot.handoff.audit import AuditStore
 from bot.handoff.figures import FigureStore
 from bot.handoff.lifecycle import Action, HandoffConflict, HandoffError, LifecycleStore, Status
+from bot.handoff.ratings import RatingStore
 from bot.handoff.schema import broker_offsets, upgrade_to_head
 from bot.handoff.transcripts import ConversationFilter, TranscriptStore
 
@@ -37,7 +39,7 @@ STATUS_CLOSED = Status.CLOSED.value
 STATUSES = tuple(s.value for s in Status)
 
 
-class HandoffStore(TranscriptStore, LifecycleStore, AccountStore, AuditStore, FigureStore):
+class HandoffStore(TranscriptStore, LifecycleStore, AccountStore, AuditStore, FigureStore, RatingStore):
     """All reads and writes of the handoff state. Create one per process."""
 
     def __init__(
