@@ -14,7 +14,6 @@ import asyncio
 import functools
 import inspect
 import logging
-import threading
 from typing import Any, Awaitable, Callable, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -23,7 +22,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.handoff.assignment import team_for
 from bot.handoff.officehours import OfficeHours
-from bot.handoff.store import HandoffStore
+from bot.handoff.store import HandoffStore, shared_store
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -32,19 +31,9 @@ REASON_USER_REQUEST = "user_request"
 REASON_FALLBACK = "fallback"
 REASON_ACTION_ERROR = "action_error"
 
-_store_lock = threading.Lock()
-_stores: Dict[str, HandoffStore] = {}
-
-
 def handoff_store() -> HandoffStore:
     """The handoff store of the configured database (one per process)."""
-    settings = get_settings()
-    with _store_lock:
-        store = _stores.get(settings.handoff_database_url)
-        if store is None:
-            store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
-            _stores[settings.handoff_database_url] = store
-        return store
+    return shared_store()
 
 
 def office_hours() -> OfficeHours:

@@ -57,6 +57,11 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "staff.hand_back_notice": {"zh": "人工服务已结束，智能助手将继续为您服务，您可以直接提问。"},
     "staff.transfer_notice": {"zh": "已为您转接{name}，将继续为您服务。"},
     "staff.transfer_team_notice": {"zh": "正在为您转接{team}方面的工作人员，请稍候。"},
+    "rating.request": {"zh": "请您为本次人工服务评价："},
+    "rating.thanks": {"zh": "感谢您的评价！如有意见或建议，可以直接回复，我们会转告工作人员。"},
+    "rating.nothing_to_rate": {"zh": "这次评价已超出时限或已评价过，感谢您的反馈。"},
+    "rating.invalid": {"zh": "评价格式不正确，请点击评价按钮。"},
+    "rating.failed": {"zh": "抱歉，评价暂时无法保存，请稍后再试。"},
     "staff.close_notice": {"zh": "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。"},
     # --- policy answers ----------------------------------------------------------------
     "policy.title": {"zh": "【{title}】"},

@@ -366,3 +366,43 @@ def test_assignment_rules_queue_for_the_team_of_the_topic_or_region():
     assert team_for([user("greet"), user("request_human")], {"demand_region": "重庆市"}) == "重庆"
     assert team_for([user("request_human")], {"product_region": "成都"}) == "四川"
     assert team_for([user("greet")]) is None
+
+
+async def test_after_staff_end_the_conversation_the_user_rates_it_and_may_comment(desk, monkeypatch, tmp_path):
+    import bot.handoff.store
+    from bot.channels.payloads import payload_answer
+    from bot.messages import user_text
+    from bot.settings import reload_settings
+
+    staff, store, rasa = desk
+    monkeypatch.setenv("HANDOFF_DATABASE_URL", store.url)
+    monkeypatch.setattr(bot.handoff.store, "_shared", {})
+    reload_settings()
+    try:
+        holder = await staff("agent1")
+        detail = "/console/api/conversations/web:u1"
+        assert (await holder.post(detail + "/take-over")).status == 200
+        assert (await holder.post(detail + "/close")).status == 200
+        request = next(e for e in rasa.sent if e.get("text") == user_text("rating.request"))
+        buttons = request["data"]["buttons"]
+        assert [b["title"] for b in buttons] == ["非常满意", "满意", "一般", "不满意", "非常不满意"]
+        # The user presses 不满意: the channel records it and thanks, the assistant never sees it.
+        answer = await payload_answer(buttons[3]["payload"], "web:u1", agent=None)
+        assert answer == user_text("rating.thanks")
+        assert [(r["score"], r["staff"]) for r in store.rating_of("web:u1")] == [(2, "agent1")]
+        # A forged score is refused; a second press keeps the first rating.
+        assert await payload_answer('/rate_service{"score": 9}', "web:u1", None) == user_text("rating.invalid")
+        await payload_answer(buttons[0]["payload"], "web:u1", None)
+        assert [r["score"] for r in store.rating_of("web:u1")] == [2]
+        # The next thing the user writes is kept as the comment.
+        ingest = Ingestor(store, LiveHub())
+        await ingest({"sender_id": "web:u1", "event": "user", "text": "回复太慢了", "timestamp": time.time()})
+        assert store.rating_of("web:u1")[0]["comment"] == "回复太慢了"
+        # Nothing to rate where nobody from staff served the user.
+        assert await payload_answer(buttons[0]["payload"], "web:other", None) == user_text("rating.nothing_to_rate")
+        boss = await staff("boss")
+        figures = await (await boss.get("/console/api/figures")).json()
+        assert figures["ratings"]["2"] == 1 and figures["per_agent"]["agent1"]["rating_average"] == 2
+    finally:
+        monkeypatch.undo()
+        reload_settings()

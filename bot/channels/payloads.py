@@ -1,4 +1,12 @@
-"""Which ``/intent{…}`` payloads a user may send: only those of buttons offered to them.
+"""Payloads the channels answer themselves: ratings, and ``/…`` nobody offered.
+
+Every channel asks :func:`payload_answer` before passing a message to the assistant;
+when it returns a text, the channel sends that text back and passes nothing on.
+
+A rating button (``/rate_service{"score": N}``, :mod:`bot.handoff.ratings`) is recorded
+in the handoff database and thanked for; it never reaches the assistant.
+
+Which ``/intent{…}`` payloads a user may send: only those of buttons offered to them.
 
 Rasa reads a message starting with ``/`` as an intent (with entities) and skips
 language understanding, so a typed ``/restart`` or ``/inform{"slot": …}`` would reach
@@ -10,9 +18,12 @@ screen belong to the assistant, which is paused). Ordinary text is never affecte
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Mapping, Optional, Set
 
 from bot.messages import user_text
+
+logger = logging.getLogger(__name__)
 
 #: Payloads a channel or the widget sends by itself to open a conversation.
 ENTRY_PAYLOADS = frozenset({"/greet"})
@@ -65,7 +76,44 @@ async def payload_refusal(text: Optional[str], sender_id: str, agent: Any) -> Op
     return refusal_for_events(text, events, paused=tracker.is_paused())
 
 
-__all__ = ["ENTRY_PAYLOADS", "is_payload", "offered_payloads", "refusal_for_events", "payload_refusal"]
+async def rating_answer(text: str, sender_id: str) -> str:
+    """Record a rating payload; the thanks (or why it was not recorded) for the user."""
+    import asyncio
+
+    from bot.handoff.ratings import rating_score
+    from bot.handoff.store import shared_store
+
+    score = rating_score(text)
+    if score is None:
+        return user_text("rating.invalid")
+    try:
+        rating = await asyncio.to_thread(shared_store().record_rating, sender_id, score)
+    except Exception:
+        logger.exception("could not record the rating of %s", sender_id)
+        return user_text("rating.failed")
+    return user_text("rating.thanks") if rating is not None else user_text("rating.nothing_to_rate")
+
+
+async def payload_answer(text: Optional[str], sender_id: str, agent: Any) -> Optional[str]:
+    """The channel's own answer to a message it must not pass on (a rating, a payload
+    nobody offered), or None to pass the message to the assistant."""
+    from bot.handoff.ratings import is_rating_payload
+
+    if not text or not is_payload(text):
+        return None
+    if is_rating_payload(text):
+        return await rating_answer(text, sender_id)
+    return await payload_refusal(text, sender_id, agent)
+
+
+__all__ = [
+    "ENTRY_PAYLOADS",
+    "is_payload",
+    "offered_payloads",
+    "refusal_for_events",
+    "payload_refusal",
+    "payload_answer",
+]
 
 
 def running_agent() -> Any:

@@ -16,7 +16,7 @@ from sanic import Blueprint
 from sanic.request import Request
 
 from bot.channels.common import rejection_for_user_text
-from bot.channels.payloads import payload_refusal, running_agent
+from bot.channels.payloads import payload_answer, running_agent
 
 
 class CheckedRestInput(RestInput):
@@ -34,7 +34,7 @@ class CheckedRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         async def checked_on_new_message(message: UserMessage) -> None:
-            rejection = rejection_for_user_text(message.text) or await payload_refusal(
+            rejection = rejection_for_user_text(message.text) or await payload_answer(
                 message.text, message.sender_id, running_agent()
             )
             if rejection:

@@ -60,7 +60,7 @@ from bot.channels.common import (
     rejection_for_user_text,
     staff_name_of,
 )
-from bot.channels.payloads import payload_refusal, running_agent
+from bot.channels.payloads import payload_answer, running_agent
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -324,7 +324,7 @@ class SocketIOInput(RasaSocketIOInput):
 
             text = data.get("message")
             text = text if isinstance(text, str) else None
-            rejection = rejection_for_user_text(text) or await payload_refusal(
+            rejection = rejection_for_user_text(text) or await payload_answer(
                 text, sender_id, getattr(self._app.ctx, "agent", None) if self._app else running_agent()
             )
             if rejection:

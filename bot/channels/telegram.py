@@ -46,8 +46,9 @@ from bot.channels.common import (
     namespaced_sender_id,
     rejection_for_user_text,
 )
-from bot.channels.payloads import payload_refusal, running_agent
+from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
+from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -302,7 +303,7 @@ class TelegramBotClient:
             text = self.start_payload
             rejection = rejection_for_user_text(text)
         else:
-            rejection = rejection_for_user_text(text) or await payload_refusal(
+            rejection = rejection_for_user_text(text) or await payload_answer(
                 text, namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id)), running_agent()
             )
         if rejection:
@@ -322,6 +323,11 @@ class TelegramBotClient:
             if chat_id is not None:
                 await self.bot.send_message(chat_id=chat_id, text=user_text("telegram.button_expired"))
             return
+        if is_rating_payload(payload) and chat_id is not None:
+            answer = await payload_answer(payload, namespaced_sender_id(CHANNEL_NAME, str(chat_id)), running_agent())
+            if answer:
+                await self.bot.send_message(chat_id=chat_id, text=answer)
+                return
         await self._deliver(update, payload)
 
     async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -18,7 +18,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
@@ -38,8 +38,9 @@ from bot.console.security import (
 from bot.console.tasks import TaskBoard
 from bot.handoff.accounts import TEAMS
 from bot.handoff.ingest import Ingestor, LiveHub
-from bot.handoff.lifecycle import Action, HandoffConflict, allowed_actions
+from bot.handoff.lifecycle import Action, HandoffConflict, Status, allowed_actions
 from bot.handoff.rasa_client import RasaApiError, RasaClient
+from bot.handoff.ratings import rating_buttons
 from bot.handoff.store import STATUSES, ConversationFilter, HandoffError, HandoffStore
 from bot.handoff.transcripts import DEFAULT_PAGE, MAX_PAGE, masked_conversation
 from bot.messages import user_text
@@ -53,6 +54,7 @@ MAX_REPLY_CHARS = 2000
 TAKEOVER_GREETING = user_text("staff.takeover_greeting")
 HAND_BACK_NOTICE = user_text("staff.hand_back_notice")
 CLOSE_NOTICE = user_text("staff.close_notice")
+RATING_REQUEST = user_text("rating.request")
 
 HUB_KEY = web.AppKey("console_hub", LiveHub)
 RASA_KEY = web.AppKey("console_rasa", RasaClient)
@@ -312,27 +314,30 @@ async def _end(request: web.Request, close: bool) -> web.Response:
     sender_id = request.match_info["sender_id"]
     store = _store(request)
     try:
-        await asyncio.to_thread(store.check_action, sender_id, Action.CLOSE if close else Action.HAND_BACK, member)
+        conversation = await asyncio.to_thread(
+            store.check_action, sender_id, Action.CLOSE if close else Action.HAND_BACK, member
+        )
     except HandoffError as error:
         return _conflict(error)
-    try:
-        await request.app[RASA_KEY].append_events(
-            sender_id,
-            [
-                {"event": "resume"},
-                {
-                    "event": "bot",
-                    "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE,
-                    "metadata": {"handoff_notice": True},
-                },
-                # While paused, Rasa logged user messages without listening in between;
-                # without this the policies see no "action_listen" before the next
-                # message, no rule applies, and the fallback repeats until the
-                # circuit breaker stops it.
-                {"event": "action", "name": "action_listen"},
-            ],
-            deliver=True,
+    events: List[Dict[str, Any]] = [
+        {"event": "resume"},
+        {"event": "bot", "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE, "metadata": {"handoff_notice": True}},
+    ]
+    if conversation["status"] == Status.STAFF.value:  # someone served the user: ask for a rating
+        events.append(
+            {
+                "event": "bot",
+                "text": RATING_REQUEST,
+                "data": {"buttons": rating_buttons()},
+                "metadata": {"handoff_notice": True},
+            }
         )
+    # While paused, Rasa logged user messages without listening in between; without
+    # this the policies see no "action_listen" before the next message, no rule
+    # applies, and the fallback repeats until the circuit breaker stops it.
+    events.append({"event": "action", "name": "action_listen"})
+    try:
+        await request.app[RASA_KEY].append_events(sender_id, events, deliver=True)
     except RasaApiError as error:
         return _rasa_failed(error)
     try:

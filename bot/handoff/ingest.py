@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Dict, List, Optional, Set
 
+from bot.channels.payloads import is_payload
 from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
@@ -138,6 +139,9 @@ class Ingestor:
                 confidence=_float(intent.get("confidence")),
             )
             message = conversation is not None
+            text = str(event.get("text") or "")
+            if message and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
+                self.store.add_rating_comment(sender_id, text, at)
         elif kind == "bot":
             metadata = event.get("metadata") or {}
             if metadata.get("handoff_notice"):  # take-over greeting, hand-back notice: not a reply

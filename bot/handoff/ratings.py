@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.handoff.schema import handoffs, messages, ratings
+from bot.handoff.schema import conversations, handoffs, messages, ratings
 
 #: Score → what the user reads on the button.
 SCALE = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
@@ -91,7 +91,14 @@ class RatingStore:
                     sender_id=sender_id, at=at, kind="system", text=f"用户评价：{SCALE[score]}（{score} 分）"
                 )
             )
+            conn.execute(conversations.update().where(conversations.c.sender_id == sender_id).values(rated_at=at))
             return dict(conn.execute(sa.select(ratings).where(ratings.c.handoff_id == handoff["id"])).mappings().one())
+
+    @staticmethod
+    def may_be_rating_comment(conversation: Optional[Dict[str, Any]], at: float) -> bool:
+        """Whether a user message at ``at`` in ``conversation`` may comment a fresh rating."""
+        rated_at = (conversation or {}).get("rated_at")
+        return rated_at is not None and 0 <= at - float(rated_at) <= COMMENT_WINDOW_S
 
     def add_rating_comment(self, sender_id: str, text: str, at: Optional[float] = None) -> bool:
         """Keep ``text`` as the comment of a rating given in the last minutes (if it has

@@ -42,6 +42,8 @@ conversations = sa.Table(
     sa.Column("message_count", sa.Integer, nullable=False, default=0),
     #: The team it waits for or is held by (assignment rules, transfers).
     sa.Column("team", sa.String(32)),
+    #: When the user last rated the service (their next message may be a comment).
+    sa.Column("rated_at", sa.Float),
 )
 
 messages = sa.Table(

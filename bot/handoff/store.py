@@ -18,7 +18,8 @@ Each responsibility lives in its own module, combined here:
 """
 from __future__ import annotations
 
-from typing import Optional
+import threading
+from typing import Dict, Optional
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from bot.handoff.lifecycle import Action, HandoffConflict, HandoffError, Lifecyc
 from bot.handoff.ratings import RatingStore
 from bot.handoff.schema import broker_offsets, upgrade_to_head
 from bot.handoff.transcripts import ConversationFilter, TranscriptStore
+from bot.settings import get_settings
 
 STATUS_BOT = Status.BOT.value
 STATUS_WAITING = Status.WAITING.value
@@ -74,8 +76,25 @@ class HandoffStore(TranscriptStore, LifecycleStore, AccountStore, AuditStore, Fi
                 conn.execute(broker_offsets.insert().values(source=source, position=position))
 
 
+_shared_lock = threading.Lock()
+_shared: Dict[str, HandoffStore] = {}
+
+
+def shared_store() -> HandoffStore:
+    """The process's store of the configured database (the action server and the
+    Rasa process share one each; the gateway makes its own)."""
+    settings = get_settings()
+    with _shared_lock:
+        store = _shared.get(settings.handoff_database_url)
+        if store is None:
+            store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
+            _shared[settings.handoff_database_url] = store
+        return store
+
+
 __all__ = [
     "HandoffStore",
+    "shared_store",
     "StaffMember",
     "LoginPolicy",
     "ConversationFilter",

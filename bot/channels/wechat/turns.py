@@ -23,7 +23,7 @@ from wechatpy.exceptions import WeChatException
 
 from bot.cache import bounded_cache
 from bot.channels.common import namespaced_sender_id
-from bot.channels.payloads import is_payload, payload_refusal, running_agent
+from bot.channels.payloads import is_payload, payload_answer, running_agent
 from bot.channels.textual import (
     MatchListText,
     channel_user_id,
@@ -33,6 +33,7 @@ from bot.channels.textual import (
     staff_marked,
     utf8_size,
 )
+from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 from bot.tasks import BackgroundTasks
 
@@ -267,7 +268,8 @@ class TurnRegistry:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
-            refusal = await payload_refusal(message.text, message.sender_id, running_agent()) if typed_payload else None
+            checked = typed_payload or is_rating_payload(message.text)
+            refusal = await payload_answer(message.text, message.sender_id, running_agent()) if checked else None
             if refusal:
                 await output.send_text_message(message.sender_id, refusal)
                 return

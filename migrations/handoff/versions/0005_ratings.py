@@ -26,9 +26,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_handoff_ratings_sender_id", "handoff_ratings", ["sender_id"])
     op.create_index("ix_handoff_ratings_handoff_id", "handoff_ratings", ["handoff_id"], unique=True)
+    with op.batch_alter_table("handoff_conversations") as batch:
+        batch.add_column(sa.Column("rated_at", sa.Float))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("handoff_conversations") as batch:
+        batch.drop_column("rated_at")
     op.drop_index("ix_handoff_ratings_handoff_id", "handoff_ratings")
     op.drop_index("ix_handoff_ratings_sender_id", "handoff_ratings")
     op.drop_table("handoff_ratings")
