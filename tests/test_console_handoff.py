@@ -406,3 +406,98 @@ async def test_after_staff_end_the_conversation_the_user_rates_it_and_may_commen
     finally:
         monkeypatch.undo()
         reload_settings()
+
+
+async def test_canned_responses_are_shared_editable_and_filled_per_conversation(desk):
+    staff, store, rasa = desk
+    store.set_company("web:u1", "重庆长安汽车", time.time())
+    first, second = await staff("agent1"), await staff("agent2")
+    welcome = {"shortcut": "欢迎", "text": "{company}您好，我是{staff}，{unknown}"}
+    response = await first.post("/console/api/canned", welcome)
+    assert response.status == 200
+    assert (await first.post("/console/api/canned", {"shortcut": "bad shortcut!", "text": "x"})).status == 400
+    listed = (await (await second.get("/console/api/canned?sender_id=web:u1")).json())["canned"]
+    assert [c["shortcut"] for c in listed] == ["欢迎"]
+    assert listed[0]["filled"] == "重庆长安汽车您好，我是工作人员 小李，{unknown}"  # the viewer's display name
+    # a colleague edits it; everyone sees the new text
+    await second.post("/console/api/canned", {"shortcut": "/欢迎", "text": "{company}您好"})
+    listed = (await (await first.get("/console/api/canned?sender_id=web:u1")).json())["canned"]
+    assert [c["filled"] for c in listed] == ["重庆长安汽车您好"]
+    assert (await first.post("/console/api/canned/欢迎/delete")).status == 200
+    assert (await (await first.get("/console/api/canned")).json())["canned"] == []
+
+
+async def test_labels_filter_the_list_and_show_in_rows(desk):
+    staff, store, rasa = desk
+    store.record_message("web:u2", "user", "你好", time.time(), event_key="l2")
+    browser = await staff("agent1")
+    response = await browser.post("/console/api/conversations/web:u1/labels", {"label": "补贴"})
+    assert (await response.json())["labels"] == ["补贴"]
+    await browser.post("/console/api/conversations/web:u1/labels", {"label": "紧急"})
+    assert (await browser.post("/console/api/conversations/web:u1/labels", {"label": ""})).status == 400
+    page = await (await browser.get("/console/api/conversations?label=补贴")).json()
+    assert [c["sender_id"] for c in page["conversations"]] == ["web:u1"]
+    assert sorted(page["conversations"][0]["labels"]) == sorted(["紧急", "补贴"])
+    await browser.post("/console/api/conversations/web:u1/labels/remove", {"label": "补贴"})
+    assert (await (await browser.get("/console/api/conversations?label=补贴")).json())["total"] == 0
+    in_use = (await (await browser.get("/console/api/labels")).json())["labels"]
+    assert in_use == [{"label": "紧急", "conversations": 1}]
+
+
+async def test_csv_export_of_a_filtered_list_opens_cleanly_in_a_spreadsheet(desk):
+    staff, store, rasa = desk
+    now = time.time()
+    store.record_message("web:x1", "user", "=HYPERLINK(\"http://evil\") 电话13800000000", now, event_key="x1")
+    store.set_company("web:x1", "+成都某公司", now)
+    store.record_message("web:x2", "user", "你好", now, event_key="x2")
+    browser = await staff("agent1")
+    response = await browser.get("/console/api/conversations.csv?status=bot&tz=Asia/Shanghai")
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
+    raw = await response.read()
+    assert raw.startswith("\ufeff".encode("utf-8"))
+    import csv as csv_module
+    import io
+
+    rows = list(csv_module.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["对话", "状态", "渠道"]
+    by_id = {r[0]: r for r in rows[1:]}
+    assert set(by_id) == {"web:x1", "web:x2"}  # the waiting web:u1 is filtered out
+    assert by_id["web:x1"][3] == "'+成都某公司"  # formula start neutralised
+    assert by_id["web:x1"][7].startswith("'=HYPERLINK") and "13800000000" not in by_id["web:x1"][7]
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    expected = datetime.fromtimestamp(now, ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert by_id["web:x2"][8].startswith(expected)
+    assert (await browser.get("/console/api/conversations.csv?tz=Mars/Olympus")).status == 400
+
+
+async def test_handoff_summary_unread_count_and_who_is_viewing(desk):
+    staff, store, rasa = desk
+    ingest = Ingestor(store, LiveHub())
+    now = time.time()
+    store.record_message("web:h", "user", "重庆有没有做轮毂的", now - 30, event_key="h1", intent="find_suppliers",
+                         confidence=0.91)
+    store.record_next_action("web:h", "action_find_suppliers")
+    await ingest({"sender_id": "web:h", "event": "slot", "name": "match_text", "value": "轮毂", "timestamp": now - 29})
+    await ingest({"sender_id": "web:h", "event": "slot", "name": "requested_slot", "value": "x", "timestamp": now})
+    store.record_message("web:h", "user", "阿巴阿巴", now - 20, event_key="h2", intent="nlu_fallback", confidence=0.2)
+    store.record_next_action("web:h", "action_fallback")
+    store.request_handoff("web:h", "fallback", in_office_hours=True, at=now - 19)
+    store.record_message("web:h", "user", "人呢", now - 10, event_key="h3")
+    first, second = await staff("agent1"), await staff("agent2")
+    listed = await (await first.get("/console/api/conversations?status=waiting")).json()
+    assert next(c for c in listed["conversations"] if c["sender_id"] == "web:h")["unread"] == 3
+    detail = await (await first.get("/console/api/conversations/web:h")).json()
+    summary = detail["summary"]
+    assert summary["reason"] == "助手连续未能理解"
+    assert [q["text"] for q in summary["questions"]] == ["重庆有没有做轮毂的", "阿巴阿巴"]
+    assert summary["questions"][0]["intent"] == "find_suppliers" and summary["questions"][1]["unanswered"]
+    assert summary["assistant_did"] == ["推荐供应商", "未能理解"]
+    assert summary["slots"] == [{"name": "查找的产品", "value": "轮毂"}]
+    assert detail["viewers"] == ["agent1"]
+    assert store.get_conversation("web:h")["unread"] == 0  # opened by staff
+    seen = await (await second.get("/console/api/conversations/web:h/presence")).json()
+    assert seen["viewers"] == ["agent1", "agent2"]
+    await first.get("/console/api/conversations/web:h/presence?leaving=1")
+    assert (await (await second.get("/console/api/conversations/web:h/presence")).json())["viewers"] == ["agent2"]

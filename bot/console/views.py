@@ -24,7 +24,9 @@ from aiohttp import web
 
 from bot.channels.common import staff_reply_event
 from bot.console.admin import add_admin_routes
+from bot.console.desk import PRESENCE_KEY, add_desk_routes, conversation_filter, staff_timezone
 from bot.console.security import (
+    BACKGROUND_HEADER,
     CONFIG_KEY,
     PREFIX,
     STORE_KEY,
@@ -41,7 +43,8 @@ from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.lifecycle import Action, HandoffConflict, Status, allowed_actions
 from bot.handoff.rasa_client import RasaApiError, RasaClient
 from bot.handoff.ratings import rating_buttons
-from bot.handoff.store import STATUSES, ConversationFilter, HandoffError, HandoffStore
+from bot.handoff.store import STATUSES, HandoffError, HandoffStore
+from bot.handoff.summary import summarise
 from bot.handoff.transcripts import DEFAULT_PAGE, MAX_PAGE, masked_conversation
 from bot.messages import user_text
 
@@ -143,13 +146,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     if status and status not in STATUSES:
         return _error(f"状态必须是 {', '.join(STATUSES)} 之一", 400)
     limit, offset = _paging(request)
-    where = ConversationFilter(
-        status=status,
-        channel=request.query.get("channel") or None,
-        assignee=request.query.get("assignee") or None,
-        has_unanswered=request.query.get("unanswered") == "1",
-        team=request.query.get("team") or None,
-    )
+    where = conversation_filter(request)
     page = await asyncio.to_thread(_store(request).page_conversations, where, limit, offset)
     return _json({**page, "now": time.time()})
 
@@ -161,13 +158,22 @@ async def conversation_detail(request: web.Request) -> web.Response:
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
         return _error("没有这个对话。", 404)
+    member = current_staff(request)
     transcript = await asyncio.to_thread(store.transcript, sender_id)
+    history = await asyncio.to_thread(store.handoff_history, sender_id)
+    if request.headers.get(BACKGROUND_HEADER) != "1":
+        await asyncio.to_thread(store.mark_read, sender_id)
     return _json(
         {
             "conversation": conversation,
-            "allowed_actions": allowed_actions(conversation, current_staff(request)),
+            "allowed_actions": allowed_actions(conversation, member),
+            "summary": summarise(
+                transcript, history[-1] if history else None, json.loads(conversation["slots"] or "{}")
+            ),
+            "labels": await asyncio.to_thread(store.labels_of, sender_id),
+            "viewers": request.app[PRESENCE_KEY].saw(sender_id, member.username),
             "messages": transcript,
-            "handoffs": await asyncio.to_thread(store.handoff_history, sender_id),
+            "handoffs": history,
             "now": time.time(),
         }
     )
@@ -359,8 +365,8 @@ async def close(request: web.Request) -> web.Response:
     return await _end(request, close=True)
 
 
-def _iso(at: Optional[float]) -> Optional[str]:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat() if at else None
+def _iso(at: Optional[float], zone: Any = timezone.utc) -> Optional[str]:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="seconds") if at else None
 
 
 async def export(request: web.Request) -> web.Response:
@@ -372,6 +378,7 @@ async def export(request: web.Request) -> web.Response:
     if conversation is None:
         return _error("没有这个对话。", 404)
     messages = await asyncio.to_thread(store.transcript, sender_id)
+    zone = staff_timezone(request)
     fmt = request.query.get("format", "json")
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in sender_id)[:80]
     await asyncio.to_thread(store.audit, member.username, "export", sender_id, fmt)
@@ -382,15 +389,15 @@ async def export(request: web.Request) -> web.Response:
         labels = {"user": "用户", "bot": "助手", "staff": "工作人员", "note": "内部备注", "system": "系统"}
         for m in messages:
             who = labels.get(m["kind"], m["kind"]) + (f"·{m['author']}" if m["author"] else "")
-            lines.append(f"[{_iso(m['at'])}] {who}: {m['text']}")
+            lines.append(f"[{_iso(m['at'], zone)}] {who}: {m['text']}")
         body, ctype, ext = "\n".join(lines) + "\n", "text/plain", "txt"
     elif fmt == "json":
         payload = {
-            "conversation": {**conversation, "started_at": _iso(conversation["started_at"])},
+            "conversation": {**conversation, "started_at": _iso(conversation["started_at"], zone)},
             "handoffs": await asyncio.to_thread(store.handoff_history, sender_id),
-            "messages": [{**m, "at": _iso(m["at"])} for m in messages],
+            "messages": [{**m, "at": _iso(m["at"], zone)} for m in messages],
             "exported_by": member.username,
-            "exported_at": _iso(time.time()),
+            "exported_at": _iso(time.time(), zone),
         }
         body, ctype, ext = json.dumps(payload, ensure_ascii=False, indent=2), "application/json", "json"
     else:
@@ -551,6 +558,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/figures", figures)
     app.router.add_get(f"{api}/unanswered", unanswered)
     add_admin_routes(app)
+    add_desk_routes(app)
     app.router.add_get(f"{api}/audit", audit_entries)
 
 

@@ -17,6 +17,7 @@ from bot.channels.payloads import is_payload
 from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
+from bot.handoff.summary import SUMMARY_SLOTS
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -165,9 +166,10 @@ class Ingestor:
         elif kind == "slot" and event.get("name") == UNANSWERED_SLOT:
             if event.get("value") in UNANSWERED_REASONS:
                 self.store.mark_unanswered(sender_id, str(event["value"]))
-        elif kind == "slot" and event.get("name") in COMPANY_SLOTS:
+        elif kind == "slot" and event.get("name") in SUMMARY_SLOTS:
             value = event.get("value")
-            if isinstance(value, str) and value.strip():
+            self.store.set_slot(sender_id, str(event["name"]), value, at)
+            if event.get("name") in COMPANY_SLOTS and isinstance(value, str) and value.strip():
                 self.store.set_company(sender_id, value.strip(), at)
         else:
             return None

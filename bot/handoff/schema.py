@@ -44,6 +44,10 @@ conversations = sa.Table(
     sa.Column("team", sa.String(32)),
     #: When the user last rated the service (their next message may be a comment).
     sa.Column("rated_at", sa.Float),
+    #: User messages since staff last replied or opened the conversation.
+    sa.Column("unread", sa.Integer, nullable=False, default=0, server_default="0"),
+    #: The slots the assistant filled that staff care about (JSON object; handoff summary).
+    sa.Column("slots", sa.Text),
 )
 
 messages = sa.Table(

@@ -14,7 +14,9 @@ Each responsibility lives in its own module, combined here:
 - :mod:`bot.handoff.accounts` — staff accounts, passwords, sessions, login throttling;
 - :mod:`bot.handoff.audit` — the audit log and done tasks;
 - :mod:`bot.handoff.figures` — supervisor figures and unanswered questions;
-- :mod:`bot.handoff.ratings` — the users' ratings after a conversation with staff.
+- :mod:`bot.handoff.ratings` — the users' ratings after a conversation with staff;
+- :mod:`bot.handoff.desk` — canned responses and labels;
+- :mod:`bot.handoff.summary` — the handoff summary staff read first.
 """
 from __future__ import annotations
 
@@ -27,10 +29,12 @@ import sqlalchemy as sa
 from bot.db import create_engine
 from bot.handoff.accounts import ROLES, AccountStore, LoginPolicy, StaffMember, hash_password, verify_password
 from bot.handoff.audit import AuditStore
+from bot.handoff.desk import DeskStore
 from bot.handoff.figures import FigureStore
 from bot.handoff.lifecycle import Action, HandoffConflict, HandoffError, LifecycleStore, Status
 from bot.handoff.ratings import RatingStore
 from bot.handoff.schema import broker_offsets, upgrade_to_head
+from bot.handoff.summary import SummaryStore
 from bot.handoff.transcripts import ConversationFilter, TranscriptStore
 from bot.settings import get_settings
 
@@ -41,7 +45,9 @@ STATUS_CLOSED = Status.CLOSED.value
 STATUSES = tuple(s.value for s in Status)
 
 
-class HandoffStore(TranscriptStore, LifecycleStore, AccountStore, AuditStore, FigureStore, RatingStore):
+class HandoffStore(
+    TranscriptStore, LifecycleStore, AccountStore, AuditStore, FigureStore, RatingStore, DeskStore, SummaryStore
+):
     """All reads and writes of the handoff state. Create one per process."""
 
     def __init__(

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from bot.handoff.lifecycle import Action, HandoffError, Status, conversation_row, decide, ensure_conversation
 from bot.handoff.privacy import mask_personal_data
-from bot.handoff.schema import conversations, handoffs, messages
+from bot.handoff.schema import conversations, handoffs, labels, messages
 
 #: Page sizes the console may ask for.
 MAX_PAGE = 200
@@ -32,6 +32,7 @@ class ConversationFilter:
     #: Only conversations with at least one message the assistant could not answer.
     has_unanswered: bool = False
     team: Optional[str] = None
+    label: Optional[str] = None
 
 
 def _escaped_like(text: str) -> str:
@@ -70,6 +71,10 @@ class TranscriptStore:
             conditions.append(conversations.c.assigned_to == where.assignee)
         if where.team:
             conditions.append(conversations.c.team == where.team)
+        if where.label:
+            conditions.append(
+                sa.exists().where(labels.c.sender_id == conversations.c.sender_id, labels.c.label == where.label)
+            )
         if where.has_unanswered:
             conditions.append(
                 sa.exists().where(
@@ -94,6 +99,16 @@ class TranscriptStore:
         )
         with self.engine.connect() as conn:
             rows = [masked_conversation(dict(r)) for r in conn.execute(query).mappings()]
+            tags: Dict[str, List[str]] = {}
+            if rows:
+                for tag in conn.execute(
+                    sa.select(labels.c.sender_id, labels.c.label)
+                    .where(labels.c.sender_id.in_([r["sender_id"] for r in rows]))
+                    .order_by(labels.c.label)
+                ):
+                    tags.setdefault(tag.sender_id, []).append(tag.label)
+            for row in rows:
+                row["labels"] = tags.get(row["sender_id"], [])
             total = conn.execute(
                 sa.select(sa.func.count()).select_from(conversations).where(*conditions)
             ).scalar_one()
@@ -165,6 +180,10 @@ class TranscriptStore:
             if channel and kind == "user":
                 changes["channel"] = channel
             if kind == "user":
+                changes["unread"] = conversations.c.unread + 1
+            elif kind == "staff":
+                changes["unread"] = 0
+            if kind == "user":
                 # A company writing again after staff closed: back to the assistant. The
                 # console resumes the assistant before it records a close or a hand-back,
                 # so a ``paused`` still set here only means the resume event has not been
@@ -190,6 +209,15 @@ class TranscriptStore:
                     .values(first_reply_at=at)
                 )
             return conversation_row(conn, sender_id)
+
+    def mark_read(self, sender_id: str) -> None:
+        """Staff opened the conversation: nothing unread any more."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                conversations.update()
+                .where(conversations.c.sender_id == sender_id, conversations.c.unread != 0)
+                .values(unread=0)
+            )
 
     def record_next_action(self, sender_id: str, action_name: str) -> None:
         """Remember the assistant's first action after the latest user message."""
