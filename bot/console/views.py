@@ -122,6 +122,10 @@ async def me(request: web.Request) -> web.Response:
             "role": member.role,
             "csrf_token": request["csrf"],
             "session_idle_s": config.idle_s,
+            "display_name": member.display_name,
+            "teams": list(member.teams),
+            "sla_first_reply_s": config.sla_first_reply_s,
+            "sla_waiting_s": config.sla_waiting_s,
         }
     )
 

@@ -13,7 +13,17 @@ const CHANNEL_LABELS = { socketio: "网页", rest: "网页接口", telegram: "Te
 const PAGE_SIZE = 50;
 const KIND_LABELS = { user: "用户", bot: "助手", staff: "工作人员", note: "内部备注", system: "系统通知" };
 
-const state = { me: null, conversations: new Map(), selected: null, now: Date.now() / 1000, clockSkew: 0 };
+const state = {
+  me: null,
+  conversations: new Map(),
+  selected: null,
+  now: Date.now() / 1000,
+  clockSkew: 0,
+  offset: 0,
+  canned: [],
+  colleagues: { staff: [], teams: [] },
+};
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai";
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -135,10 +145,12 @@ function waitingSeconds(conversation) {
   return serverNow() - conversation.waiting_since;
 }
 
+function who(c) {
+  return c.company || c.sender_id.split(":").slice(1).join(":").slice(0, 12) || c.sender_id;
+}
+
 function renderList() {
-  const filter = byId("status-filter").value;
   const rows = [...state.conversations.values()]
-    .filter((c) => !filter || c.status === filter)
     // waiting first, longest waiting on top (the order users are told), then the most recent
     .sort(
       (a, b) =>
@@ -147,12 +159,15 @@ function renderList() {
         (b.last_at || 0) - (a.last_at || 0)
     );
   const body = byId("conversation-rows");
+  const slaWaiting = state.me ? state.me.sla_waiting_s : 300;
   body.replaceChildren(
-    ...rows.map((c) =>
-      el(
+    ...rows.map((c) => {
+      const waited = waitingSeconds(c);
+      const breach = c.status === "waiting" && waited !== null && waited > slaWaiting;
+      return el(
         "tr",
         {
-          class: `row status-${c.status}` + (c.sender_id === state.selected ? " selected" : ""),
+          class: `row status-${c.status}` + (c.sender_id === state.selected ? " selected" : "") + (breach ? " sla-breach" : ""),
           dataset: { senderId: c.sender_id, status: c.status },
           tabindex: "0",
           onclick: () => selectConversation(c.sender_id),
@@ -160,22 +175,56 @@ function renderList() {
             if (event.key === "Enter") selectConversation(c.sender_id);
           },
         },
-        el("td", {}, el("span", { class: `status status-${c.status}` }, STATUS_LABELS[c.status] || c.status)),
-        el("td", {}, CHANNEL_LABELS[c.channel] || c.channel || "—"),
-        el("td", {}, c.company || "—"),
-        el("td", { class: "last" }, (c.last_text || "").slice(0, 80)),
-        el("td", { class: "waiting" }, waitingSeconds(c) === null ? "" : formatDuration(waitingSeconds(c)))
-      )
-    )
+        el(
+          "td",
+          { class: "who" },
+          el("div", { class: "name" }, who(c)),
+          el(
+            "div",
+            { class: "tags" },
+            el("span", { class: `status status-${c.status}` }, STATUS_LABELS[c.status] || c.status),
+            el("span", { class: "channel" }, CHANNEL_LABELS[c.channel] || c.channel || "—"),
+            c.assigned_to ? el("span", { class: "holder" }, c.assigned_to) : null,
+            c.team ? el("span", { class: "team" }, c.team) : null,
+            ...(c.labels || []).map((label) => el("span", { class: "label" }, label))
+          )
+        ),
+        el(
+          "td",
+          { class: "last" },
+          c.unread ? el("span", { class: "unread", title: "未读消息" }, String(c.unread)) : null,
+          (c.last_text || "").slice(0, 80)
+        ),
+        el("td", { class: "waiting" + (breach ? " breach" : "") }, waited === null ? "" : formatDuration(waited))
+      );
+    })
   );
   byId("empty-list").hidden = rows.length > 0;
 }
 
+function listQuery() {
+  const params = new URLSearchParams();
+  const filters = {
+    status: byId("status-filter").value,
+    channel: byId("channel-filter").value,
+    assignee: byId("assignee-filter").value === "__me" ? state.me.username : byId("assignee-filter").value,
+    team: byId("team-filter").value,
+    label: byId("label-filter").value,
+  };
+  for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
+  if (byId("unanswered-filter").checked) params.set("unanswered", "1");
+  return params;
+}
+
 async function loadConversations(background = false) {
   const offset = state.offset || 0;
-  const status = byId("status-filter").value;
-  const query = `?limit=${PAGE_SIZE}&offset=${offset}` + (status ? `&status=${encodeURIComponent(status)}` : "");
-  const data = await api("/conversations" + query, { background });
+  const params = listQuery();
+  const exportParams = new URLSearchParams(params);
+  exportParams.set("tz", TIME_ZONE);
+  byId("export-list").href = `${API}/conversations.csv?${exportParams}`;
+  params.set("limit", PAGE_SIZE);
+  params.set("offset", offset);
+  const data = await api(`/conversations?${params}`, { background });
   state.clockSkew = data.now - Date.now() / 1000;
   state.conversations = new Map(data.conversations.map((c) => [c.sender_id, c]));
   state.total = data.total;
@@ -260,10 +309,151 @@ function renderDetail(data) {
   const base = `${API}/conversations/${encodeURIComponent(c.sender_id)}/export`;
   byId("export-json").href = `${base}?format=json`;
   byId("export-txt").href = `${base}?format=txt`;
+  const canTransfer = allowed.has("transfer") || allowed.has("transfer_team");
+  byId("transfer-box").hidden = !canTransfer;
+  if (canTransfer) renderTransferTargets(c, allowed);
+  renderSummary(data.summary);
+  renderLabels(data.labels || []);
+  renderViewers(data.viewers || []);
   const list = byId("transcript");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
   list.replaceChildren(...data.messages.map(renderMessage));
   if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function renderSummary(summary) {
+  const box = byId("summary");
+  if (!summary || (!summary.reason && !summary.questions.length)) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const items = [];
+  if (summary.reason) items.push(el("p", {}, el("strong", {}, "转人工原因："), summary.reason + (summary.team ? `（${summary.team}组）` : "")));
+  if (summary.questions.length) {
+    items.push(
+      el("p", {}, el("strong", {}, "用户问了：")),
+      el(
+        "ul",
+        {},
+        ...summary.questions.map((q) =>
+          el(
+            "li",
+            { class: q.unanswered ? "unanswered" : "" },
+            q.text,
+            q.intent ? el("span", { class: "intent" }, ` ${q.intent} ${q.confidence === null ? "" : Math.round(q.confidence * 100) + "%"}`) : null,
+            q.unanswered ? el("span", { class: "flag" }, " 未能解答") : null
+          )
+        )
+      )
+    );
+  }
+  if (summary.assistant_did.length) items.push(el("p", {}, el("strong", {}, "助手已做："), summary.assistant_did.join("、")));
+  if (summary.slots.length) items.push(el("p", {}, el("strong", {}, "已收集："), summary.slots.map((s) => `${s.name}：${s.value}`).join("；")));
+  box.replaceChildren(el("h3", {}, "转人工摘要"), ...items);
+}
+
+function renderLabels(labels) {
+  byId("labels").replaceChildren(
+    ...labels.map((label) =>
+      el(
+        "span",
+        { class: "label" },
+        label,
+        el(
+          "button",
+          {
+            type: "button",
+            class: "remove",
+            "aria-label": `删除标签 ${label}`,
+            onclick: () => conversationAction("labels/remove", { label }),
+          },
+          "×"
+        )
+      )
+    )
+  );
+}
+
+function renderViewers(viewers) {
+  const others = viewers.filter((name) => name !== state.me.username);
+  byId("viewers").textContent = others.length ? `正在查看：${others.join("、")}` : "";
+}
+
+function renderTransferTargets(c, allowed) {
+  const select = byId("transfer-target");
+  const current = select.value;
+  const options = [];
+  if (allowed.has("transfer")) {
+    for (const s of state.colleagues.staff) {
+      if (s.username === c.assigned_to || s.username === state.me.username) continue;
+      const name = s.display_name ? `${s.username}（${s.display_name}）` : s.username;
+      options.push(el("option", { value: `to:${s.username}` }, `${name} · 接待中 ${s.holding}`));
+    }
+  }
+  for (const team of state.colleagues.teams) options.push(el("option", { value: `team:${team}` }, `${team}组（排队）`));
+  select.replaceChildren(...options);
+  if (current) select.value = current;
+}
+
+async function loadColleagues() {
+  state.colleagues = await api("/colleagues", { background: true });
+  const teamFilter = byId("team-filter");
+  if (teamFilter && teamFilter.options.length === 1) {
+    teamFilter.append(...state.colleagues.teams.map((t) => el("option", { value: t }, t)));
+  }
+  const assignee = byId("assignee-filter");
+  if (assignee && assignee.options.length === 2) {
+    assignee.append(...state.colleagues.staff.map((s) => el("option", { value: s.username }, s.username)));
+  }
+  const labels = await api("/labels", { background: true });
+  const labelFilter = byId("label-filter");
+  const chosen = labelFilter.value;
+  labelFilter.replaceChildren(el("option", { value: "" }, "全部"), ...labels.labels.map((l) => el("option", { value: l.label }, `${l.label}（${l.conversations}）`)));
+  labelFilter.value = chosen;
+}
+
+async function loadCanned() {
+  if (!state.selected) return;
+  const data = await api(`/canned?sender_id=${encodeURIComponent(state.selected)}`, { background: true });
+  state.canned = data.canned;
+  byId("canned-picker").replaceChildren(
+    el("option", { value: "" }, "快捷回复…"),
+    ...state.canned.map((c) => el("option", { value: c.shortcut }, `/${c.shortcut} ${c.filled.slice(0, 20)}`))
+  );
+}
+
+function useCanned(shortcut) {
+  const item = state.canned.find((c) => c.shortcut === shortcut);
+  if (!item) return;
+  const box = byId("reply-text");
+  box.value = item.filled;
+  byId("canned-menu").hidden = true;
+  box.focus();
+}
+
+function showCannedMenu() {
+  const box = byId("reply-text");
+  const menu = byId("canned-menu");
+  const match = /^\/(\S*)$/.exec(box.value);
+  if (!match || box.disabled) {
+    menu.hidden = true;
+    return;
+  }
+  const found = state.canned.filter((c) => c.shortcut.startsWith(match[1]));
+  menu.replaceChildren(
+    ...found.map((c) =>
+      el("li", { role: "option", tabindex: "0", dataset: { shortcut: c.shortcut }, onclick: () => useCanned(c.shortcut), onkeydown: (e) => { if (e.key === "Enter") { e.preventDefault(); useCanned(c.shortcut); } } },
+        el("strong", {}, `/${c.shortcut}`), " ", c.filled.slice(0, 60))
+    )
+  );
+  menu.hidden = found.length === 0;
+}
+
+async function heartbeat() {
+  if (!state.selected || document.hidden) return;
+  const data = await api(`/conversations/${encodeURIComponent(state.selected)}/presence`, { background: true }).catch(() => null);
+  if (data) renderViewers(data.viewers);
 }
 
 async function loadDetail(background = false) {
@@ -278,6 +468,7 @@ async function selectConversation(senderId) {
   if (state.selected && state.selected !== senderId) {
     saveDrafts();
     for (const id of DRAFT_FIELDS) byId(id).value = "";
+    api(`/conversations/${encodeURIComponent(state.selected)}/presence?leaving=1`, { background: true }).catch(() => null);
   }
   state.selected = senderId;
   if (decodeURIComponent(window.location.hash.slice(1)) !== senderId) {
@@ -286,6 +477,7 @@ async function selectConversation(senderId) {
   showError("action-error", null);
   await loadDetail().catch((error) => showError("action-error", error));
   restoreDrafts();
+  loadCanned().catch(() => null);
 }
 
 async function conversationAction(path, body) {
@@ -323,10 +515,45 @@ function connectLive(onUpdate) {
 }
 
 async function conversationsPage() {
-  byId("status-filter").addEventListener("change", () => {
-    state.offset = 0;
-    loadConversations().catch((error) => showError("action-error", error));
+  for (const id of ["status-filter", "channel-filter", "assignee-filter", "team-filter", "label-filter", "unanswered-filter"]) {
+    byId(id).addEventListener("change", () => {
+      state.offset = 0;
+      loadConversations().catch((error) => showError("action-error", error));
+    });
+  }
+  byId("transfer").addEventListener("click", async () => {
+    const [kind, target] = byId("transfer-target").value.split(/:(.*)/s);
+    if (!target) return;
+    await conversationAction("transfer", kind === "to" ? { to: target } : { team: target });
+    loadColleagues().catch(() => null);
   });
+  byId("label-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const label = byId("label-text").value.trim();
+    if (label && (await conversationAction("labels", { label }))) {
+      byId("label-text").value = "";
+      loadColleagues().catch(() => null);
+    }
+  });
+  byId("reply-text").addEventListener("input", showCannedMenu);
+  byId("canned-picker").addEventListener("change", (event) => {
+    useCanned(event.target.value);
+    event.target.value = "";
+  });
+  byId("canned-save").addEventListener("click", async () => {
+    const text = byId("reply-text").value.trim();
+    if (!text) return;
+    const shortcut = window.prompt("快捷词（输入 / 加快捷词即可调出；可用 {company} 代表企业名称）");
+    if (!shortcut) return;
+    try {
+      await api("/canned", { method: "POST", body: { shortcut, text } });
+      await loadCanned();
+    } catch (error) {
+      showError("action-error", error);
+    }
+  });
+  await loadColleagues().catch(() => null);
+  setInterval(() => heartbeat(), 10000);
   byId("page-prev").addEventListener("click", () => {
     state.offset = Math.max(0, (state.offset || 0) - PAGE_SIZE);
     loadConversations().catch((error) => showError("action-error", error));
