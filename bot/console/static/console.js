@@ -693,22 +693,70 @@ function percent(value) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`;
 }
 
+function ratingText(summary) {
+  return summary.ratings ? `${summary.rating_average} 分（${summary.ratings} 条）` : "—";
+}
+
+function summaryCells(summary) {
+  return [
+    el("td", {}, summary.handoffs),
+    el("td", {}, formatDuration(summary.waiting_median_s)),
+    el("td", {}, formatDuration(summary.first_reply_median_s)),
+    el("td", {}, formatDuration(summary.resolution_median_s)),
+    el("td", { class: summary.sla_breaches ? "breach" : "" }, summary.sla_breaches),
+    el("td", {}, ratingText(summary)),
+  ];
+}
+
+const MISSED_LABELS = { waiting: "等待", first_reply: "首次回复" };
+
 async function figuresPage() {
   async function load() {
     try {
-      const f = await api(`/figures?days=${byId("figures-days").value}`);
+      const days = byId("figures-days").value;
+      const f = await api(`/figures?days=${days}`);
+      const ratings = Object.entries(f.ratings).map(([score, n]) => `${score}分×${n}`).join("  ");
       const items = [
         ["对话数", f.conversations],
         ["转人工请求", f.handoff_requests],
         ["转人工率", percent(f.handoff_rate)],
         ["助手独立解决率（containment）", percent(f.containment)],
+        ["等待人工（中位数）", formatDuration(f.overall.waiting_median_s)],
         ["首次人工回复（中位数）", formatDuration(f.first_reply_median_s)],
         ["首次人工回复（P90）", formatDuration(f.first_reply_p90_s)],
+        ["解决时长（中位数）", formatDuration(f.overall.resolution_median_s)],
+        ["超出服务目标", f.overall.sla_breaches],
+        ["服务评价", `${ratingText(f.overall)}  ${ratings}`],
         ["当前等待人工", f.waiting_now],
+        ["未能解答的消息", f.unanswered_messages],
       ];
       byId("figures").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
-      byId("per-day").replaceChildren(...f.conversations_per_day.map(([day, n]) => el("tr", {}, el("td", {}, day), el("td", {}, n))));
-      byId("failed").replaceChildren(...f.top_failed_questions.map((q) => el("tr", {}, el("td", {}, q.text), el("td", {}, q.times))));
+      byId("per-day").replaceChildren(
+        ...f.per_day.map((d) => el("tr", {}, el("td", {}, d.day), el("td", {}, d.conversations), el("td", {}, percent(d.handoff_rate)), ...summaryCells(d)))
+      );
+      byId("per-agent").replaceChildren(...Object.entries(f.per_agent).map(([name, a]) => el("tr", {}, el("td", {}, name), ...summaryCells(a))));
+      byId("per-team").replaceChildren(...Object.entries(f.per_team).map(([name, t]) => el("tr", {}, el("td", {}, name), ...summaryCells(t))));
+      byId("sla-targets").textContent = `（目标：等待 ≤ ${formatDuration(f.sla.waiting_s)}，首次人工回复 ≤ ${formatDuration(f.sla.first_reply_s)}）`;
+      byId("breaches").replaceChildren(
+        ...f.breaches.map((b) =>
+          el(
+            "tr",
+            { class: "breach" },
+            el("td", {}, formatTime(b.requested_at)),
+            el("td", {}, el("a", { href: `/console/#${encodeURIComponent(b.sender_id)}` }, b.sender_id)),
+            el("td", {}, b.agent || "—"),
+            el("td", {}, formatDuration(b.waiting_s)),
+            el("td", {}, b.first_reply_s === null ? "尚未回复" : formatDuration(b.first_reply_s)),
+            el("td", {}, b.missed.map((m) => MISSED_LABELS[m] || m).join("、"))
+          )
+        )
+      );
+      const unanswered = await api(`/unanswered?days=${days}`);
+      byId("failed").replaceChildren(
+        ...unanswered.groups.map((g) =>
+          el("tr", {}, el("td", {}, g.question), el("td", {}, g.times), el("td", {}, g.conversations), el("td", { class: "muted" }, g.wordings.slice(1).map((w) => w.text).join(" / ")))
+        )
+      );
       const audit = await api("/audit");
       byId("audit").replaceChildren(
         ...audit.entries.map((e) =>
