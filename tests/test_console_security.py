@@ -108,6 +108,7 @@ async def test_only_the_login_form_is_public():
         ("GET", "/console/login"),
         ("POST", "/console/login"),
         ("GET", "/console/static/console.css"),
+        ("GET", "/console/static/login.js"),  # keeps a deep link's conversation through the login
     }
 
 

@@ -31,7 +31,12 @@ BACKGROUND_HEADER = "X-Console-Background"
 
 #: (method, path) pairs reachable without a session: only the login form itself.
 PUBLIC_ROUTES = frozenset(
-    {("GET", f"{PREFIX}/login"), ("POST", f"{PREFIX}/login"), ("GET", f"{PREFIX}/static/console.css")}
+    {
+        ("GET", f"{PREFIX}/login"),
+        ("POST", f"{PREFIX}/login"),
+        ("GET", f"{PREFIX}/static/console.css"),
+        ("GET", f"{PREFIX}/static/login.js"),
+    }
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -193,7 +198,8 @@ _LOGIN_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>登录 · 成渝助手工作台</title>
-<link rel="stylesheet" href="{prefix}/static/console.css"></head>
+<link rel="stylesheet" href="{prefix}/static/console.css">
+<script src="{prefix}/static/login.js" defer></script></head>
 <body class="login-page"><main class="login-box">
 <h1>成渝助手 · 人工工作台</h1>
 {message}

@@ -392,8 +392,8 @@ function renderTransferTargets(c, allowed) {
     }
   }
   for (const team of state.colleagues.teams) options.push(el("option", { value: `team:${team}` }, `${team}组（排队）`));
-  select.replaceChildren(...options);
-  if (current) select.value = current;
+  select.replaceChildren(el("option", { value: "" }, "选择同事或小组…"), ...options);
+  if (current && options.some((option) => option.value === current)) select.value = current;
 }
 
 async function loadColleagues() {
@@ -477,6 +477,8 @@ async function selectConversation(senderId) {
   showError("action-error", null);
   await loadDetail().catch((error) => showError("action-error", error));
   restoreDrafts();
+  // On a phone the conversation is below the list: bring it into view.
+  if (window.matchMedia("(max-width: 800px)").matches) byId("detail").scrollIntoView({ block: "start" });
   loadCanned().catch(() => null);
 }
 
