@@ -247,6 +247,8 @@ class TurnRegistry:
     def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
         loop = asyncio.get_running_loop()
         output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
+        # Menu clicks (events) carry the operator's configured payloads; typed text is checked.
+        typed = is_payload(text) and metadata.get("msg_type") in ("text", "voice")
         message = UserMessage(
             text=self.menus.resolve(user_id, text),
             output_channel=output,
@@ -258,7 +260,7 @@ class TurnRegistry:
         turn = Turn(
             output=output,
             deadline=loop.time() + (self.reply_timeout or 0.0),
-            task=self.tasks.spawn(self._run(message, output, user_id, typed_payload=is_payload(text)), f"turn {key}"),
+            task=self.tasks.spawn(self._run(message, output, user_id, typed_payload=typed), f"turn {key}"),
         )
         self._turns[key] = turn
         self.turns_started += 1
