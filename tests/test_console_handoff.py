@@ -501,3 +501,14 @@ async def test_handoff_summary_unread_count_and_who_is_viewing(desk):
     assert seen["viewers"] == ["agent1", "agent2"]
     await first.get("/console/api/conversations/web:h/presence?leaving=1")
     assert (await (await second.get("/console/api/conversations/web:h/presence")).json())["viewers"] == ["agent2"]
+
+
+async def test_staff_send_a_policy_entry_as_the_assistant_words_it(desk):
+    staff, store, rasa = desk
+    holder = await staff("agent1")
+    found = await (await holder.get("/console/api/knowledge?q=川渝联合研发项目支持哪些领域")).json()
+    entry = found["entries"][0]
+    assert "研发" in entry["title"] and "来源" in entry["text"]
+    assert (await holder.post("/console/api/conversations/web:u1/take-over")).status == 200
+    assert (await holder.post("/console/api/conversations/web:u1/reply", {"text": entry["text"]})).status == 200
+    assert rasa.sent[-1]["text"] == entry["text"]

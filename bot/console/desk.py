@@ -251,11 +251,16 @@ async def export_list(request: web.Request) -> web.Response:
     )
 
 
-def add_desk_routes(app: web.Application) -> None:
-    """Register canned responses, labels, presence and the list export."""
+def add_desk_routes(app: web.Application, knowledge_base_path: Any = None) -> None:
+    """Register canned responses, labels, presence, the list export and policy entries."""
     api = f"{PREFIX}/api"
     conv = f"{api}/conversations/{{sender_id}}"
     app[PRESENCE_KEY] = Presence()
+    if knowledge_base_path is None:
+        from bot.settings import get_settings
+
+        knowledge_base_path = get_settings().knowledge_base_path
+    app[POLICY_KEY] = PolicyEntries(knowledge_base_path)
     app.router.add_get(f"{api}/conversations.csv", export_list)
     app.router.add_get(f"{api}/canned", list_canned)
     app.router.add_post(f"{api}/canned", save_canned)
@@ -264,6 +269,40 @@ def add_desk_routes(app: web.Application) -> None:
     app.router.add_post(f"{conv}/labels", add_label)
     app.router.add_post(f"{conv}/labels/remove", remove_label)
     app.router.add_get(f"{conv}/presence", presence)
+    app.router.add_get(f"{api}/knowledge", policy_entries)
 
 
-__all__ = ["add_desk_routes", "PRESENCE_KEY", "Presence", "spreadsheet_safe"]
+
+
+# --- knowledge base: send a policy entry in one click ------------------------------------------
+
+
+class PolicyEntries:
+    """The policy knowledge base as staff search it (loaded on first use: the gateway
+    does not need the tokenizer until then)."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def search(self, query: str, limit: int = 5) -> List[Dict[str, Any]]:
+        """Entries matching ``query`` (all when empty), each with the text users get."""
+        from bot.knowledge.base import KnowledgeBaseFile, format_answer
+
+        if self._file is None:
+            self._file = KnowledgeBaseFile(self.path)
+        base = self._file.get()
+        entries = [m.entry for m in base.search(query, limit=limit)] if query else list(base.entries)[:50]
+        return [{"id": e.id, "title": e.title, "text": format_answer(e)} for e in entries]
+
+
+POLICY_KEY = web.AppKey("console_policy_entries", PolicyEntries)
+
+
+async def policy_entries(request: web.Request) -> web.Response:
+    """Policy entries for ``?q=`` with the exact text the assistant would send."""
+    query = request.query.get("q", "").strip()[:100]
+    return _json({"entries": await asyncio.to_thread(request.app[POLICY_KEY].search, query)})
+
+
+__all__ = ["add_desk_routes", "PRESENCE_KEY", "POLICY_KEY", "Presence", "PolicyEntries", "spreadsheet_safe"]

@@ -538,6 +538,27 @@ async function conversationsPage() {
     }
   });
   byId("reply-text").addEventListener("input", showCannedMenu);
+  byId("knowledge-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = await api(`/knowledge?q=${encodeURIComponent(byId("knowledge-q").value.trim())}`).catch((error) => {
+      showError("action-error", error);
+      return { entries: [] };
+    });
+    const canReply = !byId("reply-send").disabled;
+    byId("knowledge-results").replaceChildren(
+      ...data.entries.map((entry) =>
+        el(
+          "li",
+          { dataset: { entryId: entry.id } },
+          el("strong", {}, entry.title),
+          " ",
+          el("button", { type: "button", disabled: !canReply, title: canReply ? "" : "接管对话后才能发送", onclick: () => conversationAction("reply", { text: entry.text }) }, "发送"),
+          " ",
+          el("button", { type: "button", class: "secondary", onclick: () => { byId("reply-text").value = entry.text; byId("reply-text").focus(); } }, "填入回复框")
+        )
+      )
+    );
+  });
   byId("canned-picker").addEventListener("change", (event) => {
     useCanned(event.target.value);
     event.target.value = "";
