@@ -19,12 +19,15 @@ SLA breaches: web:1 first reply 180 > 120; web:2 waiting 360 > 300 and first rep
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from bot.handoff.store import HandoffStore
+from tests.services import require_postgres
 
 DAY = datetime(2026, 11, 26, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()
 
@@ -34,9 +37,26 @@ def at(hhmm: str) -> float:
     return DAY + int(hours) * 3600 + int(minutes) * 60
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def database(request, tmp_path):
+    """A new handoff database: SQLite, and our own database on the PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'handoff.db'}"
+        return
+    admin_url = require_postgres()
+    name = f"handoff_figures_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def day(tmp_path):
-    store = HandoffStore(f"sqlite:///{tmp_path / 'handoff.db'}")
+def day(database):
+    store = HandoffStore(database)
     alice = store.add_staff("alice", "long enough pw", "agent", teams=["四川"])
     bob = store.add_staff("bob", "long enough pw", "agent", teams=["重庆"])
     for n, start in ((1, "09:00"), (2, "09:30"), (3, "10:00"), (4, "11:00"), (5, "12:00")):
