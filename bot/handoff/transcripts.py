@@ -114,10 +114,6 @@ class TranscriptStore:
             ).scalar_one()
         return {"conversations": rows, "total": int(total), "limit": limit, "offset": offset}
 
-    def list_conversations(self, status: Optional[str] = None, limit: int = MAX_PAGE) -> List[Dict[str, Any]]:
-        """The first page of conversations (see :meth:`page_conversations`)."""
-        return self.page_conversations(ConversationFilter(status=status), limit=limit)["conversations"]
-
     def transcript(self, sender_id: str) -> List[Dict[str, Any]]:
         """Every stored message of a conversation (notes included), oldest first."""
         with self.engine.connect() as conn:
