@@ -8,22 +8,9 @@ from typing import Any, Dict
 
 from aiohttp import web
 
+from bot.console.replies import json_object, json_reply
 from bot.console.security import PREFIX, STORE_KEY, require_admin
 from bot.handoff.accounts import ROLES, TEAMS
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
-
-
-async def _body(request: web.Request) -> Dict[str, Any]:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "需要 JSON 对象"}', content_type="application/json")
-    return body
 
 
 def _text(body: Dict[str, Any], name: str) -> Any:
@@ -44,13 +31,13 @@ async def list_accounts(request: web.Request) -> web.Response:
     """Every account (disabled ones too), with the roles and teams to choose from."""
     require_admin(request)
     accounts = await asyncio.to_thread(request.app[STORE_KEY].staff_accounts)
-    return _json({"accounts": accounts, "roles": list(ROLES), "teams": list(TEAMS)})
+    return json_reply({"accounts": accounts, "roles": list(ROLES), "teams": list(TEAMS)})
 
 
 async def create_account(request: web.Request) -> web.Response:
     """Create an account: ``{username, password, role, display_name?, teams?}``."""
     admin = require_admin(request)
-    body = await _body(request)
+    body = await json_object(request)
     store = request.app[STORE_KEY]
     try:
         member = await asyncio.to_thread(
@@ -62,21 +49,21 @@ async def create_account(request: web.Request) -> web.Response:
             _teams(body),
         )
     except ValueError as error:
-        return _json({"error": str(error)}, 400)
+        return json_reply({"error": str(error)}, 400)
     await asyncio.to_thread(store.audit, admin.username, "account_create", None, member.username)
-    return _json({"username": member.username}, 201)
+    return json_reply({"username": member.username}, 201)
 
 
 async def update_account(request: web.Request) -> web.Response:
     """Change ``{role?, active?, display_name?, teams?}`` of an account."""
     admin = require_admin(request)
     username = request.match_info["username"]
-    body = await _body(request)
+    body = await json_object(request)
     active = body.get("active")
     if active is not None and not isinstance(active, bool):
-        return _json({"error": "active 必须是 true 或 false"}, 400)
+        return json_reply({"error": "active 必须是 true 或 false"}, 400)
     if active is False and username == admin.username:
-        return _json({"error": "不能停用自己的账号。"}, 400)
+        return json_reply({"error": "不能停用自己的账号。"}, 400)
     store = request.app[STORE_KEY]
     try:
         await asyncio.to_thread(
@@ -89,23 +76,23 @@ async def update_account(request: web.Request) -> web.Response:
             )
         )
     except ValueError as error:
-        return _json({"error": str(error)}, 400)
+        return json_reply({"error": str(error)}, 400)
     await asyncio.to_thread(store.audit, admin.username, "account_update", None, f"{username} {json.dumps(body)}")
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 async def reset_password(request: web.Request) -> web.Response:
     """Set a new password ``{password}`` (ends the account's sessions)."""
     admin = require_admin(request)
     username = request.match_info["username"]
-    body = await _body(request)
+    body = await json_object(request)
     store = request.app[STORE_KEY]
     try:
         await asyncio.to_thread(store.set_staff_password, username, _text(body, "password") or "")
     except ValueError as error:
-        return _json({"error": str(error)}, 400)
+        return json_reply({"error": str(error)}, 400)
     await asyncio.to_thread(store.audit, admin.username, "account_password", None, username)
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 async def unlock_account(request: web.Request) -> web.Response:
@@ -115,7 +102,7 @@ async def unlock_account(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     cleared = await asyncio.to_thread(store.unlock_account, username)
     await asyncio.to_thread(store.audit, admin.username, "account_unlock", None, username)
-    return _json({"ok": True, "cleared_failures": cleared})
+    return json_reply({"ok": True, "cleared_failures": cleared})
 
 
 def add_admin_routes(app: web.Application) -> None:

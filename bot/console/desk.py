@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import time
 from datetime import datetime
 from typing import Any, Dict, List, Optional
@@ -13,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
+from bot.console.replies import error_reply, json_object, json_reply
 from bot.console.security import PREFIX, STORE_KEY, current_staff
 from bot.handoff.desk import canned_for
 from bot.handoff.lifecycle import HandoffError
@@ -28,22 +28,10 @@ STATUS_LABELS = {"bot": "智能助手接待中", "waiting": "等待人工", "sta
 CHANNEL_LABELS = {"socketio": "网页", "rest": "网页接口", "telegram": "Telegram", "wechat": "微信", "wecom": "企业微信"}
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def _error(message: str, status: int) -> web.Response:
-    return _json({"error": message}, status)
 
 
-async def _body(request: web.Request) -> Dict[str, Any]:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "需要 JSON 对象"}', content_type="application/json")
-    return body
 
 
 # --- presence ------------------------------------------------------------------------------
@@ -82,8 +70,8 @@ async def presence(request: web.Request) -> web.Response:
     registry = request.app[PRESENCE_KEY]
     if request.query.get("leaving") == "1":
         registry.left(sender_id, member.username)
-        return _json({"viewers": registry.viewers(sender_id)})
-    return _json({"viewers": registry.saw(sender_id, member.username)})
+        return json_reply({"viewers": registry.viewers(sender_id)})
+    return json_reply({"viewers": registry.saw(sender_id, member.username)})
 
 
 # --- canned responses ------------------------------------------------------------------------
@@ -95,23 +83,23 @@ async def list_canned(request: web.Request) -> web.Response:
     items = await asyncio.to_thread(store.canned)
     sender_id = request.query.get("sender_id")
     conversation = await asyncio.to_thread(store.get_conversation, sender_id) if sender_id else None
-    return _json({"canned": canned_for(items, conversation, current_staff(request))})
+    return json_reply({"canned": canned_for(items, conversation, current_staff(request))})
 
 
 async def save_canned(request: web.Request) -> web.Response:
     """Create or replace a canned response ``{shortcut, text}`` (any staff member)."""
     member = current_staff(request)
-    body = await _body(request)
+    body = await json_object(request)
     shortcut, text = body.get("shortcut"), body.get("text")
     if not isinstance(shortcut, str) or not isinstance(text, str):
-        return _error("需要快捷词和内容。", 400)
+        return error_reply("需要快捷词和内容。", 400)
     store = request.app[STORE_KEY]
     try:
         item = await asyncio.to_thread(store.save_canned, shortcut, text, member.username)
     except ValueError as error:
-        return _error(str(error), 400)
+        return error_reply(str(error), 400)
     await asyncio.to_thread(store.audit, member.username, "canned_save", None, item["shortcut"])
-    return _json({"canned": item})
+    return json_reply({"canned": item})
 
 
 async def delete_canned(request: web.Request) -> web.Response:
@@ -120,9 +108,9 @@ async def delete_canned(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     shortcut = request.match_info["shortcut"]
     if not await asyncio.to_thread(store.delete_canned, shortcut):
-        return _error("没有这个快捷回复。", 404)
+        return error_reply("没有这个快捷回复。", 404)
     await asyncio.to_thread(store.audit, member.username, "canned_delete", None, shortcut)
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 # --- labels --------------------------------------------------------------------------------
@@ -131,39 +119,39 @@ async def delete_canned(request: web.Request) -> web.Response:
 async def add_label(request: web.Request) -> web.Response:
     """Tag the conversation ``{label}``."""
     member = current_staff(request)
-    body = await _body(request)
+    body = await json_object(request)
     label = body.get("label")
     if not isinstance(label, str):
-        return _error("需要标签。", 400)
+        return error_reply("需要标签。", 400)
     store = request.app[STORE_KEY]
     sender_id = request.match_info["sender_id"]
     try:
         tags = await asyncio.to_thread(store.add_label, sender_id, label, member.username)
     except HandoffError as error:
-        return _error(str(error), 404)
+        return error_reply(str(error), 404)
     except ValueError as error:
-        return _error(str(error), 400)
+        return error_reply(str(error), 400)
     await asyncio.to_thread(store.audit, member.username, "label", sender_id, label)
-    return _json({"labels": tags})
+    return json_reply({"labels": tags})
 
 
 async def remove_label(request: web.Request) -> web.Response:
     """Untag the conversation ``{label}``."""
     member = current_staff(request)
-    body = await _body(request)
+    body = await json_object(request)
     label = body.get("label")
     if not isinstance(label, str):
-        return _error("需要标签。", 400)
+        return error_reply("需要标签。", 400)
     store = request.app[STORE_KEY]
     sender_id = request.match_info["sender_id"]
     tags = await asyncio.to_thread(store.remove_label, sender_id, label)
     await asyncio.to_thread(store.audit, member.username, "unlabel", sender_id, label)
-    return _json({"labels": tags})
+    return json_reply({"labels": tags})
 
 
 async def all_labels(request: web.Request) -> web.Response:
     """Labels in use (for the list's filter)."""
-    return _json({"labels": await asyncio.to_thread(request.app[STORE_KEY].all_labels)})
+    return json_reply({"labels": await asyncio.to_thread(request.app[STORE_KEY].all_labels)})
 
 
 # --- CSV export --------------------------------------------------------------------------------
@@ -302,7 +290,7 @@ POLICY_KEY = web.AppKey("console_policy_entries", PolicyEntries)
 async def policy_entries(request: web.Request) -> web.Response:
     """Policy entries for ``?q=`` with the exact text the assistant would send."""
     query = request.query.get("q", "").strip()[:100]
-    return _json({"entries": await asyncio.to_thread(request.app[POLICY_KEY].search, query)})
+    return json_reply({"entries": await asyncio.to_thread(request.app[POLICY_KEY].search, query)})
 
 
 __all__ = ["add_desk_routes", "PRESENCE_KEY", "POLICY_KEY", "Presence", "PolicyEntries", "spreadsheet_safe"]

@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.channels.common import staff_reply_event
 from bot.console.admin import add_admin_routes
 from bot.console.desk import PRESENCE_KEY, add_desk_routes, conversation_filter, staff_timezone
+from bot.console.replies import error_reply, json_reply
 from bot.console.security import (
     BACKGROUND_HEADER,
     CONFIG_KEY,
@@ -65,12 +66,8 @@ INGESTOR_KEY = web.AppKey("console_ingestor", Ingestor)
 TASKS_KEY = web.AppKey("console_tasks", TaskBoard)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def _error(message: str, status: int) -> web.Response:
-    return _json({"error": message}, status=status)
 
 
 def _store(request: web.Request) -> HandoffStore:
@@ -116,7 +113,7 @@ async def me(request: web.Request) -> web.Response:
     """Who is logged in, their role and the CSRF token for changes."""
     member = current_staff(request)
     config = request.app[CONFIG_KEY]
-    return _json(
+    return json_reply(
         {
             "username": member.username,
             "role": member.role,
@@ -148,11 +145,11 @@ async def list_conversations(request: web.Request) -> web.Response:
     says the total so the console can page."""
     status = request.query.get("status") or None
     if status and status not in STATUSES:
-        return _error(f"状态必须是 {', '.join(STATUSES)} 之一", 400)
+        return error_reply(f"状态必须是 {', '.join(STATUSES)} 之一", 400)
     limit, offset = _paging(request)
     where = conversation_filter(request)
     page = await asyncio.to_thread(_store(request).page_conversations, where, limit, offset)
-    return _json({**page, "now": time.time()})
+    return json_reply({**page, "now": time.time()})
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
@@ -161,13 +158,13 @@ async def conversation_detail(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("没有这个对话。", 404)
+        return error_reply("没有这个对话。", 404)
     member = current_staff(request)
     transcript = await asyncio.to_thread(store.transcript, sender_id)
     history = await asyncio.to_thread(store.handoff_history, sender_id)
     if request.headers.get(BACKGROUND_HEADER) != "1":
         await asyncio.to_thread(store.mark_read, sender_id)
-    return _json(
+    return json_reply(
         {
             "conversation": conversation,
             "allowed_actions": allowed_actions(conversation, member),
@@ -189,11 +186,11 @@ async def _after_change(request: web.Request, sender_id: str, new_message: bool 
 
 def _rasa_failed(error: RasaApiError) -> web.Response:
     logger.error("Rasa refused a console action: %s", error)
-    return _error("智能助手服务暂时无法处理该操作，请稍后重试。", 502)
+    return error_reply("智能助手服务暂时无法处理该操作，请稍后重试。", 502)
 
 
 def _conflict(error: HandoffError) -> web.Response:
-    return _error(str(error), 409 if isinstance(error, HandoffConflict) else 404)
+    return error_reply(str(error), 409 if isinstance(error, HandoffConflict) else 404)
 
 
 async def take_over(request: web.Request) -> web.Response:
@@ -206,7 +203,7 @@ async def take_over(request: web.Request) -> web.Response:
     except HandoffError as error:
         return _conflict(error)
     if before is None:  # held by this staff member already: nothing new to tell the user
-        return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+        return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
     greeting = staff_reply_event(TAKEOVER_GREETING, member.public_name)
     greeting["metadata"]["handoff_notice"] = True  # a notice, not the first human reply
     try:
@@ -216,7 +213,7 @@ async def take_over(request: web.Request) -> web.Response:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "take_over", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -234,7 +231,7 @@ async def reply(request: web.Request) -> web.Response:
     except RasaApiError as error:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "reply", sender_id, text)
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -248,12 +245,12 @@ async def transfer(request: web.Request) -> web.Response:
     except (ValueError, UnicodeDecodeError):
         body = None
     if not isinstance(body, dict) or not (isinstance(body.get("to"), str) or isinstance(body.get("team"), str)):
-        return _error("请选择要转交的同事或小组。", 400)
+        return error_reply("请选择要转交的同事或小组。", 400)
     try:
         if isinstance(body.get("to"), str):
             colleague = await asyncio.to_thread(store.find_staff, body["to"])
             if colleague is None:
-                return _error("没有这位同事的账号，或账号已停用。", 400)
+                return error_reply("没有这位同事的账号，或账号已停用。", 400)
             await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER, member)
             notice = user_text("staff.transfer_notice", name=colleague.public_name)
             apply = functools.partial(
@@ -263,7 +260,7 @@ async def transfer(request: web.Request) -> web.Response:
         else:
             team = body["team"]
             if team not in TEAMS:
-                return _error(f"小组必须是 {'、'.join(TEAMS)} 之一。", 400)
+                return error_reply(f"小组必须是 {'、'.join(TEAMS)} 之一。", 400)
             await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER_TEAM, member)
             notice = user_text("staff.transfer_team_notice", team=team)
             apply = functools.partial(store.transfer_to_team, sender_id, member, team)
@@ -279,7 +276,7 @@ async def transfer(request: web.Request) -> web.Response:
         logger.error("the transfer notice for %s was not delivered: %s", sender_id, error)
     await asyncio.to_thread(store.audit, member.username, "transfer", sender_id, detail)
     await _after_change(request, sender_id)
-    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def colleagues(request: web.Request) -> web.Response:
@@ -287,7 +284,7 @@ async def colleagues(request: web.Request) -> web.Response:
     store = _store(request)
     members = await asyncio.to_thread(store.list_staff)
     held = await asyncio.to_thread(lambda: {m.username: store.held_count(m.username) for m in members})
-    return _json(
+    return json_reply(
         {
             "staff": [
                 {
@@ -313,10 +310,10 @@ async def add_note(request: web.Request) -> web.Response:
     try:
         note = await asyncio.to_thread(_store(request).add_note, sender_id, member.username, text, time.time())
     except HandoffError as error:
-        return _error(str(error), 404)
+        return error_reply(str(error), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "note", sender_id)
     await _after_change(request, sender_id, new_message=True)
-    return _json({"note": note})
+    return json_reply({"note": note})
 
 
 async def _end(request: web.Request, close: bool) -> web.Response:
@@ -356,7 +353,7 @@ async def _end(request: web.Request, close: bool) -> web.Response:
         return _conflict(error)
     await asyncio.to_thread(store.audit, member.username, "close" if close else "hand_back", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def hand_back(request: web.Request) -> web.Response:
@@ -380,7 +377,7 @@ async def export(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("没有这个对话。", 404)
+        return error_reply("没有这个对话。", 404)
     messages = await asyncio.to_thread(store.transcript, sender_id)
     zone = staff_timezone(request)
     fmt = request.query.get("format", "json")
@@ -405,7 +402,7 @@ async def export(request: web.Request) -> web.Response:
         }
         body, ctype, ext = json.dumps(payload, ensure_ascii=False, indent=2), "application/json", "json"
     else:
-        return _error("导出格式必须是 json 或 txt", 400)
+        return error_reply("导出格式必须是 json 或 txt", 400)
     return web.Response(
         text=body,
         content_type=ctype,
@@ -420,16 +417,16 @@ async def search(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()
     limit, offset = _paging(request)
     if not query:
-        return _json({"results": [], "total": 0, "limit": limit, "offset": offset})
+        return json_reply({"results": [], "total": 0, "limit": limit, "offset": offset})
     if len(query) > 100:
-        return _error("搜索词不能超过 100 个字", 400)
-    return _json(await asyncio.to_thread(_store(request).search, query, limit, offset))
+        return error_reply("搜索词不能超过 100 个字", 400)
+    return json_reply(await asyncio.to_thread(_store(request).search, query, limit, offset))
 
 
 async def tasks(request: web.Request) -> web.Response:
     """Expert-contact requests, published demands and registered products to handle."""
     board = request.app[TASKS_KEY]
-    return _json(await asyncio.to_thread(board.list))
+    return json_reply(await asyncio.to_thread(board.list))
 
 
 async def task_done(request: web.Request) -> web.Response:
@@ -440,9 +437,9 @@ async def task_done(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(board.mark_done, kind, item_id, member.username)
     except KeyError as error:
-        return _error(str(error.args[0]), 404)
+        return error_reply(str(error.args[0]), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "task_done", None, f"{kind}:{item_id}")
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 async def figures(request: web.Request) -> web.Response:
@@ -451,9 +448,9 @@ async def figures(request: web.Request) -> web.Response:
     try:
         days = max(1, min(365, int(request.query.get("days", "30"))))
     except ValueError:
-        return _error("天数必须是整数", 400)
+        return error_reply("天数必须是整数", 400)
     config = request.app[CONFIG_KEY]
-    return _json(
+    return json_reply(
         await asyncio.to_thread(
             _store(request).figures, days, None, config.sla_first_reply_s, config.sla_waiting_s
         )
@@ -466,14 +463,14 @@ async def unanswered(request: web.Request) -> web.Response:
     try:
         days = max(1, min(365, int(request.query.get("days", "30"))))
     except ValueError:
-        return _error("天数必须是整数", 400)
-    return _json(await asyncio.to_thread(_store(request).unanswered_questions, days))
+        return error_reply("天数必须是整数", 400)
+    return json_reply(await asyncio.to_thread(_store(request).unanswered_questions, days))
 
 
 async def audit_entries(request: web.Request) -> web.Response:
     """The audit log, newest first (supervisors)."""
     require_supervisor(request)
-    return _json({"entries": await asyncio.to_thread(_store(request).audit_entries, 300)})
+    return json_reply({"entries": await asyncio.to_thread(_store(request).audit_entries, 300)})
 
 
 #: How often a live stream re-checks that its session is still valid.
