@@ -43,10 +43,12 @@ from telegram.ext import (
 from bot.cache import SeenKeys, bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
+    checked_user_text,
+    clean_text,
     namespaced_sender_id,
-    rejection_for_user_text,
 )
 from bot.channels.payloads import payload_answer, running_agent
+from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
@@ -162,6 +164,7 @@ class TelegramBotClient:
         self.callbacks: CallbackStore = callbacks or CallbackRegistry()
         self._recent_updates = SeenKeys(RECENT_UPDATES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        self.busy = BusyNotice(CHANNEL_NAME)
         base = api_base_url.rstrip("/")
         builder = (
             ApplicationBuilder()
@@ -278,11 +281,12 @@ class TelegramBotClient:
                 "chat_id": chat.id,
                 "chat_type": chat.type,
                 "user_id": user.id if user else None,
-                "username": user.username if user else None,
-                "name": user.full_name if user else None,
+                "username": clean_text(user.username) if user and user.username else None,
+                "name": clean_text(user.full_name) if user else None,
             }
         }
-        await self._on_new_message(
+        await self.busy.handle(
+            self._on_new_message,
             UserMessage(
                 text=text,
                 output_channel=TelegramOutput(self),
@@ -290,7 +294,7 @@ class TelegramBotClient:
                 input_channel=CHANNEL_NAME,
                 message_id=f"telegram-update:{update.update_id}",
                 metadata=metadata,
-            )
+            ),
         )
 
     async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,13 +303,13 @@ class TelegramBotClient:
         assert message is not None and message.text is not None and chat is not None
         text = message.text
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
+        typed = True
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
-            text = self.start_payload
-            rejection = rejection_for_user_text(text)
-        else:
-            rejection = rejection_for_user_text(text) or await payload_answer(
-                text, namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id)), running_agent()
-            )
+            text, typed = self.start_payload, False
+        text, rejection = checked_user_text(text)
+        if not rejection and typed:  # a typed "/…" must be a button offered in this chat
+            sender_id = namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id))
+            rejection = await payload_answer(text, sender_id, running_agent())
         if rejection:
             await self.bot.send_message(chat_id=chat.id, text=rejection)
             return

@@ -22,10 +22,10 @@ from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
-from bot.channels.common import staff_reply_event
+from bot.channels.common import has_lone_surrogates, staff_reply_event, without_control_characters
 from bot.console.admin import add_admin_routes
 from bot.console.desk import PRESENCE_KEY, add_desk_routes, conversation_filter, staff_timezone
-from bot.console.replies import error_reply, json_reply
+from bot.console.replies import error_reply, json_object, json_reply
 from bot.console.security import (
     BACKGROUND_HEADER,
     CONFIG_KEY,
@@ -80,6 +80,13 @@ async def _text_field(request: web.Request, name: str = "text") -> str:
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text='{"error": "JSON body expected"}', content_type="application/json") from None
     value = body.get(name) if isinstance(body, dict) else None
+    if isinstance(value, str):
+        if has_lone_surrogates(value):  # would fail in the store and on every channel
+            raise web.HTTPBadRequest(
+                text=f'{{"error": "{name} holds characters that cannot be sent (lone surrogates)"}}',
+                content_type="application/json",
+            )
+        value = without_control_characters(value)
     if not isinstance(value, str) or not value.strip():
         raise web.HTTPBadRequest(text=f'{{"error": "{name} must be non-empty text"}}', content_type="application/json")
     if len(value) > MAX_REPLY_CHARS:
@@ -240,11 +247,8 @@ async def transfer(request: web.Request) -> web.Response:
     member = current_staff(request)
     sender_id = request.match_info["sender_id"]
     store = _store(request)
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or not (isinstance(body.get("to"), str) or isinstance(body.get("team"), str)):
+    body = await json_object(request)
+    if not (isinstance(body.get("to"), str) or isinstance(body.get("team"), str)):
         return error_reply("请选择要转交的同事或小组。", 400)
     try:
         if isinstance(body.get("to"), str):
@@ -420,6 +424,8 @@ async def search(request: web.Request) -> web.Response:
         return json_reply({"results": [], "total": 0, "limit": limit, "offset": offset})
     if len(query) > 100:
         return error_reply("搜索词不能超过 100 个字", 400)
+    if has_lone_surrogates(query):
+        return error_reply("搜索词含有无法识别的字符", 400)
     return json_reply(await asyncio.to_thread(_store(request).search, query, limit, offset))
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from bot.handoff.accounts import split_teams
 from bot.handoff.privacy import mask_personal_data
-from bot.handoff.schema import conversations, handoffs, messages, ratings, staff
+from bot.handoff.schema import audit_log, conversations, handoffs, messages, ratings, staff
 from bot.stats import percentile
 
 #: Why the assistant could not answer a message (set by the assistant's ``unanswered``
@@ -215,6 +215,12 @@ class FigureStore:
                 r.handoff_id: r.score
                 for r in conn.execute(sa.select(ratings.c.handoff_id, ratings.c.score).where(ratings.c.at >= since))
             }
+            # Users told "service busy" because the action server was down (bot.channels.service).
+            busy_notices = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(audit_log)
+                .where(audit_log.c.action == "service_busy", audit_log.c.at >= since)
+            ).scalar_one()
             teams_of = {
                 r.username: split_teams(r.teams) for r in conn.execute(sa.select(staff.c.username, staff.c.teams))
             }
@@ -279,6 +285,7 @@ class FigureStore:
             "first_reply_median_s": statistics.median(waits) if waits else None,
             "first_reply_p90_s": percentile(waits, 90) if waits else None,
             "waiting_now": sum(1 for h in handoff_rows if h["status"] == "waiting"),
+            "service_busy_notices": busy_notices,
             "overall": _summary(measured),
             "ratings": {str(score): all_scores.count(score) for score in range(5, 0, -1)},
             "sla": {"first_reply_s": sla_first_reply_s, "waiting_s": sla_waiting_s},

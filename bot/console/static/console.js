@@ -752,6 +752,7 @@ async function figuresPage() {
         ["服务评价", `${ratingText(f.overall)}  ${ratings}`],
         ["当前等待人工", f.waiting_now],
         ["未能解答的消息", f.unanswered_messages],
+        ["服务繁忙提示（动作服务器不可用）", f.service_busy_notices],
       ];
       byId("figures").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
       byId("per-day").replaceChildren(
