@@ -275,6 +275,9 @@ def test_staff_close_a_conversation_and_the_assistant_answers_later(stack, conso
         company.send("请帮我联系工作人员")
         company.wait_for(lambda m: "排在第" in (m.get("text") or ""))
         row(page, company.sender_id).click()
+        # The buttons appear once the conversation is open (only those this staff member may use).
+        page.locator("#detail-meta", has_text=company.sender_id).wait_for()
+        shot(page, stack, "08a-opened")
         page.click("#take-over")
         page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="staff"]')
         mark = len(company.received)
