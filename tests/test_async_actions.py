@@ -21,6 +21,7 @@ import actions.handoff
 import actions.matching
 import actions.policy
 import actions.publishing
+import bot.handoff.store
 from actions.handoff import handoff_on_failure
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered_text
@@ -107,7 +108,7 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_DATABASE_URL", f"sqlite:///{target}")
     monkeypatch.setenv("HANDOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'handoff.db'}")
     monkeypatch.setenv("HANDOFF_OFFICE_HOURS", "mon-sun 00:00-24:00")
-    monkeypatch.setattr(actions.handoff, "_stores", {})
+    monkeypatch.setattr(bot.handoff.store, "_shared", {})
 
 
 CASES = {

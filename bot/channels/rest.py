@@ -45,6 +45,7 @@ from bot.channels.common import (
     is_valid_channel_user_id,
     namespaced_sender_id,
 )
+from bot.channels.payloads import payload_answer
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.settings import get_settings
@@ -182,6 +183,7 @@ class CheckedRestInput(InputChannel):
             sender_id = rest_conversation_id(sender)
             collector = CollectingOutputChannel()
             text, rejection = checked_user_text(data.get("message"))
+            rejection = rejection or await payload_answer(text, sender_id, getattr(request.app.ctx, "agent", None))
             if rejection:
                 await collector.send_text_message(sender_id, rejection)
             else:
