@@ -59,6 +59,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "policy.fact": {"zh": "• {fact}"},
     "policy.source": {"zh": "来源：{citation}"},
     "policy.citation": {"zh": "{name}（{authors}，{date}）"},
+    "policy.source_link": {"zh": "原文链接：{url}"},
+    "policy.listed": {"zh": "是的，「{term}」在其中："},
+    "policy.not_listed": {"zh": "已公开的材料中没有提到「{term}」，以下是这一项的内容："},
     # --- match lists as text (text-only channels render payloads with these) ----------
     "matches.supplier_heading": {"zh": "为您匹配到的供应商："},
     "matches.expert_heading": {"zh": "为您推荐的专家："},
