@@ -17,7 +17,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
-from bot.messages import user_text
+from actions.policy import UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
+from bot.messages import join_clauses, user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
@@ -45,8 +46,22 @@ def request_text(tracker: Tracker) -> str:
     return from_button or tracker.latest_message.get("text") or ""
 
 
-def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
-    """Text (with buttons) for every channel, then the card payload for widgets."""
+#: Input channels that draw match lists as cards (the web widget).
+CARD_CHANNELS = frozenset({"socketio"})
+
+
+def send(dispatcher: CollectingDispatcher, reply: Reply, tracker: Optional[Tracker] = None) -> None:
+    """One presentation per channel. The widget: the heading, the cards, then the hint
+    with the buttons (under the cards, in view). Other channels: the compact numbered
+    list as text with the buttons, and the payload after it for API clients (text
+    channels drop a payload that follows its own text: bot/channels/textual.py)."""
+    channel = tracker.get_latest_input_channel() if tracker is not None else None
+    if channel in CARD_CHANNELS and reply.custom is not None:
+        dispatcher.utter_message(text=reply.heading)
+        dispatcher.utter_message(json_message=reply.custom)
+        if reply.hint or reply.buttons:
+            dispatcher.utter_message(text=reply.hint or None, buttons=reply.buttons or None)
+        return
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
     if reply.custom is not None:
         dispatcher.utter_message(json_message=reply.custom)
@@ -67,27 +82,58 @@ async def platform_index() -> PlatformIndex:
     return await asyncio.to_thread(get_index)
 
 
-async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str) -> None:
+    """「您是不是要找 轮毂？」 with a button that searches for it."""
+    corrected = text.replace(typed, word) if typed and typed in text else word
+    dispatcher.utter_message(response="utter_supplier_did_you_mean", word=word,
+                             buttons=[intent_button(word, "find_suppliers", match_text=corrected[:40]),
+                                      intent_button(user_text("button.other_product"), "find_suppliers",
+                                                    match_text="供应商")])
+
+
+async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                            previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
     result = await asyncio.to_thread(index.find_suppliers, text, previous)
-    if result.query.is_vague:
-        ask_supplier_product(dispatcher)
-    else:
-        send(dispatcher, supplier_reply(result))
-    return [SlotSet("matching_kind", SUPPLIER), SlotSet("supplier_query", result.query.to_dict())]
+    query = result.query
+    events: List[Dict[Text, Any]] = [SlotSet("matching_kind", SUPPLIER), SlotSet("topic", SUPPLIER),
+                                     SlotSet("supplier_query", query.to_dict())]
+    if query.is_vague or query.missing_product:
+        # Nothing the platform knows by that name: a typo (「轮谷」), a product it does
+        # not have (「光刻机」), or no product at all (「找供应商」).
+        suggestion = await asyncio.to_thread(index.parser.suggestion, text)
+        typed = query.missing_product or await asyncio.to_thread(index.parser.unknown_product, text)
+        if suggestion and suggestion != typed:
+            _did_you_mean(dispatcher, suggestion, text, typed)
+            return [*events, SlotSet("unanswered", None)]
+        if query.is_vague and typed:
+            dispatcher.utter_message(text=user_text("suppliers.unknown_product", product=typed),
+                                     buttons=supplier_category_buttons())
+            return [*events, SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
+        if query.is_vague:
+            ask_supplier_product(dispatcher)
+            return [*events, SlotSet("unanswered", None)]
+    send(dispatcher, supplier_reply(result), tracker)
+    shown = [{"number": m.number, "name": m.name, "reasons": m.reasons} for m in result.items]
+    unanswered = UNANSWERED_NOT_FOUND if query.missing_product or not result.items else None
+    return [*events, SlotSet("shown_suppliers", shown), SlotSet("unanswered", unanswered)]
 
 
-async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                          previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
     result = await asyncio.to_thread(index.find_experts, text, previous)
+    unanswered = None
     if result.query.is_vague:
         ask_expert_field(dispatcher)
-        shown: List[Dict[str, str]] = []
+        shown: List[Dict[str, Any]] = []
     else:
-        send(dispatcher, expert_reply(result))
-        shown = [{"expert_id": m.expert_id, "name": m.name} for m in result.matches]
-    return [SlotSet("matching_kind", EXPERT), SlotSet("expert_query", result.query.to_dict()),
-            SlotSet("shown_experts", shown)]
+        send(dispatcher, expert_reply(result), tracker)
+        first = result.query.page * result.query.count + 1
+        shown = [{"expert_id": m.expert_id, "name": m.name, "number": number, "reasons": m.reasons}
+                 for number, m in enumerate(result.matches, start=first)]
+        unanswered = None if result.matches else UNANSWERED_NOT_FOUND
+    return [SlotSet("matching_kind", EXPERT), SlotSet("topic", EXPERT),
+            SlotSet("expert_query", result.query.to_dict()), SlotSet("shown_experts", shown),
+            SlotSet("unanswered", unanswered)]
 
 
 def _previous_supplier_query(tracker: Tracker) -> Optional[SupplierQuery]:
@@ -121,7 +167,7 @@ class ActionFindSuppliers(Action):
         # (「要重庆的」) builds on the last request; a new product starts a new search.
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (
             previous.is_vague or fresh.is_vague)
-        return await _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
+        return await _supplier_events(index, dispatcher, tracker, text, previous if builds_on_previous else None)
 
 
 class ActionFindExperts(Action):
@@ -142,8 +188,8 @@ class ActionFindExperts(Action):
         if previous is not None and not builds_on_previous:
             # The user's own organisation stays avoided for the whole conversation.
             fresh_previous = ExpertQuery(exclude_organizations=previous.exclude_organizations)
-            return await _expert_events(index, dispatcher, text, fresh_previous)
-        return await _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
+            return await _expert_events(index, dispatcher, tracker, text, fresh_previous)
+        return await _expert_events(index, dispatcher, tracker, text, previous if builds_on_previous else None)
 
 
 class ActionRefineMatches(Action):
@@ -155,17 +201,70 @@ class ActionRefineMatches(Action):
     @handoff_on_failure
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        index = await platform_index()
         text = request_text(tracker)
+        if tracker.get_slot("topic") == "policy":
+            # 「那四川呢」 after a policy answer compares within that answer.
+            answered = await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
+            if answered is not None:
+                return answered
+        detail = await matching_follow_up(dispatcher, tracker, text)
+        if detail is not None:
+            return detail
+        index = await platform_index()
         kind = tracker.get_slot("matching_kind")
-        if kind == SUPPLIER and _previous_supplier_query(tracker) is not None:
-            return await _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
-        if kind == EXPERT and _previous_expert_query(tracker) is not None:
-            return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
+        previous_suppliers, previous_experts = _previous_supplier_query(tracker), _previous_expert_query(tracker)
+        if kind == SUPPLIER and previous_suppliers is not None:
+            if await asyncio.to_thread(_changes_nothing, index, text, previous_suppliers):
+                return not_understood(dispatcher)
+            return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
+        if kind == EXPERT and previous_experts is not None:
+            return await _expert_events(index, dispatcher, tracker, text, previous_experts)
         # The message could not be handled (actions/conversation.py counts it towards
         # handing over to staff).
         dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
-        return []
+        return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+
+
+def not_understood(dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
+    """「asdkjh qwe」 is not a refinement: say it was not understood, and how to ask."""
+    dispatcher.utter_message(response="utter_not_understood")
+    return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+
+
+def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -> bool:
+    """Whether ``text`` read as a refinement leaves the request as it was (gibberish)."""
+    refined = index.parser.parse_supplier_request(text, previous)
+    return refined.page == 0 and refined.to_dict() == {**previous.to_dict(), "page": 0}
+
+
+_DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证", "资质": "认证", "在哪": "地点", "地址": "地点",
+                 "地点": "地点", "位置": "地点", "产品": "产品", "做什么": "产品", "做啥": "产品", "方向": "研究方向",
+                 "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "职称"}
+_ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
+
+
+async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
+                             text: str) -> Optional[List[Dict[Text, Any]]]:
+    """「第二家的产能呢」「第3位的研究方向」: a detail of an item of the last list, or
+    None when ``text`` does not point at one."""
+    match = _ITEM_ORDINAL.search(text)
+    if not match:
+        return None
+    number = chinese_number(match.group(1))
+    kind = tracker.get_slot("topic") or tracker.get_slot("matching_kind")
+    shown = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers") or []
+    item = next((i for i in shown if i.get("number") == number), None)
+    if item is None:
+        if not shown or any(word in text for word in ("联系", "对接")):
+            return None
+        dispatcher.utter_message(text=user_text("matches.no_such_item", number=int(number or 0), count=len(shown)))
+        return [SlotSet("unanswered", None)]
+    wanted = {label for word, label in _DETAIL_WORDS.items() if word in text}
+    reasons = [r for r in item.get("reasons", []) if any(r.startswith(label) for label in wanted)]
+    details = reasons or item.get("reasons", [])
+    dispatcher.utter_message(text=user_text("matches.item_detail", number=int(number or 0), name=item["name"],
+                                            details=join_clauses(details)))
+    return [SlotSet("unanswered", None)]
 
 
 def _chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
@@ -193,6 +292,11 @@ class ActionRequestExpertContact(Action):
     @handoff_on_failure
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if tracker.get_slot("topic") == SUPPLIER:
+            # 「第二家的产能呢」 read as a contact request: the list on screen is suppliers.
+            detail = await matching_follow_up(dispatcher, tracker, tracker.latest_message.get("text") or "")
+            if detail is not None:
+                return detail
         expert = _chosen_expert(tracker)
         shown = tracker.get_slot("shown_experts") or []
         if expert is None:

@@ -18,8 +18,10 @@ from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, R
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered, rendered_text
 
-SUPPLIER_KEYS = {"company_id", "name", "product_id", "region", "city", "reasons"}
-EXPERT_KEYS = {"expert_id", "name", "title", "organization", "reasons"}
+SUPPLIER_KEYS = {"number", "company_id", "name", "product_id", "product_name", "category", "region", "city",
+                 "district", "certifications", "annual_capacity", "unit", "reasons"}
+ALTERNATIVE_KEYS = {"alternative", "reason"}
+EXPERT_KEYS = {"number", "expert_id", "name", "title", "organization", "reasons"}
 
 
 @pytest.fixture
@@ -61,9 +63,14 @@ def test_supplier_request_answers_with_text_and_cards(platform_url):
     messages, slots, _ = run(ActionFindSuppliers(), make_tracker("我们需要重庆的铝合金轮毂供应商，要有IATF 16949"))
     payload = custom_payloads(messages)[0]
     assert payload["type"] == "supplier_matches"
-    assert len(payload["items"]) == 7 and all(set(item) == SUPPLIER_KEYS for item in payload["items"])
+    assert len(payload["items"]) == 7 and all(set(item) - ALTERNATIVE_KEYS == SUPPLIER_KEYS
+                                              for item in payload["items"])
     assert [i["region"] for i in payload["items"][:5]] == ["重庆"] * 5
+    assert not any("alternative" in item for item in payload["items"][:5])
+    # Suppliers outside the requested place are labelled as alternatives, with the reason.
     assert payload["items"][5]["reasons"][0].startswith("跨区域推荐")
+    assert payload["items"][5]["alternative"] is True and "四川" in payload["items"][5]["reason"]
+    assert [item["number"] for item in payload["items"]] == [1, 2, 3, 4, 5, 6, 7]
     text = messages[0]["text"]
     for item in payload["items"]:
         assert item["name"] in text  # the same list as text, for WeChat and Telegram
