@@ -24,6 +24,7 @@ from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.queries import RequestError, create_expert_contact_request
 from bot.platform.replies import (
     Reply,
+    did_you_mean_buttons,
     expert_field_buttons,
     expert_reply,
     intent_button,
@@ -86,9 +87,7 @@ def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed:
     """「您是不是要找 轮毂？」 with a button that searches for it."""
     corrected = text.replace(typed, word) if typed and typed in text else word
     dispatcher.utter_message(response="utter_supplier_did_you_mean", word=word,
-                             buttons=[intent_button(word, "find_suppliers", match_text=corrected[:40]),
-                                      intent_button(user_text("button.other_product"), "find_suppliers",
-                                                    match_text="供应商")])
+                             buttons=did_you_mean_buttons(word, corrected))
 
 
 async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
@@ -234,7 +233,8 @@ def not_understood(dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
 def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -> bool:
     """Whether ``text`` read as a refinement leaves the request as it was (gibberish)."""
     refined = index.parser.parse_supplier_request(text, previous)
-    return refined.page == 0 and refined.to_dict() == {**previous.to_dict(), "page": 0}
+    unchanged = {"page": 0, "cross_shown": 0}
+    return refined.page == 0 and refined.to_dict() == {**previous.to_dict(), **unchanged}
 
 
 _DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证", "资质": "认证", "在哪": "地点", "地址": "地点",

@@ -50,8 +50,10 @@ def topic_events(entry: PolicyEntry, question: str, unanswered: Optional[str] = 
 def send_policy_answer(dispatcher: CollectingDispatcher, reply: answers.PolicyAnswer) -> Optional[str]:
     """Send one answer; return the ``unanswered`` value it leaves (``partial`` or None)."""
     lead = ""
-    if reply.listed is not None:
-        lead = user_text("policy.listed" if reply.listed else "policy.not_listed", term=reply.listed_term)
+    if reply.listed is True:
+        lead = user_text("policy.listed", term=reply.listed_term)
+    elif reply.listed is False:
+        lead = user_text("policy.not_listed", term=reply.listed_term)
     dispatcher.utter_message(text=format_answer(reply.entry, reply.facts, lead))
     if reply.uncovered:
         dispatcher.utter_message(response="utter_policy_partial", parts=join_list(reply.uncovered))
@@ -98,7 +100,14 @@ class ActionAnswerPolicy(Action):
             entry = knowledge_base.by_id[chosen]
             dispatcher.utter_message(text=format_answer(entry))
             return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
-        events = await answer_in_context(dispatcher, tracker, tracker.latest_message.get("text") or "")
+        text = tracker.latest_message.get("text") or ""
+        if tracker.get_slot("topic") in ("supplier", "expert") and answers.comparison_term(text) \
+                and not await asyncio.to_thread(knowledge_base.search, text):
+            # 「那德阳呢」 after a supplier list changes the list's place.
+            from actions.matching import ActionRefineMatches
+
+            return await ActionRefineMatches().run(dispatcher, tracker, domain)
+        events = await answer_in_context(dispatcher, tracker, text)
         if events is None:
             dispatcher.utter_message(response="utter_policy_not_found")
             events = [SlotSet("unanswered", UNANSWERED_NOT_FOUND)]

@@ -4,35 +4,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import shutil
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from bot.platform.db import session_scope
 from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, RegisteredProduct
-from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered, rendered_text
 
 SUPPLIER_KEYS = {"number", "company_id", "name", "product_id", "product_name", "category", "region", "city",
                  "district", "certifications", "annual_capacity", "unit", "reasons"}
 ALTERNATIVE_KEYS = {"alternative", "reason"}
 EXPERT_KEYS = {"number", "expert_id", "name", "title", "organization", "reasons"}
-
-
-@pytest.fixture
-def platform_url(tmp_path: Path, monkeypatch) -> str:
-    """A private copy of the demo database, configured as the platform database."""
-    source = Path(demo_database_url()[len("sqlite:///"):])
-    target = tmp_path / "platform.db"
-    shutil.copy(source, target)
-    url = f"sqlite:///{target}"
-    monkeypatch.setenv("PLATFORM_DATABASE_URL", url)
-    return url
 
 
 def make_tracker(text: str, *, intent: str = "", slots: Optional[Dict[str, Any]] = None,

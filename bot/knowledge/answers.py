@@ -47,11 +47,12 @@ ATTRIBUTES: Sequence[Tuple[Tuple[str, ...], "re.Pattern[str]"]] = (
 #: words that ask for it, words a fact must contain to cover it).
 ASPECTS: Sequence[Tuple[str, Tuple[str, ...], Tuple[str, ...]]] = (
     ("申请方式", ("怎么申请", "如何申请", "怎样申请", "申请流程", "申请方式", "怎么申报", "如何申报", "申报流程",
-               "怎么报名", "如何报名", "怎么参与", "如何参与", "怎么投", "在哪申请", "去哪申请", "怎么办理", "如何办理",
-               "找谁申请", "申请渠道"),
+               "怎么报名", "如何报名", "怎么参与", "如何参与", "怎么投", "在哪申请", "去哪申请", "去哪里申请",
+               "哪里申请", "怎么办理", "如何办理", "找谁申请", "申请渠道"),
      ("申请方式", "申报方式", "申请流程", "申报流程", "报名方式", "申请渠道", "登录", "提交申请")),
-    ("申请条件（哪些企业可以申请）", ("小企业", "中小企业", "民营企业", "小微", "能投吗", "能申请吗", "可以申请吗",
-                           "能不能申请", "符合条件", "申请条件", "什么条件", "门槛", "资格", "够格", "有资格"),
+    ("申请条件（哪些企业可以申请）", ("小企业", "中小企业", "民营企业", "民营", "小公司", "小微", "能投吗", "能申请吗",
+                           "可以申请吗", "能不能申请", "符合条件", "申请条件", "什么条件", "门槛", "资格", "够格",
+                           "有资格", "能拿到", "拿得到", "能不能拿"),
      ("申请条件", "申报条件", "适用对象", "申请主体", "中小企业", "门槛")),
     ("联系方式", ("电话", "联系方式", "联系谁", "找谁", "邮箱", "咨询电话", "地址", "在哪里办"),
      ("电话", "联系方式", "邮箱", "地址")),
@@ -170,6 +171,10 @@ def answer(knowledge_base: KnowledgeBase, question: str, last_entry_id: Optional
     the knowledge base has nothing on it."""
     last = knowledge_base.by_id.get(last_entry_id or "")
     matches = knowledge_base.search(question)
+    if not matches and _asks_aspect(question):
+        # 「基金小企业能拿吗，去哪申请」: find the programme from the rest of the question;
+        # the parts asked about are then reported as not covered.
+        matches = knowledge_base.search(_without_aspects(question))
     if last is not None:
         comparison = comparison_term(question)
         membership = membership_term(question)
@@ -192,6 +197,18 @@ def answer(knowledge_base: KnowledgeBase, question: str, last_entry_id: Optional
     if term and term not in entry.title:
         return _membership_answer(entry, term, question, follow_up=False)
     return _entry_answer(entry, question, follow_up=False)
+
+
+def _asks_aspect(question: str) -> bool:
+    text = _clean(question)
+    return any(w in text for _, asking, _ in ASPECTS for w in asking)
+
+
+def _without_aspects(question: str) -> str:
+    text = _clean(question)
+    for word in sorted((w for _, asking, _ in ASPECTS for w in asking), key=len, reverse=True):
+        text = text.replace(word, " ")
+    return text
 
 
 def _asks_attribute(question: str) -> bool:

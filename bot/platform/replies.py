@@ -64,6 +64,12 @@ def start_search_buttons() -> List[Dict[str, str]]:
             intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")]
 
 
+def did_you_mean_buttons(word: str, corrected_request: str) -> List[Dict[str, str]]:
+    """「轮毂」 (search the corrected request) and 「不是，换个产品」 (the category menu)."""
+    return [intent_button(word, "find_suppliers", match_text=corrected_request[:40]),
+            intent_button(user_text("button.other_product"), "find_suppliers", match_text="供应商")]
+
+
 def expert_field_buttons() -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
     return [intent_button(field_name, "find_experts", match_text=field_name)

@@ -63,7 +63,8 @@ _DEADLINE_PATTERN = re.compile(
 #: Words before a place that rule it out (「不要成都的」「除了德阳」), and after it (「成都以外」).
 _NOT_PLACE_BEFORE = ("不要", "除了", "除去", "排除", "不含", "不考虑", "不找", "别找", "别要", "去掉", "不包括",
                      "刨除", "不在")
-_NOT_PLACE_AFTER = ("以外", "之外", "除外", "的不要", "不要", "的不考虑", "不考虑", "的不行", "的除外")
+_NOT_PLACE_AFTER = ("以外", "之外", "除外", "不要", "不考虑", "不行", "排除", "不用", "不找", "pass")
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\s]")
 #: 「德阳也行」: a place added to the accepted ones instead of replacing them.
 _ALSO_PLACE_MARKERS = ("也行", "也可以", "也可", "也要", "也考虑", "也看看", "加上", "还有")
 
@@ -565,9 +566,9 @@ class RequestParser:
             place = self._place_of(mention)
             if place is None:
                 continue
-            before = text[max(0, mention.start - 4): mention.start]
-            after = text[mention.end: mention.end + 4]
-            if any(m in before for m in _NOT_PLACE_BEFORE) or any(after.startswith(m) for m in _NOT_PLACE_AFTER):
+            before = _CLAUSE_END.split(text[max(0, mention.start - 4): mention.start])[-1]
+            after = _CLAUSE_END.split(text[mention.end: mention.end + 6])[0]
+            if any(m in before for m in _NOT_PLACE_BEFORE) or any(m in after for m in _NOT_PLACE_AFTER):
                 if not any(m in after for m in ("也", "都")):
                     excluded.append(place)
                     continue
