@@ -276,9 +276,12 @@ def _chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
     text = tracker.latest_message.get("text") or ""
     match = _ORDINAL.search(text)
     if match:
-        position = chinese_number(match.group(1))
-        if position and 1 <= position <= len(shown):
-            return shown[int(position) - 1]
+        number = chinese_number(match.group(1))
+        by_number = next((e for e in shown if e.get("number") == number), None)
+        if by_number is not None:
+            return by_number
+        if number and 1 <= number <= len(shown):
+            return shown[int(number) - 1]
     named = [e for e in shown if e["name"] and e["name"] in text]
     return named[0] if len(named) == 1 else None
 
