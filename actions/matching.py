@@ -121,9 +121,16 @@ async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher,
                          previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
     result = await asyncio.to_thread(index.find_experts, text, previous)
     unanswered = None
+    shown: List[Dict[str, Any]] = []
     if result.query.is_vague:
-        ask_expert_field(dispatcher)
-        shown: List[Dict[str, Any]] = []
+        unknown = await asyncio.to_thread(index.parser.unknown_field, text)
+        if unknown:
+            # 「量子通信方向的专家」: say it is not in the expert data, then offer the fields that are.
+            dispatcher.utter_message(text=user_text("experts.unknown_field", field=unknown),
+                                     buttons=expert_field_buttons())
+            unanswered = UNANSWERED_NOT_FOUND
+        else:
+            ask_expert_field(dispatcher)
     else:
         send(dispatcher, expert_reply(result), tracker)
         first = result.query.page * result.query.count + 1

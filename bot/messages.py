@@ -94,6 +94,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "suppliers.reason.capacity": {"zh": "年产能：{capacity}{unit}"},
     # --- expert answers ----------------------------------------------------------------
     "experts.found": {"zh": "符合「{criteria}」且目前可接受邀请的专家共 {total} 位，为您推荐 {shown} 位："},
+    "experts.unknown_field": {"zh": "专家库中没有找到「{field}」方向的专家。您可以换个说法，或从下面的领域中选择："},
     "experts.all_listed": {"zh": "符合「{criteria}」的专家已经全部列出，没有更多了。"},
     "experts.none": {"zh": "暂时没有符合「{criteria}」且可接受邀请的专家，可以放宽条件再试。"},
     "experts.line": {"zh": "{number}. {name}（{title}，{organization}）"},

@@ -238,3 +238,11 @@ def test_out_of_scope_marks_the_turn_and_a_follow_up_in_its_clothes_is_answered(
     _, slots, _ = ask_policy("成渝双城经济圈发展基金总规模")
     messages, slots = turn(ActionOutOfScope(), "那新能源算吗", slots)
     assert "是的" in text_of(messages) and slots["unanswered"] is None
+
+
+def test_an_expert_field_not_in_the_data_is_said_plainly(platform_url):
+    from actions.matching import ActionFindExperts
+
+    messages, slots = turn(ActionFindExperts(), "想请几位搞区块链溯源的老师来评审", {}, intent="find_experts")
+    first_line = text_of(messages).splitlines()[0]
+    assert "没有找到" in first_line and "区块链" in first_line and slots["unanswered"] == "not_found"

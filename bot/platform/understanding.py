@@ -690,6 +690,18 @@ class RequestParser:
         return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐",
                                        "再看看"))
 
+    def unknown_field(self, text: str) -> str:
+        """The field-like phrase of an expert request that names no field, research area
+        or honour the expert data knows (「量子通信方向的专家」 → 量子通信), or ``""``."""
+        normalised = self.normalise(text)
+        for start, end in _noun_phrases(normalised):
+            phrase = normalised[start:end]
+            for generic in _EXPERT_GENERIC_WORDS:
+                phrase = phrase.replace(generic, "")
+            if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2:
+                return phrase
+        return ""
+
     # -- experts -----------------------------------------------------------------
     def _organization_roles(self, text: str, mentions: List[Mention]) -> Tuple[List[str], List[str]]:
         """(own organisations to avoid, organisations asked for).
@@ -849,6 +861,11 @@ def _noun_phrases(text: str) -> Tuple[Tuple[int, int], ...]:
 
 _RUN_BREAKERS = frozenset("""公司 企业 厂 厂家 厂商 工厂 厂子 供应商 供货商 生产商 制造商 单位 都行 也行 就行 可以
     产能 年产能 需求 数量 价格 认证 资质 联系方式 电话 专家 人 吗 呢 吧 啊""".split())
+
+
+#: Words of an expert request that name no field.
+_EXPERT_GENERIC_WORDS = sorted("""专家 评审 评委 教授 副教授 老师 研究员 博士 学者 顾问 方向 领域 专业 行业 人才 院士
+    高级 职称 正高 副高 技术 项目 大学 学校 单位 一些 几位 几个 这方面 相关 方面 的""".split(), key=len, reverse=True)
 
 
 def _strip_generic(phrase: str) -> str:
