@@ -647,7 +647,12 @@ class RequestParser:
         if not goods:
             return ""
         covered = [(m.start, m.end) for m in mentions]
+        phrases: List[Tuple[int, int]] = []
         for start, end in _noun_phrases(text):
+            if phrases and text[phrases[-1][1]:start] == "的":  # 「重卡的整车」: one phrase
+                start = phrases.pop()[0]
+            phrases.append((start, end))
+        for start, end in phrases:
             if not any(m.start < end and start < m.end for m in goods):
                 continue
             phrase = text[start:end]
