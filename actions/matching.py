@@ -134,7 +134,8 @@ async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher,
     else:
         send(dispatcher, expert_reply(result), tracker)
         first = result.query.page * result.query.count + 1
-        shown = [{"expert_id": m.expert_id, "name": m.name, "number": number, "reasons": m.reasons}
+        shown = [{"expert_id": m.expert_id, "name": m.name, "number": number,
+                  "reasons": [user_text("experts.reason.organization", organization=m.organization), *m.reasons]}
                  for number, m in enumerate(result.matches, start=first)]
         unanswered = None if result.matches else UNANSWERED_NOT_FOUND
     return [SlotSet("matching_kind", EXPERT), SlotSet("topic", EXPERT),
@@ -246,7 +247,8 @@ def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -
 
 _DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证", "资质": "认证", "在哪": "地点", "地址": "地点",
                  "地点": "地点", "位置": "地点", "产品": "产品", "做什么": "产品", "做啥": "产品", "方向": "研究方向",
-                 "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "职称"}
+                 "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "单位", "学校": "单位",
+                 "哪所": "单位", "大学": "单位", "机构": "单位", "哪里的": "单位"}
 _ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
 
 
@@ -261,6 +263,8 @@ async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
     kind = tracker.get_slot("topic") or tracker.get_slot("matching_kind")
     shown = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers") or []
     item = next((i for i in shown if i.get("number") == number), None)
+    if item is None and number and 1 <= number <= len(shown):
+        item = shown[int(number) - 1]  # 「第二家」 of a later page: the second one shown
     if item is None:
         if not shown or any(word in text for word in ("联系", "对接")):
             return None
@@ -269,8 +273,8 @@ async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
     wanted = {label for word, label in _DETAIL_WORDS.items() if word in text}
     reasons = [r for r in item.get("reasons", []) if any(r.startswith(label) for label in wanted)]
     details = reasons or item.get("reasons", [])
-    dispatcher.utter_message(text=user_text("matches.item_detail", number=int(number or 0), name=item["name"],
-                                            details=join_clauses(details)))
+    dispatcher.utter_message(text=user_text("matches.item_detail", number=int(item.get("number") or number or 0),
+                                            name=item["name"], details=join_clauses(details)))
     return [SlotSet("unanswered", None)]
 
 

@@ -102,6 +102,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "experts.privacy": {
         "zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。"
     },
+    "experts.reason.organization": {"zh": "单位：{organization}"},
     "experts.reason.research_areas": {"zh": "研究方向：{areas}"},
     "experts.reason.fields": {"zh": "领域：{fields}"},
     "experts.reason.title": {"zh": "职称：{level}·{title}"},
