@@ -10,7 +10,7 @@ from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
-from actions.matching import matching_follow_up
+from actions.matching import matching_follow_up, refine_if_it_changes
 from actions.policy import (
     KNOWLEDGE_BASE,
     UNANSWERED_FALLBACK,
@@ -90,7 +90,8 @@ async def conversation_follow_up(dispatcher: CollectingDispatcher, tracker: Trac
     if topic == "policy":
         return await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
     if topic in ("supplier", "expert"):
-        return await matching_follow_up(dispatcher, tracker, text)
+        return (await matching_follow_up(dispatcher, tracker, text)
+                or await refine_if_it_changes(dispatcher, tracker, text))
     return None
 
 

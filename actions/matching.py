@@ -83,6 +83,11 @@ async def platform_index() -> PlatformIndex:
     return await asyncio.to_thread(get_index)
 
 
+def _names(word: str, query: SupplierQuery) -> bool:
+    """Whether the understood request already is ``word`` (no need to ask)."""
+    return any(word in product or product in word for product in query.products)
+
+
 def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str) -> None:
     """「您是不是要找 轮毂？」 with a button that searches for it."""
     corrected = text.replace(typed, word) if typed and typed in text else word
@@ -96,10 +101,10 @@ async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatche
     query = result.query
     events: List[Dict[Text, Any]] = [SlotSet("matching_kind", SUPPLIER), SlotSet("topic", SUPPLIER),
                                      SlotSet("supplier_query", query.to_dict())]
-    if query.is_vague or query.missing_product:
-        # Nothing the platform knows by that name: a typo (「轮谷」), a product it does
-        # not have (「光刻机」), or no product at all (「找供应商」).
-        suggestion = await asyncio.to_thread(index.parser.suggestion, text)
+    suggestion = await asyncio.to_thread(index.parser.suggestion, text)
+    if query.is_vague or query.missing_product or (suggestion and previous is None and not _names(suggestion, query)):
+        # Nothing the platform knows by that name: a typo (「轮谷」「电池管里系统」), a
+        # product it does not have (「光刻机」), or no product at all (「找供应商」).
         typed = query.missing_product or await asyncio.to_thread(index.parser.unknown_product, text)
         if suggestion and suggestion != typed:
             _did_you_mean(dispatcher, suggestion, text, typed)
@@ -250,6 +255,19 @@ _DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证
                  "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "单位", "学校": "单位",
                  "哪所": "单位", "大学": "单位", "机构": "单位", "哪里的": "单位"}
 _ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
+
+
+async def refine_if_it_changes(dispatcher: CollectingDispatcher, tracker: Tracker,
+                               text: str) -> Optional[List[Dict[Text, Any]]]:
+    """「成都或者德阳的」「年产能5万以上」 that NLU did not read as a refinement: refine the
+    last supplier list when the text changes its request; None otherwise."""
+    previous = _previous_supplier_query(tracker)
+    if tracker.get_slot("matching_kind") != SUPPLIER or previous is None:
+        return None
+    index = await platform_index()
+    if await asyncio.to_thread(_changes_nothing, index, text, previous):
+        return None
+    return await _supplier_events(index, dispatcher, tracker, text, previous)
 
 
 async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,

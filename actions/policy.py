@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -16,7 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from bot.knowledge import answers
-from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer
+from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer, informative_words
 from bot.messages import join_list, user_text
 from bot.settings import get_settings
 
@@ -27,6 +28,19 @@ TOPIC_POLICY = "policy"
 #: Values of the ``unanswered`` slot (collected for staff in the console).
 UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND = "fallback", "not_found"
 UNANSWERED_OUT_OF_SCOPE, UNANSWERED_PARTIAL = "out_of_scope", "partial"
+
+
+_ENGLISH_WORDS = frozenset("""the a an is are what how where which who when why do does can could you your we our i
+    of in on for to and or with about fund policy policies supplier suppliers expert experts hello hi help""".split())
+
+
+def looks_like_gibberish(text: str) -> bool:
+    """「asdkjh qwe」「的的的的」: no word that could be a question (no Chinese word beyond
+    particles, no English word)."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return not informative_words(text)
+    words = re.findall(r"[a-zA-Z]+", text.lower())
+    return not any(ch.isdigit() for ch in text) and not any(w in _ENGLISH_WORDS for w in words)
 
 
 def policy_button(entry: PolicyEntry) -> Dict[str, str]:
@@ -101,12 +115,18 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=format_answer(entry))
             return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
         text = tracker.latest_message.get("text") or ""
-        if tracker.get_slot("topic") in ("supplier", "expert") and answers.comparison_term(text) \
+        if tracker.get_slot("topic") in ("supplier", "expert") \
                 and not await asyncio.to_thread(knowledge_base.search, text):
-            # 「那德阳呢」 after a supplier list changes the list's place.
-            from actions.matching import ActionRefineMatches
+            # 「那德阳呢」「第二家的产能呢」 after a match list follow that list. (Imported
+            # here: the matching actions use this module's answers.)
+            from actions.conversation import conversation_follow_up
 
-            return await ActionRefineMatches().run(dispatcher, tracker, domain)
+            follow_up = await conversation_follow_up(dispatcher, tracker, text)
+            if follow_up is not None:
+                return follow_up
+        if looks_like_gibberish(text):
+            dispatcher.utter_message(response="utter_not_understood")
+            return [SlotSet("policy_id", None), SlotSet("unanswered", UNANSWERED_FALLBACK)]
         events = await answer_in_context(dispatcher, tracker, text)
         if events is None:
             dispatcher.utter_message(response="utter_policy_not_found")

@@ -39,7 +39,7 @@ STOPWORDS = frozenset(
     去 来 做 搞 弄 干 开 讲 谈 说 听说 想问 想要 打算 准备 需要 应该 还是 或者 以及 是否 有无
     公司 我司 贵司 单位 企业家
     时候 啥时候 什么时候 何时 多会儿 提了 说了 讲了 谈了 都有 有啥 是啥
-    嗯 呃 额 哦 然后 就是 其实 反正 那啥 这样 那样""".split()
+    嗯 呃 额 哦 然后 就是 其实 反正 那啥 这样 那样 好多 整得 整得出 里头 多不多 大不大""".split()
 )
 
 #: Interrogative characters: a word containing one (投啥, 咋办, 哪些) asks rather than names.

@@ -38,6 +38,7 @@ _STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "
                    "只考虑", "仅考虑")
 #: 「重庆以外也可以」「外地也行」: the place named is not a limit.
 _ANY_PLACE_MARKERS = ("以外也", "之外也", "外地也", "哪里都", "哪儿都", "地区不限", "不限地区", "不限区域", "省外也")
+_BEYOND_PLACE_MARKERS = ("以外也", "之外也", "外地也", "省外也", "地区不限", "不限地区", "不限区域")
 _OWN_ORG_MARKERS = ("我们是", "我是", "我们单位", "本单位", "我单位", "我校", "我院", "本校", "本院", "我司",
                     "本公司", "我们公司", "我们学校", "我们医院", "来自", "回避", "排除", "避开", "不要",
                     "除了", "除去", "不含", "不包括", "避免", "我们在", "我在")
@@ -551,13 +552,13 @@ class RequestParser:
                                                                    List[Dict[str, Optional[str]]], bool]:
         """(accepted places, excluded places, "anywhere") named in ``text``.
 
-        Several places are alternatives (「成都或者德阳」); a place inside the one just
-        named narrows it (「重庆璧山」); a place after 「不要」「除了」 or before 「以外」 is
-        ruled out."""
+        Several places are alternatives (「成都或者德阳」); a place inside one already
+        named narrows it (「重庆璧山」「四川的，最好是绵阳」); a place after 「不要」「除了」 or before 「以外」 is
+        ruled out, and so is one joined to it (「除了成都和重庆」)."""
         accepted: List[Dict[str, Optional[str]]] = []
         excluded: List[Dict[str, Optional[str]]] = []
         anywhere = False
-        last_end = -10
+        excluded_end = -10
         for mention in mentions:
             labels = {label for label, _ in mention.meanings}
             if "BOTH" in labels:
@@ -568,15 +569,20 @@ class RequestParser:
                 continue
             before = _CLAUSE_END.split(text[max(0, mention.start - 4): mention.start])[-1]
             after = _CLAUSE_END.split(text[mention.end: mention.end + 6])[0]
-            if any(m in before for m in _NOT_PLACE_BEFORE) or any(m in after for m in _NOT_PLACE_AFTER):
+            coordinated = (0 <= mention.start - excluded_end <= 2
+                           and set(text[excluded_end:mention.start]) <= set("和、及与或跟,，"))
+            if coordinated or any(m in before for m in _NOT_PLACE_BEFORE) or any(m in after for m in _NOT_PLACE_AFTER):
                 if not any(m in after for m in ("也", "都")):
-                    excluded.append(place)
+                    excluded.append(place)  # 「除了成都和重庆」: both
+                    excluded_end = mention.end
                     continue
-            if accepted and mention.start - last_end <= 1 and _inside(place, accepted[-1]):
-                accepted[-1] = place  # 「重庆璧山」「四川成都」
-            elif place not in accepted:
+            outer = next((i for i, p in enumerate(accepted) if _inside(place, p)), None)
+            if outer is not None:
+                accepted[outer] = place  # 「重庆璧山」「四川那边的…最好是绵阳的」: narrower
+            elif any(_inside(p, place) for p in accepted) or place in accepted:
+                pass  # 「绵阳…四川的」: already narrower
+            else:
                 accepted.append(place)
-            last_end = mention.end
         return accepted, excluded, anywhere
 
     # -- suppliers ---------------------------------------------------------------
@@ -596,8 +602,9 @@ class RequestParser:
         certs = _unique(v for m in mentions for v in m.values("CERT"))
         companies = _unique(v for m in mentions for v in m.values("COMPANY"))
         places, excluded, anywhere = self._places(normalised, mentions)
-        if any(marker in normalised for marker in _ANY_PLACE_MARKERS):
-            places, anywhere = [], True
+        if any(marker in normalised for marker in _ANY_PLACE_MARKERS) and not (
+                len(places) > 1 and not any(m in normalised for m in _BEYOND_PLACE_MARKERS)):
+            places, anywhere = [], True  # 「重庆以外也可以」; but 「内江、自贡哪里都行」 is either of them
         strict = any(marker in normalised for marker in _STRICT_MARKERS)
         capacity, unit = parse_min_capacity(normalised), capacity_unit(normalised)
         quantity = parse_quantity(normalised)
@@ -822,7 +829,7 @@ def _same_family(first: Mention, second: Mention, product_categories: Dict[str, 
 _GENERIC_WORDS = sorted("""汽车 车用 车载 整车 新能源汽车 新能源 乘用车 商用车 国产 进口 优质 高端 中高端 专业 靠谱
     大型 小型 知名 品牌 零部件 零件 部件 配件 总成 产品 系统 模块 组件 材料 东西 货 设备 供应商 供货商 厂家 厂商
     工厂 厂子 厂 公司 企业 生产商 制造商 单位 一家 几家 哪家 谁家 的 用 做 生产 供应 提供 制造 加工 批量 相关 类
-    方面 这种 那种 这类 一些 有关""".split(),
+    方面 这种 那种 这类 一些 有关 急需 需要 采购 求购 寻找 想找 找 要 买 订购 大量 少量 长期 稳定 合格 可靠""".split(),
                         key=len, reverse=True)
 _NOUN_FLAGS = ("n", "vn", "an", "eng", "nz", "j", "l", "x", "b", "g")
 
