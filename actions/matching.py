@@ -8,6 +8,7 @@ Button clicks carry the text to analyse in the ``match_text`` entity.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from typing import Any, Dict, List, Optional, Text, Tuple
@@ -17,7 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
-from actions.policy import UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
+from actions.policy import KNOWLEDGE_BASE, UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
 from bot.messages import join_clauses, user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
@@ -37,6 +38,9 @@ from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_numbe
 logger = logging.getLogger(__name__)
 
 SUPPLIER, EXPERT = "supplier", "expert"
+#: How much of a matching request with no known product or field the knowledge base must
+#: cover for it to be answered as a policy question instead.
+POLICY_COVERAGE = 0.6
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 _ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
 
@@ -83,9 +87,22 @@ async def platform_index() -> PlatformIndex:
     return await asyncio.to_thread(get_index)
 
 
-def _names(word: str, query: SupplierQuery) -> bool:
-    """Whether the understood request already is ``word`` (no need to ask)."""
-    return any(word in product or product in word for product in query.products)
+def _names(index: PlatformIndex, word: str, query: SupplierQuery) -> bool:
+    """Whether ``word`` means what the request was understood as (no need to ask)."""
+    meant = index.parser.parse_supplier_request(word)
+    return set(meant.products) <= set(query.products) and set(meant.categories) <= set(query.categories)
+
+
+async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker,
+                              text: str) -> Optional[List[Dict[Text, Any]]]:
+    """A "request" naming nothing the platform has may be a policy question
+    (「专家库共享了多少专家」「2019年四川生产了多少辆汽车」): answer it when the knowledge
+    base covers it well."""
+    knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+    matches = await asyncio.to_thread(knowledge_base.search, text)
+    if not matches or matches[0].coverage < POLICY_COVERAGE:
+        return None
+    return await answer_in_context(dispatcher, tracker, text)
 
 
 def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str) -> None:
@@ -101,8 +118,15 @@ async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatche
     query = result.query
     events: List[Dict[Text, Any]] = [SlotSet("matching_kind", SUPPLIER), SlotSet("topic", SUPPLIER),
                                      SlotSet("supplier_query", query.to_dict())]
-    suggestion = await asyncio.to_thread(index.parser.suggestion, text)
-    if query.is_vague or query.missing_product or (suggestion and previous is None and not _names(suggestion, query)):
+    unknown = query.is_vague or bool(query.missing_product)
+    suggestion = await asyncio.to_thread(functools.partial(index.parser.suggestion, text, one_off=unknown))
+    if suggestion and not unknown and (
+            previous is not None or await asyncio.to_thread(_names, index, suggestion, query)):
+        suggestion = None  # a homophone of what was understood (减震器 for 减振器): no need to ask
+    answered = await _answered_as_policy(dispatcher, tracker, text) if unknown else None
+    if answered is not None:
+        return answered
+    if unknown or suggestion:
         # Nothing the platform knows by that name: a typo (「轮谷」「电池管里系统」), a
         # product it does not have (「光刻机」), or no product at all (「找供应商」).
         typed = query.missing_product or await asyncio.to_thread(index.parser.unknown_product, text)
@@ -127,6 +151,9 @@ async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher,
     result = await asyncio.to_thread(index.find_experts, text, previous)
     unanswered = None
     shown: List[Dict[str, Any]] = []
+    answered = await _answered_as_policy(dispatcher, tracker, text) if result.query.is_vague else None
+    if answered is not None:
+        return answered
     if result.query.is_vague:
         unknown = await asyncio.to_thread(index.parser.unknown_field, text)
         if unknown:

@@ -671,13 +671,13 @@ class RequestParser:
                 return _strip_generic(phrase)
         return ""
 
-    def suggestion(self, text: str) -> Optional[str]:
+    def suggestion(self, text: str, *, one_off: bool = True) -> Optional[str]:
         """「轮谷」 → 「轮毂」, 「刹车卡前」 → 「刹车卡钳」: the product or category word the
         user probably meant (same pinyin, or one character off), for a request no word
         of which is known."""
         normalised = self.normalise(text)
         found = self.spelling.sounding_like(normalised)
-        if found:
+        if found or not one_off:
             return found
         for start, end in _noun_phrases(normalised):
             phrase = _strip_generic(normalised[start:end])
@@ -691,8 +691,11 @@ class RequestParser:
         """The product-like phrase of a request that names nothing the platform knows
         (「有没有做光刻机的」 → 光刻机), or ``""``."""
         normalised = self.normalise(text)
-        for start, end in _noun_phrases(normalised):
-            phrase = _strip_generic(normalised[start:end])
+        asked = _REQUESTED_GOODS.search(normalised)
+        candidates = [asked.group(1)] if asked else []
+        candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
+        for candidate in candidates:
+            phrase = _strip_generic(_LEADING_WORDS.sub("", candidate))
             if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2 and phrase not in _GENERIC_WORDS:
                 return phrase
         return ""
@@ -706,8 +709,11 @@ class RequestParser:
         """The field-like phrase of an expert request that names no field, research area
         or honour the expert data knows (「量子通信方向的专家」 → 量子通信), or ``""``."""
         normalised = self.normalise(text)
-        for start, end in _noun_phrases(normalised):
-            phrase = normalised[start:end]
+        asked = _REQUESTED_FIELD.search(normalised)
+        candidates = [asked.group(1)] if asked else []
+        candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
+        for candidate in candidates:
+            phrase = _LEADING_WORDS.sub("", candidate)
             for generic in _EXPERT_GENERIC_WORDS:
                 phrase = phrase.replace(generic, "")
             if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2:
@@ -874,6 +880,15 @@ def _noun_phrases(text: str) -> Tuple[Tuple[int, int], ...]:
 _RUN_BREAKERS = frozenset("""公司 企业 厂 厂家 厂商 工厂 厂子 供应商 供货商 生产商 制造商 单位 都行 也行 就行 可以
     产能 年产能 需求 数量 价格 认证 资质 联系方式 电话 专家 人 吗 呢 吧 啊""".split())
 
+
+_WORD = r"[\u4e00-\u9fffA-Za-z0-9]"
+#: 「找安全气囊供应商」「有没有做光刻机的」: what is asked for, before the kind of company.
+_REQUESTED_GOODS = re.compile(
+    r"(?:找|有没有|有没得|谁家|哪家|哪里有|采购|买|需要|要)" + _WORD + r"{0,3}?(?:做|生产|供应|提供)?(" + _WORD
+    + r"{2,12}?)的?(?:供应商|供货商|厂家|厂商|生产商|制造商|企业|公司|工厂|厂子|厂|卖家|$|吗|呢|\?|？)")
+#: 「找量子计算方向的专家」: the field, before 方向/领域 or the kind of expert.
+_REQUESTED_FIELD = re.compile(r"(" + _WORD + r"{2,12}?)(?:方向|领域|专业|行业)?的?(?:专家|教授|老师|学者|研究员)")
+_LEADING_WORDS = re.compile(r"^(?:我们|我|想|要|找|请|需要|推荐|帮我|一些|几位|几个|一位|\d+位|做|生产|有没有|有)+")
 
 #: Words of an expert request that name no field.
 _EXPERT_GENERIC_WORDS = sorted("""专家 评审 评委 教授 副教授 老师 研究员 博士 学者 顾问 方向 领域 专业 行业 人才 院士
