@@ -41,6 +41,7 @@ SUPPLIER, EXPERT = "supplier", "expert"
 #: How much of a matching request with no known product or field the knowledge base must
 #: cover for it to be answered as a policy question instead.
 POLICY_COVERAGE = 0.6
+_QUESTION = re.compile(r"多少|什么|啥|哪年|哪天|何时|谁|怎么|如何|是否|吗|呢|[?？]")
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 _ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
 
@@ -98,6 +99,8 @@ async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker
     """A "request" naming nothing the platform has may be a policy question
     (「专家库共享了多少专家」「2019年四川生产了多少辆汽车」): answer it when the knowledge
     base covers it well."""
+    if not _QUESTION.search(text):
+        return None  # 「帮我找几家重庆的供应商」 is a request, not a question
     knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
     matches = await asyncio.to_thread(knowledge_base.search, text)
     if not matches or matches[0].coverage < POLICY_COVERAGE:

@@ -25,6 +25,10 @@ from typing import List, Optional, Sequence, Tuple
 from bot.knowledge.base import KnowledgeBase, PolicyEntry, entry_terms, informative_words
 from bot.textnorm import normalize_for_nlu
 
+#: Coverage the rest of a question needs once the parts the material never covers (how
+#: to apply, eligibility …) are set aside: the programme must be named clearly.
+RETRY_COVERAGE = 0.75
+
 #: Places a 「那X呢」 comparison swaps for one another.
 PLACES = ("四川", "重庆", "成都", "川渝", "宜宾", "绵阳", "德阳", "璧山", "九龙坡", "两江")
 _PLACE_ALIASES = {"川": "四川", "渝": "重庆", "四川省": "四川", "重庆市": "重庆", "成都市": "成都"}
@@ -185,7 +189,7 @@ def answer(knowledge_base: KnowledgeBase, question: str, last_entry_id: Optional
     if not matches and _asks_aspect(question):
         # 「基金小企业能拿吗，去哪申请」: find the programme from the rest of the question;
         # the parts asked about are then reported as not covered.
-        matches = knowledge_base.search(_without_aspects(question))
+        matches = [m for m in knowledge_base.search(_without_aspects(question)) if m.coverage >= RETRY_COVERAGE]
     if last is not None:
         comparison = comparison_term(question)
         membership = membership_term(question)

@@ -695,6 +695,9 @@ class RequestParser:
         candidates = [asked.group(1)] if asked else []
         candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
         for candidate in candidates:
+            places = [m for m in self._mentions(candidate, self.supplier_matcher, self.supplier_vocab)
+                      if {label for label, _ in m.meanings} & {"REGION", "CITY", "DISTRICT", "BOTH"}]
+            candidate = "".join(ch for i, ch in enumerate(candidate) if not any(m.start <= i < m.end for m in places))
             phrase = _strip_generic(_LEADING_WORDS.sub("", candidate))
             if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2 and phrase not in _GENERIC_WORDS:
                 return phrase
@@ -888,7 +891,8 @@ _REQUESTED_GOODS = re.compile(
     + r"{2,12}?)的?(?:供应商|供货商|厂家|厂商|生产商|制造商|企业|公司|工厂|厂子|厂|卖家|$|吗|呢|\?|？)")
 #: 「找量子计算方向的专家」: the field, before 方向/领域 or the kind of expert.
 _REQUESTED_FIELD = re.compile(r"(" + _WORD + r"{2,12}?)(?:方向|领域|专业|行业)?的?(?:专家|教授|老师|学者|研究员)")
-_LEADING_WORDS = re.compile(r"^(?:我们|我|想|要|找|请|需要|推荐|帮我|一些|几位|几个|一位|\d+位|做|生产|有没有|有)+")
+_LEADING_WORDS = re.compile(
+    r"^(?:我们|我|想|要|找|请|需要|推荐|帮我|一些|几位|几个|几家|一家|一位|\d+[位家个]|做|生产|有没有|有|的)+")
 
 #: Words of an expert request that name no field.
 _EXPERT_GENERIC_WORDS = sorted("""专家 评审 评委 教授 副教授 老师 研究员 博士 学者 顾问 方向 领域 专业 行业 人才 院士
