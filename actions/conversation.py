@@ -3,15 +3,22 @@ second miss in a row hands the user to staff), and restarting with a confirmatio
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import Restarted
+from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
 from actions.inputs import message_text
-from actions.policy import KNOWLEDGE_BASE
+from actions.matching import matching_follow_up, refine_if_it_changes
+from actions.policy import (
+    KNOWLEDGE_BASE,
+    UNANSWERED_FALLBACK,
+    UNANSWERED_OUT_OF_SCOPE,
+    answer_in_context,
+    topic_events,
+)
 from bot.knowledge.base import format_answer
 
 #: A fallback message may still be a policy question in unusual words; answer it only
@@ -61,15 +68,50 @@ class ActionFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         text = message_text(tracker)
+        follow_up = await conversation_follow_up(dispatcher, tracker, text)
+        if follow_up is not None:
+            return follow_up
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
         matches = await asyncio.to_thread(knowledge_base.search, text)
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:
             dispatcher.utter_message(text=format_answer(matches[0].entry))
-            return []
+            return topic_events(matches[0].entry, text)
         if misses_in_a_row(tracker) >= 2:
-            return await start_handoff(dispatcher, tracker, REASON_FALLBACK)
+            return [SlotSet("unanswered", UNANSWERED_FALLBACK),
+                    *await start_handoff(dispatcher, tracker, REASON_FALLBACK)]
         dispatcher.utter_message(response="utter_not_understood")
-        return []
+        return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+
+
+async def conversation_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 text: str) -> Optional[List[Dict[Text, Any]]]:
+    """Answer ``text`` as a follow-up of the current topic (the last policy entry, the
+    last match list); None when it is not one."""
+    topic = tracker.get_slot("topic")
+    if topic == "policy":
+        return await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
+    if topic in ("supplier", "expert"):
+        return (await matching_follow_up(dispatcher, tracker, text)
+                or await refine_if_it_changes(dispatcher, tracker, text))
+    return None
+
+
+class ActionOutOfScope(Action):
+    """A message NLU reads as out of scope may still follow up the current topic
+    (「那新基建算吗」 after a question about the fund); otherwise say what we cover."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    @handoff_on_failure
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        follow_up = await conversation_follow_up(dispatcher, tracker, message_text(tracker))
+        if follow_up is not None:
+            return follow_up
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return [SlotSet("unanswered", UNANSWERED_OUT_OF_SCOPE)]
 
 
 class ActionRestart(Action):

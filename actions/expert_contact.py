@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict, slot_records, slot_text
-from actions.matching import ask_expert_field
+from actions.matching import SUPPLIER, ask_expert_field, matching_follow_up
 from actions.publishing import StoppableFormMixin, _answer
 from bot.messages import user_text
 from bot.platform.db import session_scope
@@ -49,11 +49,28 @@ def chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
     text = message_text(tracker)
     match = _ORDINAL.search(text)
     if match:
-        position = chinese_number(match.group(1))
-        if position and 1 <= position <= len(shown):
-            return shown[int(position) - 1]
+        number = chinese_number(match.group(1))
+        # Lists number on across pages: 「第七位」 on the second page is the one numbered 7,
+        # else the seventh one shown.
+        numbers = _list_numbers(tracker)
+        by_number = next((e for e in shown if numbers.get(e["expert_id"]) == number), None)
+        if by_number is not None:
+            return by_number
+        if number and 1 <= number <= len(shown):
+            return shown[int(number) - 1]
     named = [e for e in shown if e["name"] and e["name"] in text]
     return named[0] if len(named) == 1 else None
+
+
+def _list_numbers(tracker: Tracker) -> Dict[str, int]:
+    """The number each offered expert carried in the list as shown (by expert id)."""
+    value = tracker.get_slot("shown_experts")
+    items = value if isinstance(value, list) else []
+    return {
+        item["expert_id"]: item["number"]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("expert_id"), str) and isinstance(item.get("number"), int)
+    }
 
 
 def _last_expert_query(tracker: Tracker) -> Optional[ExpertQuery]:
@@ -89,6 +106,11 @@ class ActionRequestExpertContact(Action):
     @handoff_on_failure
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        if tracker.get_slot("topic") == SUPPLIER:
+            # 「第二家的产能呢」 read as a contact request: the list on screen is suppliers.
+            detail = await matching_follow_up(dispatcher, tracker, message_text(tracker))
+            if detail is not None:
+                return detail
         shown = shown_experts(tracker)
         expert = chosen_expert(tracker)
         if expert is None:

@@ -8,7 +8,9 @@ Button clicks carry the text to analyse in the ``match_text`` entity.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -17,20 +19,27 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict
+from actions.policy import KNOWLEDGE_BASE, UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
+from bot.messages import join_clauses, user_text
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.replies import (
     Reply,
+    did_you_mean_buttons,
     expert_field_buttons,
     expert_reply,
     start_search_buttons,
     supplier_category_buttons,
     supplier_reply,
 )
-from bot.platform.understanding import ExpertQuery, SupplierQuery
+from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
 
 logger = logging.getLogger(__name__)
 
 SUPPLIER, EXPERT = "supplier", "expert"
+#: How much of a matching request with no known product or field the knowledge base must
+#: cover for it to be answered as a policy question instead.
+POLICY_COVERAGE = 0.6
+_QUESTION = re.compile(r"多少|什么|啥|哪年|哪天|何时|谁|怎么|如何|是否|吗|呢|[?？]")
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 
 
@@ -39,8 +48,22 @@ def request_text(tracker: Tracker) -> str:
     return entity_text(tracker, "match_text") or message_text(tracker)
 
 
-def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
-    """Text (with buttons) for every channel, then the card payload for widgets."""
+#: Input channels that draw match lists as cards (the web widget).
+CARD_CHANNELS = frozenset({"socketio"})
+
+
+def send(dispatcher: CollectingDispatcher, reply: Reply, tracker: Optional[Tracker] = None) -> None:
+    """One presentation per channel. The widget: the heading, the cards, then the hint
+    with the buttons (under the cards, in view). Other channels: the compact numbered
+    list as text with the buttons, and the payload after it for API clients (text
+    channels drop a payload that follows its own text: bot/channels/textual.py)."""
+    channel = tracker.get_latest_input_channel() if tracker is not None else None
+    if channel in CARD_CHANNELS and reply.custom is not None:
+        dispatcher.utter_message(text=reply.heading)
+        dispatcher.utter_message(json_message=reply.custom)
+        if reply.hint or reply.buttons:
+            dispatcher.utter_message(text=reply.hint or None, buttons=reply.buttons or None)
+        return
     dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
     if reply.custom is not None:
         dispatcher.utter_message(json_message=reply.custom)
@@ -61,27 +84,94 @@ async def platform_index() -> PlatformIndex:
     return await asyncio.to_thread(get_index)
 
 
-async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+def _names(index: PlatformIndex, word: str, query: SupplierQuery) -> bool:
+    """Whether ``word`` means what the request was understood as (no need to ask)."""
+    meant = index.parser.parse_supplier_request(word)
+    return set(meant.products) <= set(query.products) and set(meant.categories) <= set(query.categories)
+
+
+async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker,
+                              text: str) -> Optional[List[Dict[Text, Any]]]:
+    """A "request" naming nothing the platform has may be a policy question
+    (「专家库共享了多少专家」「2019年四川生产了多少辆汽车」): answer it when the knowledge
+    base covers it well."""
+    if not _QUESTION.search(text):
+        return None  # 「帮我找几家重庆的供应商」 is a request, not a question
+    knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+    matches = await asyncio.to_thread(knowledge_base.search, text)
+    if not matches or matches[0].coverage < POLICY_COVERAGE:
+        return None
+    return await answer_in_context(dispatcher, tracker, text)
+
+
+def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str) -> None:
+    """「您是不是要找 轮毂？」 with a button that searches for it."""
+    corrected = text.replace(typed, word) if typed and typed in text else word
+    dispatcher.utter_message(response="utter_supplier_did_you_mean", word=word,
+                             buttons=did_you_mean_buttons(word, corrected))
+
+
+async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                            previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
     result = await asyncio.to_thread(index.find_suppliers, text, previous)
-    if result.query.is_vague:
-        ask_supplier_product(dispatcher)
-    else:
-        send(dispatcher, supplier_reply(result))
-    return [SlotSet("matching_kind", SUPPLIER), SlotSet("supplier_query", result.query.to_dict())]
+    query = result.query
+    events: List[Dict[Text, Any]] = [SlotSet("matching_kind", SUPPLIER), SlotSet("topic", SUPPLIER),
+                                     SlotSet("supplier_query", query.to_dict())]
+    unknown = query.is_vague or bool(query.missing_product)
+    suggestion = await asyncio.to_thread(functools.partial(index.parser.suggestion, text, one_off=unknown))
+    if suggestion and not unknown and (
+            previous is not None or await asyncio.to_thread(_names, index, suggestion, query)):
+        suggestion = None  # a homophone of what was understood (减震器 for 减振器): no need to ask
+    answered = await _answered_as_policy(dispatcher, tracker, text) if unknown else None
+    if answered is not None:
+        return answered
+    if unknown or suggestion:
+        # Nothing the platform knows by that name: a typo (「轮谷」「电池管里系统」), a
+        # product it does not have (「光刻机」), or no product at all (「找供应商」).
+        typed = query.missing_product or await asyncio.to_thread(index.parser.unknown_product, text)
+        if suggestion and suggestion != typed:
+            _did_you_mean(dispatcher, suggestion, text, typed)
+            return [*events, SlotSet("unanswered", None)]
+        if query.is_vague and typed:
+            dispatcher.utter_message(text=user_text("suppliers.unknown_product", product=typed),
+                                     buttons=supplier_category_buttons())
+            return [*events, SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
+        if query.is_vague:
+            ask_supplier_product(dispatcher)
+            return [*events, SlotSet("unanswered", None)]
+    send(dispatcher, supplier_reply(result), tracker)
+    shown = [{"number": m.number, "name": m.name, "reasons": m.reasons} for m in result.items]
+    unanswered = UNANSWERED_NOT_FOUND if query.missing_product or not result.items else None
+    return [*events, SlotSet("shown_suppliers", shown), SlotSet("unanswered", unanswered)]
 
 
-async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
+async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                          previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
     result = await asyncio.to_thread(index.find_experts, text, previous)
+    unanswered = None
+    shown: List[Dict[str, Any]] = []
+    answered = await _answered_as_policy(dispatcher, tracker, text) if result.query.is_vague else None
+    if answered is not None:
+        return answered
     if result.query.is_vague:
-        ask_expert_field(dispatcher)
-        shown: List[Dict[str, str]] = []
+        unknown = await asyncio.to_thread(index.parser.unknown_field, text)
+        if unknown:
+            # 「量子通信方向的专家」: say it is not in the expert data, then offer the fields that are.
+            dispatcher.utter_message(text=user_text("experts.unknown_field", field=unknown),
+                                     buttons=expert_field_buttons())
+            unanswered = UNANSWERED_NOT_FOUND
+        else:
+            ask_expert_field(dispatcher)
     else:
-        send(dispatcher, expert_reply(result))
-        shown = [{"expert_id": m.expert_id, "name": m.name} for m in result.matches]
-    return [SlotSet("matching_kind", EXPERT), SlotSet("expert_query", result.query.to_dict()),
-            SlotSet("shown_experts", shown)]
+        send(dispatcher, expert_reply(result), tracker)
+        first = result.query.page * result.query.count + 1
+        shown = [{"expert_id": m.expert_id, "name": m.name, "number": number,
+                  "reasons": [user_text("experts.reason.organization", organization=m.organization), *m.reasons]}
+                 for number, m in enumerate(result.matches, start=first)]
+        unanswered = None if result.matches else UNANSWERED_NOT_FOUND
+    return [SlotSet("matching_kind", EXPERT), SlotSet("topic", EXPERT),
+            SlotSet("expert_query", result.query.to_dict()), SlotSet("shown_experts", shown),
+            SlotSet("unanswered", unanswered)]
 
 
 def _previous_supplier_query(tracker: Tracker) -> Optional[SupplierQuery]:
@@ -115,7 +205,7 @@ class ActionFindSuppliers(Action):
         # (「要重庆的」) builds on the last request; a new product starts a new search.
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (
             previous.is_vague or fresh.is_vague)
-        return await _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
+        return await _supplier_events(index, dispatcher, tracker, text, previous if builds_on_previous else None)
 
 
 class ActionFindExperts(Action):
@@ -136,8 +226,8 @@ class ActionFindExperts(Action):
         if previous is not None and not builds_on_previous:
             # The user's own organisation stays avoided for the whole conversation.
             fresh_previous = ExpertQuery(exclude_organizations=previous.exclude_organizations)
-            return await _expert_events(index, dispatcher, text, fresh_previous)
-        return await _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
+            return await _expert_events(index, dispatcher, tracker, text, fresh_previous)
+        return await _expert_events(index, dispatcher, tracker, text, previous if builds_on_previous else None)
 
 
 class ActionRefineMatches(Action):
@@ -149,14 +239,85 @@ class ActionRefineMatches(Action):
     @handoff_on_failure
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        index = await platform_index()
         text = request_text(tracker)
+        if tracker.get_slot("topic") == "policy":
+            # 「那四川呢」 after a policy answer compares within that answer.
+            answered = await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
+            if answered is not None:
+                return answered
+        detail = await matching_follow_up(dispatcher, tracker, text)
+        if detail is not None:
+            return detail
+        index = await platform_index()
         kind = tracker.get_slot("matching_kind")
-        if kind == SUPPLIER and _previous_supplier_query(tracker) is not None:
-            return await _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
-        if kind == EXPERT and _previous_expert_query(tracker) is not None:
-            return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
+        previous_suppliers, previous_experts = _previous_supplier_query(tracker), _previous_expert_query(tracker)
+        if kind == SUPPLIER and previous_suppliers is not None:
+            if await asyncio.to_thread(_changes_nothing, index, text, previous_suppliers):
+                return not_understood(dispatcher)
+            return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
+        if kind == EXPERT and previous_experts is not None:
+            return await _expert_events(index, dispatcher, tracker, text, previous_experts)
         # The message could not be handled (actions/conversation.py counts it towards
         # handing over to staff).
         dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
-        return []
+        return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+
+
+def not_understood(dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
+    """「asdkjh qwe」 is not a refinement: say it was not understood, and how to ask."""
+    dispatcher.utter_message(response="utter_not_understood")
+    return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+
+
+def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -> bool:
+    """Whether ``text`` read as a refinement leaves the request as it was (gibberish)."""
+    refined = index.parser.parse_supplier_request(text, previous)
+    unchanged = {"page": 0, "cross_shown": 0}
+    return refined.page == 0 and refined.to_dict() == {**previous.to_dict(), **unchanged}
+
+
+_DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证", "资质": "认证", "在哪": "地点", "地址": "地点",
+                 "地点": "地点", "位置": "地点", "产品": "产品", "做什么": "产品", "做啥": "产品", "方向": "研究方向",
+                 "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "单位", "学校": "单位",
+                 "哪所": "单位", "大学": "单位", "机构": "单位", "哪里的": "单位"}
+_ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
+
+
+async def refine_if_it_changes(dispatcher: CollectingDispatcher, tracker: Tracker,
+                               text: str) -> Optional[List[Dict[Text, Any]]]:
+    """「成都或者德阳的」「年产能5万以上」 that NLU did not read as a refinement: refine the
+    last supplier list when the text changes its request; None otherwise."""
+    previous = _previous_supplier_query(tracker)
+    if tracker.get_slot("matching_kind") != SUPPLIER or previous is None:
+        return None
+    index = await platform_index()
+    if await asyncio.to_thread(_changes_nothing, index, text, previous):
+        return None
+    return await _supplier_events(index, dispatcher, tracker, text, previous)
+
+
+async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
+                             text: str) -> Optional[List[Dict[Text, Any]]]:
+    """「第二家的产能呢」「第3位的研究方向」: a detail of an item of the last list, or
+    None when ``text`` does not point at one."""
+    match = _ITEM_ORDINAL.search(text)
+    if not match:
+        return None
+    number = chinese_number(match.group(1))
+    kind = tracker.get_slot("topic") or tracker.get_slot("matching_kind")
+    shown = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers") or []
+    item = next((i for i in shown if i.get("number") == number), None)
+    if item is None and number and 1 <= number <= len(shown):
+        item = shown[int(number) - 1]  # 「第二家」 of a later page: the second one shown
+    if item is None:
+        if not shown or any(word in text for word in ("联系", "对接")):
+            return None
+        dispatcher.utter_message(text=user_text("matches.no_such_item", number=int(number or 0), count=len(shown)))
+        return [SlotSet("unanswered", None)]
+    wanted = {label for word, label in _DETAIL_WORDS.items() if word in text}
+    reasons = [r for r in item.get("reasons", []) if any(r.startswith(label) for label in wanted)]
+    details = reasons or item.get("reasons", [])
+    dispatcher.utter_message(text=user_text("matches.item_detail", number=int(item.get("number") or number or 0),
+                                            name=item["name"], details=join_clauses(details)))
+    return [SlotSet("unanswered", None)]
+

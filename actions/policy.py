@@ -1,9 +1,15 @@
-"""Policy questions: answered by retrieval over the knowledge base, with the source."""
+"""Policy questions: answered by retrieval over the knowledge base, with the source.
+
+The entry answered last and the question that led to it are kept in the
+``policy_topic`` slot, so follow-ups that leave the programme out (「一共多少钱」
+「那四川呢」「那新基建算吗」) are read against it (:mod:`bot.knowledge.answers`).
+"""
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, List, Text
+import re
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -11,11 +17,31 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text
-from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer
+from bot.knowledge import answers
+from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer, informative_words
+from bot.messages import join_list, user_text
 from bot.settings import get_settings
 
 #: Reloaded automatically when staff edit the file: no retraining needed.
 KNOWLEDGE_BASE = KnowledgeBaseFile(get_settings().knowledge_base_path)
+
+TOPIC_POLICY = "policy"
+#: Values of the ``unanswered`` slot (collected for staff in the console).
+UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND = "fallback", "not_found"
+UNANSWERED_OUT_OF_SCOPE, UNANSWERED_PARTIAL = "out_of_scope", "partial"
+
+
+_ENGLISH_WORDS = frozenset("""the a an is are what how where which who when why do does can could you your we our i
+    of in on for to and or with about fund policy policies supplier suppliers expert experts hello hi help""".split())
+
+
+def looks_like_gibberish(text: str) -> bool:
+    """「asdkjh qwe」「的的的的」: no word that could be a question (no Chinese word beyond
+    particles, no English word)."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return not informative_words(text)
+    words = re.findall(r"[a-zA-Z]+", text.lower())
+    return not any(ch.isdigit() for ch in text) and not any(w in _ENGLISH_WORDS for w in words)
 
 
 def policy_button(entry: PolicyEntry) -> Dict[str, str]:
@@ -24,19 +50,53 @@ def policy_button(entry: PolicyEntry) -> Dict[str, str]:
     return {"title": entry.title, "payload": payload}
 
 
-async def answer_question(
-    dispatcher: CollectingDispatcher, knowledge_base: KnowledgeBase, question: str
-) -> bool:
-    """Answer ``question`` from the knowledge base; return False when nothing fits."""
-    matches = await asyncio.to_thread(knowledge_base.search, question)
-    if not matches:
-        return False
-    dispatcher.utter_message(text=format_answer(matches[0].entry))
-    if len(matches) > 1:
-        dispatcher.utter_message(
-            response="utter_policy_related", buttons=[policy_button(m.entry) for m in matches[1:]]
-        )
-    return True
+def last_policy_topic(tracker: Tracker) -> Dict[str, str]:
+    """``{"id": …, "question": …}`` of the entry answered last (empty when none)."""
+    topic = tracker.get_slot("policy_topic")
+    return topic if isinstance(topic, dict) else {}
+
+
+def topic_events(entry: PolicyEntry, question: str, unanswered: Optional[str] = None) -> List[Dict[Text, Any]]:
+    """Slots after answering ``question`` with ``entry``: the new conversation topic."""
+    return [SlotSet("policy_topic", {"id": entry.id, "question": question}), SlotSet("topic", TOPIC_POLICY),
+            SlotSet("unanswered", unanswered)]
+
+
+def send_policy_answer(dispatcher: CollectingDispatcher, reply: answers.PolicyAnswer) -> Optional[str]:
+    """Send one answer; return the ``unanswered`` value it leaves (``partial`` or None)."""
+    lead = ""
+    if reply.listed is True:
+        lead = user_text("policy.listed", term=reply.listed_term)
+    elif reply.listed is False:
+        lead = user_text("policy.not_listed", term=reply.listed_term)
+    dispatcher.utter_message(text=format_answer(reply.entry, reply.facts, lead))
+    if reply.uncovered:
+        dispatcher.utter_message(response="utter_policy_partial", parts=join_list(reply.uncovered))
+    return None if reply.complete else UNANSWERED_PARTIAL
+
+
+async def answer_in_context(dispatcher: CollectingDispatcher, tracker: Tracker, question: str,
+                            *, follow_up_only: bool = False) -> Optional[List[Dict[Text, Any]]]:
+    """Answer ``question`` against the conversation's last entry (or afresh); the slot
+    events, or None when the knowledge base has nothing on it. With ``follow_up_only``
+    only a follow-up of the last entry is answered (messages NLU did not read as
+    policy questions)."""
+    knowledge_base: KnowledgeBase = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+    topic = last_policy_topic(tracker)
+    if follow_up_only and not topic:
+        return None
+    reply = await asyncio.to_thread(answers.answer, knowledge_base, question, topic.get("id"),
+                                    topic.get("question", ""))
+    if reply is None or (follow_up_only and not reply.follow_up):
+        return None
+    unanswered = send_policy_answer(dispatcher, reply)
+    if not reply.follow_up:
+        related = [m.entry for m in await asyncio.to_thread(knowledge_base.search, question)][1:]
+        if related:
+            dispatcher.utter_message(response="utter_policy_related", buttons=[policy_button(e) for e in related])
+    # A follow-up keeps the question that named the programme, so the next one can build on it.
+    kept_question = topic.get("question", "") if reply.follow_up and not answers.comparison_term(question) else question
+    return topic_events(reply.entry, kept_question or question, unanswered)
 
 
 class ActionAnswerPolicy(Action):
@@ -52,12 +112,27 @@ class ActionAnswerPolicy(Action):
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
         chosen = entity_text(tracker, "policy_id")
         if chosen is not None and chosen in knowledge_base.by_id:
-            dispatcher.utter_message(text=format_answer(knowledge_base.by_id[chosen]))
-        elif not await answer_question(
-            dispatcher, knowledge_base, message_text(tracker)
-        ):
+            entry = knowledge_base.by_id[chosen]
+            dispatcher.utter_message(text=format_answer(entry))
+            return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
+        text = message_text(tracker)
+        if tracker.get_slot("topic") in ("supplier", "expert") \
+                and not await asyncio.to_thread(knowledge_base.search, text):
+            # 「那德阳呢」「第二家的产能呢」 after a match list follow that list. (Imported
+            # here: the matching actions use this module's answers.)
+            from actions.conversation import conversation_follow_up
+
+            follow_up = await conversation_follow_up(dispatcher, tracker, text)
+            if follow_up is not None:
+                return follow_up
+        if looks_like_gibberish(text):
+            dispatcher.utter_message(response="utter_not_understood")
+            return [SlotSet("policy_id", None), SlotSet("unanswered", UNANSWERED_FALLBACK)]
+        events = await answer_in_context(dispatcher, tracker, text)
+        if events is None:
             dispatcher.utter_message(response="utter_policy_not_found")
-        return [SlotSet("policy_id", None)]
+            events = [SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
+        return [SlotSet("policy_id", None), *events]
 
 
 class ActionListPolicies(Action):
@@ -74,4 +149,4 @@ class ActionListPolicies(Action):
         dispatcher.utter_message(
             response="utter_policy_list", count=len(entries), buttons=[policy_button(e) for e in entries]
         )
-        return []
+        return [SlotSet("unanswered", None)]

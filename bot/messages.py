@@ -30,6 +30,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     # --- lists ----------------------------------------------------------------------
     "list.separator": {"zh": "、"},
     "list.clause_separator": {"zh": "；"},
+    "list.or_separator": {"zh": "或"},
     # --- what any channel says about a message it cannot pass on --------------------
     "input.empty": {"zh": "消息内容为空，请输入您的问题。"},
     "input.too_long": {"zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。"},
@@ -70,15 +71,25 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "policy.fact": {"zh": "• {fact}"},
     "policy.source": {"zh": "来源：{citation}"},
     "policy.citation": {"zh": "{name}（{authors}，{date}）"},
+    "policy.source_link": {"zh": "原文链接：{url}"},
+    "policy.listed": {"zh": "是的，「{term}」在其中："},
+    "policy.not_listed": {"zh": "已公开的材料中没有提到「{term}」，以下是这一项的内容："},
     # --- match lists as text (text-only channels render payloads with these) ----------
     "matches.supplier_heading": {"zh": "为您匹配到的供应商："},
     "matches.expert_heading": {"zh": "为您推荐的专家："},
     "matches.none": {"zh": "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。"},
     "matches.unnamed": {"zh": "（未命名）"},
+    "matches.item_detail": {"zh": "第 {number} 家/位：{name}\n{details}"},
+    "matches.no_such_item": {"zh": "刚才的列表里没有第 {number} 个（当前列出 {count} 个）。"},
     "matches.name_with_place": {"zh": "{name}（{place}）"},
     # --- supplier answers --------------------------------------------------------------
     "suppliers.found": {"zh": "为您找到 {total} 家符合「{criteria}」的供应商，第 {first}–{last} 家："},
-    "suppliers.all_listed": {"zh": "「{criteria}」的供应商已经全部列出。"},
+    "suppliers.all_listed": {"zh": "「{criteria}」的供应商已经全部列出，没有更多了。可以放宽条件再找。"},
+    "suppliers.more": {"zh": "继续列出符合「{criteria}」的供应商（共 {total} 家），第 {first}–{last} 家："},
+    "suppliers.missing_product": {"zh": "平台数据中没有找到「{product}」的供应商。"},
+    "suppliers.alternatives": {"zh": "以下 {count} 家供应的是相近产品（不是{product}），仅供参考："},
+    "suppliers.unknown_product": {"zh": "平台数据中没有找到「{product}」的供应商，也没有相近的产品。"},
+    "suppliers.deadline_note": {"zh": "平台数据不含交货周期，「{deadline}」交货需要与供应商确认。"},
     "suppliers.none": {"zh": "没有找到符合「{criteria}」的供应商。"},
     "suppliers.cross_region_heading": {"zh": "跨区域可选（川渝协同配套）："},
     "suppliers.refine_hint": {
@@ -87,18 +98,22 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "suppliers.none_in_place": {"zh": "{place}暂无符合条件的供应商"},
     "suppliers.reason.cross_region": {"zh": "跨区域推荐：位于{region}（川渝协同配套）"},
     "suppliers.reason.product": {"zh": "产品：{product}（{category}）"},
+    "suppliers.reason.alternative": {"zh": "相近产品，不是{requested}：平台上没有{requested}，{product}是最接近的"},
     "suppliers.reason.keywords": {"zh": "符合：{keywords}"},
     "suppliers.reason.place": {"zh": "地点：{place}"},
     "suppliers.reason.certifications": {"zh": "认证：{certifications}"},
     "suppliers.reason.capacity": {"zh": "年产能：{capacity}{unit}"},
     # --- expert answers ----------------------------------------------------------------
     "experts.found": {"zh": "符合「{criteria}」且目前可接受邀请的专家共 {total} 位，为您推荐 {shown} 位："},
+    "experts.unknown_field": {"zh": "专家库中没有找到「{field}」方向的专家。您可以换个说法，或从下面的领域中选择："},
+    "experts.all_listed": {"zh": "符合「{criteria}」的专家已经全部列出，没有更多了。"},
     "experts.none": {"zh": "暂时没有符合「{criteria}」且可接受邀请的专家，可以放宽条件再试。"},
     "experts.line": {"zh": "{number}. {name}（{title}，{organization}）"},
     "experts.avoided": {"zh": "已按回避原则排除：{organizations}及其相关单位。"},
     "experts.privacy": {
         "zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。"
     },
+    "experts.reason.organization": {"zh": "单位：{organization}"},
     "experts.reason.research_areas": {"zh": "研究方向：{areas}"},
     "experts.reason.fields": {"zh": "领域：{fields}"},
     "experts.reason.title": {"zh": "职称：{level}·{title}"},
@@ -112,7 +127,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     # --- the criteria a request was read as ("铝合金轮毂、仅重庆、年产能≥10万") ---------
     "criteria.category": {"zh": "{category}类"},
     "criteria.only_place": {"zh": "仅{place}"},
-    "criteria.min_capacity": {"zh": "年产能≥{capacity}"},
+    "criteria.min_capacity": {"zh": "年产能≥{capacity}{unit}"},
+    "criteria.exclude_place": {"zh": "不含{places}"},
+    "criteria.deadline": {"zh": "{deadline}交货"},
     "criteria.gender": {"zh": "{gender}性"},
     "criteria.avoid": {"zh": "回避{organizations}"},
     # --- open demands for a registered product ----------------------------------------
@@ -144,6 +161,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "publishing.supplier_contact_missing": {"zh": "请留下手机号、座机或邮箱，方便采购方联系"},
     # --- button titles that code composes ---------------------------------------------
     "button.more": {"zh": "更多"},
+    "button.other_product": {"zh": "不是，换个产品"},
     "button.next_batch": {"zh": "换一批"},
     "button.only_region": {"zh": "只要{region}的"},
     "button.only_local": {"zh": "只要本地的"},

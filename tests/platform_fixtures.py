@@ -117,3 +117,14 @@ def empty_db_url(request, tmp_path: Path) -> Iterator[str]:
     from tests.services import require_postgres
 
     yield from _postgres_database(require_postgres())
+
+
+@pytest.fixture
+def platform_url(tmp_path: Path, monkeypatch) -> str:
+    """A private copy of the demo database, configured as the platform database."""
+    source = Path(demo_database_url()[len("sqlite:///"):])
+    target = tmp_path / "platform.db"
+    shutil.copy(source, target)
+    url = f"sqlite:///{target}"
+    monkeypatch.setenv("PLATFORM_DATABASE_URL", url)
+    return url

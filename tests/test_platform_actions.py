@@ -7,8 +7,6 @@ import importlib
 import inspect
 import json
 import pkgutil
-import shutil
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -21,7 +19,6 @@ import actions
 from bot.platform.db import session_scope
 from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, RegisteredProduct
 from bot.settings import PROJECT_ROOT
-from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered, rendered_text
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
@@ -37,19 +34,10 @@ def all_action_classes() -> List[type]:
     return classes
 
 
-SUPPLIER_KEYS = {"company_id", "name", "product_id", "region", "city", "reasons"}
-EXPERT_KEYS = {"expert_id", "name", "title", "organization", "reasons"}
-
-
-@pytest.fixture
-def platform_url(tmp_path: Path, monkeypatch) -> str:
-    """A private copy of the demo database, configured as the platform database."""
-    source = Path(demo_database_url()[len("sqlite:///"):])
-    target = tmp_path / "platform.db"
-    shutil.copy(source, target)
-    url = f"sqlite:///{target}"
-    monkeypatch.setenv("PLATFORM_DATABASE_URL", url)
-    return url
+SUPPLIER_KEYS = {"number", "company_id", "name", "product_id", "product_name", "category", "region", "city",
+                 "district", "certifications", "annual_capacity", "unit", "reasons"}
+ALTERNATIVE_KEYS = {"alternative", "reason"}
+EXPERT_KEYS = {"number", "expert_id", "name", "title", "organization", "reasons"}
 
 
 def make_tracker(text: str, *, intent: str = "", slots: Optional[Dict[str, Any]] = None,
@@ -80,9 +68,14 @@ def test_supplier_request_answers_with_text_and_cards(platform_url):
     messages, slots, _ = run(ActionFindSuppliers(), make_tracker("我们需要重庆的铝合金轮毂供应商，要有IATF 16949"))
     payload = custom_payloads(messages)[0]
     assert payload["type"] == "supplier_matches"
-    assert len(payload["items"]) == 7 and all(set(item) == SUPPLIER_KEYS for item in payload["items"])
+    assert len(payload["items"]) == 7 and all(set(item) - ALTERNATIVE_KEYS == SUPPLIER_KEYS
+                                              for item in payload["items"])
     assert [i["region"] for i in payload["items"][:5]] == ["重庆"] * 5
+    assert not any("alternative" in item for item in payload["items"][:5])
+    # Suppliers outside the requested place are labelled as alternatives, with the reason.
     assert payload["items"][5]["reasons"][0].startswith("跨区域推荐")
+    assert payload["items"][5]["alternative"] is True and "四川" in payload["items"][5]["reason"]
+    assert [item["number"] for item in payload["items"]] == [1, 2, 3, 4, 5, 6, 7]
     text = messages[0]["text"]
     for item in payload["items"]:
         assert item["name"] in text  # the same list as text, for WeChat and Telegram

@@ -261,12 +261,15 @@ def test_a_supplier_request_renders_match_cards(page: Page, assistant: Stack):
     open_widget(page, assistant)
     ask(page, SUPPLIER_REQUEST)
 
-    cards = conversation(page).get_by_role("list", name=re.compile(r"为您匹配到 \d+ 家供应商"))
+    cards = conversation(page).get_by_role("list", name=re.compile(r"为您找到 \d+ 家符合"))
     expect(cards.first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     items = cards.first.get_by_role("listitem").filter(has=page.get_by_role("heading"))
     assert items.count() >= 1
-    expect(items.first.get_by_role("heading")).not_to_be_empty()
-    expect(items.first).to_contain_text("地区")
+    expect(items.first.get_by_role("heading")).to_have_text(re.compile(r"^1\. \S+"))
+    expect(items.first.get_by_role("button", name="联系")).to_be_visible()
+    # One presentation: the companies appear on the cards only, not again as a text list.
+    name = items.first.get_by_role("heading").inner_text().split(". ", 1)[1]
+    expect(messages(page, "bot").filter(has_text=name)).to_have_count(1)
 
 
 def test_cards_from_a_custom_payload_render_as_text_only(page: Page, assistant: Stack):
@@ -287,17 +290,16 @@ def test_cards_from_a_custom_payload_render_as_text_only(page: Page, assistant: 
     supplier_cards = suppliers.get_by_role("listitem").filter(has=page.get_by_role("heading"))
     expect(supplier_cards).to_have_count(2)
     first = supplier_cards.nth(0)
-    expect(first.get_by_role("heading")).to_have_text("重庆某精密铸造有限公司")
-    expect(first).to_contain_text("重庆 · 璧山区")
+    expect(first.get_by_role("heading")).to_have_text("1. 重庆某精密铸造有限公司")
+    expect(first).to_contain_text("璧山区")
     expect(first).to_contain_text("已通过 IATF 16949 认证")
-    expect(first).to_contain_text("P-88")
     # markup inside a payload is shown as the characters it is, never run
-    expect(supplier_cards.nth(1).get_by_role("heading")).to_have_text(SUPPLIER_PAYLOAD["items"][1]["name"])
+    expect(supplier_cards.nth(1).get_by_role("heading")).to_have_text("2. " + SUPPLIER_PAYLOAD["items"][1]["name"])
     assert conversation(page).locator("img").count() == 0
     assert page.evaluate("window.__injected") is None
 
     experts = conversation(page).get_by_role("list", name="为您匹配到 1 位专家")
-    expect(experts.get_by_role("heading")).to_have_text("张教授")
+    expect(experts.get_by_role("heading")).to_have_text("1. 张教授")
     expect(experts).to_contain_text("教授 · 重庆大学")
     expect(experts).to_contain_text("研究方向：智能制造")
 

@@ -52,7 +52,7 @@ def format_match_list(payload: Mapping[str, Any]) -> str:
         heading = user_text("matches.expert_heading")
     lines = [str(payload.get("title") or heading)]
     for rank, item in enumerate(items, start=1):
-        lines.append(f"{rank}. {_headline(kind, item)}")
+        lines.append(f"{item.get('number') or rank}. {_headline(kind, item)}")
         for reason in item.get("reasons") or []:
             lines.append(f"   · {reason}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 import jieba
 import jieba.analyse
@@ -37,8 +37,13 @@ STOPWORDS = frozenset(
     哪里 哪儿 哪位 哪家 哪座 哪天 哪一天 哪年 哪个月 哪些方面 那家 那支 那份 那边 这边 那位 几所 几家 几项
     一共 总共 一起 以后 之后 最终 最后 后来 什么样 啥样 啥样子 样子 东西 一点 一些 些 里 上 下 后 前 内
     去 来 做 搞 弄 干 开 讲 谈 说 听说 想问 想要 打算 准备 需要 应该 还是 或者 以及 是否 有无
-    公司 我司 贵司 单位 企业家""".split()
+    公司 我司 贵司 单位 企业家
+    时候 啥时候 什么时候 何时 多会儿 提了 说了 讲了 谈了 都有 有啥 是啥
+    嗯 呃 额 哦 然后 就是 其实 反正 那啥 这样 那样 好多 整得 整得出 里头 多不多 大不大""".split()
 )
+
+#: Interrogative characters: a word containing one (投啥, 咋办, 哪些) asks rather than names.
+INTERROGATIVES = frozenset("啥咋哪么吗呢吧")
 
 #: How much of the best score the runner-up needs to be offered as well.
 CLOSE_RUNNER_UP = 0.8
@@ -59,6 +64,8 @@ class Source:
     authors: str
     date: str
     note: str = ""
+    #: Where the source can be read online (optional; shown as a link).
+    source_url: str = ""
 
     def citation(self) -> str:
         """One line naming the source and its date, as shown to users."""
@@ -75,6 +82,12 @@ class PolicyEntry:
     keywords: Tuple[str, ...]
     facts: Tuple[str, ...]
     source: Source
+    #: A link to this entry's own source text, when it differs from the source's.
+    source_url: str = ""
+
+    @property
+    def link(self) -> str:
+        return self.source_url or self.source.source_url
 
 
 @dataclass(frozen=True)
@@ -113,7 +126,24 @@ def _words(text: str) -> List[str]:
     """Informative jieba words of ``text`` (stopwords and punctuation dropped)."""
     text = normalize_for_nlu(text).lower()
     words = (w.strip() for w in _tokenizer().lcut(text))
-    return [w for w in words if w and w not in STOPWORDS and not _is_punct(w)]
+    return [w for w in words if w and w not in STOPWORDS and not _is_punct(w) and not _asks(w)]
+
+
+def _asks(word: str) -> bool:
+    """「投啥」「咋办」「干嘛」: a question word rather than a subject."""
+    return len(word) <= 3 and any(ch in INTERROGATIVES for ch in word) and not word.isascii()
+
+
+def informative_words(text: str) -> List[str]:
+    """The words of ``text`` that say what it is about (stopwords and punctuation dropped)."""
+    return _words(text)
+
+
+@functools.lru_cache(maxsize=256)
+def entry_terms(entry: "PolicyEntry") -> FrozenSet[str]:
+    """Every informative word of an entry (title, keywords, bodies, facts) and its keywords."""
+    text = " ".join([entry.title, *entry.keywords, *entry.bodies, *entry.facts])
+    return frozenset(_words(text)) | frozenset(entry.keywords)
 
 
 def _pieces(word: str) -> List[str]:
@@ -226,6 +256,7 @@ class KnowledgeBase:
                     keywords=tuple(str(k) for k in item.get("keywords") or ()),
                     facts=tuple(str(f) for f in item["facts"]),
                     source=sources[item["source"]],
+                    source_url=str(item.get("source_url") or ""),
                 )
             )
         return cls(entries)
@@ -257,11 +288,14 @@ class KnowledgeBase:
         return [best, *close]
 
 
-def format_answer(entry: PolicyEntry) -> str:
-    """The reply for one entry: its title, its facts, and its source."""
-    lines = [user_text("policy.title", title=entry.title)]
-    lines += [user_text("policy.fact", fact=fact) for fact in entry.facts]
+def format_answer(entry: PolicyEntry, facts: Optional[Sequence[str]] = None, lead: str = "") -> str:
+    """The reply for one entry: its title, a lead sentence (if any), its facts (or the
+    chosen ones), and its source (with the link when there is one)."""
+    lines = [user_text("policy.title", title=entry.title)] + ([lead] if lead else [])
+    lines += [user_text("policy.fact", fact=fact) for fact in (entry.facts if facts is None else facts)]
     lines.append(user_text("policy.source", citation=entry.source.citation()))
+    if entry.link:
+        lines.append(user_text("policy.source_link", url=entry.link))
     return "\n".join(lines)
 
 

@@ -44,10 +44,19 @@ from bot.platform.snapshot import (
     load_snapshot,
     load_withdrawn,
 )
-from bot.platform.understanding import ExpertQuery, RequestParser, SupplierQuery, format_quantity
+from bot.platform.understanding import (
+    ExpertQuery,
+    RequestParser,
+    SupplierQuery,
+    format_quantity,
+    join_either,
+    place_name,
+)
 
 PAGE_SIZE = 5
 CROSS_REGION_OPTIONS = 2
+#: Suppliers of a related product shown when the product asked for is not in the data.
+ALTERNATIVES = 3
 logger = logging.getLogger(__name__)
 OTHER_REGION = {"四川": "重庆", "重庆": "四川"}
 _HONOR_WEIGHT = {"院士": 3.0, "国家杰青": 2.0, "国家优青": 1.5, "国务院特殊津贴": 1.0}
@@ -76,11 +85,22 @@ class SupplierMatch:
     score: float
     reasons: List[str]
     cross_region: bool = False
+    #: Why this supplier does not meet the request but is shown anyway (another
+    #: region, a related product); empty for a real match.
+    alternative_reason: str = ""
+    number: int = 0  # its number in the conversation's list (「第二家」)
 
     def payload_item(self) -> Dict[str, object]:
         """The card of the ``supplier_matches`` custom payload (schema: ``docs/payloads.md``)."""
-        return {"company_id": self.company_id, "name": self.name, "product_id": self.product_id,
-                "region": self.region, "city": self.city, "reasons": list(self.reasons)}
+        item: Dict[str, object] = {
+            "number": self.number, "company_id": self.company_id, "name": self.name,
+            "product_id": self.product_id, "product_name": self.product_name, "category": self.category,
+            "region": self.region, "city": self.city, "district": self.district,
+            "certifications": list(self.certifications), "annual_capacity": self.annual_capacity,
+            "unit": self.unit, "reasons": list(self.reasons)}
+        if self.alternative_reason:
+            item.update(alternative=True, reason=self.alternative_reason)
+        return item
 
 
 @dataclass
@@ -98,6 +118,12 @@ class SupplierResult:
     @property
     def has_more(self) -> bool:
         return (self.query.page + 1) * PAGE_SIZE < self.total
+
+    @property
+    def first_number(self) -> int:
+        """The number of this page's first supplier: numbering runs on across pages
+        (the first page's cross-region options included)."""
+        return 1 if self.query.page == 0 else self.query.page * PAGE_SIZE + self.query.cross_shown + 1
 
 
 @dataclass
@@ -131,6 +157,18 @@ class ExpertResult:
     @property
     def has_more(self) -> bool:
         return (self.query.page + 1) * self.query.count < self.total
+
+
+def _shared_length(terms: Sequence[str], name: str) -> int:
+    """Length of the longest stretch of a requested term found in a product name
+    (「动力电池包」 shares 「电池包」 with 「磷酸铁锂电池包」): the closer product ranks first."""
+    best = 0
+    for term in terms:
+        for size in range(min(len(term), len(name)), best, -1):
+            if any(term[i:i + size] in name for i in range(len(term) - size + 1)):
+                best = size
+                break
+    return best if best >= 2 else 0
 
 
 def related_organizations(names: Sequence[str], organizations: Sequence[str]) -> Set[str]:
@@ -211,14 +249,23 @@ class PlatformIndex:
                     offer(product, _SUBCATEGORY)
         return scored
 
-    def _in_place(self, company: CompanyRecord, query: SupplierQuery) -> bool:
-        if query.district:
-            return company.district == query.district and (not query.region or company.region == query.region)
-        if query.city:
-            return company.city == query.city
-        if query.region:
-            return company.region == query.region
+    @staticmethod
+    def _at(company: CompanyRecord, place: Dict[str, Optional[str]]) -> bool:
+        if place.get("district"):
+            return company.district == place["district"] and (not place.get("region")
+                                                             or company.region == place["region"])
+        if place.get("city"):
+            return company.city == place["city"]
+        if place.get("region"):
+            return company.region == place["region"]
         return True
+
+    def _in_place(self, company: CompanyRecord, query: SupplierQuery) -> bool:
+        """In one of the accepted places (anywhere if none) and in none of the excluded ones."""
+        places = query.places
+        if places and not any(self._at(company, p) for p in places):
+            return False
+        return not any(self._at(company, p) for p in query.excluded_places)
 
     def match_suppliers(self, query: SupplierQuery) -> SupplierResult:
         """Rank suppliers for ``query`` (see the module docstring for the order)."""
@@ -237,7 +284,7 @@ class PlatformIndex:
             if query.min_capacity and product.annual_capacity < query.min_capacity:
                 continue
             matched_keywords = [k for k in query.keywords if k in product.keywords or k in product.name]
-            score = (product_score + len(matched_keywords)
+            score = (product_score + len(matched_keywords) + 0.5 * _shared_length(query.terms, product.name)
                      + 0.2 * len(company.certifications)
                      + 0.1 * math.log10(product.annual_capacity + 1))
             current = best.get(company.company_id)
@@ -245,26 +292,33 @@ class PlatformIndex:
                 best[company.company_id] = (score, product, matched_keywords)
         ranked = sorted(best.items(), key=lambda item: (-item[1][0], item[0]))
         home = [item for item in ranked if self._in_place(self.companies[item[0]], query)]
+        if query.missing_product:
+            # Not the product asked for: a few clearly labelled alternatives, one page only.
+            home = home[:ALTERNATIVES] if query.page == 0 else []
         start = query.page * PAGE_SIZE
         page = [self._supplier_match(cid, *rest, query=query) for cid, rest in home[start:start + PAGE_SIZE]]
         cross: List[SupplierMatch] = []
-        place_named = query.region or query.city or query.district
+        place_named = bool(query.places)
         other_region = OTHER_REGION.get(self._query_region(query) or "")
-        if place_named and other_region and not query.strict_location and query.page == 0:
+        if place_named and other_region and not query.strict_location and query.page == 0 and not query.missing_product:
             wanted = max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
-            others = [item for item in ranked if self.companies[item[0]].region == other_region][:wanted]
+            others = [item for item in ranked if self.companies[item[0]].region == other_region
+                      and not any(self._at(self.companies[item[0]], p) for p in query.excluded_places)][:wanted]
             cross = [self._supplier_match(cid, *rest, query=query, cross_region=True) for cid, rest in others]
         notes = []
         if not home and place_named:
-            notes.append(user_text("suppliers.none_in_place", place=query.district or query.city or query.region))
-        return SupplierResult(query, page, cross, len(home), notes)
+            notes.append(user_text("suppliers.none_in_place", place=join_either(place_name(p) for p in query.places)))
+        result = SupplierResult(query, page, cross, len(home), notes)
+        if query.page == 0:
+            query.cross_shown = len(cross)
+        for number, match in enumerate(result.items, start=result.first_number):
+            match.number = number
+        return result
 
     def _query_region(self, query: SupplierQuery) -> Optional[str]:
-        if query.region:
-            return query.region
-        if query.city:
-            return self.parser.city_region.get(query.city)
-        return None
+        """The one region all accepted places lie in (None: none named, or both)."""
+        regions = {p.get("region") or self.parser.city_region.get(p.get("city") or "") for p in query.places}
+        return regions.pop() if len(regions) == 1 else None
 
     def _supplier_match(self, company_id: str, score: float, product: ProductRecord, keywords: List[str],
                         *, query: SupplierQuery, cross_region: bool = False) -> SupplierMatch:
@@ -272,8 +326,14 @@ class PlatformIndex:
         certs = sorted(company.certifications, key=lambda c: (c not in query.certifications, c))
         place = " ".join(p for p in dict.fromkeys((company.region, company.city, company.district)) if p)
         reasons = []
+        alternative = ""
         if cross_region:
-            reasons.append(user_text("suppliers.reason.cross_region", region=company.region))
+            alternative = user_text("suppliers.reason.cross_region", region=company.region)
+            reasons.append(alternative)
+        elif query.missing_product:
+            alternative = user_text("suppliers.reason.alternative", requested=query.missing_product,
+                                    product=product.name)
+            reasons.append(alternative)
         reasons.append(user_text("suppliers.reason.product", product=product.name, category=product.category))
         if keywords:
             reasons.append(user_text("suppliers.reason.keywords", keywords=join_list(keywords)))
@@ -285,7 +345,7 @@ class PlatformIndex:
                                      unit=product.unit))
         return SupplierMatch(company.company_id, company.name, product.product_id, product.name, product.category,
                              company.region, company.city, company.district, certs, product.annual_capacity,
-                             product.unit, round(score, 3), reasons, cross_region)
+                             product.unit, round(score, 3), reasons, cross_region, alternative)
 
     # -- experts -----------------------------------------------------------------
     def find_experts(self, text: str, previous: Optional[ExpertQuery] = None) -> ExpertResult:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from bot.messages import join_clauses, join_list, user_text
-from bot.platform.matching import PAGE_SIZE, ExpertResult, SupplierResult
+from bot.platform.matching import ExpertResult, SupplierMatch, SupplierResult
 from bot.platform.publishing import DemandMatch
+from bot.platform.understanding import format_quantity, join_either, place_name
 
 #: Categories offered when a supplier request names no product (title, text to search).
 SUPPLIER_CLARIFY_OPTIONS = [
@@ -30,11 +31,19 @@ EXPERT_CLARIFY_OPTIONS = ["智能制造", "人工智能", "汽车工程", "集�
 
 @dataclass
 class Reply:
-    """One bot message: text, optional buttons, optional custom payload."""
+    """One answer: text, optional buttons, optional custom payload.
+
+    A match list also has a ``heading`` (the count and the criteria, shown back in
+    one line), its compact numbered ``lines`` and a closing ``hint``: channels
+    with cards show heading, cards, hint; others the numbered text (see
+    :func:`actions.matching.send`)."""
 
     text: str
     buttons: List[Dict[str, str]] = field(default_factory=list)
     custom: Optional[Dict[str, object]] = None
+    heading: str = ""
+    lines: List[str] = field(default_factory=list)
+    hint: str = ""
 
 
 def intent_button(title: str, intent: str, **entities: str) -> Dict[str, str]:
@@ -55,78 +64,114 @@ def start_search_buttons() -> List[Dict[str, str]]:
             intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")]
 
 
+def did_you_mean_buttons(word: str, corrected_request: str) -> List[Dict[str, str]]:
+    """「轮毂」 (search the corrected request) and 「不是，换个产品」 (the category menu)."""
+    return [intent_button(word, "find_suppliers", match_text=corrected_request[:40]),
+            intent_button(user_text("button.other_product"), "find_suppliers", match_text="供应商")]
+
+
 def expert_field_buttons() -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
     return [intent_button(field_name, "find_experts", match_text=field_name)
             for field_name in EXPERT_CLARIFY_OPTIONS]
 
 
+def _supplier_line(match: SupplierMatch) -> str:
+    """「3. 重庆某某有限公司｜铝合金轮毂｜重庆 璧山区｜IATF 16949｜年产能 50万件」"""
+    place = " ".join(dict.fromkeys(p for p in (match.city, match.district) if p)) or match.region
+    parts = [match.name, match.product_name, place]
+    if match.certifications:
+        parts.append(join_list(match.certifications[:2]))
+    if match.annual_capacity:
+        parts.append(user_text("suppliers.reason.capacity", capacity=format_quantity(match.annual_capacity),
+                               unit=match.unit))
+    line = f"{match.number}. " + "｜".join(parts)
+    return f"{line}\n   {match.alternative_reason}" if match.alternative_reason and not match.cross_region else line
+
+
 def supplier_reply(result: SupplierResult) -> Reply:
-    """The answer to a (non-vague) supplier request."""
+    """The answer to a (non-vague) supplier request: the criteria in one line, the
+    page of suppliers numbered on from the previous page, refinement buttons."""
     query = result.query
     criteria = query.describe()
-    lines: List[str] = []
-    if result.matches:
-        first = query.page * PAGE_SIZE + 1
-        lines.append(user_text("suppliers.found", total=result.total, criteria=criteria,
-                               first=first, last=first + len(result.matches) - 1))
+    first = result.first_number
+    last = first + len(result.matches) - 1
+    if query.missing_product:
+        heading = user_text("suppliers.missing_product", product=query.missing_product)
+        if result.matches:
+            heading += "\n" + user_text("suppliers.alternatives", count=len(result.matches),
+                                         product=query.missing_product)
+    elif result.matches and query.page == 0:
+        heading = user_text("suppliers.found", total=result.total, criteria=criteria, first=first, last=last)
+    elif result.matches:
+        heading = user_text("suppliers.more", total=result.total, criteria=criteria, first=first, last=last)
     elif query.page:
-        lines.append(user_text("suppliers.all_listed", criteria=criteria))
+        heading = user_text("suppliers.all_listed", criteria=criteria)
     else:
-        lines.append(user_text("suppliers.none", criteria=criteria) + join_clauses(result.notes))
-    number = query.page * PAGE_SIZE
-    for match in result.matches:
-        number += 1
-        lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons))
+        heading = user_text("suppliers.none", criteria=criteria) + join_clauses(result.notes)
+    if query.deadline:
+        heading += "\n" + user_text("suppliers.deadline_note", deadline=query.deadline)
+    lines = [_supplier_line(match) for match in result.matches]
     if result.cross_region:
         lines.append(user_text("suppliers.cross_region_heading"))
-        for match in result.cross_region:
-            number += 1
-            lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons[1:]))
+        lines += [_supplier_line(match) for match in result.cross_region]
     buttons = []
-    if result.has_more:
+    if result.has_more and not query.missing_product:
         buttons.append(intent_button(user_text("button.more"), "refine_matches", match_text="更多"))
-    place = query.region or query.city
-    if place and result.cross_region and not query.strict_location:
-        if query.region:
+    places = [place_name(p) for p in query.places]
+    if places and result.cross_region and not query.strict_location:
+        if len(places) == 1 and query.region and not (query.city or query.district):
             title = user_text("button.only_region", region=query.region)
         else:
             title = user_text("button.only_local")
-        only_here = f"只要{query.region or query.city}的"
+        only_here = f"只要{join_either(places)}的"
         buttons.append(intent_button(title, "refine_matches", match_text=only_here))
-    if "IATF 16949" not in query.certifications and result.items:
+    if "IATF 16949" not in query.certifications and result.items and not query.missing_product:
         buttons.append(intent_button(user_text("button.require_iatf"), "refine_matches",
                                      match_text="要有IATF 16949"))
-    if result.items:
-        lines.append(user_text("suppliers.refine_hint"))
+    hint = user_text("suppliers.refine_hint") if result.items and not query.missing_product else ""
     items = [m.payload_item() for m in result.items]
-    return Reply("\n".join(lines), buttons, {"type": "supplier_matches", "items": items})
+    custom: Optional[Dict[str, object]] = None
+    if items:
+        custom = {"type": "supplier_matches", "title": heading.split("\n")[0], "criteria": criteria,
+                  "total": result.total, "first": first, "has_more": result.has_more, "items": items}
+    text = "\n".join([heading, *lines, *([hint] if hint else [])])
+    return Reply(text, buttons, custom, heading=heading, lines=lines, hint=hint)
 
 
 def expert_reply(result: ExpertResult) -> Reply:
     """The answer to a (non-vague) expert request; contact buttons, never contact data."""
     query = result.query
     criteria = query.describe()
-    lines: List[str] = []
+    first = query.page * query.count + 1
     if result.matches:
-        lines.append(user_text("experts.found", criteria=criteria, total=result.total,
-                               shown=len(result.matches)))
+        heading = user_text("experts.found", criteria=criteria, total=result.total, shown=len(result.matches))
+    elif query.page:
+        heading = user_text("experts.all_listed", criteria=criteria)
     else:
-        lines.append(user_text("experts.none", criteria=criteria))
-    for number, match in enumerate(result.matches, start=1):
+        heading = user_text("experts.none", criteria=criteria)
+    lines = []
+    for number, match in enumerate(result.matches, start=first):
         line = user_text("experts.line", number=number, name=match.name, title=match.title,
                          organization=match.organization)
         lines.append(f"{line}\n   " + join_clauses(match.reasons))
+    notes = []
     if query.exclude_organizations:
-        lines.append(user_text("experts.avoided", organizations=join_list(query.exclude_organizations)))
+        notes.append(user_text("experts.avoided", organizations=join_list(query.exclude_organizations)))
+    if result.matches:
+        notes.append(user_text("experts.privacy"))
     buttons = [intent_button(user_text("button.contact_expert", name=m.name), "contact_expert",
                              expert_id=m.expert_id) for m in result.matches[:5]]
     if result.has_more:
         buttons.append(intent_button(user_text("button.next_batch"), "refine_matches", match_text="更多"))
-    if result.matches:
-        lines.append(user_text("experts.privacy"))
-    items = [m.payload_item() for m in result.matches]
-    return Reply("\n".join(lines), buttons, {"type": "expert_matches", "items": items})
+    items = [{**m.payload_item(), "number": number} for number, m in enumerate(result.matches, start=first)]
+    custom: Optional[Dict[str, object]] = None
+    if items:
+        custom = {"type": "expert_matches", "title": heading, "criteria": criteria, "total": result.total,
+                  "first": first, "has_more": result.has_more, "items": items}
+    hint = "\n".join(notes)
+    text = "\n".join([heading, *lines, *notes])
+    return Reply(text, buttons, custom, heading=heading, lines=lines, hint=hint)
 
 
 def demand_matches_payload(matches: List[DemandMatch]) -> Dict[str, object]:

@@ -38,6 +38,7 @@ _STRICT_MARKERS = ("只要", "只看", "只找", "仅限", "仅要", "只限", "
                    "只考虑", "仅考虑")
 #: 「重庆以外也可以」「外地也行」: the place named is not a limit.
 _ANY_PLACE_MARKERS = ("以外也", "之外也", "外地也", "哪里都", "哪儿都", "地区不限", "不限地区", "不限区域", "省外也")
+_BEYOND_PLACE_MARKERS = ("以外也", "之外也", "外地也", "省外也", "地区不限", "不限地区", "不限区域")
 _OWN_ORG_MARKERS = ("我们是", "我是", "我们单位", "本单位", "我单位", "我校", "我院", "本校", "本院", "我司",
                     "本公司", "我们公司", "我们学校", "我们医院", "来自", "回避", "排除", "避开", "不要",
                     "除了", "除去", "不含", "不包括", "避免", "我们在", "我在")
@@ -52,6 +53,21 @@ _CAPACITY_PATTERNS = [
     re.compile(_NUMBER + r"\s*(万|千|百万|亿)?\s*(件|辆|套|台|片|个|颗)?\s*(?:以上|及以上|起|往上)"),
 ]
 _PANEL_PATTERN = re.compile(r"(\d+|[一二两三四五六七八九十]+)\s*(位|名|人|个)")
+_UNITS = "件|辆|套|台|片|个|颗|只|吨|支|组|块|根|米|万米"
+#: 「需要2万套」「采购5000件」: the quantity needed (read as the capacity a supplier must have).
+_QUANTITY_PATTERN = re.compile(_NUMBER + r"\s*(万|千|百万|亿)?\s*(" + _UNITS + r")(?![\u4e00-\u9fff]*(?:以上|起))")
+_CAPACITY_UNIT = re.compile(r"(?:万|千|亿)?\s*(" + _UNITS + r")")
+#: 「年底前」「3个月内」「6月底之前」: when the user needs the goods.
+_DEADLINE_PATTERN = re.compile(
+    r"((?:今年|明年)?(?:年底|年末|年内|月底|月末|季度末|本月|下个?月|这个月|春节|国庆|"
+    r"\d{1,2}月(?:底|中|初|份)?|[一二三四五六七八九十两\d]+个?(?:月|周|星期|天))\s*(?:前|之前|以前|内|以内))")
+#: Words before a place that rule it out (「不要成都的」「除了德阳」), and after it (「成都以外」).
+_NOT_PLACE_BEFORE = ("不要", "除了", "除去", "排除", "不含", "不考虑", "不找", "别找", "别要", "去掉", "不包括",
+                     "刨除", "不在")
+_NOT_PLACE_AFTER = ("以外", "之外", "除外", "不要", "不考虑", "不行", "排除", "不用", "不找", "pass")
+_CLAUSE_END = re.compile(r"[，,。；;！!？?\s]")
+#: 「德阳也行」: a place added to the accepted ones instead of replacing them.
+_ALSO_PLACE_MARKERS = ("也行", "也可以", "也可", "也要", "也考虑", "也看看", "加上", "还有")
 
 
 def chinese_number(text: str) -> Optional[float]:
@@ -99,6 +115,35 @@ def parse_min_capacity(text: str) -> Optional[int]:
     return None
 
 
+def capacity_unit(text: str) -> str:
+    """The unit of a stated capacity (「年产能10万套以上」 → 套), or ``""``."""
+    for pattern in _CAPACITY_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            unit = _CAPACITY_UNIT.match(text, match.end())
+            return unit.group(1) if unit else (match.group(3) if pattern.groups == 3 and match.group(3) else "")
+    return ""
+
+
+def parse_quantity(text: str) -> Optional[Tuple[int, str]]:
+    """The quantity a request needs (「需要2万套座椅」 → (20000, "套")), or ``None``."""
+    match = _QUANTITY_PATTERN.search(text)
+    if not match:
+        return None
+    value = chinese_number(match.group(1))
+    if value is None or value <= 0:
+        return None
+    if match.group(3) in ("个", "家") and match.group(2) is None and value < 100:
+        return None  # 「找3个」: how many suppliers, not how many goods
+    return int(value * _MULTIPLIERS[match.group(2)]), match.group(3)
+
+
+def parse_deadline(text: str) -> str:
+    """When the goods are needed (「年底前」「3个月内」), as the user said it, or ``""``."""
+    match = _DEADLINE_PATTERN.search(text)
+    return match.group(1) if match else ""
+
+
 def parse_panel_size(text: str) -> Optional[int]:
     """How many experts a request asks for (``五位``, ``3名``, ``8人``), capped at :data:`MAX_PANEL`.
 
@@ -129,11 +174,32 @@ class SupplierQuery:
     exclude_company_ids: List[str] = field(default_factory=list)
     strict_location: bool = False
     page: int = 0
+    #: Further places the user accepts (「成都或者德阳」): each ``{"region", "city", "district"}``.
+    also_places: List[Dict[str, Optional[str]]] = field(default_factory=list)
+    #: Places the user ruled out (「不要成都的」), same shape.
+    excluded_places: List[Dict[str, Optional[str]]] = field(default_factory=list)
+    #: Unit of the quantity or capacity asked for (套, 件 …), for showing it back.
+    unit: str = ""
+    #: When the user needs it (「年底前」): shown back; the platform data has no lead times.
+    deadline: str = ""
+    #: The product as the user named it, when the platform has no such product
+    #: (「激光雷达」): matches are then only alternatives.
+    missing_product: str = ""
+    #: Cross-region options shown with the first page (numbering continues after them).
+    cross_shown: int = 0
+    #: The product words as the user wrote them (「动力电池包」): the closest product ranks first.
+    terms: List[str] = field(default_factory=list)
 
     @property
     def is_vague(self) -> bool:
         """No product or category understood: ask before searching."""
         return not self.products and not self.categories
+
+    @property
+    def places(self) -> List[Dict[str, Optional[str]]]:
+        """Every accepted place (empty: anywhere)."""
+        first = {"region": self.region, "city": self.city, "district": self.district}
+        return ([first] if any(first.values()) else []) + list(self.also_places)
 
     def to_dict(self) -> Dict[str, object]:
         return asdict(self)
@@ -144,16 +210,26 @@ class SupplierQuery:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def describe(self) -> str:
-        """Short Chinese summary of the criteria, for the reply's first line."""
-        parts = [*self.products]
-        parts += [user_text("criteria.category", category=c[:-2]) if c.endswith("/*") else c for c in self.categories]
+        """The criteria in one line (「汽车座椅、成都或德阳、年产能≥2万套」), shown back to
+        the user so that they can correct them."""
+        parts = [self.missing_product] if self.missing_product else [*self.products]
+        if not self.missing_product:
+            parts += [user_text("criteria.category", category=c[:-2]) if c.endswith("/*") else c
+                      for c in self.categories]
         parts += self.keywords
-        place = self.district or self.city or self.region
-        if place:
+        names = [place_name(p) for p in self.places]
+        if names:
+            place = join_either(names)
             parts.append(user_text("criteria.only_place", place=place) if self.strict_location else place)
+        if self.excluded_places:
+            parts.append(user_text("criteria.exclude_place", places=join_list(place_name(p)
+                                                                                for p in self.excluded_places)))
         parts += self.certifications
         if self.min_capacity:
-            parts.append(user_text("criteria.min_capacity", capacity=format_quantity(self.min_capacity)))
+            parts.append(user_text("criteria.min_capacity", capacity=format_quantity(self.min_capacity),
+                                   unit=self.unit))
+        if self.deadline:
+            parts.append(user_text("criteria.deadline", deadline=self.deadline))
         return join_list(parts)
 
 
@@ -200,6 +276,16 @@ class ExpertQuery:
         if self.exclude_organizations:
             parts.append(user_text("criteria.avoid", organizations=join_list(self.exclude_organizations)))
         return join_list(parts)
+
+
+def place_name(place: Dict[str, Optional[str]]) -> str:
+    """``{"region": "重庆", "district": "璧山区"}`` → ``璧山区``: the most specific part."""
+    return place.get("district") or place.get("city") or place.get("region") or ""
+
+
+def join_either(names: Iterable[str]) -> str:
+    """``["成都", "德阳"]`` → ``成都或德阳``."""
+    return user_text("list.or_separator").join(names)
 
 
 def format_quantity(value: int) -> str:
@@ -407,6 +493,9 @@ class RequestParser:
         self.expert_vocab = build_expert_vocabulary(snapshot)
         self.supplier_matcher = self.supplier_vocab.compile(self.nlp)
         self.expert_matcher = self.expert_vocab.compile(self.nlp)
+        self.spelling = Spelling(surface for surface, meanings in self.supplier_vocab.surfaces.items()
+                                 if any(label in ("PRODUCT", "CATEGORY") for label, _ in meanings))
+        self.product_categories = {p.name: p.category for p in snapshot.products}
         self.city_region = {c.city: c.region for c in snapshot.companies.values()}
         self.city_region.update({e.city: e.region for e in snapshot.experts})
 
@@ -452,6 +541,50 @@ class RequestParser:
                         region = next(iter(regions)) if len(regions) == 1 else region
         return region, city, district, both
 
+    def _place_of(self, mention: Mention) -> Optional[Dict[str, Optional[str]]]:
+        """The place a place mention names, or None (not a place, or 「川渝」: anywhere)."""
+        region, city, district, both = self._location([mention])
+        if both or not (region or city or district):
+            return None
+        return {"region": region, "city": city, "district": district}
+
+    def _places(self, text: str, mentions: List[Mention]) -> Tuple[List[Dict[str, Optional[str]]],
+                                                                   List[Dict[str, Optional[str]]], bool]:
+        """(accepted places, excluded places, "anywhere") named in ``text``.
+
+        Several places are alternatives (「成都或者德阳」); a place inside one already
+        named narrows it (「重庆璧山」「四川的，最好是绵阳」); a place after 「不要」「除了」 or before 「以外」 is
+        ruled out, and so is one joined to it (「除了成都和重庆」)."""
+        accepted: List[Dict[str, Optional[str]]] = []
+        excluded: List[Dict[str, Optional[str]]] = []
+        anywhere = False
+        excluded_end = -10
+        for mention in mentions:
+            labels = {label for label, _ in mention.meanings}
+            if "BOTH" in labels:
+                anywhere = True
+                continue
+            place = self._place_of(mention)
+            if place is None:
+                continue
+            before = _CLAUSE_END.split(text[max(0, mention.start - 4): mention.start])[-1]
+            after = _CLAUSE_END.split(text[mention.end: mention.end + 6])[0]
+            coordinated = (0 <= mention.start - excluded_end <= 2
+                           and set(text[excluded_end:mention.start]) <= set("和、及与或跟,，"))
+            if coordinated or any(m in before for m in _NOT_PLACE_BEFORE) or any(m in after for m in _NOT_PLACE_AFTER):
+                if not any(m in after for m in ("也", "都")):
+                    excluded.append(place)  # 「除了成都和重庆」: both
+                    excluded_end = mention.end
+                    continue
+            outer = next((i for i, p in enumerate(accepted) if _inside(place, p)), None)
+            if outer is not None:
+                accepted[outer] = place  # 「重庆璧山」「四川那边的…最好是绵阳的」: narrower
+            elif any(_inside(p, place) for p in accepted) or place in accepted:
+                pass  # 「绵阳…四川的」: already narrower
+            else:
+                accepted.append(place)
+        return accepted, excluded, anywhere
+
     # -- suppliers ---------------------------------------------------------------
     def parse_supplier_request(self, text: str, previous: Optional[SupplierQuery] = None) -> SupplierQuery:
         """Read a supplier request; with ``previous``, treat ``text`` as a refinement of it.
@@ -462,39 +595,133 @@ class RequestParser:
         """
         normalised = self.normalise(text)
         mentions = self._mentions(normalised, self.supplier_matcher, self.supplier_vocab)
-        products = _unique(v for m in mentions for v in m.values("PRODUCT"))
-        categories = _unique(v for m in mentions if not m.values("PRODUCT") for v in m.values("CATEGORY"))
+        goods = _product_heads(normalised, mentions, self.product_categories)
+        products = _unique(v for m in goods for v in m.values("PRODUCT"))
+        categories = _unique(v for m in goods if not m.values("PRODUCT") for v in m.values("CATEGORY"))
         keywords = _unique(v for m in mentions for v in m.values("KEYWORD"))
         certs = _unique(v for m in mentions for v in m.values("CERT"))
         companies = _unique(v for m in mentions for v in m.values("COMPANY"))
-        region, city, district, both = self._location(mentions)
-        if any(marker in normalised for marker in _ANY_PLACE_MARKERS):
-            region, city, district, both = None, None, None, True
+        places, excluded, anywhere = self._places(normalised, mentions)
+        if any(marker in normalised for marker in _ANY_PLACE_MARKERS) and not (
+                len(places) > 1 and not any(m in normalised for m in _BEYOND_PLACE_MARKERS)):
+            places, anywhere = [], True  # 「重庆以外也可以」; but 「内江、自贡哪里都行」 is either of them
         strict = any(marker in normalised for marker in _STRICT_MARKERS)
-        capacity = parse_min_capacity(normalised)
+        capacity, unit = parse_min_capacity(normalised), capacity_unit(normalised)
+        quantity = parse_quantity(normalised)
+        deadline = parse_deadline(normalised)
         if self._is_more(normalised) and previous is not None:
             return SupplierQuery.from_dict({**previous.to_dict(), "page": previous.page + 1})
         query = SupplierQuery() if previous is None else SupplierQuery.from_dict(previous.to_dict())
-        query.page = 0
+        query.page, query.cross_shown = 0, 0
         if products or categories:
             query.products, query.categories, query.keywords = products, categories, keywords
+            query.terms = _unique(m.text for m in goods)
+            query.missing_product = self.missing_product(normalised, mentions)
         elif keywords:
             query.keywords = _unique([*query.keywords, *keywords])
-        if region or city or district or both:
-            query.region, query.city, query.district = region, city, district
-            query.strict_location = strict and not both
+        if places or anywhere:
+            if previous is not None and places and any(m in normalised for m in _ALSO_PLACE_MARKERS):
+                places = [*previous.places, *(p for p in places if p not in previous.places)]
+            first = places[0] if places else {"region": None, "city": None, "district": None}
+            query.region, query.city, query.district = first["region"], first["city"], first["district"]
+            query.also_places = places[1:]
+            query.strict_location = strict and not anywhere
         elif strict and previous is not None:
             query.strict_location = True
+        if excluded:
+            query.excluded_places = [*query.excluded_places, *(p for p in excluded if p not in query.excluded_places)]
+            kept = [p for p in query.places if p not in excluded]
+            first = kept[0] if kept else {"region": None, "city": None, "district": None}
+            query.region, query.city, query.district = first["region"], first["city"], first["district"]
+            query.also_places = kept[1:]
         query.certifications = _unique([*query.certifications, *certs])
-        if capacity:
-            query.min_capacity = capacity
+        if capacity or quantity:
+            query.min_capacity = capacity or (quantity[0] if quantity else None)
+            query.unit = unit or (quantity[1] if quantity else "")
+        if deadline:
+            query.deadline = deadline
         query.exclude_company_ids = _unique([*query.exclude_company_ids, *companies])
         return query
+
+    def missing_product(self, text: str, mentions: List[Mention]) -> str:
+        """The product as the user named it when the platform has no such product
+        (「激光雷达」 where only 「雷达」 is known), else ``""``.
+
+        The noun phrase around the product words is read with jieba; characters of
+        it that no vocabulary word covers and that are not generic (汽车, 零部件,
+        总成 …) make it a different product."""
+        goods = [m for m in mentions if m.values("PRODUCT") or m.values("CATEGORY")]
+        if not goods:
+            return ""
+        covered = [(m.start, m.end) for m in mentions]
+        phrases: List[Tuple[int, int]] = []
+        for start, end in _noun_phrases(text):
+            if phrases and text[phrases[-1][1]:start] == "的":  # 「重卡的整车」: one phrase
+                start = phrases.pop()[0]
+            phrases.append((start, end))
+        for start, end in phrases:
+            if not any(m.start < end and start < m.end for m in goods):
+                continue
+            phrase = text[start:end]
+            rest = "".join(ch for i, ch in enumerate(phrase, start)
+                           if not any(a <= i < b for a, b in covered))
+            for generic in _GENERIC_WORDS:
+                rest = rest.replace(generic, "")
+            if any("\u4e00" <= ch <= "\u9fff" or ch.isalpha() for ch in rest):
+                return _strip_generic(phrase)
+        return ""
+
+    def suggestion(self, text: str, *, one_off: bool = True) -> Optional[str]:
+        """「轮谷」 → 「轮毂」, 「刹车卡前」 → 「刹车卡钳」: the product or category word the
+        user probably meant (same pinyin, or one character off), for a request no word
+        of which is known."""
+        normalised = self.normalise(text)
+        found = self.spelling.sounding_like(normalised)
+        if found or not one_off:
+            return found
+        for start, end in _noun_phrases(normalised):
+            phrase = _strip_generic(normalised[start:end])
+            if len(phrase) >= 3:
+                found = self.spelling.one_character_off(phrase)
+                if found:
+                    return found
+        return None
+
+    def unknown_product(self, text: str) -> str:
+        """The product-like phrase of a request that names nothing the platform knows
+        (「有没有做光刻机的」 → 光刻机), or ``""``."""
+        normalised = self.normalise(text)
+        asked = _REQUESTED_GOODS.search(normalised)
+        candidates = [asked.group(1)] if asked else []
+        candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
+        for candidate in candidates:
+            places = [m for m in self._mentions(candidate, self.supplier_matcher, self.supplier_vocab)
+                      if {label for label, _ in m.meanings} & {"REGION", "CITY", "DISTRICT", "BOTH"}]
+            candidate = "".join(ch for i, ch in enumerate(candidate) if not any(m.start <= i < m.end for m in places))
+            phrase = _strip_generic(_LEADING_WORDS.sub("", candidate))
+            if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2 and phrase not in _GENERIC_WORDS:
+                return phrase
+        return ""
 
     @staticmethod
     def _is_more(text: str) -> bool:
         return any(w in text for w in ("更多", "再来", "换一批", "下一页", "还有吗", "还有别的", "多推荐", "再推荐",
                                        "再看看"))
+
+    def unknown_field(self, text: str) -> str:
+        """The field-like phrase of an expert request that names no field, research area
+        or honour the expert data knows (「量子通信方向的专家」 → 量子通信), or ``""``."""
+        normalised = self.normalise(text)
+        asked = _REQUESTED_FIELD.search(normalised)
+        candidates = [asked.group(1)] if asked else []
+        candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
+        for candidate in candidates:
+            phrase = _LEADING_WORDS.sub("", candidate)
+            for generic in _EXPERT_GENERIC_WORDS:
+                phrase = phrase.replace(generic, "")
+            if sum("\u4e00" <= ch <= "\u9fff" for ch in phrase) >= 2:
+                return phrase
+        return ""
 
     # -- experts -----------------------------------------------------------------
     def _organization_roles(self, text: str, mentions: List[Mention]) -> Tuple[List[str], List[str]]:
@@ -562,3 +789,160 @@ class RequestParser:
 
 def _unique(values: Iterable[str]) -> List[str]:
     return list(dict.fromkeys(values))
+
+
+def _inside(place: Dict[str, Optional[str]], outer: Dict[str, Optional[str]]) -> bool:
+    """Whether ``place`` lies within ``outer`` (璧山区 in 重庆, 成都 in 四川)."""
+    if outer.get("district"):
+        return False
+    if outer.get("city"):
+        return bool(place.get("district")) and place.get("city") == outer["city"]
+    return place.get("region") == outer.get("region") and bool(place.get("city") or place.get("district"))
+
+
+def _product_heads(text: str, mentions: List[Mention], product_categories: Dict[str, str]) -> List[Mention]:
+    """Product and category mentions that name the goods wanted.
+
+    Chinese compounds put the head last: in 「新能源汽车动力电池包」 the battery pack is
+    wanted, 新能源汽车 only says what it is for. A product word directly followed by
+    another one of a different category (nothing, or only 用/的/专用, between them) is
+    such a modifier; one of the same category (「EPS转向」) is the more precise word."""
+    goods = [m for m in mentions if m.values("PRODUCT") or m.values("CATEGORY")]
+    heads: List[Mention] = []
+    for mention, following in zip(goods, [*goods[1:], None], strict=False):
+        adjacent = (following is not None and following.start - mention.end <= 2
+                    and set(text[mention.end: following.start]) <= set("用的专"))
+        if adjacent and following is not None and not any(
+                _within(a, b) for a in _categories_of(mention, product_categories)
+                for b in _categories_of(following, product_categories)):
+            continue  # a modifier: 新能源汽车 in 新能源汽车动力电池包
+        heads.append(mention)
+    return [m for i, m in enumerate(heads) if not (i and _same_family(heads[i - 1], m, product_categories))]
+
+
+def _categories_of(mention: Mention, product_categories: Dict[str, str]) -> Set[str]:
+    return {product_categories.get(p, "") for p in mention.values("PRODUCT")} | set(mention.values("CATEGORY"))
+
+
+def _within(category: str, outer: str) -> bool:
+    return category == outer or (outer.endswith("/*") and category.split("/")[0] == outer[:-2])
+
+
+def _same_family(first: Mention, second: Mention, product_categories: Dict[str, str]) -> bool:
+    """「EPS转向」: the second word only restates the first one's category."""
+    return not second.values("PRODUCT") and any(
+        _within(a, b) for a in _categories_of(first, product_categories) for b in second.values("CATEGORY"))
+
+
+#: Words around a product name that do not change which product it is.
+_GENERIC_WORDS = sorted("""汽车 车用 车载 整车 新能源汽车 新能源 乘用车 商用车 国产 进口 优质 高端 中高端 专业 靠谱
+    大型 小型 知名 品牌 零部件 零件 部件 配件 总成 产品 系统 模块 组件 材料 东西 货 设备 供应商 供货商 厂家 厂商
+    工厂 厂子 厂 公司 企业 生产商 制造商 单位 一家 几家 哪家 谁家 的 用 做 生产 供应 提供 制造 加工 批量 相关 类
+    方面 这种 那种 这类 一些 有关 急需 需要 采购 求购 寻找 想找 找 要 买 订购 大量 少量 长期 稳定 合格 可靠""".split(),
+                        key=len, reverse=True)
+_NOUN_FLAGS = ("n", "vn", "an", "eng", "nz", "j", "l", "x", "b", "g")
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    """jieba with the domain lexicon (product names stay whole), part-of-speech mode."""
+    import jieba
+    import jieba.posseg
+
+    from bot.settings import PROJECT_ROOT
+
+    tokenizer = jieba.Tokenizer()
+    for path in sorted((PROJECT_ROOT / "lexicon" / "jieba").glob("*.txt")):
+        tokenizer.load_userdict(str(path))
+    return jieba.posseg.POSTokenizer(tokenizer)
+
+
+@functools.lru_cache(maxsize=4096)
+def _noun_phrases(text: str) -> Tuple[Tuple[int, int], ...]:
+    """(start, end) of each run of nouns in ``text`` (places, numbers and generic
+    words like 公司/供应商 end a run)."""
+    runs: List[Tuple[int, int]] = []
+    position, start = 0, None
+    for pair in _jieba().lcut(text):
+        word, flag = pair.word, pair.flag
+        end = position + len(word)
+        nounish = (flag.startswith(_NOUN_FLAGS) and not flag.startswith(("ns", "nr", "nt"))
+                   and word.strip() and not word.isdigit() and not all(not ch.isalnum() for ch in word)
+                   and word not in _RUN_BREAKERS)
+        if nounish and start is None:
+            start = position
+        elif not nounish and start is not None:
+            runs.append((start, position))
+            start = None
+        position = end
+    if start is not None:
+        runs.append((start, position))
+    return tuple(runs)
+
+
+_RUN_BREAKERS = frozenset("""公司 企业 厂 厂家 厂商 工厂 厂子 供应商 供货商 生产商 制造商 单位 都行 也行 就行 可以
+    产能 年产能 需求 数量 价格 认证 资质 联系方式 电话 专家 人 吗 呢 吧 啊""".split())
+
+
+_WORD = r"[\u4e00-\u9fffA-Za-z0-9]"
+#: 「找安全气囊供应商」「有没有做光刻机的」: what is asked for, before the kind of company.
+_REQUESTED_GOODS = re.compile(
+    r"(?:找|有没有|有没得|谁家|哪家|哪里有|采购|买|需要|要)" + _WORD + r"{0,3}?(?:做|生产|供应|提供)?(" + _WORD
+    + r"{2,12}?)的?(?:供应商|供货商|厂家|厂商|生产商|制造商|企业|公司|工厂|厂子|厂|卖家|$|吗|呢|\?|？)")
+#: 「找量子计算方向的专家」: the field, before 方向/领域 or the kind of expert.
+_REQUESTED_FIELD = re.compile(r"(" + _WORD + r"{2,12}?)(?:方向|领域|专业|行业)?的?(?:专家|教授|老师|学者|研究员)")
+_LEADING_WORDS = re.compile(
+    r"^(?:我们|我|想|要|找|请|需要|推荐|帮我|一些|几位|几个|几家|一家|一位|\d+[位家个]|做|生产|有没有|有|的)+")
+
+#: Words of an expert request that name no field.
+_EXPERT_GENERIC_WORDS = sorted("""专家 评审 评委 教授 副教授 老师 研究员 博士 学者 顾问 方向 领域 专业 行业 人才 院士
+    高级 职称 正高 副高 技术 项目 大学 学校 单位 一些 几位 几个 这方面 相关 方面 的""".split(), key=len, reverse=True)
+
+
+def _strip_generic(phrase: str) -> str:
+    """The phrase without leading/trailing generic words (「做氢燃料电池的企业」 → 氢燃料电池)."""
+    changed = True
+    while changed and phrase:
+        changed = False
+        for generic in _GENERIC_WORDS:
+            if len(phrase) > len(generic) and phrase.endswith(generic) and generic not in ("汽车", "新能源"):
+                phrase, changed = phrase[: -len(generic)], True
+            if len(phrase) > len(generic) and phrase.startswith(generic) and generic in ("的", "做", "一家", "生产",
+                                                                                       "供应", "提供", "制造"):
+                phrase, changed = phrase[len(generic):], True
+    return phrase
+
+
+def _pinyin(text: str) -> Tuple[str, ...]:
+    from pypinyin import lazy_pinyin
+
+    return tuple(lazy_pinyin(text))
+
+
+class Spelling:
+    """Product and category words by sound, for 「您是不是要找 轮毂？」."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = sorted({w for w in words if 2 <= len(w) <= 10 and not w.isascii()})
+        self.by_sound: Dict[Tuple[str, ...], str] = {}
+        for word in sorted(self.words, key=len):
+            self.by_sound.setdefault(_pinyin(word), word)
+
+    def sounding_like(self, text: str) -> Optional[str]:
+        """The longest known word whose pinyin equals that of some stretch of ``text``."""
+        runs = re.findall(r"[\u4e00-\u9fff]+", text)
+        for size in range(min(8, max((len(r) for r in runs), default=0)), 1, -1):
+            for run in runs:
+                sound = _pinyin(run)
+                for begin in range(len(run) - size + 1):
+                    found = self.by_sound.get(sound[begin: begin + size])
+                    if found and found != run[begin: begin + size]:
+                        return found
+        return None
+
+    def one_character_off(self, phrase: str) -> Optional[str]:
+        """A known word of the same length that differs from ``phrase`` in one character."""
+        for word in self.words:
+            if len(word) == len(phrase) and sum(a != b for a, b in zip(word, phrase, strict=True)) == 1:
+                return word
+        return None

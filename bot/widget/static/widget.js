@@ -55,6 +55,10 @@
       organization: "单位",
       expertId: "专家编号",
       reasons: "推荐理由",
+      details: "详情",
+      contact: "联系",
+      alternative: "备选",
+      capacity: "年产能{n}{unit}",
       image: "图片",
       confirmNew: "确定清空当前对话并开始新对话吗？"
     },
@@ -92,6 +96,10 @@
       organization: "Organisation",
       expertId: "Expert",
       reasons: "Why",
+      details: "Details",
+      contact: "Contact",
+      alternative: "Alternative",
+      capacity: "{n} {unit}/year",
       image: "Image",
       confirmNew: "Clear this conversation and start a new one?"
     }
@@ -323,14 +331,6 @@
     return group;
   }
 
-  function fact(label, value) {
-    if (value === undefined || value === null || value === "") return null;
-    return el("div", { className: "cyw-fact" }, [
-      el("dt", { text: label }),
-      el("dd", { text: String(value) })
-    ]);
-  }
-
   function reasonsList(reasons) {
     if (!Array.isArray(reasons) || reasons.length === 0) return null;
     var list = el("ul", { className: "cyw-reasons", "aria-label": t.reasons });
@@ -338,29 +338,53 @@
     return list;
   }
 
+  /** A short line of the facts a buyer compares: product · place · capacity · certificates. */
+  function supplierSummary(item) {
+    var place = [item.city || item.region, item.district].filter(Boolean).join(" ");
+    var capacity = item.annual_capacity ? format(t.capacity, { n: formatQuantity(item.annual_capacity), unit: item.unit || "" }) : "";
+    var certs = Array.isArray(item.certifications) ? item.certifications.slice(0, 2).join("、") : "";
+    return [item.product_name, place, capacity, certs].filter(Boolean).join(" · ");
+  }
+
+  function formatQuantity(value) {
+    if (value >= 10000 && value % 1000 === 0) return String(value / 10000) + (language === "en" ? "0k" : "万");
+    return String(value);
+  }
+
+  function cardButton(title, payload) {
+    var button = el("button", { type: "button", className: "cyw-card-action", text: title });
+    button.addEventListener("click", function () { sendUserMessage(payload, title); });
+    return button;
+  }
+
+  /**
+   * Match cards: compact (number, name, one summary line), the reasons folded under
+   * 详情, a 联系 action; items that do not meet the request carry their label.
+   */
   function renderCards(payload) {
     var items = Array.isArray(payload.items) ? payload.items : [];
     var isSupplier = payload.type === "supplier_matches";
-    var heading = format(isSupplier ? t.supplierHeading : t.expertHeading, { n: items.length });
-    var list = el("ul", { className: "cyw-cards", "aria-label": heading });
-    items.forEach(function (item) {
-      var facts;
-      var subtitle = null;
-      if (isSupplier) {
-        var place = [item.region, item.city].filter(Boolean).join(" · ");
-        facts = [fact(t.region, place), fact(t.product, item.product_id), fact(t.company, item.company_id)];
-      } else {
-        subtitle = [item.title, item.organization].filter(Boolean).join(" · ");
-        facts = [fact(t.expertId, item.expert_id)];
-      }
-      list.appendChild(el("li", { className: "cyw-card", "data-card-type": payload.type }, [
-        el("h3", { className: "cyw-card-title", text: item.name || "—" }),
-        subtitle ? el("p", { className: "cyw-card-subtitle", text: subtitle }) : null,
-        el("dl", { className: "cyw-facts" }, facts),
-        reasonsList(item.reasons)
+    var heading = payload.title || format(isSupplier ? t.supplierHeading : t.expertHeading, { n: items.length });
+    var list = el("ol", { className: "cyw-cards", "aria-label": heading });
+    items.forEach(function (item, position) {
+      var number = item.number || position + 1;
+      var summary = isSupplier ? supplierSummary(item) : [item.title, item.organization].filter(Boolean).join(" · ");
+      var contact = isSupplier
+        ? cardButton(t.contact, "/find_suppliers" + JSON.stringify({ match_text: "联系方式" }))
+        : cardButton(t.contact, "/contact_expert" + JSON.stringify({ expert_id: item.expert_id }));
+      var reasons = reasonsList(item.reasons);
+      list.appendChild(el("li", {
+        className: "cyw-card" + (item.alternative ? " cyw-card-alternative" : ""),
+        "data-card-type": payload.type, value: String(number)
+      }, [
+        el("h3", { className: "cyw-card-title", text: number + ". " + (item.name || "—") }),
+        item.alternative ? el("p", { className: "cyw-card-alternative-label", text: t.alternative + "：" + (item.reason || "") }) : null,
+        summary ? el("p", { className: "cyw-card-subtitle", text: summary }) : null,
+        reasons ? el("details", { className: "cyw-card-details" }, [el("summary", { text: t.details }), reasons]) : null,
+        el("div", { className: "cyw-card-actions" }, [contact])
       ]));
     });
-    return el("div", { className: "cyw-match" }, [el("p", { className: "cyw-match-heading", text: heading }), list]);
+    return el("div", { className: "cyw-match" }, [list]);
   }
 
   function renderCustom(custom) {
