@@ -24,117 +24,208 @@ from typing import Any, Dict, Iterable, Mapping, Set
 #: The language of every user unless a channel or the conversation says otherwise.
 DEFAULT_LANGUAGE = "zh"
 #: The languages every key must have a text in.
-LANGUAGES = ("zh",)
+LANGUAGES = ("zh", "en")
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {
     # --- lists ----------------------------------------------------------------------
-    "list.separator": {"zh": "、"},
-    "list.clause_separator": {"zh": "；"},
+    "list.separator": {"zh": "、", "en": ", "},
+    "list.clause_separator": {"zh": "；", "en": "; "},
     # --- what any channel says about a message it cannot pass on --------------------
-    "input.empty": {"zh": "消息内容为空，请输入您的问题。"},
-    "input.too_long": {"zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。"},
-    "input.malformed": {"zh": "消息格式不正确。"},
-    "input.text_only": {"zh": "目前只能处理文字消息，请用文字描述您的问题。"},
-    "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
+    "input.empty": {"zh": "消息内容为空，请输入您的问题。", "en": "Your message is empty; please type your question."},
+    "input.too_long": {
+        "zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。",
+        "en": (
+            "Your message is too long ({length} characters); please shorten it to at most {limit} characters "
+            "and send it again."
+        ),
+    },
+    "input.malformed": {"zh": "消息格式不正确。", "en": "The message is not in a format I can read."},
+    "input.text_only": {
+        "zh": "目前只能处理文字消息，请用文字描述您的问题。",
+        "en": "I can only handle text messages for now; please describe your question in words.",
+    },
+    "channel.turn_failed": {
+        "zh": "抱歉，系统暂时出错，请稍后再试。",
+        "en": "Sorry, something went wrong on our side; please try again in a moment.",
+    },
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
-    "menu.reply_with_number": {"zh": "请回复数字选择："},
-    "menu.choose": {"zh": "请选择："},
+    "menu.reply_with_number": {"zh": "请回复数字选择：", "en": "Reply with a number to choose:"},
+    "menu.choose": {"zh": "请选择：", "en": "Please choose:"},
     "telegram.button_expired": {
-        "zh": "这个按钮已失效或无法识别，请直接输入您的问题，或发送 /start 重新开始。"
+        "zh": "这个按钮已失效或无法识别，请直接输入您的问题，或发送 /start 重新开始。",
+        "en": "This button has expired or is not recognised; please type your question, or send /start to begin again.",
     },
     # --- the web widget --------------------------------------------------------------
-    "widget.session_missing": {"zh": "会话尚未建立或已失效，请刷新页面后重试。"},
+    "widget.session_missing": {
+        "zh": "会话尚未建立或已失效，请刷新页面后重试。",
+        "en": "The conversation has not started or has expired; please reload the page and try again.",
+    },
     "widget.turn_failed": {
-        "zh": "抱歉，系统暂时出现问题，您的消息已记录，请稍后再试或联系工作人员。"
+        "zh": "抱歉，系统暂时出现问题，您的消息已记录，请稍后再试或联系工作人员。",
+        "en": (
+            "Sorry, something went wrong on our side. Your message has been recorded; please try again later "
+            "or contact staff."
+        ),
     },
     # --- staff messages, on every channel --------------------------------------------
-    "staff.default_name": {"zh": "工作人员"},
-    "staff.marker": {"zh": "【人工客服 · {name}】"},
-    "staff.waiting_notice": {"zh": "已收到您的消息，工作人员会尽快回复您，请稍候。"},
-    "staff.takeover_greeting": {"zh": "您好，工作人员已接入，现在由人工为您服务。"},
-    "staff.hand_back_notice": {"zh": "人工服务已结束，智能助手将继续为您服务，您可以直接提问。"},
-    "staff.close_notice": {"zh": "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。"},
+    "staff.default_name": {"zh": "工作人员", "en": "Staff"},
+    "staff.marker": {"zh": "【人工客服 · {name}】", "en": "[Staff · {name}]"},
+    "staff.waiting_notice": {
+        "zh": "已收到您的消息，工作人员会尽快回复您，请稍候。",
+        "en": "We have received your message; a member of staff will reply as soon as possible.",
+    },
+    "staff.takeover_greeting": {
+        "zh": "您好，工作人员已接入，现在由人工为您服务。",
+        "en": "Hello, a member of staff has joined and is now looking after you.",
+    },
+    "staff.hand_back_notice": {
+        "zh": "人工服务已结束，智能助手将继续为您服务，您可以直接提问。",
+        "en": "The staff service has ended; the assistant is back and you can keep asking questions.",
+    },
+    "staff.close_notice": {
+        "zh": "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。",
+        "en": (
+            "This staff conversation has ended; thank you for your enquiry. Ask me any time if you have "
+            "other questions."
+        ),
+    },
     # --- policy answers ----------------------------------------------------------------
-    "policy.title": {"zh": "【{title}】"},
-    "policy.fact": {"zh": "• {fact}"},
-    "policy.source": {"zh": "来源：{citation}"},
-    "policy.citation": {"zh": "{name}（{authors}，{date}）"},
+    "policy.title": {"zh": "【{title}】", "en": "[{title}]"},
+    "policy.fact": {"zh": "• {fact}", "en": "• {fact}"},
+    "policy.source": {"zh": "来源：{citation}", "en": "Source: {citation}"},
+    "policy.citation": {"zh": "{name}（{authors}，{date}）", "en": "{name} ({authors}, {date})"},
     # --- match lists as text (text-only channels render payloads with these) ----------
-    "matches.supplier_heading": {"zh": "为您匹配到的供应商："},
-    "matches.expert_heading": {"zh": "为您推荐的专家："},
-    "matches.none": {"zh": "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。"},
-    "matches.unnamed": {"zh": "（未命名）"},
-    "matches.name_with_place": {"zh": "{name}（{place}）"},
+    "matches.supplier_heading": {"zh": "为您匹配到的供应商：", "en": "Matching suppliers:"},
+    "matches.expert_heading": {"zh": "为您推荐的专家：", "en": "Recommended experts:"},
+    "matches.none": {
+        "zh": "暂时没有找到符合条件的结果，可以换个说法或放宽条件再试试。",
+        "en": "Nothing matched yet; try other words or fewer conditions.",
+    },
+    "matches.unnamed": {"zh": "（未命名）", "en": "(unnamed)"},
+    "matches.name_with_place": {"zh": "{name}（{place}）", "en": "{name} ({place})"},
     # --- supplier answers --------------------------------------------------------------
-    "suppliers.found": {"zh": "为您找到 {total} 家符合「{criteria}」的供应商，第 {first}–{last} 家："},
-    "suppliers.all_listed": {"zh": "「{criteria}」的供应商已经全部列出。"},
-    "suppliers.none": {"zh": "没有找到符合「{criteria}」的供应商。"},
-    "suppliers.cross_region_heading": {"zh": "跨区域可选（川渝协同配套）："},
+    "suppliers.found": {
+        "zh": "为您找到 {total} 家符合「{criteria}」的供应商，第 {first}–{last} 家：",
+        "en": "Found {total} suppliers matching \"{criteria}\"; here are numbers {first}–{last}:",
+    },
+    "suppliers.all_listed": {
+        "zh": "「{criteria}」的供应商已经全部列出。",
+        "en": "All suppliers matching \"{criteria}\" have been listed.",
+    },
+    "suppliers.none": {"zh": "没有找到符合「{criteria}」的供应商。", "en": "No supplier matches \"{criteria}\". "},
+    "suppliers.cross_region_heading": {
+        "zh": "跨区域可选（川渝协同配套）：",
+        "en": "Options in the other region (Sichuan-Chongqing supply cooperation):",
+    },
     "suppliers.refine_hint": {
-        "zh": "可以继续筛选，例如「只要重庆的」「要有IATF 16949」「年产能10万件以上」，或说「更多」。"
+        "zh": "可以继续筛选，例如「只要重庆的」「要有IATF 16949」「年产能10万件以上」，或说「更多」。",
+        "en": "You can narrow the list, e.g. \"only in Chongqing\", \"with IATF 16949\", or say \"show more\".",
     },
-    "suppliers.none_in_place": {"zh": "{place}暂无符合条件的供应商"},
-    "suppliers.reason.cross_region": {"zh": "跨区域推荐：位于{region}（川渝协同配套）"},
-    "suppliers.reason.product": {"zh": "产品：{product}（{category}）"},
-    "suppliers.reason.keywords": {"zh": "符合：{keywords}"},
-    "suppliers.reason.place": {"zh": "地点：{place}"},
-    "suppliers.reason.certifications": {"zh": "认证：{certifications}"},
-    "suppliers.reason.capacity": {"zh": "年产能：{capacity}{unit}"},
+    "suppliers.none_in_place": {"zh": "{place}暂无符合条件的供应商", "en": "no matching supplier in {place}"},
+    "suppliers.reason.cross_region": {
+        "zh": "跨区域推荐：位于{region}（川渝协同配套）",
+        "en": "Other region: in {region} (Sichuan-Chongqing supply cooperation)",
+    },
+    "suppliers.reason.product": {"zh": "产品：{product}（{category}）", "en": "Product: {product} ({category})"},
+    "suppliers.reason.keywords": {"zh": "符合：{keywords}", "en": "Matches: {keywords}"},
+    "suppliers.reason.place": {"zh": "地点：{place}", "en": "Location: {place}"},
+    "suppliers.reason.certifications": {"zh": "认证：{certifications}", "en": "Certifications: {certifications}"},
+    "suppliers.reason.capacity": {"zh": "年产能：{capacity}{unit}", "en": "Annual capacity: {capacity} {unit}"},
     # --- expert answers ----------------------------------------------------------------
-    "experts.found": {"zh": "符合「{criteria}」且目前可接受邀请的专家共 {total} 位，为您推荐 {shown} 位："},
-    "experts.none": {"zh": "暂时没有符合「{criteria}」且可接受邀请的专家，可以放宽条件再试。"},
-    "experts.line": {"zh": "{number}. {name}（{title}，{organization}）"},
-    "experts.avoided": {"zh": "已按回避原则排除：{organizations}及其相关单位。"},
-    "experts.privacy": {
-        "zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。"
+    "experts.found": {
+        "zh": "符合「{criteria}」且目前可接受邀请的专家共 {total} 位，为您推荐 {shown} 位：",
+        "en": "{total} available experts match \"{criteria}\"; I recommend these {shown}:",
     },
-    "experts.reason.research_areas": {"zh": "研究方向：{areas}"},
-    "experts.reason.fields": {"zh": "领域：{fields}"},
-    "experts.reason.title": {"zh": "职称：{level}·{title}"},
-    "experts.reason.honors": {"zh": "荣誉：{honors}"},
-    "experts.reason.region": {"zh": "地区：{place}"},
-    "experts.reason.available": {"zh": "目前可接受邀请，已参与评审 {count} 次"},
-    "experts.unknown": {"zh": "没有找到编号为 {expert_id} 的专家"},
-    "experts.unavailable": {"zh": "{name}目前不接受邀请"},
+    "experts.none": {
+        "zh": "暂时没有符合「{criteria}」且可接受邀请的专家，可以放宽条件再试。",
+        "en": "No available expert matches \"{criteria}\" yet; try fewer conditions.",
+    },
+    "experts.line": {
+        "zh": "{number}. {name}（{title}，{organization}）",
+        "en": "{number}. {name} ({title}, {organization})",
+    },
+    "experts.avoided": {
+        "zh": "已按回避原则排除：{organizations}及其相关单位。",
+        "en": "Excluded to avoid conflicts of interest: {organizations} and related organisations.",
+    },
+    "experts.privacy": {
+        "zh": "为保护隐私，专家的联系方式不在对话中提供；点「联系」后由工作人员为您安排对接。",
+        "en": (
+            "To protect their privacy, experts' contact details are not given in the chat; press \"Contact\" "
+            "and staff will arrange the contact."
+        ),
+    },
+    "experts.reason.research_areas": {"zh": "研究方向：{areas}", "en": "Research areas: {areas}"},
+    "experts.reason.fields": {"zh": "领域：{fields}", "en": "Fields: {fields}"},
+    "experts.reason.title": {"zh": "职称：{level}·{title}", "en": "Title: {level} · {title}"},
+    "experts.reason.honors": {"zh": "荣誉：{honors}", "en": "Honours: {honors}"},
+    "experts.reason.region": {"zh": "地区：{place}", "en": "Region: {place}"},
+    "experts.reason.available": {
+        "zh": "目前可接受邀请，已参与评审 {count} 次",
+        "en": "Available for invitations; has reviewed {count} times",
+    },
+    "experts.unknown": {
+        "zh": "没有找到编号为 {expert_id} 的专家",
+        "en": "There is no expert with the number {expert_id}",
+    },
+    "experts.unavailable": {"zh": "{name}目前不接受邀请", "en": "{name} is not accepting invitations at the moment"},
     # --- the criteria a request was read as ("铝合金轮毂、仅重庆、年产能≥10万") ---------
-    "criteria.category": {"zh": "{category}类"},
-    "criteria.only_place": {"zh": "仅{place}"},
-    "criteria.min_capacity": {"zh": "年产能≥{capacity}"},
-    "criteria.gender": {"zh": "{gender}性"},
-    "criteria.avoid": {"zh": "回避{organizations}"},
+    "criteria.category": {"zh": "{category}类", "en": "{category} (category)"},
+    "criteria.only_place": {"zh": "仅{place}", "en": "only {place}"},
+    "criteria.min_capacity": {"zh": "年产能≥{capacity}", "en": "annual capacity ≥ {capacity}"},
+    "criteria.gender": {"zh": "{gender}性", "en": "{gender}"},
+    "criteria.avoid": {"zh": "回避{organizations}", "en": "avoiding {organizations}"},
     # --- open demands for a registered product ----------------------------------------
-    "demands.heading": {"zh": "以下公开采购需求与您的产品匹配："},
-    "demands.line": {"zh": "{number}. {title}（{buyer}，编号 {demand_id}）"},
-    "demands.published_title": {"zh": "采购{product}"},
-    "demands.published_buyer": {"zh": "（经助手发布）"},
-    "demands.reason.same_product": {"zh": "需求产品与您的产品一致"},
-    "demands.reason.same_category": {"zh": "同属 {category}"},
-    "demands.reason.same_major": {"zh": "同属 {major} 大类"},
-    "demands.reason.quantity": {"zh": "数量：{quantity}{unit}"},
-    "demands.reason.quantity_open": {"zh": "数量：面议"},
-    "demands.reason.region": {"zh": "地区要求：{region}"},
-    "demands.reason.deadline": {"zh": "截止：{deadline}"},
-    "demands.reason.no_deadline": {"zh": "截止：未定"},
+    "demands.heading": {
+        "zh": "以下公开采购需求与您的产品匹配：",
+        "en": "These open purchasing demands match your product:",
+    },
+    "demands.line": {
+        "zh": "{number}. {title}（{buyer}，编号 {demand_id}）",
+        "en": "{number}. {title} ({buyer}, number {demand_id})",
+    },
+    "demands.published_title": {"zh": "采购{product}", "en": "Purchase of {product}"},
+    "demands.published_buyer": {"zh": "（经助手发布）", "en": "(published through the assistant)"},
+    "demands.reason.same_product": {"zh": "需求产品与您的产品一致", "en": "The demand is for your product"},
+    "demands.reason.same_category": {"zh": "同属 {category}", "en": "Same category: {category}"},
+    "demands.reason.same_major": {"zh": "同属 {major} 大类", "en": "Same group: {major}"},
+    "demands.reason.quantity": {"zh": "数量：{quantity}{unit}", "en": "Quantity: {quantity} {unit}"},
+    "demands.reason.quantity_open": {"zh": "数量：面议", "en": "Quantity: to be agreed"},
+    "demands.reason.region": {"zh": "地区要求：{region}", "en": "Region: {region}"},
+    "demands.reason.deadline": {"zh": "截止：{deadline}", "en": "Deadline: {deadline}"},
+    "demands.reason.no_deadline": {"zh": "截止：未定", "en": "Deadline: open"},
     # --- why a demand or product could not be stored ----------------------------------
-    "publishing.product_missing": {"zh": "请说明需要采购的产品"},
-    "publishing.quantity_not_positive": {"zh": "采购数量应为正数"},
-    "publishing.region_invalid": {"zh": "地区偏好应为 四川、重庆 或 不限"},
-    "publishing.deadline_past": {"zh": "截止日期不能早于今天"},
-    "publishing.buyer_contact_missing": {"zh": "请留下手机号、座机或邮箱，方便供应商联系"},
-    "publishing.product_name_missing": {"zh": "请说明产品名称"},
-    "publishing.company_missing": {"zh": "请说明企业名称"},
-    "publishing.supplier_region_invalid": {"zh": "企业所在地应为 四川 或 重庆"},
-    "publishing.capacity_not_positive": {"zh": "年产能应为正数"},
-    "publishing.supplier_contact_missing": {"zh": "请留下手机号、座机或邮箱，方便采购方联系"},
+    "publishing.product_missing": {"zh": "请说明需要采购的产品", "en": "please name the product you want to buy"},
+    "publishing.quantity_not_positive": {"zh": "采购数量应为正数", "en": "the quantity must be a positive number"},
+    "publishing.region_invalid": {
+        "zh": "地区偏好应为 四川、重庆 或 不限",
+        "en": "the region must be Sichuan, Chongqing or anywhere",
+    },
+    "publishing.deadline_past": {"zh": "截止日期不能早于今天", "en": "the deadline cannot be before today"},
+    "publishing.buyer_contact_missing": {
+        "zh": "请留下手机号、座机或邮箱，方便供应商联系",
+        "en": "please leave a mobile number, landline or e-mail so that suppliers can contact you",
+    },
+    "publishing.product_name_missing": {"zh": "请说明产品名称", "en": "please name the product"},
+    "publishing.company_missing": {"zh": "请说明企业名称", "en": "please give the company name"},
+    "publishing.supplier_region_invalid": {
+        "zh": "企业所在地应为 四川 或 重庆",
+        "en": "the company must be in Sichuan or Chongqing",
+    },
+    "publishing.capacity_not_positive": {"zh": "年产能应为正数", "en": "the annual capacity must be a positive number"},
+    "publishing.supplier_contact_missing": {
+        "zh": "请留下手机号、座机或邮箱，方便采购方联系",
+        "en": "please leave a mobile number, landline or e-mail so that buyers can contact you",
+    },
     # --- button titles that code composes ---------------------------------------------
-    "button.more": {"zh": "更多"},
-    "button.next_batch": {"zh": "换一批"},
-    "button.only_region": {"zh": "只要{region}的"},
-    "button.only_local": {"zh": "只要本地的"},
-    "button.require_iatf": {"zh": "要有IATF 16949"},
-    "button.contact_expert": {"zh": "联系{name}"},
-    "button.find_suppliers": {"zh": "找供应商"},
-    "button.find_experts": {"zh": "找专家"},
+    "button.more": {"zh": "更多", "en": "More"},
+    "button.next_batch": {"zh": "换一批", "en": "Show others"},
+    "button.only_region": {"zh": "只要{region}的", "en": "Only {region}"},
+    "button.only_local": {"zh": "只要本地的", "en": "Only local ones"},
+    "button.require_iatf": {"zh": "要有IATF 16949", "en": "With IATF 16949"},
+    "button.contact_expert": {"zh": "联系{name}", "en": "Contact {name}"},
+    "button.find_suppliers": {"zh": "找供应商", "en": "Find suppliers"},
+    "button.find_experts": {"zh": "找专家", "en": "Find experts"},
 }
 
 

@@ -23,8 +23,10 @@ import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.util import filter_spans
 
+from bot.language import ENGLISH, detect_language
 from bot.messages import join_list, user_text
 from bot.platform import synonyms
+from bot.platform.english import with_chinese_terms
 from bot.platform.snapshot import Snapshot
 from bot.textnorm import normalize_for_nlu
 
@@ -413,7 +415,11 @@ class RequestParser:
     # -- shared ------------------------------------------------------------------
     @staticmethod
     def normalise(text: str) -> str:
-        return normalize_for_nlu((text or "")[:MAX_REQUEST_CHARS])
+        """The text to read: English names of data terms in Chinese, normalised."""
+        text = (text or "")[:MAX_REQUEST_CHARS]
+        if detect_language(text) == ENGLISH:
+            text = with_chinese_terms(text)
+        return normalize_for_nlu(text)
 
     def _mentions(self, text: str, matcher: PhraseMatcher, vocab: Vocabulary) -> List[Mention]:
         doc = self.nlp.make_doc(text)
