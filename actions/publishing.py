@@ -36,13 +36,14 @@ from bot.textnorm import normalize_for_nlu
 DEMAND_SLOTS = ["demand_product", "demand_quantity", "demand_region", "demand_deadline", "demand_contact"]
 PRODUCT_SLOTS = ["product_name", "product_company", "product_region", "product_capacity", "product_contact"]
 _MAX_ANSWER = 100
-_NO_CAPACITY = ("不确定", "不清楚", "跳过", "暂无", "不知道", "保密")
-_STOP_WORDS = ("取消", "算了", "不填了", "退出", "不发布了", "不登记了", "停止", "不弄了", "不想继续", "不要了")
+_NO_CAPACITY = ("不确定", "不清楚", "跳过", "暂无", "不知道", "保密", "skip", "not sure", "unknown", "don't know")
+_STOP_WORDS = ("取消", "算了", "不填了", "退出", "不发布了", "不登记了", "停止", "不弄了", "不想继续", "不要了",
+               "cancel", "stop", "quit", "never mind")
 
 
 def wants_to_stop(tracker: Tracker) -> bool:
     """「取消」「算了」「不填了」 as an answer: leave the form (any intent NLU gave it)."""
-    text = _answer(tracker.latest_message.get("text"))
+    text = _answer(tracker.latest_message.get("text")).lower()
     return 0 < len(text) <= 12 and any(word in text for word in _STOP_WORDS)
 
 
@@ -204,7 +205,7 @@ class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
     async def validate_product_capacity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                         domain: DomainDict) -> Dict[Text, Any]:
         text = _answer(value)
-        if any(word in text for word in _NO_CAPACITY):
+        if any(word in text.lower() for word in _NO_CAPACITY):
             return {"product_capacity": "不详"}
         parsed = parse_quantity(text)
         if parsed is None:
