@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
 from actions.policy import KNOWLEDGE_BASE
 from bot.knowledge.base import format_answer
+from bot.language import tracker_language
 
 #: A fallback message may still be a policy question in unusual words; answer it only
 #: when the knowledge base covers nearly all of it (never a random policy answer).
@@ -63,7 +64,7 @@ class ActionFallback(Action):
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
         matches = await asyncio.to_thread(knowledge_base.search, text)
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:
-            dispatcher.utter_message(text=format_answer(matches[0].entry))
+            dispatcher.utter_message(text=format_answer(matches[0].entry, tracker_language(tracker)))
             return []
         if misses_in_a_row(tracker) >= 2:
             return await start_handoff(dispatcher, tracker, REASON_FALLBACK)

@@ -17,6 +17,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
+from bot.language import CHINESE, tracker_language
 from bot.messages import user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, get_index
@@ -52,14 +53,14 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
         dispatcher.utter_message(json_message=reply.custom)
 
 
-def ask_supplier_product(dispatcher: CollectingDispatcher) -> None:
+def ask_supplier_product(dispatcher: CollectingDispatcher, language: str = CHINESE) -> None:
     """A supplier request named no product: ask for one, offering the main categories."""
-    dispatcher.utter_message(response="utter_supplier_clarification", buttons=supplier_category_buttons())
+    dispatcher.utter_message(response="utter_supplier_clarification", buttons=supplier_category_buttons(language))
 
 
-def ask_expert_field(dispatcher: CollectingDispatcher) -> None:
+def ask_expert_field(dispatcher: CollectingDispatcher, language: str = CHINESE) -> None:
     """An expert request named no field: ask for one, offering the main fields."""
-    dispatcher.utter_message(response="utter_expert_clarification", buttons=expert_field_buttons())
+    dispatcher.utter_message(response="utter_expert_clarification", buttons=expert_field_buttons(language))
 
 
 async def platform_index() -> PlatformIndex:
@@ -68,23 +69,23 @@ async def platform_index() -> PlatformIndex:
 
 
 async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
-                           previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
-    result = await asyncio.to_thread(index.find_suppliers, text, previous)
+                           previous: Optional[SupplierQuery], language: str) -> List[Dict[Text, Any]]:
+    result = await asyncio.to_thread(index.find_suppliers, text, previous, language)
     if result.query.is_vague:
-        ask_supplier_product(dispatcher)
+        ask_supplier_product(dispatcher, language)
     else:
-        send(dispatcher, supplier_reply(result))
+        send(dispatcher, supplier_reply(result, language))
     return [SlotSet("matching_kind", SUPPLIER), SlotSet("supplier_query", result.query.to_dict())]
 
 
 async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, text: str,
-                         previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
-    result = await asyncio.to_thread(index.find_experts, text, previous)
+                         previous: Optional[ExpertQuery], language: str) -> List[Dict[Text, Any]]:
+    result = await asyncio.to_thread(index.find_experts, text, previous, language)
     if result.query.is_vague:
-        ask_expert_field(dispatcher)
+        ask_expert_field(dispatcher, language)
         shown: List[Dict[str, str]] = []
     else:
-        send(dispatcher, expert_reply(result))
+        send(dispatcher, expert_reply(result, language))
         shown = [{"expert_id": m.expert_id, "name": m.name} for m in result.matches]
     return [SlotSet("matching_kind", EXPERT), SlotSet("expert_query", result.query.to_dict()),
             SlotSet("shown_experts", shown)]
@@ -121,7 +122,8 @@ class ActionFindSuppliers(Action):
         # (「要重庆的」) builds on the last request; a new product starts a new search.
         builds_on_previous = previous is not None and tracker.get_slot("matching_kind") == SUPPLIER and (
             previous.is_vague or fresh.is_vague)
-        return await _supplier_events(index, dispatcher, text, previous if builds_on_previous else None)
+        return await _supplier_events(index, dispatcher, text, previous if builds_on_previous else None,
+                                      tracker_language(tracker))
 
 
 class ActionFindExperts(Action):
@@ -142,8 +144,9 @@ class ActionFindExperts(Action):
         if previous is not None and not builds_on_previous:
             # The user's own organisation stays avoided for the whole conversation.
             fresh_previous = ExpertQuery(exclude_organizations=previous.exclude_organizations)
-            return await _expert_events(index, dispatcher, text, fresh_previous)
-        return await _expert_events(index, dispatcher, text, previous if builds_on_previous else None)
+            return await _expert_events(index, dispatcher, text, fresh_previous, tracker_language(tracker))
+        return await _expert_events(index, dispatcher, text, previous if builds_on_previous else None,
+                                    tracker_language(tracker))
 
 
 class ActionRefineMatches(Action):
@@ -158,13 +161,14 @@ class ActionRefineMatches(Action):
         index = await platform_index()
         text = request_text(tracker)
         kind = tracker.get_slot("matching_kind")
+        language = tracker_language(tracker)
         if kind == SUPPLIER and _previous_supplier_query(tracker) is not None:
-            return await _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker))
+            return await _supplier_events(index, dispatcher, text, _previous_supplier_query(tracker), language)
         if kind == EXPERT and _previous_expert_query(tracker) is not None:
-            return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker))
+            return await _expert_events(index, dispatcher, text, _previous_expert_query(tracker), language)
         # The message could not be handled (actions/conversation.py counts it towards
         # handing over to staff).
-        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
+        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons(language))
         return []
 
 
@@ -195,13 +199,14 @@ class ActionRequestExpertContact(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         expert = _chosen_expert(tracker)
         shown = tracker.get_slot("shown_experts") or []
+        language = tracker_language(tracker)
         if expert is None:
             if shown:
-                buttons = [intent_button(user_text("button.contact_expert", name=e["name"]),
+                buttons = [intent_button(user_text("button.contact_expert", language, name=e["name"]),
                                          "contact_expert", expert_id=e["expert_id"]) for e in shown[:5]]
                 dispatcher.utter_message(response="utter_which_expert", buttons=buttons)
             else:
-                ask_expert_field(dispatcher)
+                ask_expert_field(dispatcher, language)
             return []
         previous = _previous_expert_query(tracker)
         try:

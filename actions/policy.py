@@ -11,29 +11,30 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer
+from bot.language import CHINESE, tracker_language
 from bot.settings import get_settings
 
 #: Reloaded automatically when staff edit the file: no retraining needed.
 KNOWLEDGE_BASE = KnowledgeBaseFile(get_settings().knowledge_base_path)
 
 
-def policy_button(entry: PolicyEntry) -> Dict[str, str]:
-    """A button that asks for one entry by id."""
+def policy_button(entry: PolicyEntry, language: str = CHINESE) -> Dict[str, str]:
+    """A button that asks for one entry by id (titled in the user's language)."""
     payload = "/ask_policy" + json.dumps({"policy_id": entry.id}, ensure_ascii=False)
-    return {"title": entry.title, "payload": payload}
+    return {"title": entry.title_in(language), "payload": payload}
 
 
 async def answer_question(
-    dispatcher: CollectingDispatcher, knowledge_base: KnowledgeBase, question: str
+    dispatcher: CollectingDispatcher, knowledge_base: KnowledgeBase, question: str, language: str = CHINESE
 ) -> bool:
-    """Answer ``question`` from the knowledge base; return False when nothing fits."""
+    """Answer ``question`` from the knowledge base in ``language``; return False when nothing fits."""
     matches = await asyncio.to_thread(knowledge_base.search, question)
     if not matches:
         return False
-    dispatcher.utter_message(text=format_answer(matches[0].entry))
+    dispatcher.utter_message(text=format_answer(matches[0].entry, language))
     if len(matches) > 1:
         dispatcher.utter_message(
-            response="utter_policy_related", buttons=[policy_button(m.entry) for m in matches[1:]]
+            response="utter_policy_related", buttons=[policy_button(m.entry, language) for m in matches[1:]]
         )
     return True
 
@@ -49,11 +50,12 @@ class ActionAnswerPolicy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+        language = tracker_language(tracker)
         chosen: Optional[str] = next(tracker.get_latest_entity_values("policy_id"), None)
         if chosen in knowledge_base.by_id:
-            dispatcher.utter_message(text=format_answer(knowledge_base.by_id[chosen]))
+            dispatcher.utter_message(text=format_answer(knowledge_base.by_id[chosen], language))
         elif not await answer_question(
-            dispatcher, knowledge_base, tracker.latest_message.get("text") or ""
+            dispatcher, knowledge_base, tracker.latest_message.get("text") or "", language
         ):
             dispatcher.utter_message(response="utter_policy_not_found")
         return [SlotSet("policy_id", None)]
@@ -70,7 +72,8 @@ class ActionListPolicies(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         entries = (await asyncio.to_thread(KNOWLEDGE_BASE.get)).entries
+        language = tracker_language(tracker)
         dispatcher.utter_message(
-            response="utter_policy_list", count=len(entries), buttons=[policy_button(e) for e in entries]
+            response="utter_policy_list", count=len(entries), buttons=[policy_button(e, language) for e in entries]
         )
         return []

@@ -18,6 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.handoff import handoff_on_failure
 from actions.matching import SUPPLIER, platform_index, send
+from bot.language import tracker_language
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, SupplierResult
 from bot.platform.publishing import (
@@ -262,7 +263,7 @@ class ActionSubmitDemand(Action):
         if result.query.is_vague:
             dispatcher.utter_message(response="utter_demand_category_unknown")
             return _reset(DEMAND_SLOTS)
-        send(dispatcher, supplier_reply(result))
+        send(dispatcher, supplier_reply(result, tracker_language(tracker)))
         return _reset(DEMAND_SLOTS) + [SlotSet("matching_kind", SUPPLIER),
                                        SlotSet("supplier_query", result.query.to_dict())]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Dict, Iterable, List, Pattern, Tuple
+from typing import Dict, Pattern, Tuple
 
 import yaml
+from pypinyin import lazy_pinyin
 
 from bot.settings import PROJECT_ROOT
 
@@ -60,8 +61,21 @@ def english_label(term: str) -> str:
     return term
 
 
-def english_labels(terms: Iterable[str]) -> List[str]:
-    return [english_label(term) for term in terms]
+#: Chinese place suffixes and their English words (璧山区 → Bishan District).
+_PLACE_SUFFIXES = (("新区", "New Area"), ("区", "District"), ("县", "County"), ("市", ""))
+
+
+def english_place(place: str) -> str:
+    """A region, city or district in English: its glossary label, else its pinyin
+    with the kind of place (``巴南区`` → ``Banan District``)."""
+    labels = _glossary()[0]
+    if place in labels or not place:
+        return labels.get(place, place)
+    for suffix, word in _PLACE_SUFFIXES:
+        if place.endswith(suffix) and len(place) > len(suffix):
+            stem = place[: -len(suffix)]
+            return " ".join(filter(None, ["".join(lazy_pinyin(stem)).capitalize(), word]))
+    return "".join(lazy_pinyin(place)).capitalize()
 
 
 def with_chinese_terms(text: str) -> str:

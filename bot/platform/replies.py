@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from bot.messages import join_clauses, join_list, user_text
+from bot.language import ENGLISH
+from bot.messages import DEFAULT_LANGUAGE, join_clauses, join_list, user_text
+from bot.platform.english import english_label
 from bot.platform.matching import PAGE_SIZE, ExpertResult, SupplierResult
 from bot.platform.publishing import DemandMatch
 
@@ -43,88 +45,91 @@ def intent_button(title: str, intent: str, **entities: str) -> Dict[str, str]:
     return {"title": title, "payload": payload}
 
 
-def supplier_category_buttons() -> List[Dict[str, str]]:
+def supplier_category_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """The categories offered when a supplier request names no product."""
-    return [intent_button(title, "find_suppliers", match_text=text)
+    return [intent_button(english_label(text) if language == ENGLISH else title, "find_suppliers", match_text=text)
             for title, text in SUPPLIER_CLARIFY_OPTIONS]
 
 
-def start_search_buttons() -> List[Dict[str, str]]:
+def start_search_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """「找供应商」「找专家」: start a search when there is nothing to refine."""
-    return [intent_button(user_text("button.find_suppliers"), "find_suppliers", match_text="供应商"),
-            intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")]
+    return [intent_button(user_text("button.find_suppliers", language), "find_suppliers", match_text="供应商"),
+            intent_button(user_text("button.find_experts", language), "find_experts", match_text="专家")]
 
 
-def expert_field_buttons() -> List[Dict[str, str]]:
+def expert_field_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
-    return [intent_button(field_name, "find_experts", match_text=field_name)
-            for field_name in EXPERT_CLARIFY_OPTIONS]
+    return [intent_button(english_label(name) if language == ENGLISH else name, "find_experts", match_text=name)
+            for name in EXPERT_CLARIFY_OPTIONS]
 
 
-def supplier_reply(result: SupplierResult) -> Reply:
-    """The answer to a (non-vague) supplier request."""
+def supplier_reply(result: SupplierResult, language: str = DEFAULT_LANGUAGE) -> Reply:
+    """The answer to a (non-vague) supplier request, in ``language``."""
     query = result.query
-    criteria = query.describe()
+    criteria = query.describe(language)
     lines: List[str] = []
     if result.matches:
         first = query.page * PAGE_SIZE + 1
-        lines.append(user_text("suppliers.found", total=result.total, criteria=criteria,
+        lines.append(user_text("suppliers.found", language, total=result.total, criteria=criteria,
                                first=first, last=first + len(result.matches) - 1))
     elif query.page:
-        lines.append(user_text("suppliers.all_listed", criteria=criteria))
+        lines.append(user_text("suppliers.all_listed", language, criteria=criteria))
     else:
-        lines.append(user_text("suppliers.none", criteria=criteria) + join_clauses(result.notes))
+        lines.append(user_text("suppliers.none", language, criteria=criteria) + join_clauses(result.notes, language))
     number = query.page * PAGE_SIZE
     for match in result.matches:
         number += 1
-        lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons))
+        lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons, language))
     if result.cross_region:
-        lines.append(user_text("suppliers.cross_region_heading"))
+        lines.append(user_text("suppliers.cross_region_heading", language))
         for match in result.cross_region:
             number += 1
-            lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons[1:]))
+            lines.append(f"{number}. {match.name}\n   " + join_clauses(match.reasons[1:], language))
     buttons = []
     if result.has_more:
-        buttons.append(intent_button(user_text("button.more"), "refine_matches", match_text="更多"))
+        buttons.append(intent_button(user_text("button.more", language), "refine_matches", match_text="更多"))
     place = query.region or query.city
     if place and result.cross_region and not query.strict_location:
         if query.region:
-            title = user_text("button.only_region", region=query.region)
+            region = english_label(query.region) if language == ENGLISH else query.region
+            title = user_text("button.only_region", language, region=region)
         else:
-            title = user_text("button.only_local")
+            title = user_text("button.only_local", language)
         only_here = f"只要{query.region or query.city}的"
         buttons.append(intent_button(title, "refine_matches", match_text=only_here))
     if "IATF 16949" not in query.certifications and result.items:
-        buttons.append(intent_button(user_text("button.require_iatf"), "refine_matches",
+        buttons.append(intent_button(user_text("button.require_iatf", language), "refine_matches",
                                      match_text="要有IATF 16949"))
     if result.items:
-        lines.append(user_text("suppliers.refine_hint"))
+        lines.append(user_text("suppliers.refine_hint", language))
     items = [m.payload_item() for m in result.items]
     return Reply("\n".join(lines), buttons, {"type": "supplier_matches", "items": items})
 
 
-def expert_reply(result: ExpertResult) -> Reply:
-    """The answer to a (non-vague) expert request; contact buttons, never contact data."""
+def expert_reply(result: ExpertResult, language: str = DEFAULT_LANGUAGE) -> Reply:
+    """The answer to a (non-vague) expert request in ``language``; contact buttons, never contact data."""
     query = result.query
-    criteria = query.describe()
+    criteria = query.describe(language)
     lines: List[str] = []
     if result.matches:
-        lines.append(user_text("experts.found", criteria=criteria, total=result.total,
+        lines.append(user_text("experts.found", language, criteria=criteria, total=result.total,
                                shown=len(result.matches)))
     else:
-        lines.append(user_text("experts.none", criteria=criteria))
+        lines.append(user_text("experts.none", language, criteria=criteria))
     for number, match in enumerate(result.matches, start=1):
-        line = user_text("experts.line", number=number, name=match.name, title=match.title,
+        title = english_label(match.title) if language == ENGLISH else match.title
+        line = user_text("experts.line", language, number=number, name=match.name, title=title,
                          organization=match.organization)
-        lines.append(f"{line}\n   " + join_clauses(match.reasons))
+        lines.append(f"{line}\n   " + join_clauses(match.reasons, language))
     if query.exclude_organizations:
-        lines.append(user_text("experts.avoided", organizations=join_list(query.exclude_organizations)))
-    buttons = [intent_button(user_text("button.contact_expert", name=m.name), "contact_expert",
+        lines.append(user_text("experts.avoided", language,
+                               organizations=join_list(query.exclude_organizations, language)))
+    buttons = [intent_button(user_text("button.contact_expert", language, name=m.name), "contact_expert",
                              expert_id=m.expert_id) for m in result.matches[:5]]
     if result.has_more:
-        buttons.append(intent_button(user_text("button.next_batch"), "refine_matches", match_text="更多"))
+        buttons.append(intent_button(user_text("button.next_batch", language), "refine_matches", match_text="更多"))
     if result.matches:
-        lines.append(user_text("experts.privacy"))
+        lines.append(user_text("experts.privacy", language))
     items = [m.payload_item() for m in result.matches]
     return Reply("\n".join(lines), buttons, {"type": "expert_matches", "items": items})
 

@@ -24,9 +24,9 @@ from spacy.matcher import PhraseMatcher
 from spacy.util import filter_spans
 
 from bot.language import ENGLISH, detect_language
-from bot.messages import join_list, user_text
+from bot.messages import DEFAULT_LANGUAGE, join_list, user_text
 from bot.platform import synonyms
-from bot.platform.english import with_chinese_terms
+from bot.platform.english import english_label, with_chinese_terms
 from bot.platform.snapshot import Snapshot
 from bot.textnorm import normalize_for_nlu
 
@@ -145,18 +145,22 @@ class SupplierQuery:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
-    def describe(self) -> str:
-        """Short Chinese summary of the criteria, for the reply's first line."""
-        parts = [*self.products]
-        parts += [user_text("criteria.category", category=c[:-2]) if c.endswith("/*") else c for c in self.categories]
-        parts += self.keywords
+    def describe(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """Short summary of the criteria in ``language``, for the reply's first line."""
+        label = english_label if language == ENGLISH else str
+        parts = [label(p) for p in self.products]
+        parts += [user_text("criteria.category", language, category=label(c[:-2])) if c.endswith("/*") else label(c)
+                  for c in self.categories]
+        parts += [label(k) for k in self.keywords]
         place = self.district or self.city or self.region
         if place:
-            parts.append(user_text("criteria.only_place", place=place) if self.strict_location else place)
+            parts.append(user_text("criteria.only_place", language, place=label(place)) if self.strict_location
+                         else label(place))
         parts += self.certifications
         if self.min_capacity:
-            parts.append(user_text("criteria.min_capacity", capacity=format_quantity(self.min_capacity)))
-        return join_list(parts)
+            parts.append(user_text("criteria.min_capacity", language,
+                                   capacity=format_quantity(self.min_capacity, language)))
+        return join_list(parts, language)
 
 
 @dataclass
@@ -191,21 +195,27 @@ class ExpertQuery:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
-    def describe(self) -> str:
-        parts = [*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels, *self.org_types]
+    def describe(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """Short summary of the criteria in ``language``, for the reply's first line."""
+        label = english_label if language == ENGLISH else str
+        parts = [label(p) for p in (*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels,
+                                    *self.org_types)]
         parts += self.include_organizations
         place = self.city or self.region
         if place:
-            parts.append(place)
+            parts.append(label(place))
         if self.gender:
-            parts.append(user_text("criteria.gender", gender=self.gender))
+            parts.append(user_text("criteria.gender", language, gender=label(self.gender)))
         if self.exclude_organizations:
-            parts.append(user_text("criteria.avoid", organizations=join_list(self.exclude_organizations)))
-        return join_list(parts)
+            parts.append(user_text("criteria.avoid", language,
+                                   organizations=join_list(self.exclude_organizations, language)))
+        return join_list(parts, language)
 
 
-def format_quantity(value: int) -> str:
-    """``500000`` → ``50万``; ``1200`` → ``1200``."""
+def format_quantity(value: int, language: str = DEFAULT_LANGUAGE) -> str:
+    """``500000`` → ``50万`` (in English ``500,000``); ``1200`` → ``1200``."""
+    if language == ENGLISH:
+        return f"{value:,}"
     if value >= 100_000_000 and value % 10_000_000 == 0:
         return f"{value / 100_000_000:g}亿"
     if value >= 10_000 and value % 1000 == 0:
