@@ -269,3 +269,52 @@ async def test_malformed_webhook_body_is_a_clear_400(webhook_bot) -> None:
 def test_webhook_mode_requires_a_secret() -> None:
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
         TelegramInput.from_credentials({"token": new_bot_token(), "mode": "webhook"})
+
+
+@pytest.mark.asyncio
+async def test_the_channel_follows_the_language_the_user_writes(polling_bot) -> None:
+    channel, assistant, user = polling_bot
+
+    await user.say("Hello, what can you do?")
+    [answer] = await user.received(1)
+    await user.send_callback(answer, "expired-token")
+    [expired] = await user.received(1)
+    assert expired["text"] == user_text("telegram.button_expired", "en")
+    assert expired["text"].startswith("This button has expired")
+
+    await staff_reply_through_rasa(channel, f"telegram:{user.chat_id}", "Hello, how can I help?", "Wang")
+    [staff] = await user.received(1)
+    assert staff["text"] == "[Staff · Wang]\nHello, how can I help?"
+
+    # Writing Chinese again switches back; a message without language (a number) changes nothing.
+    await user.say("川渝联合研发项目支持哪些领域？")
+    await user.received(1)
+    await user.say("16949")
+    await user.received(1)
+    await user.send_callback(answer, "expired-token")
+    [expired] = await user.received(1)
+    assert expired["text"] == user_text("telegram.button_expired")
+    assert [m.text for m in assistant.received] == [
+        "Hello, what can you do?", "川渝联合研发项目支持哪些领域？", "16949"]
+
+
+@pytest.mark.asyncio
+async def test_start_from_an_english_telegram_app_asks_for_the_english_greeting(polling_bot) -> None:
+    _, assistant, user = polling_bot
+    user.user["language_code"] = "en-GB"
+
+    await user.say("/start")
+    await user.received(1)
+
+    assert assistant.received[0].text == '/greet{"language":"en"}'
+
+
+@pytest.mark.asyncio
+async def test_start_from_a_chinese_telegram_app_gets_the_default_greeting(polling_bot) -> None:
+    _, assistant, user = polling_bot
+    user.user["language_code"] = "zh-hans"
+
+    await user.say("/start")
+    await user.received(1)
+
+    assert assistant.received[0].text == "/greet"
