@@ -10,12 +10,14 @@ from typing import Any, Dict
 import pytest
 import yaml
 
+from bot.channels.common import rejection_for_user_text
 from bot.knowledge.base import KnowledgeBase, format_answer
 from bot.language import CHINESE, ENGLISH, detect_language, payload_with_language
 from bot.messages import placeholders
 from bot.platform.english import english_label, english_place, with_chinese_terms
 from bot.platform.publishing import parse_region_preference
 from bot.platform.replies import expert_reply, supplier_category_buttons, supplier_reply
+from bot.settings import get_settings
 from tests.platform_fixtures import read_export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,3 +244,9 @@ def test_an_english_expert_search_answers_in_english(demo_index):
 def test_english_clarification_buttons_are_english_and_search_the_chinese_data():
     buttons = supplier_category_buttons(ENGLISH)
     assert buttons[0]["title"] == "Wheel hubs" and "轮毂" in buttons[0]["payload"]
+
+
+def test_a_channel_refuses_an_english_message_in_english():
+    limit = get_settings().max_user_message_chars
+    assert rejection_for_user_text("word " * limit).startswith("Your message is too long")
+    assert "消息过长" in rejection_for_user_text("字" * (limit + 1))

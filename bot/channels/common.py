@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from bot.language import detect_language
 from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.settings import get_settings
 
@@ -103,11 +104,13 @@ def staff_prefix(staff_name: str, language: str = DEFAULT_LANGUAGE) -> str:
     return user_text("staff.marker", language, name=staff_name)
 
 
-def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAGE) -> Optional[str]:
+def rejection_for_user_text(text: Optional[str], language: Optional[str] = None) -> Optional[str]:
     """Return why a user's message cannot be passed to the assistant, or None if it can.
 
-    The reason is a sentence in ``language`` meant to be sent back to the user as is.
+    The reason is a sentence meant to be sent back to the user as is, in ``language``
+    (by default the message's own: an English message is refused in English).
     """
+    language = language or detect_language(text) or DEFAULT_LANGUAGE
     if text is None or not text.strip():
         return user_text("input.empty", language)
     limit = get_settings().max_user_message_chars
