@@ -44,6 +44,17 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "zh": "目前只能处理文字消息，请用文字描述您的问题。",
         "en": "I can only handle text messages for now; please describe your question in words.",
     },
+    "input.invalid_characters": {
+        "zh": "消息中含有无法识别的字符（乱码或控制字符），请检查后重新输入。",
+        "en": (
+            "Your message contains characters I cannot read (garbled or control characters); "
+            "please check it and type it again."
+        ),
+    },
+    "service.busy": {
+        "zh": "抱歉，服务暂时繁忙，暂时无法处理您的请求，请稍后再试。",
+        "en": "Sorry, the service is busy and cannot handle your request right now; please try again in a moment.",
+    },
     "channel.turn_failed": {
         "zh": "抱歉，系统暂时出错，请稍后再试。",
         "en": "Sorry, something went wrong on our side; please try again in a moment.",

@@ -318,3 +318,26 @@ async def test_start_from_a_chinese_telegram_app_gets_the_default_greeting(polli
     await user.received(1)
 
     assert assistant.received[0].text == "/greet"
+
+
+@pytest.mark.asyncio
+async def test_a_lone_surrogate_is_refused_in_the_chat_and_never_reaches_the_assistant(webhook_bot) -> None:
+    webhook_url, secret, assistant, user = webhook_bot
+    update = update_from(user, "你\ud800")
+    async with httpx.AsyncClient() as http:
+        delivered = await http.post(
+            webhook_url, content=json.dumps(update), headers={SECRET_TOKEN_HEADER: secret,
+                                                              "content-type": "application/json"}
+        )
+        assert delivered.status_code == 200
+        [reply] = await user.received(1)
+        assert reply["text"] == user_text("input.invalid_characters")
+        assert assistant.received == []
+        update = update_from(user, "你好\x00")
+        update["message"]["from"] = {**user.user, "first_name": "张\udc00三"}
+        await http.post(webhook_url, content=json.dumps(update), headers={SECRET_TOKEN_HEADER: secret,
+                                                                          "content-type": "application/json"})
+    [answer] = await user.received(1)
+    assert answer["text"] == "关于「你好」的回答"
+    [message] = assistant.received
+    assert message.metadata["telegram"]["name"].startswith("张\ufffd三")  # shown, never stored broken

@@ -48,9 +48,11 @@ from telegram.ext import (
 from bot.cache import SeenKeys, bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
+    checked_user_text,
+    clean_text,
     namespaced_sender_id,
-    rejection_for_user_text,
 )
+from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.language import CHINESE, ENGLISH, detect_language, payload_with_language
 from bot.messages import user_text
@@ -169,6 +171,7 @@ class TelegramBotClient:
         self._recent_updates = SeenKeys(RECENT_UPDATES_KEPT)
         self._chat_languages: MutableMapping[int, str] = bounded_cache(CHAT_LANGUAGES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        self.busy = BusyNotice(CHANNEL_NAME)
         base = api_base_url.rstrip("/")
         builder = (
             ApplicationBuilder()
@@ -301,11 +304,12 @@ class TelegramBotClient:
                 "chat_id": chat.id,
                 "chat_type": chat.type,
                 "user_id": user.id if user else None,
-                "username": user.username if user else None,
-                "name": user.full_name if user else None,
+                "username": clean_text(user.username) if user and user.username else None,
+                "name": clean_text(user.full_name) if user else None,
             }
         }
-        await self._on_new_message(
+        await self.busy.handle(
+            self._on_new_message,
             UserMessage(
                 text=text,
                 output_channel=TelegramOutput(self),
@@ -313,7 +317,7 @@ class TelegramBotClient:
                 input_channel=CHANNEL_NAME,
                 message_id=f"telegram-update:{update.update_id}",
                 metadata=metadata,
-            )
+            ),
         )
 
     async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -325,7 +329,7 @@ class TelegramBotClient:
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
             text = payload_with_language(self.start_payload, self.language(chat.id))
-        rejection = rejection_for_user_text(text, self.language(chat.id))
+        text, rejection = checked_user_text(text, self.language(chat.id))
         if rejection:
             await self.bot.send_message(chat_id=chat.id, text=rejection)
             return
