@@ -98,7 +98,7 @@ def test_english_answer_buttons_do_not_switch_the_conversation_back_to_chinese()
 
 def test_the_language_slot_is_filled_from_the_language_entity_and_steers_nothing_else():
     slot = DOMAIN["slots"]["language"]
-    assert "language" in DOMAIN["entities"]
+    assert {"language": {"influence_conversation": False}} in DOMAIN["entities"]
     assert slot["influence_conversation"] is False
     assert slot["mappings"] == [{"type": "from_entity", "entity": "language"}]
     pipeline = [c["name"] for c in yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]]
