@@ -16,6 +16,7 @@ from sanic import Blueprint
 from sanic.request import Request
 
 from bot.channels.common import rejection_for_user_text
+from bot.metrics import instrumented
 
 
 class CheckedRestInput(RestInput):
@@ -39,4 +40,4 @@ class CheckedRestInput(RestInput):
                 return
             await on_new_message(message)
 
-        return super().blueprint(checked_on_new_message)
+        return super().blueprint(instrumented(checked_on_new_message, self.name()))

@@ -31,7 +31,11 @@ the same session sent from another tab), ``turn_done {message_id}``.
 ``cors_allowed_origins`` (portal origins allowed to long-poll; websockets need none).
 Limits: ``MAX_USER_MESSAGE_CHARS``, ``WIDGET_HISTORY_LIMIT`` (:mod:`bot.settings`).
 
-Socket.IO rooms live in one process: run one Rasa process per widget deployment.
+Several Rasa replicas (production profile) share rooms and emits through Redis
+(python-socketio's ``AsyncRedisManager``): a staff reply reaches the widget whichever
+replica holds its socket, and a widget that reconnects to another replica keeps its
+conversation (rooms are named after it) and history (the shared tracker store). The
+load balancer must route a polling client's requests to one replica (sticky).
 """
 from __future__ import annotations
 
@@ -53,7 +57,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
     namespaced_sender_id,
@@ -61,7 +64,9 @@ from bot.channels.common import (
     staff_name_of,
 )
 from bot.messages import user_text
+from bot.metrics import instrumented
 from bot.settings import get_settings
+from bot.shared_state import KeyValueState, channel_state
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +75,8 @@ logger = logging.getLogger(__name__)
 _CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Largest ``metadata`` object (JSON characters) a widget message may carry.
 _MAX_METADATA_CHARS = 2000
-#: How many recent message ids are remembered to drop re-sent messages.
-_REMEMBERED_MESSAGE_IDS = 10_000
+#: How long a message id is remembered to drop re-sent messages (seconds).
+_MESSAGE_ID_LIFETIME_S = 24 * 3600
 
 
 def bot_message_id(timestamp: Optional[float], text: Optional[str], custom: Any) -> str:
@@ -194,7 +199,7 @@ class SocketIOInput(RasaSocketIOInput):
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Union[List[str], str] = []
         self._app: Optional[Sanic] = None
-        self._seen_message_ids = SeenKeys(_REMEMBERED_MESSAGE_IDS)
+        self._state: Optional[KeyValueState] = None
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Return the output used for messages pushed through Rasa's HTTP API."""
@@ -215,7 +220,17 @@ class SocketIOInput(RasaSocketIOInput):
         """Create the Socket.IO server and its Sanic blueprint."""
         # [] (Rasa's default) turns python-engineio's CORS handling off: no Origin check
         # (the widget is embedded on other sites) and no CORS headers.
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
+        settings = get_settings()
+        on_new_message = instrumented(on_new_message, self.name())
+        client_manager = None
+        if settings.shares_state:
+            from socketio import AsyncRedisManager
+
+            client_manager = AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_key_prefix}:socketio")
+        sio = AsyncServer(
+            async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins, client_manager=client_manager
+        )
+        self._state = state = channel_state(settings)
         channel = self
 
         class _Blueprint(SocketBlueprint):
@@ -318,7 +333,7 @@ class SocketIOInput(RasaSocketIOInput):
             message_id = data.get("message_id")
             if not (isinstance(message_id, str) and _CLIENT_TOKEN.match(message_id)):
                 message_id = uuid.uuid4().hex
-            if not self._seen_message_ids.first_sighting(message_id):
+            if not await state.claim("widget-message", message_id, _MESSAGE_ID_LIFETIME_S):
                 return {"ok": True, "duplicate": True}
 
             text = data.get("message")

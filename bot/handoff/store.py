@@ -495,6 +495,14 @@ class HandoffStore:
                 ).scalar_one()
             )
 
+    def queue_state(self, now: Optional[float] = None) -> Tuple[int, float]:
+        """(conversations waiting for staff, seconds the longest-waiting one has waited)."""
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(handoffs.c.requested_at)).where(handoffs.c.status == "waiting")
+            ).one()
+        return int(count), max(0.0, (now or time.time()) - oldest) if oldest is not None else 0.0
+
     def take_over(self, sender_id: str, staff_name: str) -> Dict[str, Any]:
         """A staff member takes the conversation (from the queue or unasked)."""
         now = time.time()

@@ -37,6 +37,7 @@ from wechatpy.utils import check_signature
 from bot.channels.common import rejection_for_user_text
 from bot.channels.wechat.turns import TurnRegistry
 from bot.messages import user_text
+from bot.metrics import instrumented
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +248,7 @@ class CallbackInput(InputChannel):
         raise NotImplementedError
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        self.turns.set_message_handler(on_new_message)
+        self.turns.set_message_handler(instrumented(on_new_message, self.name()))
         webhook = Blueprint(f"{self.name()}_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

@@ -9,10 +9,16 @@ the platform's message API instead (:class:`TurnOutput` switches to pushing).
 
 Buttons become a numbered text menu; :class:`NumberedMenus` remembers each user's last
 menu so that a reply of ``2`` sends the second button's payload.
+
+With several replicas (production profile) the message keys and the menus live in
+Redis (:mod:`bot.shared_state`): a retry that lands on another replica than the first
+delivery is answered ``success`` there (the first replica answers, passively or
+through the message API), and a menu sent by one replica is understood by the next.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
@@ -33,6 +39,7 @@ from bot.channels.textual import (
     utf8_size,
 )
 from bot.messages import user_text
+from bot.shared_state import KeyValueState, MemoryState
 from bot.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -43,8 +50,8 @@ TEXT_LIMIT_BYTES = 2000
 DEDUPE_SECONDS = 60.0
 #: Messages whose turn is remembered at once (within :data:`DEDUPE_SECONDS`).
 MAX_REMEMBERED_TURNS = 100_000
-#: Users whose last menu is remembered.
-MAX_REMEMBERED_MENUS = 100_000
+#: How long a user's last menu can still be answered with a number (seconds).
+MENU_LIFETIME_S = 7 * 24 * 3600
 
 
 class TextPusher(Protocol):
@@ -63,18 +70,23 @@ async def push_text(pusher: TextPusher, user_id: str, text: str) -> None:
 class NumberedMenus:
     """Each user's last menu of buttons, so a numeric reply can pick one."""
 
-    def __init__(self, capacity: int = MAX_REMEMBERED_MENUS) -> None:
-        self._menus: MutableMapping[str, List[str]] = bounded_cache(capacity)
+    def __init__(self, state: Optional[KeyValueState] = None, namespace: str = "wechat-menu") -> None:
+        self._state: KeyValueState = state or MemoryState()
+        self._namespace = namespace
 
-    def remember(self, user_id: str, buttons: List[Dict[str, Any]]) -> None:
-        self._menus[user_id] = [str(button.get("payload", "")) for button in buttons]
+    async def remember(self, user_id: str, buttons: List[Dict[str, Any]]) -> None:
+        payloads = [str(button.get("payload", "")) for button in buttons]
+        await self._state.put(self._namespace, user_id, json.dumps(payloads, ensure_ascii=False), MENU_LIFETIME_S)
 
-    def forget(self, user_id: str) -> None:
-        self._menus.pop(user_id, None)
+    async def forget(self, user_id: str) -> None:
+        await self._state.delete(self._namespace, user_id)
 
-    def resolve(self, user_id: str, text: str) -> str:
+    async def resolve(self, user_id: str, text: str) -> str:
         """Return the payload a numeric reply picks from the user's menu, else ``text``."""
-        payloads = self._menus.get(user_id)
+        if menu_choice(text, 1_000) is None:
+            return text  # not a number: no need to look the menu up
+        stored = await self._state.get(self._namespace, user_id)
+        payloads = json.loads(stored) if stored else None
         if not payloads:
             return text
         index = menu_choice(text, len(payloads))
@@ -142,7 +154,7 @@ class TurnOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
-        self._menus.remember(self._user_id, buttons)
+        await self._menus.remember(self._user_id, buttons)
         self.sent_menu = True
         self._match_lists.text_sent()
         await self._emit(numbered_menu(staff_marked(text, kwargs), buttons))
@@ -201,12 +213,15 @@ class TurnRegistry:
         pusher: TextPusher,
         reply_timeout: Optional[float],
         menus: Optional[NumberedMenus] = None,
+        state: Optional[KeyValueState] = None,
     ) -> None:
         self.channel_name = channel_name
         self.pusher = pusher
         #: None: never answer passively (send everything through the message API).
         self.reply_timeout = reply_timeout
-        self.menus = menus or NumberedMenus()
+        #: Which messages have a turn, on any replica (memory unless a shared store is given).
+        self.state: KeyValueState = state or MemoryState()
+        self.menus = menus or NumberedMenus(self.state, f"{channel_name}-menu")
         self.tasks = BackgroundTasks(channel_name)
         self._turns: MutableMapping[str, Turn] = bounded_cache(MAX_REMEMBERED_TURNS, ttl=DEDUPE_SECONDS)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
@@ -232,7 +247,14 @@ class TurnRegistry:
         (answer ``success``: the reply goes or went through the message API)."""
         turn = self._turns.get(dedupe_key)
         if turn is None:
-            turn = self._start(dedupe_key, user_id, text, metadata)
+            meant = await self.menus.resolve(user_id, text)
+            first = await self.state.claim(f"{self.channel_name}-message", dedupe_key, DEDUPE_SECONDS)
+            turn = self._turns.get(dedupe_key)  # a delivery that arrived meanwhile
+            if turn is None and not first:
+                logger.info("%s retry of %s: another replica answers it", self.channel_name, dedupe_key)
+                return None
+            if turn is None:
+                turn = self._start(dedupe_key, user_id, meant, metadata)
         else:
             logger.info("%s retry of %s answered from its first turn", self.channel_name, dedupe_key)
         try:
@@ -246,7 +268,7 @@ class TurnRegistry:
         loop = asyncio.get_running_loop()
         output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
         message = UserMessage(
-            text=self.menus.resolve(user_id, text),
+            text=text,
             output_channel=output,
             sender_id=namespaced_sender_id(self.channel_name, user_id),
             input_channel=self.channel_name,
@@ -272,7 +294,7 @@ class TurnRegistry:
             await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
         if not output.sent_menu:
             # A number typed now answers a question, not an old menu.
-            self.menus.forget(user_id)
+            await self.menus.forget(user_id)
 
     async def _reply_of(self, turn: Turn) -> Optional[str]:
         if turn.push_task is not None:

@@ -1,0 +1,121 @@
+"""Small state the channels keep between requests, in this process or shared in Redis.
+
+What a channel remembers between two requests (which deliveries it already handled,
+what a Telegram button stands for, each WeChat user's last numbered menu) must be seen
+by every replica once several serve one bot: a WeChat retry or a button press may land
+on another process than the message before it. :class:`KeyValueState` is the one
+interface for that; :func:`channel_state` picks the implementation from the settings:
+
+- embedded profile: :class:`MemoryState`, bounded (least recently used entries go
+  first, entries expire with their lifetime);
+- production profile: :class:`RedisState`, on the profile's Redis, every key under
+  ``REDIS_KEY_PREFIX`` so several deployments (or test runs) can share one server.
+
+Values are strings (callers store JSON); every key lives in a namespace with a
+lifetime, so nothing grows without limit.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional, Protocol, Tuple
+
+from cachetools import LRUCache
+
+from bot.settings import Settings
+
+#: Entries a namespace keeps in memory at most (least recently used dropped first).
+MEMORY_CAPACITY = 100_000
+
+
+class KeyValueState(Protocol):
+    """Namespaced keys with string values and a lifetime (seconds)."""
+
+    async def claim(self, namespace: str, key: str, ttl_s: float) -> bool:
+        """Record ``key``; True for the first claim within ``ttl_s``, else False (atomic)."""
+
+    async def put(self, namespace: str, key: str, value: str, ttl_s: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl_s`` seconds."""
+
+    async def get(self, namespace: str, key: str) -> Optional[str]:
+        """The value stored under ``key``, or None (never stored, expired or dropped)."""
+
+    async def delete(self, namespace: str, key: str) -> None:
+        """Forget ``key``."""
+
+
+class MemoryState:
+    """:class:`KeyValueState` in this process (one event loop), bounded per namespace."""
+
+    def __init__(self, capacity: int = MEMORY_CAPACITY, clock=time.monotonic) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._namespaces: Dict[str, LRUCache] = {}
+
+    def _entries(self, namespace: str) -> LRUCache:
+        entries = self._namespaces.get(namespace)
+        if entries is None:
+            entries = self._namespaces[namespace] = LRUCache(maxsize=self._capacity)
+        return entries
+
+    def _live(self, namespace: str, key: str) -> Optional[Tuple[float, str]]:
+        entries = self._entries(namespace)
+        entry = entries.get(key)
+        if entry is not None and entry[0] <= self._clock():
+            del entries[key]
+            return None
+        return entry
+
+    async def claim(self, namespace: str, key: str, ttl_s: float) -> bool:
+        if self._live(namespace, key) is not None:
+            return False
+        self._entries(namespace)[key] = (self._clock() + ttl_s, "1")
+        return True
+
+    async def put(self, namespace: str, key: str, value: str, ttl_s: float) -> None:
+        self._entries(namespace)[key] = (self._clock() + ttl_s, value)
+
+    async def get(self, namespace: str, key: str) -> Optional[str]:
+        entry = self._live(namespace, key)
+        return None if entry is None else entry[1]
+
+    async def delete(self, namespace: str, key: str) -> None:
+        self._entries(namespace).pop(key, None)
+
+
+class RedisState:
+    """:class:`KeyValueState` in Redis, shared by every replica (``SET NX PX`` claims)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+
+    def _key(self, namespace: str, key: str) -> str:
+        return f"{self.prefix}:{namespace}:{key}"
+
+    async def claim(self, namespace: str, key: str, ttl_s: float) -> bool:
+        return bool(await self._redis.set(self._key(namespace, key), "1", nx=True, px=_ms(ttl_s)))
+
+    async def put(self, namespace: str, key: str, value: str, ttl_s: float) -> None:
+        await self._redis.set(self._key(namespace, key), value, px=_ms(ttl_s))
+
+    async def get(self, namespace: str, key: str) -> Optional[str]:
+        return await self._redis.get(self._key(namespace, key))
+
+    async def delete(self, namespace: str, key: str) -> None:
+        await self._redis.delete(self._key(namespace, key))
+
+    async def close(self) -> None:
+        await self._redis.aclose() if hasattr(self._redis, "aclose") else await self._redis.close()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def channel_state(settings: Settings) -> KeyValueState:
+    """The state store for ``settings``: Redis on the production profile, else memory."""
+    if settings.shares_state:
+        return RedisState(settings.redis_url, settings.redis_key_prefix)
+    return MemoryState()
