@@ -7,7 +7,10 @@ reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*`
 (``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
 through :class:`bot.handoff.rasa_client.RasaClient`.
 
-It also follows Rasa's event broker in the background and feeds the console.
+It also follows Rasa's event broker in the background and feeds the console, and
+answers ``/healthz`` and ``/readyz`` (:mod:`bot.web.health`). With several gateways
+(production profile) the console's live updates travel through Redis, so staff see
+every conversation whichever gateway their browser is on.
 """
 from __future__ import annotations
 
@@ -22,10 +25,12 @@ from aiohttp import web
 from bot.console import ConsoleConfig, setup_console
 from bot.console.tasks import TaskBoard
 from bot.handoff.events import event_source_for, follow
-from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.ingest import Ingestor, LiveHub, RedisLiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore
+from bot.metrics import FeedObserver
 from bot.settings import Settings
+from bot.web.health import Readiness, healthz, readyz_handler
 from bot.widget import routes as widget_routes
 
 logger = logging.getLogger(__name__)
@@ -157,11 +162,6 @@ def _redirect(location: str):
     return handler
 
 
-async def healthz(_: web.Request) -> web.Response:
-    """Liveness check used by the launcher."""
-    return web.Response(text="ok")
-
-
 def create_app(settings: Settings, *, follow_events: bool = True) -> web.Application:
     """The gateway application for ``settings`` (console, widget, channel proxy).
 
@@ -170,7 +170,11 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     """
     app = web.Application(client_max_size=MAX_PROXIED_BODY)
     store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
-    hub = LiveHub()
+    hub = (
+        RedisLiveHub(settings.redis_url, f"{settings.redis_key_prefix}:console")
+        if settings.shares_state
+        else LiveHub()
+    )
     rasa = RasaClient(settings.rasa_url, settings.rasa_api_token())
     ingestor = Ingestor(store, hub, rasa)
     setup_console(
@@ -190,7 +194,9 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
     for prefix in PROXIED_PREFIXES:
         app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
+    readiness = Readiness(settings, lambda: app[HTTP_KEY])
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz_handler(readiness))
     widget_routes.setup(app)
     app.router.add_get("/", _redirect("/portal/"))  # the front page: the demo portal
 
@@ -198,15 +204,18 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         app[HTTP_KEY] = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120), auto_decompress=False
         )
-        follower = None
+        background = []
+        if isinstance(hub, RedisLiveHub):
+            background.append(asyncio.create_task(hub.relay()))
         if follow_events:
             source = event_source_for(settings.event_broker_url, settings.event_broker_queue, store)
             logger.info("console follows %s", source.description)
-            follower = asyncio.create_task(follow(source, ingestor))
+            background.append(asyncio.create_task(follow(source, FeedObserver(ingestor, store.queue_state))))
         yield
-        if follower is not None:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        readiness.dispose()
         await app[HTTP_KEY].close()
         await rasa.close()
         store.dispose()
