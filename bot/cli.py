@@ -24,6 +24,7 @@ from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
 from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment
 from bot.platform import cli as platform_cli
+from bot.replicas import ReplicaStack
 from bot.settings import PROFILES, PROJECT_ROOT, SettingsError, get_settings, markdown_table
 
 #: Modules that contribute sub-commands.
@@ -60,8 +61,13 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
         web_port=settings.web_port,
         env=dict(env or {}),
     )
+    replicas = getattr(args, "replicas", None) or (settings.replicas if config.profile == "production" else 1)
+    if replicas > 1 and config.profile != "production":
+        print("error: several replicas need the production profile (--profile production)", file=sys.stderr)
+        return 2
     try:
-        stack = Stack(config)  # the processes' settings, checked before anything starts
+        # The processes' settings, checked before anything starts.
+        stack = ReplicaStack(config, replicas) if replicas > 1 else Stack(config)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -69,7 +75,10 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
     prepare_data()
     print("==> checking the model", flush=True)
     train_if_needed()
-    print("==> starting Rasa server, action server and web gateway (about a minute)", flush=True)
+    if isinstance(stack, ReplicaStack):
+        print(f"==> starting {replicas} Rasa servers, action servers and web gateways behind nginx", flush=True)
+    else:
+        print("==> starting Rasa server, action server and web gateway (about a minute)", flush=True)
     try:
         stack.start()
     except StackError as exc:
@@ -188,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--profile", choices=PROFILES, default=None,
         help="embedded: SQLite only; production: PostgreSQL, Redis, RabbitMQ (default: CYBOT_PROFILE, else embedded)",
+    )
+    run.add_argument(
+        "--replicas", type=int, default=None,
+        help="production profile: Rasa servers, action servers and web gateways to run behind nginx "
+        "(default: REPLICAS)",
     )
     run.set_defaults(func=cmd_run)
 

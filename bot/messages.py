@@ -36,6 +36,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "input.malformed": {"zh": "消息格式不正确。"},
     "input.text_only": {"zh": "目前只能处理文字消息，请用文字描述您的问题。"},
     "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
+    "channel.unavailable": {"zh": "助手暂时无法回复（服务正在恢复），请过几秒再发送一次。"},
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
     "menu.reply_with_number": {"zh": "请回复数字选择："},
     "menu.choose": {"zh": "请选择："},

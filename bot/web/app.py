@@ -28,6 +28,7 @@ from bot.handoff.events import event_source_for, follow
 from bot.handoff.ingest import Ingestor, LiveHub, RedisLiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore
+from bot.messages import user_text
 from bot.metrics import FeedObserver
 from bot.settings import Settings
 from bot.web.health import Readiness, healthz, readyz_handler
@@ -58,6 +59,10 @@ HOP_BY_HOP = frozenset(
 #: Paths that could be re-interpreted upstream (dot segments, encoded slashes) are refused.
 _SUSPICIOUS_PATH = re.compile(r"(^|/)\.\.?(/|$)|%2e|%2f|%5c|\\|//", re.IGNORECASE)
 MAX_PROXIED_BODY = 1024 * 1024
+#: Answers of a load balancer in front of Rasa meaning "no Rasa server answered".
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+#: Seconds after which a user (or client) should send again when Rasa is unavailable.
+RETRY_AFTER_S = 3
 
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
 HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
@@ -110,10 +115,27 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
             # Content-Encoding must go with it: engine.io gzips polling answers > 1 KiB.
             if "Content-Encoding" in upstream.headers:
                 headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
-            return web.Response(status=upstream.status, body=payload, headers=headers)
+            upstream_status = upstream.status
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)
-        return web.json_response({"error": "assistant unavailable"}, status=502)
+        return unavailable(path)
+    if upstream_status in UNAVAILABLE_STATUSES:
+        logger.error("Rasa unavailable for %s %s: HTTP %s", request.method, path.split("?")[0], upstream_status)
+        return unavailable(path)
+    return web.Response(status=upstream_status, body=payload, headers=headers)
+
+
+def unavailable(path: str) -> web.Response:
+    """What a user gets when no Rasa server could answer (one died mid-turn, all are
+    restarting): at once, a clear message and when to try again, never a hang.
+
+    REST clients get it as the assistant's reply (``text``), so a chat front end
+    shows it like any answer; other channels get it as ``error``."""
+    text = user_text("channel.unavailable")
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if path.startswith("/webhooks/rest/"):
+        return web.json_response([{"text": text, "unavailable": True}], status=503, headers=headers)
+    return web.json_response({"error": text}, status=503, headers=headers)
 
 
 async def _proxy_websocket(request: web.Request, path: str) -> web.StreamResponse:
@@ -127,7 +149,7 @@ async def _proxy_websocket(request: web.Request, path: str) -> web.StreamRespons
         upstream = await request.app[HTTP_KEY].ws_connect(url, headers=headers, autoping=False)
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa refused the websocket %s: %s", path.split("?")[0], error)
-        return web.json_response({"error": "assistant unavailable"}, status=502)
+        return unavailable(path)
     client = web.WebSocketResponse(autoping=False)
     await client.prepare(request)
 
