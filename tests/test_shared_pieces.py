@@ -44,10 +44,12 @@ async def test_claims_tell_a_redelivery_from_a_new_message_within_their_bounds()
 
 @pytest.mark.asyncio
 async def test_claims_and_values_expire_with_their_lifetime() -> None:
-    state = MemoryState()
-    assert await state.claim("delivery", "m1", ttl_s=0.1)
-    await state.put("menu", "alice", "[]", ttl_s=0.1)
-    time.sleep(0.15)
+    now = [1000.0]
+    state = MemoryState(clock=lambda: now[0])
+    assert await state.claim("delivery", "m1", ttl_s=60)
+    await state.put("menu", "alice", "[]", ttl_s=60)
+    assert not await state.claim("delivery", "m1", ttl_s=60)
+    now[0] += 61
     assert await state.claim("delivery", "m1", ttl_s=0.1)
     assert await state.get("menu", "alice") is None
 

@@ -88,6 +88,11 @@ class AccessTokenOwner:
     def token(self) -> str:
         """Return a valid token, fetching one if there is none or it is about to expire."""
         with self._lock:
+            if self._shared is not None:
+                # The shared token is the truth: another replica may have replaced it.
+                stored = self._shared.load()
+                if stored is not None:
+                    self._token, self._refresh_at = stored
             if self._token is None or self._clock() >= self._refresh_at:
                 self._renew(rejected=None)
             assert self._token is not None
