@@ -1,6 +1,8 @@
 """``python -m bot <command>``: the project's command line.
 
     run         prepare (data, model) and start the assistant, console and portal
+                (``--profile production --replicas N``: N of each process behind nginx)
+    serve       run one process (rasa, actions, web) in the foreground: containers
     shell       chat with the assistant in the terminal
     train       train the model if its inputs changed (--force to always train)
     nlu-report  NLU cross-validation report into results/nlu-cv/
@@ -15,10 +17,11 @@ each bad variable, before it starts anything.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
@@ -110,6 +113,45 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
         return 0
     finally:
         stack.stop()
+
+
+SERVE_ROLES = ("rasa", "actions", "web")
+
+
+def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str], Dict[str, str]]:
+    """The program and environment of one process of the assistant, configured by the
+    settings alone: what a container or a process supervisor runs (``bot serve``)."""
+    settings = get_settings()
+    python = sys.executable
+    if role == "actions":
+        return (
+            [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port or 5055)],
+            child_environment({"SANIC_HOST": host}),
+        )
+    if role == "web":
+        return [python, "-m", "bot.web"], child_environment(
+            {"WEB_HOST": host, "WEB_PORT": str(port or settings.web_port)}
+        )
+    stack = Stack(StackConfig(profile=settings.profile, var_dir=settings.var_dir, with_web=False))
+    return (
+        [
+            python, "-m", "rasa", "run",
+            "--model", str(MODEL_PATH),
+            "--enable-api", "--auth-token", stack.token,
+            "--interface", host, "--port", str(port or 5005),
+            "--credentials", str(stack.write_credentials()),
+            "--endpoints", str(stack.write_endpoints(settings.action_server_url)),
+        ],
+        child_environment({"TICKET_LOCK_LIFETIME": str(settings.rasa_lock_lifetime)}),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Replace this process with one process of the assistant (it then gets the signals)."""
+    command, env = serve_command(args.role, args.host, args.port)
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(command[0], command, env)
+    return 0  # not reached
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -204,6 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: REPLICAS)",
     )
     run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser(
+        "serve", help="run one process (rasa, actions or web) in the foreground, as a container does"
+    )
+    serve.add_argument("role", choices=SERVE_ROLES)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: 5005, 5055, WEB_PORT)")
+    serve.set_defaults(func=cmd_serve)
 
     shell = sub.add_parser("shell", help="chat with the assistant in the terminal")
     shell.set_defaults(func=cmd_shell)

@@ -98,14 +98,17 @@ class Stack:
                 **self.settings.as_environment(),
                 "RASA_TOKEN": self.token,
                 "SANIC_HOST": "127.0.0.1",  # the action server: loopback only
+                # Rasa's lock store: how long a dead server's conversation stays locked.
+                "TICKET_LOCK_LIFETIME": str(self.settings.rasa_lock_lifetime),
             }
         )
 
-    def write_endpoints(self) -> Path:
-        """endpoints.yml (or .production.yml) with this stack's ports and var dir."""
+    def write_endpoints(self, action_url: Optional[str] = None) -> Path:
+        """endpoints.yml (or .production.yml) with this stack's action server (or
+        ``action_url``) and var dir."""
         name = "endpoints.production.yml" if self.config.profile == "production" else "endpoints.yml"
         endpoints = yaml.safe_load((PROJECT_ROOT / name).read_text(encoding="utf-8"))
-        endpoints["action_endpoint"] = {"url": f"{self.action_url}/webhook"}
+        endpoints["action_endpoint"] = {"url": action_url or f"{self.action_url}/webhook"}
         for key in ("tracker_store", "event_broker"):
             store = endpoints.get(key) or {}
             if store.get("dialect") == "sqlite":

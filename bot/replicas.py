@@ -27,10 +27,6 @@ from typing import Dict, List
 from bot.launcher import Stack, StackConfig, StackError, free_port
 from bot.nginx import Balancer, nginx_config
 
-#: How long Rasa keeps a conversation's lock when the replica holding it died (seconds).
-#: A turn takes well under this; a user of a dead replica waits at most this long.
-LOCK_LIFETIME_S = 20
-
 
 class ReplicaStack(Stack):
     """N replicas of every process behind nginx (see the module doc)."""
@@ -74,7 +70,6 @@ class ReplicaStack(Stack):
 
     def process_environment(self, name: str) -> Dict[str, str]:
         env = {**self.environment(), "METRICS_PORT": str(self.metrics_ports[name])}
-        env["TICKET_LOCK_LIFETIME"] = str(LOCK_LIFETIME_S)  # read by Rasa's lock store
         if name.startswith("web-"):
             env["WEB_PORT"] = str(self.ports[name])
             env["WEB_HOST"] = "127.0.0.1"

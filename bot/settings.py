@@ -241,6 +241,12 @@ class Settings(BaseModel):
         "`python -m bot run` starts behind nginx (`--replicas` overrides it)",
         group=PRODUCTION, ge=1, le=32,
     )
+    rasa_lock_lifetime: int = setting(
+        20, "RASA_LOCK_LIFETIME",
+        "seconds a conversation stays locked by a Rasa server that died mid-turn (Rasa's "
+        "`TICKET_LOCK_LIFETIME`); longer than any turn, short enough for its user to retry",
+        group=PRODUCTION, ge=5,
+    )
     nginx_path: str = setting(
         "/usr/sbin/nginx", "NGINX_PATH", "the nginx program that load-balances the replicas",
         group=PRODUCTION,
