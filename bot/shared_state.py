@@ -16,12 +16,16 @@ lifetime, so nothing grows without limit.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Dict, Optional, Protocol, Tuple
 
 from cachetools import LRUCache
 
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Entries a namespace keeps in memory at most (least recently used dropped first).
 MEMORY_CAPACITY = 100_000
@@ -108,6 +112,52 @@ class RedisState:
 
     async def close(self) -> None:
         await self._redis.aclose() if hasattr(self._redis, "aclose") else await self._redis.close()
+
+
+#: A claim's lifetime while its holder works on it; renewed every third of it. When the
+#: holder dies (a replica killed mid-turn) the claim lapses this soon, and the next
+#: delivery of the same message is handled by whoever gets it then.
+LEASE_S = 6.0
+#: Value of a claim whose message was handled to the end.
+DONE = "done"
+
+
+class Lease:
+    """A claim held while a message is handled: renewed in the background, then kept
+    as :data:`DONE` for the message's dedupe lifetime (:meth:`release`)."""
+
+    def __init__(self, state: KeyValueState, namespace: str, key: str) -> None:
+        self.state, self.namespace, self.key = state, namespace, key
+        self._renewer: Optional["asyncio.Task[None]"] = None
+
+    @classmethod
+    async def acquire(cls, state: KeyValueState, namespace: str, key: str) -> Optional["Lease"]:
+        """The lease of ``key``, or None when someone holds or finished it."""
+        if not await state.claim(namespace, key, LEASE_S):
+            return None
+        lease = cls(state, namespace, key)
+        lease._renewer = asyncio.create_task(lease._renew())
+        return lease
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            try:
+                await self.state.put(self.namespace, self.key, "working", LEASE_S)
+            except Exception:  # Redis away for a moment: the next renewal tries again
+                logger.warning("could not renew the claim on %s:%s", self.namespace, self.key, exc_info=True)
+
+    async def release(self, keep_s: float) -> None:
+        """The message was handled: remember that for ``keep_s`` seconds."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        await self.state.put(self.namespace, self.key, DONE, keep_s)
+
+
+async def is_done(state: KeyValueState, namespace: str, key: str) -> bool:
+    """Whether the message under ``key`` was handled to the end (not merely claimed)."""
+    return await state.get(namespace, key) == DONE
 
 
 def _ms(seconds: float) -> int:

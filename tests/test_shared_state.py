@@ -13,12 +13,13 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 import redis
 
+from bot import shared_state
 from bot.channels.telegram import CallbackRegistry
 from bot.channels.wechat.access_token import AccessTokenOwner, SharedTokenStore, shared_token_store
 from bot.channels.wechat.turns import NumberedMenus, TurnRegistry
 from bot.handoff.ingest import RedisLiveHub
 from bot.settings import Settings
-from bot.shared_state import MemoryState, RedisState, channel_state
+from bot.shared_state import Lease, MemoryState, RedisState, channel_state
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -147,3 +148,27 @@ async def test_console_updates_reach_staff_on_every_gateway(redis_url: str, pref
         for relay in relays:
             relay.cancel()
         await asyncio.gather(*relays, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_a_claim_lapses_when_its_replica_dies_mid_turn_and_holds_while_it_lives(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_state, "LEASE_S", 0.6)
+    first, second = RedisState(redis_url, prefix), RedisState(redis_url, prefix)
+
+    working = await Lease.acquire(first, "widget-message", "m-alive")
+    await asyncio.sleep(1.5)  # well past one lease: renewed while its holder lives
+    assert await Lease.acquire(second, "widget-message", "m-alive") is None
+    await working.release(keep_s=60)
+    assert await shared_state.is_done(second, "widget-message", "m-alive")
+    assert await Lease.acquire(second, "widget-message", "m-alive") is None  # handled: never again
+
+    dying = await Lease.acquire(first, "widget-message", "m-dead")
+    assert dying is not None and dying._renewer is not None
+    dying._renewer.cancel()  # SIGKILL: no more renewals, no release
+    assert await Lease.acquire(second, "widget-message", "m-dead") is None
+    await asyncio.sleep(0.8)
+    taken_over = await Lease.acquire(second, "widget-message", "m-dead")
+    assert taken_over is not None and not await shared_state.is_done(second, "widget-message", "m-dead")
+    await taken_over.release(keep_s=60)

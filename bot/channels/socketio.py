@@ -66,7 +66,7 @@ from bot.channels.common import (
 from bot.messages import user_text
 from bot.metrics import instrumented
 from bot.settings import get_settings
-from bot.shared_state import KeyValueState, channel_state
+from bot.shared_state import KeyValueState, Lease, channel_state, is_done
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,9 @@ class SocketIOInput(RasaSocketIOInput):
                 notice["rejected_message_id"] = rejected_message_id
             await sio.emit(self.bot_message_evt, notice, room=room, namespace=namespace)
 
-        async def process(message: UserMessage, room: str, shown: Optional[Dict[str, Any]], sid: Text) -> None:
+        async def process(
+            message: UserMessage, room: str, shown: Optional[Dict[str, Any]], sid: Text, lease: Lease
+        ) -> None:
             if shown:
                 await sio.emit("user_echo", shown, room=room, skip_sid=sid, namespace=namespace)
             try:
@@ -313,6 +315,7 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
                 await notify(room, user_text("widget.turn_failed"))
             finally:
+                await lease.release(_MESSAGE_ID_LIFETIME_S)
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
@@ -333,13 +336,16 @@ class SocketIOInput(RasaSocketIOInput):
             message_id = data.get("message_id")
             if not (isinstance(message_id, str) and _CLIENT_TOKEN.match(message_id)):
                 message_id = uuid.uuid4().hex
-            if not await state.claim("widget-message", message_id, _MESSAGE_ID_LIFETIME_S):
-                return {"ok": True, "duplicate": True}
+            lease = await Lease.acquire(state, "widget-message", message_id)
+            if lease is None:
+                # Handled, or being handled by a live replica (one that died lets go soon).
+                return {"ok": True, "duplicate": True, "done": await is_done(state, "widget-message", message_id)}
 
             text = data.get("message")
             text = text if isinstance(text, str) else None
             rejection = rejection_for_user_text(text)
             if rejection:
+                await lease.release(_MESSAGE_ID_LIFETIME_S)
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}
 
@@ -361,7 +367,7 @@ class SocketIOInput(RasaSocketIOInput):
                 metadata=metadata,
             )
             shown = widget_user_message(message_id, text, metadata, time.time())
-            sio.start_background_task(process, message, sender_id, shown, sid)
+            sio.start_background_task(process, message, sender_id, shown, sid, lease)
             return {"ok": True}
 
         return socketio_webhook

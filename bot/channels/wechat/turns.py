@@ -14,6 +14,8 @@ With several replicas (production profile) the message keys and the menus live i
 Redis (:mod:`bot.shared_state`): a retry that lands on another replica than the first
 delivery is answered ``success`` there (the first replica answers, passively or
 through the message API), and a menu sent by one replica is understood by the next.
+A replica holds a message's claim only while it lives (:class:`~bot.shared_state.Lease`):
+if it dies mid-turn, WeChat's next retry is answered by another replica.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from bot.channels.textual import (
     utf8_size,
 )
 from bot.messages import user_text
-from bot.shared_state import KeyValueState, MemoryState
+from bot.shared_state import KeyValueState, Lease, MemoryState
 from bot.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -248,13 +250,15 @@ class TurnRegistry:
         turn = self._turns.get(dedupe_key)
         if turn is None:
             meant = await self.menus.resolve(user_id, text)
-            first = await self.state.claim(f"{self.channel_name}-message", dedupe_key, DEDUPE_SECONDS)
+            lease = await Lease.acquire(self.state, f"{self.channel_name}-message", dedupe_key)
             turn = self._turns.get(dedupe_key)  # a delivery that arrived meanwhile
-            if turn is None and not first:
+            if turn is None and lease is None:
                 logger.info("%s retry of %s: another replica answers it", self.channel_name, dedupe_key)
                 return None
             if turn is None:
-                turn = self._start(dedupe_key, user_id, meant, metadata)
+                turn = self._start(dedupe_key, user_id, meant, metadata, lease)
+            elif lease is not None:
+                await lease.release(DEDUPE_SECONDS)
         else:
             logger.info("%s retry of %s answered from its first turn", self.channel_name, dedupe_key)
         try:
@@ -264,7 +268,9 @@ class TurnRegistry:
             self._push_in_background(turn)
             raise
 
-    def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
+    def _start(
+        self, key: str, user_id: str, text: str, metadata: Dict[str, Any], lease: Optional[Lease] = None
+    ) -> Turn:
         loop = asyncio.get_running_loop()
         output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
         message = UserMessage(
@@ -278,13 +284,13 @@ class TurnRegistry:
         turn = Turn(
             output=output,
             deadline=loop.time() + (self.reply_timeout or 0.0),
-            task=self.tasks.spawn(self._run(message, output, user_id), f"turn {key}"),
+            task=self.tasks.spawn(self._run(message, output, user_id, lease), f"turn {key}"),
         )
         self._turns[key] = turn
         self.turns_started += 1
         return turn
 
-    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str) -> None:
+    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str, lease: Optional[Lease]) -> None:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
@@ -292,6 +298,9 @@ class TurnRegistry:
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
             await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
+        finally:
+            if lease is not None:
+                await lease.release(DEDUPE_SECONDS)
         if not output.sent_menu:
             # A number typed now answers a question, not an old menu.
             await self.menus.forget(user_id)
