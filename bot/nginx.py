@@ -19,9 +19,13 @@ answered twice), the gateway answers those with a clear "try again" instead.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
+
+from bot.messages import user_text
+from bot.web.app import RETRY_AFTER_S
 
 #: Seconds a replica that refused a connection is left out before it is tried again.
 FAIL_TIMEOUT_S = 2
@@ -87,6 +91,9 @@ def _server_block(balancer: Balancer) -> List[str]:
     else:
         # Internal hops keep what the gateway says about the user.
         lines.append("            proxy_set_header X-Forwarded-For $http_x_forwarded_for;")
+    if balancer.name == "gateway":
+        # A gateway that died mid-request: the user is told to send again, at once.
+        lines.append("            error_page 502 504 = @unavailable;")
     if balancer.sticky_cookie:
         cookie = balancer.sticky_cookie
         attributes = "Path=/; HttpOnly; SameSite=Lax"
@@ -102,9 +109,32 @@ def _server_block(balancer: Balancer) -> List[str]:
         "            proxy_request_buffering on;",
         "            proxy_max_temp_file_size 0;",
         "        }",
+    ]
+    if balancer.name == "gateway":
+        lines += [
+            "        location @unavailable {",
+            "            default_type application/json;",
+            f'            add_header Retry-After {RETRY_AFTER_S} always;',
+            "            return 503 $unavailable_body;",
+            "        }",
+        ]
+    lines.append("    }")
+    return lines
+
+
+def _unavailable_bodies() -> List[str]:
+    """What the public entry answers when the gateway it chose died mid-request: the
+    gateway's own answer for that case (REST: as the assistant's reply)."""
+    text = user_text("channel.unavailable")
+    rest = json.dumps([{"text": text, "unavailable": True}], ensure_ascii=False)
+    other = json.dumps({"error": text}, ensure_ascii=False)
+    assert "'" not in rest + other
+    return [
+        "    map $uri $unavailable_body {",
+        f"        ~^/webhooks/rest/ '{rest}';",
+        f"        default '{other}';",
         "    }",
     ]
-    return lines
 
 
 def nginx_config(balancers: Sequence[Balancer], run_dir: Path, *, run_as_root: bool = False) -> str:
@@ -130,6 +160,7 @@ def nginx_config(balancers: Sequence[Balancer], run_dir: Path, *, run_as_root: b
         "    client_max_body_size 1m;",
         "    client_body_buffer_size 1m;",
         "    map $http_upgrade $connection_upgrade { default upgrade; '' ''; }",
+        *_unavailable_bodies(),
     ]
     for balancer in balancers:
         lines += _upstreams(balancer)
