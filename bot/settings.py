@@ -231,8 +231,8 @@ class Settings(BaseModel):
     redis_db: int = setting(0, "REDIS_DB", "its database number", group=PRODUCTION, ge=0)
     redis_key_prefix: str = setting(
         "cybot", "REDIS_KEY_PREFIX",
-        "prefix of every Redis key and channel of this deployment (lock store, shared channel "
-        "state, Socket.IO, console updates)",
+        "prefix (letters and digits) of every Redis key and channel of this deployment (lock store, "
+        "shared channel state, Socket.IO, console updates)",
         group=PRODUCTION,
     )
     replicas: int = setting(
@@ -364,6 +364,14 @@ class Settings(BaseModel):
             parts = urllib.parse.urlsplit(value)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @validator("redis_key_prefix")
+    def _key_prefix(cls, value: str) -> str:
+        # Rasa's Redis lock store ignores a prefix that is not alphanumeric (and then
+        # shares its locks with every other deployment on the server).
+        if not value.isalnum():
+            raise ValueError("must be letters and digits only (Rasa's lock store needs that)")
         return value
 
     @validator("office_timezone")

@@ -172,3 +172,10 @@ async def test_a_claim_lapses_when_its_replica_dies_mid_turn_and_holds_while_it_
     taken_over = await Lease.acquire(second, "widget-message", "m-dead")
     assert taken_over is not None and not await shared_state.is_done(second, "widget-message", "m-dead")
     await taken_over.release(keep_s=60)
+
+
+def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="REDIS_KEY_PREFIX"):
+        Settings.from_environ({"REDIS_KEY_PREFIX": "cybot-prod"}, var_dir=tmp_path)
