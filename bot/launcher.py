@@ -103,6 +103,15 @@ class Stack:
             }
         )
 
+    def process_environment(self, name: str) -> Dict[str, str]:
+        """The environment of the process ``name``: with ``METRICS_PORT`` set, each
+        process serves its metrics on its own port (Rasa on it, actions +1, web +2)."""
+        env = self.environment()
+        if self.settings.metrics_port is not None:
+            offset = {"rasa": 0, "actions": 1, "web": 2}[name]
+            env["METRICS_PORT"] = str(self.settings.metrics_port + offset)
+        return env
+
     def write_endpoints(self, action_url: Optional[str] = None) -> Path:
         """endpoints.yml (or .production.yml) with this stack's action server (or
         ``action_url``) and var dir."""
@@ -160,11 +169,10 @@ class Stack:
             raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
         logs = self.var_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = self.environment()
         for name, command in self.commands().items():
             log = open(logs / f"{name}.log", "ab")
             self.processes[name] = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command, cwd=PROJECT_ROOT, env=self.process_environment(name), stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout

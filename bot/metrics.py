@@ -81,7 +81,11 @@ def serve_metrics(settings: Settings) -> Optional[int]:
         return None
     with _served_lock:
         if _served_port is None:
-            start_http_server(settings.metrics_port, addr=settings.metrics_host)
+            try:
+                start_http_server(settings.metrics_port, addr=settings.metrics_host)
+            except OSError as error:  # the assistant still serves users without its metrics
+                logger.error("cannot serve metrics on %s:%s: %s", settings.metrics_host, settings.metrics_port, error)
+                return None
             _served_port = settings.metrics_port
             logger.info("metrics on http://%s:%s/metrics", settings.metrics_host, settings.metrics_port)
     return _served_port

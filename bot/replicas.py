@@ -69,7 +69,10 @@ class ReplicaStack(Stack):
         return path
 
     def process_environment(self, name: str) -> Dict[str, str]:
-        env = {**self.environment(), "METRICS_PORT": str(self.metrics_ports[name])}
+        env = self.environment()
+        if name == "nginx":
+            return env
+        env["METRICS_PORT"] = str(self.metrics_ports[name])
         if name.startswith("web-"):
             env["WEB_PORT"] = str(self.ports[name])
             env["WEB_HOST"] = "127.0.0.1"
@@ -134,7 +137,7 @@ class ReplicaStack(Stack):
         log = open(self.var_dir / "logs" / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
             self._commands[name], cwd=Path(__file__).resolve().parent.parent,
-            env=self.process_environment(name) if name != "nginx" else self.environment(),
+            env=self.process_environment(name),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
