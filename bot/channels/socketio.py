@@ -13,8 +13,10 @@ Rasa's own ``SocketIOInput`` it
 * sends each bot message as one event in the widget's format (:func:`widget_message`),
   marking messages written by staff;
 * acknowledges each user message on receipt and drops repeats of the same
-  ``message_id`` (the widget re-sends unacknowledged messages after a reconnect),
-  then signals ``turn_done`` when the assistant has finished answering;
+  ``message_id`` (the widget re-sends unacknowledged messages after a reconnect;
+  the repeat's ack says ``duplicate`` and whether the first was ``done``), then
+  signals ``turn_done`` when the assistant has finished answering. A message whose
+  replica died mid-turn is taken by the next resend (:class:`~bot.shared_state.Lease`);
 * answers ``history_request`` with the conversation so far from the tracker store,
   so a reload, another portal page or a reconnect shows everything, including replies
   sent while the socket was away;
