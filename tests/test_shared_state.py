@@ -179,3 +179,38 @@ def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
 
     with pytest.raises(SettingsError, match="REDIS_KEY_PREFIX"):
         Settings.from_environ({"REDIS_KEY_PREFIX": "cybot-prod"}, var_dir=tmp_path)
+
+
+def test_replicas_starting_together_create_the_console_store_once(postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    from bot.handoff.store import HandoffStore
+
+    name = f"cybot_scale_schema_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    errors: List[Exception] = []
+    stores: List[HandoffStore] = []
+
+    def start_replica() -> None:
+        try:
+            stores.append(HandoffStore(url))
+        except Exception as error:  # noqa: BLE001 - every failure is reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=start_replica) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(stores) == 4
+        assert stores[0].queue_state() == (0, 0.0)
+    finally:
+        for store in stores:
+            store.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

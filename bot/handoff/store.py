@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from bot.db import create_engine
+from bot.db import create_engine, create_tables
 from bot.stats import percentile
 
 STATUS_BOT = "bot"
@@ -226,7 +226,7 @@ class HandoffStore:
         # BEGIN IMMEDIATE: the action server and the gateway both read-then-write here.
         self.engine = create_engine(url, begin="IMMEDIATE")
         self.timezone = ZoneInfo(timezone)
-        metadata.create_all(self.engine)
+        create_tables(self.engine, metadata)
 
     def dispose(self) -> None:
         """Close the connection pool."""
