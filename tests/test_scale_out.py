@@ -205,7 +205,8 @@ class Widget:
         sio.on("user_echo", on_echo)
         self.disconnected = disconnected = asyncio.Event()
         sio.on("disconnect", lambda *_: disconnected.set())
-        await sio.connect(self.base, transports=["polling", "websocket"], socketio_path="socket.io", wait_timeout=20)
+        # Long-polling, as the widget starts (and the transport that needs sticky routing).
+        await sio.connect(self.base, transports=["polling"], socketio_path="socket.io", wait_timeout=20)
         await sio.emit("session_request", {"session_id": self.session_id})
         self.session_id = await asyncio.wait_for(confirmed, 20)
         self.sio = sio
@@ -266,7 +267,6 @@ class Widget:
 async def widget_user(base: str, user: int, seen: Experience, widgets: List[Widget]) -> None:
     widget = Widget(base, seen)
     widgets.append(widget)
-    await widget.connect()
     sender: Optional[str] = None
     for text in questions_for(user):
         finished = await widget.say(text)
