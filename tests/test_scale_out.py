@@ -43,7 +43,8 @@ from tests.services import require_postgres
 from tests.support.wechat_fake import fake_wechat_api_in_thread
 from tests.support.wechat_users import Follower
 
-pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
+# Starting six processes and 500 turns take minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(2400)]
 
 QUESTIONS = [
     "双城经济圈发展基金规模多大",
@@ -316,7 +317,7 @@ async def kill_and_restart(stack: ReplicaStack, quarter_done: asyncio.Event, log
         stack.kill(name)
         log.append(f"{time.strftime('%H:%M:%S')} killed {name}")
     await asyncio.sleep(3)
-    await asyncio.gather(*(asyncio.to_thread(stack.restart, name) for name in ("rasa-0", "web-0")))
+    await asyncio.gather(*(asyncio.to_thread(stack.restart, name, 900.0) for name in ("rasa-0", "web-0")))
     log.append(f"{time.strftime('%H:%M:%S')} rasa-0 and web-0 are back")
 
 
@@ -353,9 +354,18 @@ def test_two_replicas_of_everything_lose_nothing_when_one_of_each_dies(replicas)
         users += [wechat_user(base, i, channels["wechat"], followers) for i in range(WECHAT_USERS)]
 
         async def watch() -> None:
+            last_report = time.monotonic()
             while True:
-                if sum(len(v) for c in channels.values() for v in c.accepted.values()) >= total // 4:
+                done = sum(len(v) for c in channels.values() for v in c.accepted.values())
+                if done >= total // 4:
                     quarter_done.set()
+                if time.monotonic() - last_report > 30:
+                    last_report = time.monotonic()
+                    figures = {
+                        n: (sum(map(len, c.accepted.values())), c.clear_refusals, c.retries)
+                        for n, c in channels.items()
+                    }
+                    print(f"{time.strftime('%H:%M:%S')} accepted/refused/retried {figures} {kills}", flush=True)
                 await asyncio.sleep(0.2)
 
         watcher = asyncio.create_task(watch())
