@@ -163,8 +163,12 @@ class Stack:
             "web": f"{self.web_url}/healthz",
         }
 
-    def start(self, timeout: float = 240.0) -> "Stack":
-        """Start every process and wait until each answers its health check."""
+    def start(self, timeout: float = 600.0) -> "Stack":
+        """Start every process and wait until each answers its health check.
+
+        The deadline is generous: loading the model takes ~40 s on a quiet two-core machine and
+        several minutes when the machine is busy, and a slow start is not a failure.
+        """
         if not Path(self.config.model_path).exists():
             raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
         logs = self.var_dir / "logs"
