@@ -115,7 +115,9 @@ class ReplicaStack(Stack):
         return {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
 
     # -- processes ----------------------------------------------------------------
-    def start(self, timeout: float = 400.0) -> "ReplicaStack":
+    def start(self, timeout: float = 900.0) -> "ReplicaStack":
+        """Start every process, nginx first, and wait until each is healthy (several
+        Rasa servers loading their model at once take minutes on a busy machine)."""
         if not Path(self.config.model_path).exists():
             raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
         (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -148,7 +150,7 @@ class ReplicaStack(Stack):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-    def restart(self, name: str, timeout: float = 240.0) -> None:
+    def restart(self, name: str, timeout: float = 600.0) -> None:
         """Start a killed process again and wait until it is healthy."""
         self._spawn(name)
         self._wait_healthy(name, self.health_urls()[name], time.monotonic() + timeout)

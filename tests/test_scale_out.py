@@ -317,7 +317,7 @@ async def kill_and_restart(stack: ReplicaStack, quarter_done: asyncio.Event, log
         stack.kill(name)
         log.append(f"{time.strftime('%H:%M:%S')} killed {name}")
     await asyncio.sleep(3)
-    await asyncio.gather(*(asyncio.to_thread(stack.restart, name, 900.0) for name in ("rasa-0", "web-0")))
+    await asyncio.gather(*(asyncio.to_thread(stack.restart, name) for name in ("rasa-0", "web-0")))
     log.append(f"{time.strftime('%H:%M:%S')} rasa-0 and web-0 are back")
 
 
