@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
@@ -118,31 +116,8 @@ class ReplicaStack(Stack):
     def start(self, timeout: float = 900.0) -> "ReplicaStack":
         """Start every process, nginx first, and wait until each is healthy (several
         Rasa servers loading their model at once take minutes on a busy machine)."""
-        if not Path(self.config.model_path).exists():
-            raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
-        (self.var_dir / "logs").mkdir(parents=True, exist_ok=True)
-        self._commands = self.commands()
-        for name in self._commands:
-            self._spawn(name)
-        deadline = time.monotonic() + timeout
-        health = self.health_urls()
-        try:
-            for name in self._commands:
-                if health.get(name):
-                    self._wait_healthy(name, health[name], deadline)
-        except StackError:
-            self.stop()
-            raise
+        super().start(timeout)
         return self
-
-    def _spawn(self, name: str) -> None:
-        log = open(self.var_dir / "logs" / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
-            self._commands[name], cwd=Path(__file__).resolve().parent.parent,
-            env=self.process_environment(name),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
 
     def kill(self, name: str) -> None:
         """SIGKILL one process (tests: a replica that dies without warning)."""
@@ -151,6 +126,5 @@ class ReplicaStack(Stack):
         process.wait()
 
     def restart(self, name: str, timeout: float = 600.0) -> None:
-        """Start a killed process again and wait until it is healthy."""
-        self._spawn(name)
-        self._wait_healthy(name, self.health_urls()[name], time.monotonic() + timeout)
+        """Start a stopped or killed process again and wait until it is healthy."""
+        super().restart(name, timeout)

@@ -109,7 +109,7 @@ def test_serve_starts_one_process_configured_by_the_settings_alone(tmp_path, mon
     monkeypatch.setenv("CYBOT_PROFILE", "production")
     monkeypatch.setenv("RASA_TOKEN", "t" * 32)
     monkeypatch.setenv("ACTION_SERVER_URL", "http://cybot-actions:5055/webhook")
-    monkeypatch.setenv("RASA_LOCK_LIFETIME", "15")
+    monkeypatch.setenv("LOCK_LIFETIME_SECONDS", "15")
     from bot.settings import reload_settings
 
     reload_settings()

@@ -35,6 +35,7 @@ import pytest
 import socketio
 import sqlalchemy as sa
 
+from bot.channels.common import REST_CHANNEL_PREFIX, namespaced_sender_id
 from bot.handoff.store import HandoffStore
 from bot.launcher import StackConfig, free_port
 from bot.messages import user_text
@@ -138,7 +139,8 @@ def questions_for(user: int) -> List[str]:
 
 async def rest_user(base: str, user: int, seen: Experience) -> None:
     sender = f"rest-scale-{uuid.uuid4().hex[:12]}"
-    seen.accepted[sender] = []
+    conversation = namespaced_sender_id(REST_CHANNEL_PREFIX, sender)  # how Rasa knows it
+    seen.accepted[conversation] = []
     async with httpx.AsyncClient(timeout=NO_HANG_S) as http:
         for text in questions_for(user):
             for _attempt in range(8):
@@ -157,7 +159,7 @@ async def rest_user(base: str, user: int, seen: Experience) -> None:
                     replies = response.json()
                     if not replies or any(reply.get("recipient_id") != sender for reply in replies):
                         seen.cross_user.append(f"{sender}: {replies}")
-                    seen.accepted[sender].append(text)
+                    seen.accepted[conversation].append(text)
                     break
                 if response.status_code == 503 and response.json()[0]["text"] == user_text("channel.unavailable"):
                     seen.clear_refusals += 1

@@ -70,7 +70,7 @@ async def test_a_wechat_retry_on_another_replica_gets_no_second_turn(redis_url: 
     async def on_new_message(message: Any) -> None:
         turns_run.append(message.text)
         await asyncio.sleep(0.2)
-        await message.output_channel.send_text_message(message.sender_id, "基金规模300亿元")
+        await message.output_channel.send_response(message.sender_id, {"text": "基金规模300亿元"})  # as Rasa sends
 
     for replica in replicas:
         replica.set_message_handler(on_new_message)
