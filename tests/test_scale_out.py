@@ -390,14 +390,12 @@ def test_two_replicas_of_everything_lose_nothing_when_one_of_each_dies(replicas)
         for name, seen in channels.items()
     }
     print(json.dumps({"load_s": round(load_s, 1), "kills": kills, "channels": report}, ensure_ascii=False, indent=1))
-    assert len(kills) == 2, "the kill happened during the run"
+    assert len([line for line in kills if "killed" in line]) == 2, "the kill happened during the run"
 
     # Nobody got another user's reply; nothing hung; every failure was the clear message.
     for name, seen in channels.items():
         assert seen.cross_user == [], (name, seen.cross_user[:3])
         assert seen.slowest_s < NO_HANG_S, name
-        assert sum(map(len, seen.accepted.values())) == len(seen.accepted) * MESSAGES_PER_USER, report
-    assert channels["rest"].unclear_failures == [], report
 
     # Every accepted message is in its tracker, in order.
     for seen in channels.values():
@@ -438,6 +436,11 @@ def test_two_replicas_of_everything_lose_nothing_when_one_of_each_dies(replicas)
         assert missing == [], f"the console lacks messages of {missing[:5]}"
     finally:
         store.dispose()
+
+    # Every user got every message through in the end (refusals were retried).
+    for name, seen in channels.items():
+        assert sum(map(len, seen.accepted.values())) == len(seen.accepted) * MESSAGES_PER_USER, (name, report)
+    assert channels["rest"].unclear_failures == [], report
 
     # The replicas counted what flowed through them.
     counted = 0.0
