@@ -41,6 +41,7 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "input.invalid_characters": {"zh": "消息中含有无法识别的字符（乱码或控制字符），请检查后重新输入。"},
     "service.busy": {"zh": "抱歉，服务暂时繁忙，暂时无法处理您的请求，请稍后再试。"},
     "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
+    "channel.unavailable": {"zh": "助手暂时无法回复（服务正在恢复），请过几秒再发送一次。"},
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
     "menu.reply_with_number": {"zh": "请回复数字选择："},
     "menu.choose": {"zh": "请选择："},
