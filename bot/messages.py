@@ -68,6 +68,13 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
         "zh": "抱歉，系统暂时出错，请稍后再试。",
         "en": "Sorry, something went wrong on our side; please try again in a moment.",
     },
+    "channel.unavailable": {
+        "zh": "助手暂时无法回复（服务正在恢复），请过几秒再发送一次。",
+        "en": (
+            "The assistant cannot reply right now (the service is recovering); please send your message again "
+            "in a few seconds."
+        ),
+    },
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
     "menu.reply_with_number": {"zh": "请回复数字选择：", "en": "Reply with a number to choose:"},
     "menu.choose": {"zh": "请选择：", "en": "Please choose:"},

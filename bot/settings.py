@@ -155,6 +155,22 @@ class Settings(BaseModel):
         "longer messages are refused with a clear reply, on every channel",
         group=GENERAL, ge=1,
     )
+    log_format: Literal["text", "json"] = setting(
+        "text", "LOG_FORMAT",
+        "`text` for people; `json`: one JSON object per line (for a log collector), with the "
+        "conversation id on every line logged while a message is handled",
+        group=GENERAL,
+    )
+    metrics_port: Optional[int] = setting(
+        None, "METRICS_PORT",
+        "serve Prometheus metrics of this process on this port (`python -m bot run` gives each "
+        "process its own)",
+        group=GENERAL, shown_default="unset: no metrics endpoint", ge=1, le=65535,
+    )
+    metrics_host: str = setting(
+        "127.0.0.1", "METRICS_HOST", "address of the metrics endpoint (`0.0.0.0` in a container)",
+        group=GENERAL,
+    )
     widget_history_limit: int = setting(
         200, "WIDGET_HISTORY_LIMIT",
         "how many past messages the widget gets back when it reconnects or reloads",
@@ -236,14 +252,26 @@ class Settings(BaseModel):
         group=PRODUCTION, secret=True, shown_default="empty",
     )
     redis_host: str = setting(
-        "127.0.0.1", "REDIS_HOST", "Redis server of the lock store",
+        "127.0.0.1", "REDIS_HOST", "Redis server of the lock store and of the state replicas share",
         group=PRODUCTION,
     )
     redis_port: int = setting(6379, "REDIS_PORT", "its port", group=PRODUCTION, ge=1, le=65535)
     redis_db: int = setting(0, "REDIS_DB", "its database number", group=PRODUCTION, ge=0)
     redis_key_prefix: str = setting(
-        "cybot", "REDIS_KEY_PREFIX", "prefix of the lock store's keys (letters and digits)",
+        "cybot", "REDIS_KEY_PREFIX",
+        "prefix (letters and digits) of every Redis key and channel of this deployment (lock store, "
+        "shared channel state, Socket.IO, console updates)",
         group=PRODUCTION, regex=r"^[A-Za-z0-9]+$",
+    )
+    replicas: int = setting(
+        2, "REPLICAS",
+        "production profile: how many Rasa servers, action servers and web gateways "
+        "`python -m bot run` starts behind nginx (`--replicas` overrides it)",
+        group=PRODUCTION, ge=1, le=32,
+    )
+    nginx_path: str = setting(
+        "/usr/sbin/nginx", "NGINX_PATH", "the nginx program that load-balances the replicas",
+        group=PRODUCTION,
     )
     lock_lifetime_seconds: int = setting(
         15, "LOCK_LIFETIME_SECONDS",
@@ -471,6 +499,17 @@ class Settings(BaseModel):
                 value = "1" if value else "0"
             env[env_name(name)] = str(value)
         return env
+
+    @property
+    def shares_state(self) -> bool:
+        """Whether per-process state (dedupe, menus, Socket.IO rooms, console updates)
+        lives in Redis, shared by every replica: the production profile."""
+        return self.profile == "production"
+
+    @property
+    def redis_url(self) -> str:
+        """The Redis server of the production profile, as a URL."""
+        return f"redis://{self.redis_host}:{self.redis_port}/{self.redis_db}"
 
     def rasa_api_token(self, *, create: bool = False) -> str:
         """The Rasa HTTP API token: ``RASA_TOKEN``, else the one in ``var/rasa_token``,

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from bot.cache import SeenKeys, bounded_cache
+from bot.cache import bounded_cache
 from bot.channels.telegram import CallbackRegistry
 from bot.channels.wechat.turns import NumberedMenus
+from bot.shared_state import MemoryState
 from bot.stats import percentile
 from bot.tasks import BackgroundTasks
 
@@ -32,30 +33,47 @@ def test_a_cache_with_a_lifetime_forgets_old_entries() -> None:
     assert cache.get("turn") is None
 
 
-def test_seen_keys_tell_a_redelivery_from_a_new_message_within_their_bound() -> None:
-    seen = SeenKeys(maxsize=3)
-    assert [seen.first_sighting(key) for key in (1, 2, 1, 3, 4)] == [True, True, False, True, True]
-    assert 4 in seen and 1 not in seen  # the oldest was let go to stay within 3
+@pytest.mark.asyncio
+async def test_claims_tell_a_redelivery_from_a_new_message_within_their_bounds() -> None:
+    state = MemoryState(capacity=3)
+    claims = [await state.claim("delivery", key, ttl_s=60) for key in ("1", "2", "1", "3", "4")]
+    assert claims == [True, True, False, True, True]
+    assert await state.claim("delivery", "2", ttl_s=60)  # the least recently used was let go (bound 3)
+    assert await state.claim("other", "4", ttl_s=60)  # namespaces are separate
 
 
-def test_callback_tokens_are_bound_to_their_chat_and_bounded() -> None:
-    registry = CallbackRegistry(capacity=2)
-    token = registry.issue(chat_id=42, payload="/find_suppliers")
+@pytest.mark.asyncio
+async def test_claims_and_values_expire_with_their_lifetime() -> None:
+    now = [1000.0]
+    state = MemoryState(clock=lambda: now[0])
+    assert await state.claim("delivery", "m1", ttl_s=60)
+    await state.put("menu", "alice", "[]", ttl_s=60)
+    assert not await state.claim("delivery", "m1", ttl_s=60)
+    now[0] += 61
+    assert await state.claim("delivery", "m1", ttl_s=0.1)
+    assert await state.get("menu", "alice") is None
+
+
+@pytest.mark.asyncio
+async def test_callback_tokens_are_bound_to_their_chat_and_bounded() -> None:
+    registry = CallbackRegistry(MemoryState(capacity=2))
+    token = await registry.issue(chat_id=42, payload="/find_suppliers")
     assert len(token.encode()) <= 64
-    assert registry.resolve(token, 42) == "/find_suppliers"
-    assert registry.resolve(token, 43) is None  # another chat cannot use it
-    assert registry.resolve("made-up", 42) is None
-    registry.issue(42, "/a")
-    registry.issue(42, "/b")
-    assert registry.resolve(token, 42) is None  # expired: only the 2 newest are kept
+    assert await registry.resolve(token, 42) == "/find_suppliers"
+    assert await registry.resolve(token, 43) is None  # another chat cannot use it
+    assert await registry.resolve("made-up", 42) is None
+    await registry.issue(42, "/a")
+    await registry.issue(42, "/b")
+    assert await registry.resolve(token, 42) is None  # expired: only the 2 newest are kept
 
 
-def test_numbered_menus_are_bounded_per_user() -> None:
-    menus = NumberedMenus(capacity=1)
-    menus.remember("alice", [{"title": "政策", "payload": "/ask_policy"}])
-    assert menus.resolve("alice", "1") == "/ask_policy"
-    menus.remember("bob", [{"title": "专家", "payload": "/find_experts"}])
-    assert menus.resolve("alice", "1") == "1"  # alice's menu made room for bob's
+@pytest.mark.asyncio
+async def test_numbered_menus_are_bounded_per_user() -> None:
+    menus = NumberedMenus(MemoryState(capacity=1))
+    await menus.remember("alice", [{"title": "政策", "payload": "/ask_policy"}])
+    assert await menus.resolve("alice", "1") == "/ask_policy"
+    await menus.remember("bob", [{"title": "专家", "payload": "/find_experts"}])
+    assert await menus.resolve("alice", "1") == "1"  # alice's menu made room for bob's
 
 
 @pytest.mark.parametrize("pct", [5, 50, 90, 95, 99])

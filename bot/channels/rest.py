@@ -48,6 +48,7 @@ from bot.channels.common import (
 from bot.channels.payloads import payload_answer
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
+from bot.metrics import instrumented
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ class CheckedRestInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         webhook = Blueprint("custom_webhook_CheckedRestInput", __name__)
+        on_new_message = instrumented(on_new_message, self.name())
         busy = BusyNotice(self.name())
         if not get_settings().rest_api_key:
             logger.warning("REST_API_KEY is not set: the REST webhook serves callers on this machine only")

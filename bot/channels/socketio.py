@@ -13,8 +13,10 @@ Rasa's own ``SocketIOInput`` it
 * sends each bot message as one event in the widget's format (:func:`widget_message`),
   marking messages written by staff;
 * acknowledges each user message on receipt and drops repeats of the same
-  ``message_id`` (the widget re-sends unacknowledged messages after a reconnect),
-  then signals ``turn_done`` when the assistant has finished answering;
+  ``message_id`` (the widget re-sends unacknowledged messages after a reconnect;
+  the repeat's ack says ``duplicate`` and whether the first was ``done``), then
+  signals ``turn_done`` when the assistant has finished answering. A message whose
+  replica died mid-turn is taken by the next resend (:class:`~bot.shared_state.Lease`);
 * answers ``history_request`` with the conversation so far from the tracker store,
   so a reload, another portal page or a reconnect shows everything, including replies
   sent while the socket was away;
@@ -31,7 +33,11 @@ the same session sent from another tab), ``turn_done {message_id}``.
 ``cors_allowed_origins`` (portal origins allowed to long-poll; websockets need none).
 Limits: ``MAX_USER_MESSAGE_CHARS``, ``WIDGET_HISTORY_LIMIT`` (:mod:`bot.settings`).
 
-Socket.IO rooms live in one process: run one Rasa process per widget deployment.
+Several Rasa replicas (production profile) share rooms and emits through Redis
+(python-socketio's ``AsyncRedisManager``): a staff reply reaches the widget whichever
+replica holds its socket, and a widget that reconnects to another replica keeps its
+conversation (rooms are named after it) and history (the shared tracker store). The
+load balancer must route a polling client's requests to one replica (sticky).
 """
 from __future__ import annotations
 
@@ -53,7 +59,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
     checked_user_text,
@@ -65,7 +70,9 @@ from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
+from bot.metrics import instrumented
 from bot.settings import get_settings
+from bot.shared_state import KeyValueState, Lease, channel_state, is_done
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +81,8 @@ logger = logging.getLogger(__name__)
 _CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Largest ``metadata`` object (JSON characters) a widget message may carry.
 _MAX_METADATA_CHARS = 2000
-#: How many recent message ids are remembered to drop re-sent messages.
-_REMEMBERED_MESSAGE_IDS = 10_000
+#: How long a message id is remembered to drop re-sent messages (seconds).
+_MESSAGE_ID_LIFETIME_S = 24 * 3600
 
 
 def bot_message_id(timestamp: Optional[float], text: Optional[str], custom: Any) -> str:
@@ -198,7 +205,7 @@ class SocketIOInput(RasaSocketIOInput):
         super().__init__(*args, **kwargs)
         self.cors_allowed_origins: Union[List[str], str] = []
         self._app: Optional[Sanic] = None
-        self._seen_message_ids = SeenKeys(_REMEMBERED_MESSAGE_IDS)
+        self._state: Optional[KeyValueState] = None
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         """Return the output used for messages pushed through Rasa's HTTP API."""
@@ -219,7 +226,17 @@ class SocketIOInput(RasaSocketIOInput):
         """Create the Socket.IO server and its Sanic blueprint."""
         # [] (Rasa's default) turns python-engineio's CORS handling off: no Origin check
         # (the widget is embedded on other sites) and no CORS headers.
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
+        settings = get_settings()
+        on_new_message = instrumented(on_new_message, self.name())
+        client_manager = None
+        if settings.shares_state:
+            from socketio import AsyncRedisManager
+
+            client_manager = AsyncRedisManager(settings.redis_url, channel=f"{settings.redis_key_prefix}:socketio")
+        sio = AsyncServer(
+            async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins, client_manager=client_manager
+        )
+        self._state = state = channel_state(settings)
         channel = self
 
         class _Blueprint(SocketBlueprint):
@@ -294,7 +311,9 @@ class SocketIOInput(RasaSocketIOInput):
                 notice["rejected_message_id"] = rejected_message_id
             await sio.emit(self.bot_message_evt, notice, room=room, namespace=namespace)
 
-        async def process(message: UserMessage, room: str, shown: Optional[Dict[str, Any]], sid: Text) -> None:
+        async def process(
+            message: UserMessage, room: str, shown: Optional[Dict[str, Any]], sid: Text, lease: Lease
+        ) -> None:
             if shown:
                 await sio.emit("user_echo", shown, room=room, skip_sid=sid, namespace=namespace)
             try:
@@ -303,6 +322,7 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
                 await notify(room, user_text("widget.turn_failed"))
             finally:
+                await lease.release(_MESSAGE_ID_LIFETIME_S)
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
@@ -324,11 +344,14 @@ class SocketIOInput(RasaSocketIOInput):
             message_id = data.get("message_id")
             if not (isinstance(message_id, str) and _CLIENT_TOKEN.match(message_id)):
                 message_id = uuid.uuid4().hex
-            if not self._seen_message_ids.first_sighting(message_id):
-                return {"ok": True, "duplicate": True}
+            lease = await Lease.acquire(state, "widget-message", message_id)
+            if lease is None:
+                # Handled, or being handled by a live replica (one that died lets go soon).
+                return {"ok": True, "duplicate": True, "done": await is_done(state, "widget-message", message_id)}
 
             text, rejection = checked_user_text(data.get("message"))
             if rejection:
+                await lease.release(_MESSAGE_ID_LIFETIME_S)
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}
             answer = await payload_answer(
@@ -364,7 +387,7 @@ class SocketIOInput(RasaSocketIOInput):
                 metadata=metadata,
             )
             shown = widget_user_message(message_id, text, metadata, time.time())
-            sio.start_background_task(process, message, sender_id, shown, sid)
+            sio.start_background_task(process, message, sender_id, shown, sid, lease)
             return {"ok": True}
 
         return socketio_webhook

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import re
 import secrets
 import weakref
-from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -45,7 +46,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.cache import SeenKeys, bounded_cache
+from bot.cache import bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
     checked_user_text,
@@ -58,6 +59,9 @@ from bot.channels.textual import MatchListText, channel_user_id, split_text, sta
 from bot.handoff.ratings import is_rating_payload
 from bot.language import CHINESE, ENGLISH, detect_language, payload_with_language
 from bot.messages import user_text
+from bot.metrics import instrumented
+from bot.settings import get_settings
+from bot.shared_state import KeyValueState, MemoryState, channel_state
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +70,11 @@ SECRET_TOKEN_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_BASE_URL = "https://api.telegram.org"
 #: Telegram refuses messages longer than this many characters.
 MESSAGE_LIMIT = 4096
-#: How many webhook update ids are remembered to drop Telegram's redeliveries.
-RECENT_UPDATES_KEPT = 10_000
+#: How long webhook update ids are remembered to drop Telegram's redeliveries (seconds).
+UPDATE_ID_LIFETIME_S = 24 * 3600
+#: How long an inline button keeps working (seconds).
+CALLBACK_LIFETIME_S = 30 * 24 * 3600
+_CALLBACKS = "telegram-callback"
 #: How many chats' languages are remembered (the least recently active are forgotten).
 CHAT_LANGUAGES_KEPT = 100_000
 # Telegram's rule for setWebhook(secret_token=...).
@@ -77,18 +84,20 @@ _SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 class CallbackStore(Protocol):
     """What the short callback tokens on inline buttons stand for."""
 
-    def issue(self, chat_id: int, payload: str) -> str:
+    async def issue(self, chat_id: int, payload: str) -> str:
         """Return a new callback token standing for ``payload`` in ``chat_id``."""
 
-    def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
+    async def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
         """Return the payload of a token issued for ``chat_id``, or None if unknown."""
 
 
 class CallbackRegistry:
     """The in-process :class:`CallbackStore`: callback tokens to Rasa payloads.
 
-    A token is valid only in the chat it was sent to. The registry is bounded: the
-    least recently used buttons expire first, and pressing one then gets a clear answer.
+    A token is valid only in the chat it was sent to, for :data:`CALLBACK_LIFETIME_S`.
+    The tokens live in a :class:`~bot.shared_state.KeyValueState`: bounded in this
+    process (the least recently used buttons expire first, and pressing one then gets a
+    clear answer), or in Redis, so that a button sent by one replica works on another.
 
     Why not python-telegram-bot's own ``arbitrary_callback_data``: its
     ``CallbackDataCache`` is bounded (an LRU, like this one) and would work with our
@@ -96,26 +105,26 @@ class CallbackRegistry:
     tokens are not bound to a chat: any chat presenting one gets the payload, and
     (2) it lives in one process; its persistence is loaded only when the application
     starts and written back periodically, so a button sent by one replica could not
-    be resolved by another behind a load balancer. A store with ``issue``/``resolve``
-    keeps the chat check here and lets a shared (Redis) store replace this one for
-    several replicas.
+    be resolved by another behind a load balancer. Here the chat check stays ours and the
+    tokens can live in Redis.
     """
 
-    def __init__(self, capacity: int = 50_000) -> None:
-        self._entries: MutableMapping[str, Tuple[int, str]] = bounded_cache(capacity)
+    def __init__(self, state: Optional[KeyValueState] = None) -> None:
+        self._state: KeyValueState = state or MemoryState()
 
-    def issue(self, chat_id: int, payload: str) -> str:
+    async def issue(self, chat_id: int, payload: str) -> str:
         """Return a new callback token standing for ``payload`` in ``chat_id``."""
         token = secrets.token_urlsafe(12)
-        self._entries[token] = (chat_id, payload)
+        await self._state.put(_CALLBACKS, token, json.dumps([chat_id, payload]), CALLBACK_LIFETIME_S)
         return token
 
-    def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
+    async def resolve(self, token: Optional[str], chat_id: Optional[int]) -> Optional[str]:
         """Return the payload of a token issued for ``chat_id``, or None if unknown."""
-        entry = self._entries.get(token or "")
-        if entry is None or entry[0] != chat_id:
+        stored = await self._state.get(_CALLBACKS, token or "") if token else None
+        if stored is None:
             return None
-        return entry[1]
+        issued_for, payload = json.loads(stored)
+        return payload if issued_for == chat_id else None
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -163,14 +172,16 @@ class TelegramBotClient:
         webhook_secret: Optional[str] = None,
         start_payload: str = "/greet",
         callbacks: Optional[CallbackStore] = None,
+        state: Optional[KeyValueState] = None,
     ) -> None:
         self.polling = polling
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.start_payload = start_payload
         self._poll_interval = poll_interval
-        self.callbacks: CallbackStore = callbacks or CallbackRegistry()
-        self._recent_updates = SeenKeys(RECENT_UPDATES_KEPT)
+        #: Handled updates and button tokens (shared by replicas on the production profile).
+        self.state: KeyValueState = state or MemoryState()
+        self.callbacks: CallbackStore = callbacks or CallbackRegistry(self.state)
         self._chat_languages: MutableMapping[int, str] = bounded_cache(CHAT_LANGUAGES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         self.busy = BusyNotice(CHANNEL_NAME)
@@ -245,7 +256,7 @@ class TelegramBotClient:
         if update is None or not update.update_id:
             raise ValueError("not a Telegram update")
         # Telegram delivers an update again when it missed our 200: answer it once.
-        if not self._recent_updates.first_sighting(update.update_id):
+        if not await self.state.claim("telegram-update", str(update.update_id), UPDATE_ID_LIFETIME_S):
             logger.info("Telegram redelivered update %s; already handled", update.update_id)
             return
         await self.application.update_queue.put(update)
@@ -275,19 +286,19 @@ class TelegramBotClient:
                 return  # Telegram refuses empty messages; there is nothing to show
             text = user_text("menu.choose", self.language(chat_id))  # Telegram refuses a keyboard without text
         parts = list(split_text(text, MESSAGE_LIMIT))
-        markup = self._keyboard(chat_id, buttons) if buttons else None
+        markup = await self._keyboard(chat_id, buttons) if buttons else None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             await self.bot.send_message(
                 chat_id=chat_id, text=part, reply_markup=markup if last else None
             )
 
-    def _keyboard(self, chat_id: int, buttons: List[Dict[str, Any]]) -> InlineKeyboardMarkup:
+    async def _keyboard(self, chat_id: int, buttons: List[Dict[str, Any]]) -> InlineKeyboardMarkup:
         rows = [
             [
                 InlineKeyboardButton(
                     str(button.get("title") or button.get("payload")),
-                    callback_data=self.callbacks.issue(chat_id, str(button.get("payload", ""))),
+                    callback_data=await self.callbacks.issue(chat_id, str(button.get("payload", ""))),
                 )
             ]
             for button in buttons
@@ -345,7 +356,7 @@ class TelegramBotClient:
         query = update.callback_query
         assert query is not None, "the handler passes only callback queries"
         chat_id = update.effective_chat.id if update.effective_chat else None
-        payload = self.callbacks.resolve(query.data, chat_id)
+        payload = await self.callbacks.resolve(query.data, chat_id)
         # Answer at once: it stops the button's spinner in the user's client.
         await query.answer()
         if payload is None:
@@ -449,6 +460,7 @@ class TelegramInput(InputChannel):
                 webhook_url=credentials.get("webhook_url") or None,
                 webhook_secret=secret,
                 start_payload=credentials.get("start_payload") or "/greet",
+                state=channel_state(get_settings()),
             )
         )
 
@@ -456,7 +468,7 @@ class TelegramInput(InputChannel):
         self.client = client
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        self.client.set_message_handler(on_new_message)
+        self.client.set_message_handler(instrumented(on_new_message, CHANNEL_NAME))
         telegram_webhook = Blueprint("telegram_webhook", __name__)
 
         @telegram_webhook.listener("before_server_start")

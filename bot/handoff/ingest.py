@@ -9,6 +9,7 @@ event stream forwards to browsers.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any, Dict, List, Optional, Set
@@ -72,6 +73,46 @@ class LiveHub:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+
+class RedisLiveHub(LiveHub):
+    """A :class:`LiveHub` shared by every gateway through Redis pub/sub: an update
+    published by the gateway that ingested an event reaches the staff connected to any
+    gateway. Run :meth:`relay` for the gateway's lifetime."""
+
+    def __init__(self, url: str, channel: str, queue_size: int = 500) -> None:
+        super().__init__(queue_size)
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url)
+        self.channel = channel
+        self._outgoing: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
+
+    def publish(self, update: Dict[str, Any]) -> None:
+        self._outgoing.put_nowait(update)
+
+    async def relay(self) -> None:
+        """Send local updates to Redis and Redis's updates to local subscribers."""
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self.channel)
+        sender = asyncio.create_task(self._send())
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    LiveHub.publish(self, json.loads(message["data"]))
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await pubsub.unsubscribe(self.channel)
+            await self._redis.close()
+
+    async def _send(self) -> None:
+        while True:
+            update = await self._outgoing.get()
+            try:
+                await self._redis.publish(self.channel, json.dumps(update, ensure_ascii=False))
+            except Exception:  # Redis away: staff reload the state when they reconnect
+                logger.exception("could not publish a console update")
 
 
 def display_text(event: Dict[str, Any]) -> str:

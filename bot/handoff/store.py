@@ -21,7 +21,8 @@ Each responsibility lives in its own module, combined here:
 from __future__ import annotations
 
 import threading
-from typing import Dict, Optional
+import time
+from typing import Dict, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from bot.handoff.desk import DeskStore
 from bot.handoff.figures import FigureStore
 from bot.handoff.lifecycle import Action, HandoffConflict, HandoffError, LifecycleStore, Status
 from bot.handoff.ratings import RatingStore
-from bot.handoff.schema import broker_offsets, upgrade_to_head
+from bot.handoff.schema import broker_offsets, handoffs, upgrade_to_head
 from bot.handoff.summary import SummaryStore
 from bot.handoff.transcripts import ConversationFilter, TranscriptStore
 from bot.settings import get_settings
@@ -80,6 +81,14 @@ class HandoffStore(
             )
             if updated.rowcount == 0:
                 conn.execute(broker_offsets.insert().values(source=source, position=position))
+
+    def queue_state(self, now: Optional[float] = None) -> Tuple[int, float]:
+        """(conversations waiting for staff, seconds the longest-waiting one has waited)."""
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(handoffs.c.requested_at)).where(handoffs.c.status == "waiting")
+            ).one()
+        return int(count), max(0.0, (now or time.time()) - oldest) if oldest is not None else 0.0
 
 
 _shared_lock = threading.Lock()

@@ -32,6 +32,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.metrics import IMPORT_RUNS
 from bot.platform.db import bump_data_version, data_version, session_scope, upgrade_to_head
 from bot.platform.models import IMPORTED_MODELS, Company
 from bot.settings import get_settings
@@ -488,6 +489,17 @@ def import_export(directory: Path | str, url: Optional[str] = None, *, progress:
     started = time.perf_counter()
     directory = Path(directory)
     report = ImportReport()
+    try:
+        _import_into(directory, url, report, progress)
+    except BaseException:
+        IMPORT_RUNS.labels("failed").inc()
+        raise
+    IMPORT_RUNS.labels("changed" if report.changed else "unchanged").inc()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _import_into(directory: Path, url: Optional[str], report: ImportReport, progress: bool) -> None:
     upgrade_to_head(url)
     known = KnownIds()
     bar = None
@@ -513,8 +525,6 @@ def import_export(directory: Path | str, url: Optional[str] = None, *, progress:
     finally:
         if bar is not None:
             bar.close()
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def demo_export_dir() -> Path:

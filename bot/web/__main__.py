@@ -5,14 +5,16 @@ import logging
 
 from aiohttp import web
 
+from bot.metrics import configure_logging, serve_metrics
 from bot.settings import get_settings
 from bot.web.app import create_app
 
 
 def main() -> None:
     """Serve the gateway until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    configure_logging(settings)
+    serve_metrics(settings)
     web.run_app(
         create_app(settings),
         host=settings.web_host,

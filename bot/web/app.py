@@ -7,7 +7,10 @@ reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*`
 (``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
 through :class:`bot.handoff.rasa_client.RasaClient`.
 
-It also follows Rasa's event broker in the background and feeds the console.
+It also follows Rasa's event broker in the background and feeds the console, and
+answers ``/healthz`` and ``/readyz`` (:mod:`bot.web.health`). With several gateways
+(production profile) the console's live updates travel through Redis, so staff see
+every conversation whichever gateway their browser is on.
 """
 from __future__ import annotations
 
@@ -22,10 +25,13 @@ from aiohttp import web
 from bot.console import ConsoleConfig, setup_console
 from bot.console.tasks import TaskBoard
 from bot.handoff.events import event_source_for, follow
-from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.ingest import Ingestor, LiveHub, RedisLiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore, LoginPolicy
+from bot.messages import user_text
+from bot.metrics import FeedObserver
 from bot.settings import Settings
+from bot.web.health import Readiness, healthz, readyz_handler
 from bot.widget import routes as widget_routes
 
 logger = logging.getLogger(__name__)
@@ -53,6 +59,10 @@ HOP_BY_HOP = frozenset(
 #: Paths that could be re-interpreted upstream (dot segments, encoded slashes) are refused.
 _SUSPICIOUS_PATH = re.compile(r"(^|/)\.\.?(/|$)|%2e|%2f|%5c|\\|//", re.IGNORECASE)
 MAX_PROXIED_BODY = 1024 * 1024
+#: Answers of a load balancer in front of Rasa meaning "no Rasa server answered".
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+#: Seconds after which a user (or client) should send again when Rasa is unavailable.
+RETRY_AFTER_S = 3
 
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
 HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
@@ -105,10 +115,27 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
             # Content-Encoding must go with it: engine.io gzips polling answers > 1 KiB.
             if "Content-Encoding" in upstream.headers:
                 headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
-            return web.Response(status=upstream.status, body=payload, headers=headers)
+            upstream_status = upstream.status
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)
-        return web.json_response({"error": "assistant unavailable"}, status=502)
+        return unavailable(path)
+    if upstream_status in UNAVAILABLE_STATUSES:
+        logger.error("Rasa unavailable for %s %s: HTTP %s", request.method, path.split("?")[0], upstream_status)
+        return unavailable(path)
+    return web.Response(status=upstream_status, body=payload, headers=headers)
+
+
+def unavailable(path: str) -> web.Response:
+    """What a user gets when no Rasa server could answer (one died mid-turn, all are
+    restarting): at once, a clear message and when to try again, never a hang.
+
+    REST clients get it as the assistant's reply (``text``), so a chat front end
+    shows it like any answer; other channels get it as ``error``."""
+    text = user_text("channel.unavailable")
+    headers = {"Retry-After": str(RETRY_AFTER_S)}
+    if path.startswith("/webhooks/rest/"):
+        return web.json_response([{"text": text, "unavailable": True}], status=503, headers=headers)
+    return web.json_response({"error": text}, status=503, headers=headers)
 
 
 async def _proxy_websocket(request: web.Request, path: str) -> web.StreamResponse:
@@ -122,7 +149,7 @@ async def _proxy_websocket(request: web.Request, path: str) -> web.StreamRespons
         upstream = await request.app[HTTP_KEY].ws_connect(url, headers=headers, autoping=False)
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa refused the websocket %s: %s", path.split("?")[0], error)
-        return web.json_response({"error": "assistant unavailable"}, status=502)
+        return unavailable(path)
     client = web.WebSocketResponse(autoping=False)
     await client.prepare(request)
 
@@ -157,11 +184,6 @@ def _redirect(location: str):
     return handler
 
 
-async def healthz(_: web.Request) -> web.Response:
-    """Liveness check used by the launcher."""
-    return web.Response(text="ok")
-
-
 def create_app(settings: Settings, *, follow_events: bool = True) -> web.Application:
     """The gateway application for ``settings`` (console, widget, channel proxy).
 
@@ -174,7 +196,11 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         settings.office_timezone,
         login_policy=LoginPolicy(free_failures=settings.console_login_attempts),
     )
-    hub = LiveHub()
+    hub = (
+        RedisLiveHub(settings.redis_url, f"{settings.redis_key_prefix}:console")
+        if settings.shares_state
+        else LiveHub()
+    )
     rasa = RasaClient(settings.rasa_url, settings.rasa_api_token())
     ingestor = Ingestor(store, hub, rasa)
     setup_console(
@@ -196,7 +222,9 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
     for prefix in PROXIED_PREFIXES:
         app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
+    readiness = Readiness(settings, lambda: app[HTTP_KEY])
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz_handler(readiness))
     widget_routes.setup(app)
     app.router.add_get("/", _redirect("/portal/"))  # the front page: the demo portal
 
@@ -204,15 +232,18 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         app[HTTP_KEY] = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120), auto_decompress=False
         )
-        follower = None
+        background = []
+        if isinstance(hub, RedisLiveHub):
+            background.append(asyncio.create_task(hub.relay()))
         if follow_events:
             source = event_source_for(settings.event_broker_url, settings.event_broker_queue, store)
             logger.info("console follows %s", source.description)
-            follower = asyncio.create_task(follow(source, ingestor))
+            background.append(asyncio.create_task(follow(source, FeedObserver(ingestor, store.queue_state))))
         yield
-        if follower is not None:
-            follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        readiness.dispose()
         await app[HTTP_KEY].close()
         await rasa.close()
         store.dispose()

@@ -44,6 +44,7 @@ from wechatpy.utils import check_signature
 from bot.channels.common import checked_user_text, is_valid_channel_user_id
 from bot.channels.wechat.turns import TurnRegistry
 from bot.messages import user_text
+from bot.metrics import instrumented
 
 logger = logging.getLogger(__name__)
 
@@ -273,7 +274,7 @@ class CallbackInput(InputChannel):
         raise NotImplementedError
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        self.turns.set_message_handler(on_new_message)
+        self.turns.set_message_handler(instrumented(on_new_message, self.name()))
         webhook = Blueprint(f"{self.name()}_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])

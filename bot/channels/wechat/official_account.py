@@ -20,7 +20,12 @@ from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
 
 from bot.channels.common import WECHAT_CHANNEL_PREFIX
-from bot.channels.wechat.access_token import OwnedTokenClientMixin, call_off_loop
+from bot.channels.wechat.access_token import (
+    OwnedTokenClientMixin,
+    SharedTokenStore,
+    call_off_loop,
+    shared_token_store,
+)
 from bot.channels.wechat.callback import (
     Callback,
     CallbackInput,
@@ -30,6 +35,8 @@ from bot.channels.wechat.callback import (
     incoming_text,
 )
 from bot.channels.wechat.turns import TurnRegistry
+from bot.settings import get_settings
+from bot.shared_state import KeyValueState, channel_state
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +51,13 @@ class OfficialAccountClient(OwnedTokenClientMixin, WeChatClient):
 
     token_path = "token"
 
-    def __init__(self, app_id: str, app_secret: str, api_base_url: str, timeout: float = 10) -> None:
+    def __init__(
+        self, app_id: str, app_secret: str, api_base_url: str, timeout: float = 10,
+        shared_token: Optional[SharedTokenStore] = None,
+    ) -> None:
         # auto_retry=False: refreshing on rejection is the owner's job, not each call's.
         super().__init__(app_id, app_secret, timeout=timeout, auto_retry=False)
-        self._own_token(api_base_url)
+        self._own_token(api_base_url, shared_token)
 
     def _token_params(self) -> Dict[str, str]:
         return {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
@@ -56,8 +66,11 @@ class OfficialAccountClient(OwnedTokenClientMixin, WeChatClient):
 class OfficialAccountApi:
     """The Official Account's outbound API: customer-service messages."""
 
-    def __init__(self, app_id: str, app_secret: str, api_base_url: str = DEFAULT_API_BASE_URL) -> None:
-        self.client = OfficialAccountClient(app_id, app_secret, api_base_url)
+    def __init__(
+        self, app_id: str, app_secret: str, api_base_url: str = DEFAULT_API_BASE_URL,
+        shared_token: Optional[SharedTokenStore] = None,
+    ) -> None:
+        self.client = OfficialAccountClient(app_id, app_secret, api_base_url, shared_token=shared_token)
 
     async def send_text(self, user_id: str, text: str) -> None:
         await call_off_loop(self.client.token_owner, lambda: self.client.message.send_text(user_id, text))
@@ -89,13 +102,16 @@ class WeChatInput(CallbackInput):
                 "WeChat runs in plaintext mode (no WECHAT_ENCODING_AES_KEY): a captured callback URL can "
                 "be replayed with another body for 5 minutes. Use safe mode outside development."
             )
+        settings = get_settings()
         return cls(
             token=credentials["token"],
             api=OfficialAccountApi(
                 credentials["app_id"],
                 credentials["app_secret"],
                 credentials.get("api_base_url") or DEFAULT_API_BASE_URL,
+                shared_token=shared_token_store(settings, f"wechat:{credentials['app_id']}"),
             ),
+            state=channel_state(settings),
             crypto=WeChatCrypto(credentials["token"], aes_key, credentials["app_id"]) if aes_key else None,
             reply_timeout=float(credentials.get("reply_timeout") or DEFAULT_REPLY_TIMEOUT),
             greeting_payload=credentials.get("subscribe_payload") or CallbackInput.greeting_payload,
@@ -108,11 +124,12 @@ class WeChatInput(CallbackInput):
         crypto: Optional[WeChatCrypto],
         reply_timeout: float = DEFAULT_REPLY_TIMEOUT,
         greeting_payload: str = CallbackInput.greeting_payload,
+        state: Optional[KeyValueState] = None,
     ) -> None:
         self.api = api
         self.callbacks: OfficialAccountCallbacks = OfficialAccountCallbacks(token, crypto)
         self.greeting_payload = greeting_payload
-        self.turns = TurnRegistry(CHANNEL_NAME, api, reply_timeout)
+        self.turns = TurnRegistry(CHANNEL_NAME, api, reply_timeout, state=state)
 
     def _health(self) -> Dict[str, Any]:
         return {"status": "ok", "safe_mode": self.callbacks.crypto is not None}

@@ -9,10 +9,18 @@ the platform's message API instead (:class:`TurnOutput` switches to pushing).
 
 Buttons become a numbered text menu; :class:`NumberedMenus` remembers each user's last
 menu so that a reply of ``2`` sends the second button's payload.
+
+With several replicas (production profile) the message keys and the menus live in
+Redis (:mod:`bot.shared_state`): a retry that lands on another replica than the first
+delivery is answered ``success`` there (the first replica answers, passively or
+through the message API), and a menu sent by one replica is understood by the next.
+A replica holds a message's claim only while it lives (:class:`~bot.shared_state.Lease`):
+if it dies mid-turn, WeChat's next retry is answered by another replica.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
@@ -36,6 +44,7 @@ from bot.channels.textual import (
 )
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
+from bot.shared_state import KeyValueState, Lease, MemoryState
 from bot.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -46,8 +55,8 @@ TEXT_LIMIT_BYTES = 2000
 DEDUPE_SECONDS = 60.0
 #: Messages whose turn is remembered at once (within :data:`DEDUPE_SECONDS`).
 MAX_REMEMBERED_TURNS = 100_000
-#: Users whose last menu is remembered.
-MAX_REMEMBERED_MENUS = 100_000
+#: How long a user's last menu can still be answered with a number (seconds).
+MENU_LIFETIME_S = 7 * 24 * 3600
 
 
 class TextPusher(Protocol):
@@ -66,18 +75,23 @@ async def push_text(pusher: TextPusher, user_id: str, text: str) -> None:
 class NumberedMenus:
     """Each user's last menu of buttons, so a numeric reply can pick one."""
 
-    def __init__(self, capacity: int = MAX_REMEMBERED_MENUS) -> None:
-        self._menus: MutableMapping[str, List[str]] = bounded_cache(capacity)
+    def __init__(self, state: Optional[KeyValueState] = None, namespace: str = "wechat-menu") -> None:
+        self._state: KeyValueState = state or MemoryState()
+        self._namespace = namespace
 
-    def remember(self, user_id: str, buttons: List[Dict[str, Any]]) -> None:
-        self._menus[user_id] = [str(button.get("payload", "")) for button in buttons]
+    async def remember(self, user_id: str, buttons: List[Dict[str, Any]]) -> None:
+        payloads = [str(button.get("payload", "")) for button in buttons]
+        await self._state.put(self._namespace, user_id, json.dumps(payloads, ensure_ascii=False), MENU_LIFETIME_S)
 
-    def forget(self, user_id: str) -> None:
-        self._menus.pop(user_id, None)
+    async def forget(self, user_id: str) -> None:
+        await self._state.delete(self._namespace, user_id)
 
-    def resolve(self, user_id: str, text: str) -> str:
+    async def resolve(self, user_id: str, text: str) -> str:
         """Return the payload a numeric reply picks from the user's menu, else ``text``."""
-        payloads = self._menus.get(user_id)
+        if menu_choice(text, 1_000) is None:
+            return text  # not a number: no need to look the menu up
+        stored = await self._state.get(self._namespace, user_id)
+        payloads = json.loads(stored) if stored else None
         if not payloads:
             return text
         index = menu_choice(text, len(payloads))
@@ -145,7 +159,7 @@ class TurnOutput(OutputChannel):
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
-        self._menus.remember(self._user_id, buttons)
+        await self._menus.remember(self._user_id, buttons)
         self.sent_menu = True
         self._match_lists.text_sent()
         await self._emit(numbered_menu(staff_marked(text, kwargs), buttons))
@@ -204,12 +218,15 @@ class TurnRegistry:
         pusher: TextPusher,
         reply_timeout: Optional[float],
         menus: Optional[NumberedMenus] = None,
+        state: Optional[KeyValueState] = None,
     ) -> None:
         self.channel_name = channel_name
         self.pusher = pusher
         #: None: never answer passively (send everything through the message API).
         self.reply_timeout = reply_timeout
-        self.menus = menus or NumberedMenus()
+        #: Which messages have a turn, on any replica (memory unless a shared store is given).
+        self.state: KeyValueState = state or MemoryState()
+        self.menus = menus or NumberedMenus(self.state, f"{channel_name}-menu")
         self.tasks = BackgroundTasks(channel_name)
         self.busy = BusyNotice(channel_name)
         self._turns: MutableMapping[str, Turn] = bounded_cache(MAX_REMEMBERED_TURNS, ttl=DEDUPE_SECONDS)
@@ -236,7 +253,19 @@ class TurnRegistry:
         (answer ``success``: the reply goes or went through the message API)."""
         turn = self._turns.get(dedupe_key)
         if turn is None:
-            turn = self._start(dedupe_key, user_id, text, metadata)
+            meant = await self.menus.resolve(user_id, text)
+            lease = await Lease.acquire(self.state, f"{self.channel_name}-message", dedupe_key)
+            turn = self._turns.get(dedupe_key)  # a delivery that arrived meanwhile
+            if turn is None and lease is None:
+                logger.info("%s retry of %s: another replica answers it", self.channel_name, dedupe_key)
+                return None
+            if turn is None:
+                # Menu clicks (events) carry the operator's configured payloads, and so does a
+                # typed menu number once resolved; a payload typed by hand is checked.
+                typed = is_payload(text) and metadata.get("msg_type") in ("text", "voice")
+                turn = self._start(dedupe_key, user_id, meant, metadata, lease, typed_payload=typed)
+            elif lease is not None:
+                await lease.release(DEDUPE_SECONDS)
         else:
             logger.info("%s retry of %s answered from its first turn", self.channel_name, dedupe_key)
         try:
@@ -246,13 +275,14 @@ class TurnRegistry:
             self._push_in_background(turn)
             raise
 
-    def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
+    def _start(
+        self, key: str, user_id: str, text: str, metadata: Dict[str, Any], lease: Optional[Lease] = None,
+        typed_payload: bool = False,
+    ) -> Turn:
         loop = asyncio.get_running_loop()
         output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
-        # Menu clicks (events) carry the operator's configured payloads; typed text is checked.
-        typed = is_payload(text) and metadata.get("msg_type") in ("text", "voice")
         message = UserMessage(
-            text=self.menus.resolve(user_id, text),
+            text=text,
             output_channel=output,
             sender_id=namespaced_sender_id(self.channel_name, user_id),
             input_channel=self.channel_name,
@@ -262,13 +292,18 @@ class TurnRegistry:
         turn = Turn(
             output=output,
             deadline=loop.time() + (self.reply_timeout or 0.0),
-            task=self.tasks.spawn(self._run(message, output, user_id, typed_payload=typed), f"turn {key}"),
+            task=self.tasks.spawn(
+                self._run(message, output, user_id, lease, typed_payload=typed_payload), f"turn {key}"
+            ),
         )
         self._turns[key] = turn
         self.turns_started += 1
         return turn
 
-    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str, typed_payload: bool = False) -> None:
+    async def _run(
+        self, message: UserMessage, output: TurnOutput, user_id: str, lease: Optional[Lease],
+        typed_payload: bool = False,
+    ) -> None:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
@@ -281,9 +316,12 @@ class TurnRegistry:
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
             await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
+        finally:
+            if lease is not None:
+                await lease.release(DEDUPE_SECONDS)
         if not output.sent_menu:
             # A number typed now answers a question, not an old menu.
-            self.menus.forget(user_id)
+            await self.menus.forget(user_id)
 
     async def _reply_of(self, turn: Turn) -> Optional[str]:
         if turn.push_task is not None:

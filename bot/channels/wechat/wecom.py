@@ -17,7 +17,12 @@ from wechatpy.enterprise import WeChatClient
 from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 
 from bot.channels.common import WECOM_CHANNEL_PREFIX
-from bot.channels.wechat.access_token import OwnedTokenClientMixin, call_off_loop
+from bot.channels.wechat.access_token import (
+    OwnedTokenClientMixin,
+    SharedTokenStore,
+    call_off_loop,
+    shared_token_store,
+)
 from bot.channels.wechat.callback import (
     Callback,
     CallbackInput,
@@ -27,6 +32,8 @@ from bot.channels.wechat.callback import (
     incoming_text,
 )
 from bot.channels.wechat.turns import TurnRegistry
+from bot.settings import get_settings
+from bot.shared_state import KeyValueState, channel_state
 
 CHANNEL_NAME = WECOM_CHANNEL_PREFIX
 DEFAULT_API_BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/"
@@ -37,9 +44,12 @@ class WeComClient(OwnedTokenClientMixin, WeChatClient):
 
     token_path = "gettoken"
 
-    def __init__(self, corp_id: str, corp_secret: str, api_base_url: str, timeout: float = 10) -> None:
+    def __init__(
+        self, corp_id: str, corp_secret: str, api_base_url: str, timeout: float = 10,
+        shared_token: Optional[SharedTokenStore] = None,
+    ) -> None:
         super().__init__(corp_id, corp_secret, timeout=timeout, auto_retry=False)
-        self._own_token(api_base_url)
+        self._own_token(api_base_url, shared_token)
 
     def _token_params(self) -> Dict[str, str]:
         return {"corpid": self.corp_id, "corpsecret": self.secret}
@@ -49,10 +59,11 @@ class WeComApi:
     """The WeCom application's message API."""
 
     def __init__(
-        self, corp_id: str, corp_secret: str, agent_id: str, api_base_url: str = DEFAULT_API_BASE_URL
+        self, corp_id: str, corp_secret: str, agent_id: str, api_base_url: str = DEFAULT_API_BASE_URL,
+        shared_token: Optional[SharedTokenStore] = None,
     ) -> None:
         self.agent_id = int(agent_id)
-        self.client = WeComClient(corp_id, corp_secret, api_base_url)
+        self.client = WeComClient(corp_id, corp_secret, api_base_url, shared_token=shared_token)
 
     async def send_text(self, user_id: str, text: str) -> None:
         await call_off_loop(
@@ -76,6 +87,7 @@ class WeComInput(CallbackInput):
         if not all(credentials.get(key) for key in required):
             cls.raise_missing_credentials_exception()
         check_aes_key(credentials["encoding_aes_key"], "WECOM_ENCODING_AES_KEY")
+        settings = get_settings()
         return cls(
             crypto=WeComCrypto(
                 credentials["token"], credentials["encoding_aes_key"], credentials["corp_id"]
@@ -85,18 +97,26 @@ class WeComInput(CallbackInput):
                 credentials["corp_secret"],
                 credentials["agent_id"],
                 credentials.get("api_base_url") or DEFAULT_API_BASE_URL,
+                shared_token=shared_token_store(
+                    settings, f"wecom:{credentials['corp_id']}:{credentials['agent_id']}"
+                ),
             ),
+            state=channel_state(settings),
             greeting_payload=credentials.get("enter_payload") or CallbackInput.greeting_payload,
         )
 
     def __init__(
-        self, crypto: WeComCrypto, api: WeComApi, greeting_payload: str = CallbackInput.greeting_payload
+        self,
+        crypto: WeComCrypto,
+        api: WeComApi,
+        greeting_payload: str = CallbackInput.greeting_payload,
+        state: Optional[KeyValueState] = None,
     ) -> None:
         self.api = api
         self.callbacks = WeComCallbacks(crypto)
         self.greeting_payload = greeting_payload
         # No passive replies: every answer goes through the message API.
-        self.turns = TurnRegistry(CHANNEL_NAME, api, reply_timeout=None)
+        self.turns = TurnRegistry(CHANNEL_NAME, api, reply_timeout=None, state=state)
 
     async def _answer(self, callback: Callback) -> HTTPResponse:
         message = callback.message

@@ -1,0 +1,216 @@
+"""State two replicas must agree on, against the real Redis (production profile).
+
+Each test uses its own key prefix, so parallel runs and other deployments on the same
+Redis never meet. Two objects built on one prefix stand for two replicas.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import redis
+
+from bot import shared_state
+from bot.channels.telegram import CallbackRegistry
+from bot.channels.wechat.access_token import AccessTokenOwner, SharedTokenStore, shared_token_store
+from bot.channels.wechat.turns import NumberedMenus, TurnRegistry
+from bot.handoff.ingest import RedisLiveHub
+from bot.settings import Settings
+from bot.shared_state import Lease, MemoryState, RedisState, channel_state
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test alone; its keys are deleted afterwards."""
+    prefix = f"cybot-test-scale-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+class Pusher:
+    def __init__(self) -> None:
+        self.sent: List[Tuple[str, str]] = []
+
+    async def send_text(self, user_id: str, text: str) -> None:
+        self.sent.append((user_id, text))
+
+
+def test_the_production_profile_keeps_channel_state_in_redis(tmp_path) -> None:
+    assert isinstance(channel_state(Settings(var_dir=tmp_path, profile="production")), RedisState)
+    assert isinstance(channel_state(Settings(var_dir=tmp_path)), MemoryState)
+    assert shared_token_store(Settings(var_dir=tmp_path), "wechat:app") is None
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_is_claimed_once_across_replicas(redis_url: str, prefix: str) -> None:
+    replicas = [RedisState(redis_url, prefix), RedisState(redis_url, prefix)]
+    claims = await asyncio.gather(*(replicas[i % 2].claim("wechat-message", "msg:42", 60) for i in range(10)))
+    assert sorted(claims) == [False] * 9 + [True]
+    assert await RedisState(redis_url, prefix + "-other").claim("wechat-message", "msg:42", 60)
+    for state in replicas:
+        await state.close()
+
+
+@pytest.mark.asyncio
+async def test_a_wechat_retry_on_another_replica_gets_no_second_turn(redis_url: str, prefix: str) -> None:
+    turns_run: List[str] = []
+    pushers = [Pusher(), Pusher()]
+    replicas = [
+        TurnRegistry("wechat", pushers[i], reply_timeout=2.0, state=RedisState(redis_url, prefix)) for i in range(2)
+    ]
+
+    async def on_new_message(message: Any) -> None:
+        turns_run.append(message.text)
+        await asyncio.sleep(0.2)
+        await message.output_channel.send_response(message.sender_id, {"text": "基金规模300亿元"})  # as Rasa sends
+
+    for replica in replicas:
+        replica.set_message_handler(on_new_message)
+    first, retry = await asyncio.gather(
+        replicas[0].answer("msg:7001", "o-alice", "基金规模", {}),
+        replicas[1].answer("msg:7001", "o-alice", "基金规模", {}),
+    )
+    assert turns_run == ["基金规模"]  # one Rasa turn
+    answers = [reply for reply in (first, retry) if reply]
+    assert answers == ["基金规模300亿元"]  # one answer; the other delivery got "success"
+    assert pushers[0].sent == pushers[1].sent == []
+    for replica in replicas:
+        await replica.close()
+
+
+@pytest.mark.asyncio
+async def test_a_menu_sent_by_one_replica_is_understood_by_another(redis_url: str, prefix: str) -> None:
+    sender, receiver = NumberedMenus(RedisState(redis_url, prefix)), NumberedMenus(RedisState(redis_url, prefix))
+    menu = [{"title": "政策", "payload": "/ask_policy"}, {"title": "专家", "payload": "/find_experts"}]
+    await sender.remember("o-bob", menu)
+    assert await receiver.resolve("o-bob", "２") == "/find_experts"
+    assert await receiver.resolve("o-carol", "2") == "2"
+
+
+@pytest.mark.asyncio
+async def test_a_telegram_button_works_on_every_replica_and_only_in_its_chat(redis_url: str, prefix: str) -> None:
+    first, second = CallbackRegistry(RedisState(redis_url, prefix)), CallbackRegistry(RedisState(redis_url, prefix))
+    token = await first.issue(1001, "/find_suppliers")
+    assert await second.resolve(token, 1001) == "/find_suppliers"
+    assert await second.resolve(token, 1002) is None
+
+
+def test_one_access_token_fetch_serves_every_replica(redis_url: str, prefix: str) -> None:
+    fetched: List[str] = []
+    lock = threading.Lock()
+
+    def fetch() -> Tuple[str, int]:
+        with lock:
+            fetched.append(f"token-{len(fetched) + 1}")
+            return fetched[-1], 7200
+
+    owners = [AccessTokenOwner(fetch, shared=SharedTokenStore(redis_url, f"{prefix}:token")) for _ in range(3)]
+    seen: Dict[int, str] = {}
+
+    def use(index: int) -> None:
+        seen[index] = owners[index % 3].token()
+
+    threads = [threading.Thread(target=use, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert fetched == ["token-1"] and set(seen.values()) == {"token-1"}
+
+    # WeChat rejects the token on two replicas at once: one new fetch, used by all.
+    owners[0].refresh_after_rejection("token-1")
+    owners[1].refresh_after_rejection("token-1")
+    assert fetched == ["token-1", "token-2"]
+    assert {owner.token() for owner in owners} == {"token-2"}
+
+
+@pytest.mark.asyncio
+async def test_console_updates_reach_staff_on_every_gateway(redis_url: str, prefix: str) -> None:
+    gateways = [RedisLiveHub(redis_url, f"{prefix}:console") for _ in range(2)]
+    relays = [asyncio.create_task(hub.relay()) for hub in gateways]
+    try:
+        staff_on_second = gateways[1].subscribe()
+        staff_on_first = gateways[0].subscribe()
+        await asyncio.sleep(0.3)  # both relays subscribed
+        gateways[0].publish({"type": "conversation", "conversation": {"sender_id": "web:x"}})
+        for queue in (staff_on_second, staff_on_first):
+            update = await asyncio.wait_for(queue.get(), 5)
+            assert update["conversation"]["sender_id"] == "web:x"
+    finally:
+        for relay in relays:
+            relay.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
+
+
+@pytest.mark.asyncio
+async def test_a_claim_lapses_when_its_replica_dies_mid_turn_and_holds_while_it_lives(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shared_state, "LEASE_S", 0.6)
+    first, second = RedisState(redis_url, prefix), RedisState(redis_url, prefix)
+
+    working = await Lease.acquire(first, "widget-message", "m-alive")
+    await asyncio.sleep(1.5)  # well past one lease: renewed while its holder lives
+    assert await Lease.acquire(second, "widget-message", "m-alive") is None
+    await working.release(keep_s=60)
+    assert await shared_state.is_done(second, "widget-message", "m-alive")
+    assert await Lease.acquire(second, "widget-message", "m-alive") is None  # handled: never again
+
+    dying = await Lease.acquire(first, "widget-message", "m-dead")
+    assert dying is not None and dying._renewer is not None
+    dying._renewer.cancel()  # SIGKILL: no more renewals, no release
+    assert await Lease.acquire(second, "widget-message", "m-dead") is None
+    await asyncio.sleep(0.8)
+    taken_over = await Lease.acquire(second, "widget-message", "m-dead")
+    assert taken_over is not None and not await shared_state.is_done(second, "widget-message", "m-dead")
+    await taken_over.release(keep_s=60)
+
+
+def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="REDIS_KEY_PREFIX"):
+        Settings.from_environ({"REDIS_KEY_PREFIX": "cybot-prod"}, var_dir=tmp_path)
+
+
+def test_replicas_starting_together_create_the_console_store_once(postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    from bot.handoff.store import HandoffStore
+
+    name = f"cybot_scale_schema_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    errors: List[Exception] = []
+    stores: List[HandoffStore] = []
+
+    def start_replica() -> None:
+        try:
+            stores.append(HandoffStore(url))
+        except Exception as error:  # noqa: BLE001 - every failure is reported below
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=start_replica) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(stores) == 4
+        assert stores[0].queue_state() == (0, 0.0)
+    finally:
+        for store in stores:
+            store.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
