@@ -7,6 +7,10 @@ waits too (bench/bench_reply_latency.py measured it). The project's SQLite set-u
 file) keeps the database consistent and lets the console read while Rasa writes; a
 power cut may lose the last turns, never corrupt the file. The production profile uses
 PostgreSQL instead.
+
+After each committed turn the store rings the console feed's doorbell
+(:mod:`bot.handoff.doorbell`), so the web gateway reads the new events at once instead
+of polling the database.
 """
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ from pathlib import Path
 from typing import Any, Optional
 
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.db import prepare_sqlite_file, tune_sqlite
+from bot.handoff.doorbell import SOCKET_NAME, ring
+from bot.settings import get_settings
 
 
 class SQLiteTrackerStore(SQLTrackerStore):
@@ -28,3 +35,8 @@ class SQLiteTrackerStore(SQLTrackerStore):
         tune_sqlite(self.engine)
         with self.engine.connect():
             pass  # switch the file to WAL now, before the console opens it
+        self.doorbell = get_settings().var_dir / SOCKET_NAME
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await super().save(tracker)
+        ring(self.doorbell)
