@@ -438,13 +438,16 @@ def user_conversations(prefix: str, mix: Sequence[str], users: int, cycles: int)
     return out
 
 
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
 def start_profiles(pids: Dict[str, int], seconds: int, out_dir: Path) -> List[subprocess.Popen]:
     """py-spy on every process of ours for ``seconds`` (speedscope JSON + flame SVG)."""
     recorders = []
     for name, pid in pids.items():
         for fmt, suffix in (("flamegraph", "svg"), ("raw", "txt")):
             recorders.append(subprocess.Popen(
-                ["py-spy", "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
+                [PY_SPY, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "50",
                  "--format", fmt, "--output", str(out_dir / f"profile-{name}.{suffix}"), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))

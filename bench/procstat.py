@@ -1,14 +1,14 @@
 """CPU time and resident memory of process trees, read from ``/proc`` (Linux).
 
 A benchmark names each process it cares about (``{"rasa": pid, …}``); every figure
-counts the process and all its descendants, so a server that forks workers is
-measured whole.
+counts the process and all its descendants (a server that forks workers is measured
+whole), except named processes among them, which count on their own.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Mapping
+from typing import Collection, Dict, List, Mapping
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -33,13 +33,14 @@ def _children() -> Dict[int, List[int]]:
     return children
 
 
-def tree(pid: int, children: Mapping[int, List[int]]) -> List[int]:
-    """``pid`` and its descendants."""
+def tree(pid: int, children: Mapping[int, List[int]], apart: Collection[int] = ()) -> List[int]:
+    """``pid`` and its descendants, except those under a pid in ``apart`` (measured
+    on their own, e.g. the servers a launcher started)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
         found.append(current)
-        todo.extend(children.get(current, []))
+        todo.extend(child for child in children.get(current, []) if child not in apart)
     return found
 
 
@@ -49,7 +50,7 @@ def cpu_seconds(pids: Mapping[str, int]) -> Dict[str, float]:
     result: Dict[str, float] = {}
     for name, pid in pids.items():
         total = 0
-        for member in tree(pid, children):
+        for member in tree(pid, children, apart=set(pids.values()) - {pid}):
             try:
                 fields = _stat_fields(member)
             except OSError:
@@ -66,7 +67,7 @@ def resident_mb(pids: Mapping[str, int]) -> Dict[str, float]:
     result: Dict[str, float] = {}
     for name, pid in pids.items():
         pages = 0
-        for member in tree(pid, children):
+        for member in tree(pid, children, apart=set(pids.values()) - {pid}):
             try:
                 pages += int(Path(f"/proc/{member}/statm").read_text().split()[1])
             except (OSError, IndexError, ValueError):
