@@ -16,6 +16,36 @@ from typing import List, Optional
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
 
 
+def validate_action_results_with_one_validator() -> None:
+    """Rasa checks every action server response against its JSON schema with
+    ``jsonschema.validate``, which first re-checks the schema itself: a tenth of the
+    Rasa server's CPU time per message in the profile (BENCHMARKS.md). Check the
+    schema once and reuse one validator; the responses are validated exactly as before."""
+    from jsonschema import ValidationError
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    schema = RemoteAction.action_response_format_spec()
+    validator_class = validator_for(schema)
+    validator_class.check_schema(schema)
+    validator = validator_class(schema)
+
+    def validate_action_result(self: RemoteAction, result: dict) -> bool:
+        error = best_match(validator.iter_errors(result))
+        if error is None:
+            return True
+        assert isinstance(error, ValidationError)
+        error.message += (
+            ". Failed to validate Action server response from API, make sure your response from the "
+            f"Action endpoint is valid. For more information about the format visit {DOCS_BASE_URL}/custom-actions"
+        )
+        raise error
+
+    RemoteAction._validate_action_result = validate_action_result
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.rasa_server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model archive")
@@ -44,6 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     configure_logging_and_warnings(logging.INFO, warn_only_once=True, filter_repeated_logs=True)
     configure_structlog(logging.INFO)
     tf_env.setup_tf_environment()
+    validate_action_results_with_one_validator()
     sys.path.insert(1, os.fspath(PROJECT_ROOT))  # custom components, channels and stores of ours
     rasa.core.run.serve_application(
         args.model,

@@ -35,7 +35,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot.cache import bounded_cache
-from bot.db import prepare_sqlite_file, tune_sqlite
+from bot.db import create_engine, prepare_sqlite_file
 from bot.handoff.doorbell import SOCKET_NAME, ring
 from bot.settings import get_settings
 
@@ -122,11 +122,17 @@ class SQLiteTrackerStore(CachingSQLTrackerStore):
     """The caching SQL tracker store on SQLite in WAL mode, ringing the console feed
     after each turn (``type: bot.stores.SQLiteTrackerStore``)."""
 
+    engine: sa.engine.Engine
+
     def __init__(self, dialect: str = "sqlite", db: str = "rasa.db", host: Optional[str] = None, **kwargs: Any) -> None:
         if dialect == "sqlite" and not host:
             prepare_sqlite_file(Path(db))  # owner-only before Rasa creates its tables
         super().__init__(dialect=dialect, db=db, host=host, **kwargs)
-        tune_sqlite(self.engine)
+        if dialect == "sqlite":
+            # The project's SQLite engine (WAL, pooled connections) instead of Rasa's.
+            self.engine.dispose()
+            self.engine = create_engine(self.engine.url)
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         with self.engine.connect():
             pass  # switch the file to WAL now, before the console opens it
         self.doorbell = get_settings().var_dir / SOCKET_NAME
