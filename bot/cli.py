@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
-from typing import Dict, List, Optional
+import urllib.parse
+from contextlib import contextmanager
+from types import FrameType
+from typing import Dict, Iterator, List, Optional
 
 from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
@@ -49,8 +53,45 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class StopRequested(Exception):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C does."""
+
+
+@contextmanager
+def stop_on_termination_signals() -> Iterator[None]:
+    """Turn SIGTERM (systemd, ``docker stop``) and SIGHUP (closed terminal) into
+    :class:`StopRequested`, so ``python -m bot run`` stops its processes for them too."""
+
+    numbers = (signal.SIGTERM, signal.SIGHUP)
+
+    def request_stop(signum: int, _frame: Optional[FrameType]) -> None:
+        for number in numbers:  # a second signal must not interrupt the stopping
+            signal.signal(number, signal.SIG_IGN)
+        raise StopRequested(signal.Signals(signum).name)
+
+    previous = [signal.signal(number, request_stop) for number in numbers]
+    try:
+        yield
+    finally:
+        for number, handler in zip(numbers, previous, strict=True):
+            signal.signal(number, handler)
+
+
+def _port(url: str, default: int) -> int:
+    return urllib.parse.urlsplit(url).port or default
+
+
 def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> int:
     """Start everything; ``env`` adds environment for the started processes."""
+    with stop_on_termination_signals():
+        try:
+            return _run(args, env)
+        except (KeyboardInterrupt, StopRequested) as reason:
+            print(f"\nstopped ({reason or 'Ctrl-C'})", flush=True)
+            return 0
+
+
+def _run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> int:
     from bot.training import train_if_needed
 
     settings = get_settings()
@@ -58,6 +99,8 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
         profile=args.profile or settings.profile,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        rasa_port=_port(settings.rasa_url, 5005),
+        action_port=_port(settings.action_server_url, 5055),
         env=dict(env or {}),
     )
     try:
@@ -75,6 +118,9 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BaseException:  # Ctrl-C or SIGTERM while starting: leave nothing behind
+        stack.stop()
+        raise
     web = stack.web_url
     print(
         "\n".join(
@@ -87,19 +133,16 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
                 f"  Rasa server (loopback only, token in var/rasa_token): {stack.rasa_url}",
                 f"  logs: {stack.var_dir / 'logs'}",
                 "Create a staff account with: .venv/bin/python -m bot staff add NAME --role admin",
-                "Press Ctrl-C to stop.",
+                "Press Ctrl-C to stop (SIGTERM and SIGHUP stop it too).",
             ]
         ),
         flush=True,
     )
     try:
-        exited = stack.wait()
-        print(f"error: {exited} stopped; see {stack.var_dir / 'logs' / (exited + '.log')}", file=sys.stderr)
+        stack.supervise()  # returns only when a process keeps dying
         return 1
-    except KeyboardInterrupt:
-        print("\nstopping …")
-        return 0
     finally:
+        print("stopping …", flush=True)
         stack.stop()
 
 

@@ -4,10 +4,22 @@
 :class:`Stack`, so what the tests start is what a user runs. Each process logs to
 ``<var_dir>/logs/<name>.log``. The Rasa server binds to loopback with its HTTP API
 behind a token; the web gateway is the public entry point.
+
+Local attack surface: the action server listens on loopback only and refuses every
+action call without the shared secret (``X-Action-Secret``; ``ACTION_SERVER_SECRET`` or
+one generated for each start, passed by environment, never written to disk or put on a
+command line); the var folder, its logs and generated files are owner-only.
+
+Supervision (:meth:`Stack.supervise`): a process that dies is started again, at most
+:data:`MAX_RESTARTS` times within :data:`RESTART_WINDOW_S`, each time with a log line;
+:meth:`Stack.stop` stops every process group, which ``python -m bot run`` does on Ctrl-C,
+SIGTERM and SIGHUP alike.
 """
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,9 +33,18 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from bot.db import FILE_MODE, private_directory
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 MODEL_PATH = PROJECT_ROOT / "models" / "assistant.tar.gz"
+
+#: Header carrying the action server's shared secret (see rasa_sdk_plugins.action_auth).
+ACTION_SECRET_HEADER = "X-Action-Secret"
+#: A process is restarted at most this often within :data:`RESTART_WINDOW_S`.
+MAX_RESTARTS = 3
+RESTART_WINDOW_S = 300.0
+
+logger = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -86,7 +107,12 @@ class Stack:
             web_port=config.web_port,
         )
         self.token = self.settings.rasa_api_token(create=True)
+        #: Rasa sends it with every action call; the action server checks it.
+        self.action_secret = self.settings.action_server_secret or secrets.token_hex(32)
         self.processes: Dict[str, subprocess.Popen] = {}
+        #: When each process was restarted (monotonic), for the restart limit.
+        self.restarts: Dict[str, List[float]] = {}
+        self._commands: Dict[str, List[str]] = {}
 
     # -- configuration files ------------------------------------------------------
     def environment(self) -> Dict[str, str]:
@@ -97,7 +123,10 @@ class Stack:
                 **self.config.env,
                 **self.settings.as_environment(),
                 "RASA_TOKEN": self.token,
+                "ACTION_SERVER_SECRET": self.action_secret,
                 "SANIC_HOST": "127.0.0.1",  # the action server: loopback only
+                # Rasa's lock store: how long a turn may hold a conversation.
+                "TICKET_LOCK_LIFETIME": str(self.settings.lock_lifetime_seconds),
             }
         )
 
@@ -105,13 +134,17 @@ class Stack:
         """endpoints.yml (or .production.yml) with this stack's ports and var dir."""
         name = "endpoints.production.yml" if self.config.profile == "production" else "endpoints.yml"
         endpoints = yaml.safe_load((PROJECT_ROOT / name).read_text(encoding="utf-8"))
-        endpoints["action_endpoint"] = {"url": f"{self.action_url}/webhook"}
+        endpoints["action_endpoint"] = {
+            "url": f"{self.action_url}/webhook",
+            # Rasa fills it in from its environment: the secret never reaches the disk.
+            "headers": {ACTION_SECRET_HEADER: "${ACTION_SERVER_SECRET}"},
+        }
         for key in ("tracker_store", "event_broker"):
             store = endpoints.get(key) or {}
             if store.get("dialect") == "sqlite":
                 store["db"] = str(self.var_dir / Path(store["db"]).name)
         path = self.var_dir / f"endpoints.{self.config.profile}.yml"
-        path.write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
+        _write_private(path, yaml.safe_dump(endpoints, allow_unicode=True))
         return path
 
     def write_credentials(self) -> Path:
@@ -120,10 +153,7 @@ class Stack:
         credentials.update(self.settings.channel_credentials())
         credentials.update(self.config.extra_credentials)
         path = self.var_dir / "credentials.yml"
-        descriptor = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # holds secrets
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            yaml.safe_dump(credentials, handle, allow_unicode=True)
-        path.chmod(0o600)  # a file left by an older version
+        _write_private(path, yaml.safe_dump(credentials, allow_unicode=True))  # holds secrets
         return path
 
     # -- processes ----------------------------------------------------------------
@@ -152,19 +182,18 @@ class Stack:
             "web": f"{self.web_url}/healthz",
         }
 
-    def start(self, timeout: float = 240.0) -> "Stack":
-        """Start every process and wait until each answers its health check."""
+    def start(self, timeout: float = 600.0) -> "Stack":
+        """Start every process and wait until each answers its health check.
+
+        The deadline is generous: loading the model takes ~40 s on a quiet two-core machine and
+        several minutes when the machine is busy, and a slow start is not a failure.
+        """
         if not Path(self.config.model_path).exists():
             raise StackError(f"no trained model at {self.config.model_path}: run `python -m bot train`")
-        logs = self.var_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        env = self.environment()
-        for name, command in self.commands().items():
-            log = open(logs / f"{name}.log", "ab")
-            self.processes[name] = subprocess.Popen(
-                command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        private_directory(self.var_dir)
+        self._commands = self.commands()
+        for name in self._commands:
+            self._launch(name)
         deadline = time.monotonic() + timeout
         health = self.health_urls()
         try:
@@ -174,6 +203,24 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _launch(self, name: str) -> None:
+        """Start (or start again) the process ``name``, appending to its log."""
+        if name == "rasa" and self.config.profile == "production":
+            from bot.locks import release_conversation_locks
+
+            released = release_conversation_locks(self.settings)
+            if released:
+                logger.info("released %d conversation locks left by an earlier Rasa", released)
+        logs = self.var_dir / "logs"
+        private_directory(logs)
+        log_path = logs / f"{name}.log"
+        descriptor = os.open(log_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, FILE_MODE)
+        with os.fdopen(descriptor, "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                self._commands[name], cwd=PROJECT_ROOT, env=self.environment(), stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
 
     def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
         process = self.processes[name]
@@ -203,10 +250,42 @@ class Stack:
                 process.wait()
         self.processes.clear()
 
-    def wait(self) -> str:
-        """Block until a process exits; return its name."""
+    def supervise(self, poll_s: float = 1.0, health_timeout: float = 240.0) -> str:
+        """Keep every process running: restart one that dies (a log line each time) until
+        it died more than :data:`MAX_RESTARTS` times within :data:`RESTART_WINDOW_S`;
+        then return its name (the caller stops the rest)."""
         while True:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
+            for name, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                now = time.monotonic()
+                recent = [at for at in self.restarts.get(name, []) if now - at < RESTART_WINDOW_S]
+                log = self.var_dir / "logs" / f"{name}.log"
+                if len(recent) >= MAX_RESTARTS:
+                    print(f"error: {name} exited with {code} again, {len(recent)} restarts within "
+                          f"{RESTART_WINDOW_S:.0f} s: giving up; see {log}", file=sys.stderr, flush=True)
                     return name
-            time.sleep(1)
+                self.restarts[name] = [*recent, now]
+                print(f"warning: {name} exited with {code}; restarting it ({len(recent) + 1} of "
+                      f"{MAX_RESTARTS}); see {log}", file=sys.stderr, flush=True)
+                try:
+                    self.restart(name, health_timeout)
+                except StackError as error:
+                    print(f"warning: {error}", file=sys.stderr, flush=True)
+                    continue
+                print(f"{name} is running again", file=sys.stderr, flush=True)
+            time.sleep(poll_s)
+
+    def restart(self, name: str, timeout: float = 240.0) -> None:
+        """Start the (stopped) process ``name`` again and wait until it is healthy."""
+        self._launch(name)
+        self._wait_healthy(name, self.health_urls()[name], time.monotonic() + timeout)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to an owner-only file (0600, also when it existed before)."""
+    descriptor = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, FILE_MODE)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(FILE_MODE)

@@ -35,6 +35,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "input.too_long": {"zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。"},
     "input.malformed": {"zh": "消息格式不正确。"},
     "input.text_only": {"zh": "目前只能处理文字消息，请用文字描述您的问题。"},
+    "input.invalid_characters": {"zh": "消息中含有无法识别的字符（乱码或控制字符），请检查后重新输入。"},
+    "service.busy": {"zh": "抱歉，服务暂时繁忙，暂时无法处理您的请求，请稍后再试。"},
     "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
     # --- text-only channels (Telegram, WeChat, WeCom) -------------------------------
     "menu.reply_with_number": {"zh": "请回复数字选择："},

@@ -12,6 +12,7 @@ import pluggy
 
 def init_hooks(manager: pluggy.PluginManager) -> None:
     """Register this project's action-server extensions with rasa_sdk."""
-    from rasa_sdk_plugins import platform_index
+    from rasa_sdk_plugins import action_auth, platform_index
 
+    manager.register(action_auth)
     manager.register(platform_index)

@@ -25,6 +25,9 @@ class RecordingApp:
     def register_listener(self, listener: Callable[..., Any], event: str) -> None:
         self.listeners.setdefault(event, []).append(listener)
 
+    def register_middleware(self, middleware: Callable[..., Any], attach_to: str) -> None:
+        self.listeners.setdefault(f"middleware:{attach_to}", []).append(middleware)
+
 
 def start_listeners() -> List[Callable[..., Any]]:
     app = RecordingApp()

@@ -269,3 +269,26 @@ async def test_malformed_webhook_body_is_a_clear_400(webhook_bot) -> None:
 def test_webhook_mode_requires_a_secret() -> None:
     with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
         TelegramInput.from_credentials({"token": new_bot_token(), "mode": "webhook"})
+
+
+@pytest.mark.asyncio
+async def test_a_lone_surrogate_is_refused_in_the_chat_and_never_reaches_the_assistant(webhook_bot) -> None:
+    webhook_url, secret, assistant, user = webhook_bot
+    update = update_from(user, "你\ud800")
+    async with httpx.AsyncClient() as http:
+        delivered = await http.post(
+            webhook_url, content=json.dumps(update), headers={SECRET_TOKEN_HEADER: secret,
+                                                              "content-type": "application/json"}
+        )
+        assert delivered.status_code == 200
+        [reply] = await user.received(1)
+        assert reply["text"] == user_text("input.invalid_characters")
+        assert assistant.received == []
+        update = update_from(user, "你好\x00")
+        update["message"]["from"] = {**user.user, "first_name": "张\udc00三"}
+        await http.post(webhook_url, content=json.dumps(update), headers={SECRET_TOKEN_HEADER: secret,
+                                                                          "content-type": "application/json"})
+    [answer] = await user.received(1)
+    assert answer["text"] == "关于「你好」的回答"
+    [message] = assistant.received
+    assert message.metadata["telegram"]["name"].startswith("张\ufffd三")  # shown, never stored broken

@@ -382,3 +382,48 @@ async def test_wecom_notice_that_cannot_be_delivered_is_logged(
     assert fake.sent == []
     [failure] = [record for record in caplog.records if record.name == "bot.tasks"]
     assert "notice to" in failure.getMessage() and failure.exc_info is not None
+
+
+async def test_another_followers_msgid_gets_their_own_answer(account: OfficialAccount) -> None:
+    channel, assistant, _, follower = account
+    other = Follower(follower.http, follower.url, follower.token, None, APP_ID)
+    other.crypto = follower.crypto
+    first = follower.reply_text(await follower.deliver(follower.text_xml("园区在哪里", msg_id=7001)))
+    second = other.reply_text(await other.deliver(other.text_xml("找专家", msg_id=7001)))
+    assert (first, second) == ("关于「园区在哪里」的回答", "关于「找专家」的回答")
+    assert assistant.texts == ["园区在哪里", "找专家"]
+    assert channel.turns.turns_started == 2
+
+
+@pytest.mark.parametrize("age_s", [301, 86_400, 365 * 86_400, -3600])
+async def test_callbacks_outside_the_freshness_window_are_refused(account: OfficialAccount, age_s: int) -> None:
+    _, assistant, _, follower = account
+    stale = int(time.time()) - age_s
+    response = await follower.deliver(follower.text_xml("你好", msg_id=7100 + age_s % 97), timestamp=stale)
+    assert response.status_code == 403 and "stale" in response.text
+    assert assistant.received == []
+    fresh = await follower.deliver(follower.text_xml("你好", msg_id=7200), timestamp=int(time.time()) - 60)
+    assert follower.reply_text(fresh) == "关于「你好」的回答"
+
+
+async def test_safe_mode_refuses_a_signed_but_unencrypted_body() -> None:
+    async for _, assistant, _, follower in official_account(new_aes_key()):
+        response = await follower.deliver(follower.text_xml("伪造的消息", msg_id=7300), encrypt=False)
+        assert response.status_code == 403 and "safe mode" in response.text
+        assert assistant.received == []
+
+
+@pytest.mark.parametrize("sender", ["o" + "x" * 200, "o user with spaces", "o/../x"])
+async def test_a_sender_id_that_could_not_be_stored_is_refused(account: OfficialAccount, sender: str) -> None:
+    _, assistant, _, follower = account
+    xml = follower.text_xml("你好", msg_id=7400).replace(follower.openid, sender)
+    response = await follower.deliver(xml)
+    assert response.status_code == 400 and "sender" in response.text
+    assert assistant.received == []
+
+
+async def test_plaintext_mode_warns_at_start(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        async for _ in official_account(None):
+            pass
+    assert any("plaintext mode" in record.getMessage() for record in caplog.records)

@@ -3,6 +3,7 @@ login on every route, CSRF, origin check, login rate limit, session expiry, role
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from pathlib import Path
@@ -228,3 +229,25 @@ async def test_reply_needs_the_conversation_taken_over(console):
             "/console/api/conversations/web:victim/notes", json=body, headers={"X-CSRF-Token": csrf}
         )
         assert response.status == 400
+
+
+async def test_staff_text_with_lone_surrogates_is_refused_and_control_characters_dropped(console):
+    client, store, _ = console
+    await login(client)
+    csrf = await api_csrf(client)
+    refused = await client.post(
+        "/console/api/conversations/web:victim/notes",
+        data=b'{"text": "\\u4f60\\ud800"}',
+        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+    )
+    assert refused.status == 400 and "lone surrogates" in (await refused.json())["error"]
+    kept = await client.post(
+        "/console/api/conversations/web:victim/notes",
+        json={"text": "回访\x00\x1b客户"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert kept.status == 200
+    detail = await (await client.get("/console/api/conversations/web:victim")).json()
+    assert "回访客户" in json.dumps(detail, ensure_ascii=False)
+    search = await client.get("/console/api/search?q=%ED%A0%80")  # a surrogate, percent-encoded
+    assert search.status in (200, 400)

@@ -163,3 +163,12 @@ def test_only_the_settings_module_reads_the_environment():
     assert readers == ["bot/launcher.py", "bot/settings.py"]
     launcher = (PROJECT_ROOT / "bot" / "launcher.py").read_text(encoding="utf-8")
     assert not re.search(r"os\.environ(\.get|\[)|getenv\(", launcher)
+
+
+def test_production_refuses_wechat_plaintext_mode_unless_allowed():
+    wechat = {"WECHAT_APP_ID": "wx1", "WECHAT_APP_SECRET": "s", "WECHAT_TOKEN": "t"}
+    with pytest.raises(SettingsError, match="WECHAT_ENCODING_AES_KEY"):
+        Settings.from_environ({**wechat, "CYBOT_PROFILE": "production"})
+    Settings.from_environ({**wechat, "CYBOT_PROFILE": "production", "WECHAT_ALLOW_PLAINTEXT": "1"})
+    Settings.from_environ({**wechat, "CYBOT_PROFILE": "production", "WECHAT_ENCODING_AES_KEY": "k" * 43})
+    Settings.from_environ(wechat)  # the embedded profile (development) only warns

@@ -19,6 +19,7 @@ import socketio
 
 from bot.handoff.rasa_client import RasaClient
 from bot.launcher import Stack
+from bot.messages import user_text
 from bot.settings import get_settings
 
 pytestmark = pytest.mark.timeout(600)  # includes starting the shared assistant
@@ -212,5 +213,25 @@ def test_a_session_id_a_client_makes_up_is_replaced(assistant: Stack):
         await client.close()
         assert reply["ok"] is False and "刷新页面" in reply["error"]
         assert user_events(rasa_tracker(assistant, "web:telegram:42")) == []
+
+    asyncio.run(scenario())
+
+
+def test_lone_surrogates_are_refused_and_bad_metadata_dropped(assistant: Stack):
+    async def scenario() -> None:
+        client = WidgetClient(assistant.web_url)
+        session_id = await client.start()
+        ack = await client.say("你\ud800")
+        assert ack["ok"] is False and ack["error"] == user_text("input.invalid_characters")
+        for shape in (None, [], ["a", "b", "c"]):  # any argument shape gets an answer
+            refused = await client.sio.call("user_uttered", shape, timeout=30)
+            assert refused["ok"] is False
+        with_metadata = {"message": POLICY_QUESTION, "session_id": session_id, "message_id": uuid.uuid4().hex,
+                         "customData": {"\ud800": "x"}}
+        assert await client.sio.call("user_uttered", with_metadata, timeout=30) == {"ok": True}
+        await client.wait_for(lambda: client.events("turn_done"))
+        await client.close()
+        [event] = user_events(rasa_tracker(assistant, f"web:{session_id}"))
+        assert event["text"] == POLICY_QUESTION and "\ud800" not in (event.get("metadata") or {})
 
     asyncio.run(scenario())

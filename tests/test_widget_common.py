@@ -10,6 +10,9 @@ from __future__ import annotations
 from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
 
 from bot.channels.common import (
+    checked_user_text,
+    invalid_text_in,
+    is_valid_channel_user_id,
     namespaced_sender_id,
     rejection_for_user_text,
     split_sender_id,
@@ -17,6 +20,7 @@ from bot.channels.common import (
     staff_reply_event,
 )
 from bot.channels.socketio import widget_history, widget_message
+from bot.messages import user_text
 from bot.settings import get_settings
 
 
@@ -85,3 +89,30 @@ def test_rejections_are_clear_and_only_for_bad_input():
     assert "为空" in rejection_for_user_text("   ")
     too_long = rejection_for_user_text("字" * (limit + 1))
     assert str(limit) in too_long and "过长" in too_long
+
+
+def test_text_that_cannot_be_stored_is_refused_and_control_characters_removed():
+    assert checked_user_text("\u4f60\ud800") == ("", user_text("input.invalid_characters"))
+    assert checked_user_text("\udfff") == ("", user_text("input.invalid_characters"))
+    assert checked_user_text("\x00\x1b[1m你好\x7f\u0085") == ("[1m你好", None)
+    assert checked_user_text("第一行\n第二行\t") == ("第一行\n第二行\t", None)
+    assert checked_user_text("\x00\x01") == ("", user_text("input.empty"))
+    assert checked_user_text(12345) == ("", user_text("input.empty"))
+    assert invalid_text_in({"a": ["ok", {"\ud800": 1}]}) and invalid_text_in({"a": "\x00"})
+    assert not invalid_text_in({"页面": "/portal/", "n": [1, 2.5, None, True]})
+    deep: object = "x"
+    for _ in range(50):
+        deep = [deep]
+    assert invalid_text_in(deep)  # nothing real nests this deep
+
+
+def test_channel_user_ids_are_bounded_and_plain():
+    for valid in ("12345", "-1001234567890", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "zhangsan", "张三", "a.b@c:d+e=f"):
+        assert is_valid_channel_user_id(valid), valid
+    for invalid in ("", "x" * 129, "a b", "a/b", "a\x00", "\ud800", "a\nb", None, 42):
+        assert not is_valid_channel_user_id(invalid), invalid
+        try:
+            namespaced_sender_id("web", invalid)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+        raise AssertionError(f"{invalid!r} named a conversation")

@@ -25,14 +25,27 @@ Staff messages (convention agreed between the channels and the staff console)
     :func:`staff_prefix` in front of the text.
 
 Message limits
-    :func:`rejection_for_user_text` says, in the user's language, why a message is
-    refused (empty, or longer than ``MAX_USER_MESSAGE_CHARS``); channels send that
-    reason back instead of passing the message to Rasa.
+    :func:`checked_user_text` is what every channel does with a user's text: control
+    characters (NUL, escape sequences: invisible, and PostgreSQL refuses NUL) are
+    removed, then :func:`rejection_for_user_text` says, in the user's language, why
+    the rest is refused (empty, longer than ``MAX_USER_MESSAGE_CHARS``, or holding a
+    lone surrogate); channels send that reason back instead of passing the message to
+    Rasa. A lone surrogate is legal in JSON but cannot be encoded as UTF-8, so it would
+    fail later in every database driver, log writer and the staff console: it is
+    refused where it enters, never stored. :func:`invalid_text_in` refuses both in
+    every string of a JSON value (metadata).
+
+Sender ids from the outside
+    :func:`is_valid_channel_user_id` is the one rule for the user id a channel
+    receives: 1–:data:`MAX_CHANNEL_USER_ID_CHARS` letters, digits and ``_ - . : @ + =``
+    (no spaces, slashes or control characters: ids end up in URLs and in a
+    ``VARCHAR(255)`` column of the tracker store).
 
 Every sentence here comes from the catalogue (:mod:`bot.messages`).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from bot.messages import DEFAULT_LANGUAGE, user_text
@@ -43,6 +56,9 @@ WEB_CHANNEL_PREFIX = "web"
 TELEGRAM_CHANNEL_PREFIX = "telegram"
 WECHAT_CHANNEL_PREFIX = "wechat"
 WECOM_CHANNEL_PREFIX = "wecom"
+#: Prefix of the REST channel's sender ids: integrations can never name another
+#: channel's conversation.
+REST_CHANNEL_PREFIX = "rest"
 
 SENDER_ID_SEPARATOR = ":"
 
@@ -52,14 +68,78 @@ STAFF_FLAG_KEY = "from_staff"
 STAFF_NAME_KEY = "staff_name"
 
 
+#: Longest user id a channel accepts; with the longest prefix the sender id stays far
+#: below the tracker store's 255-character column.
+MAX_CHANNEL_USER_ID_CHARS = 128
+_CHANNEL_USER_ID = re.compile(r"[\w.:@+=-]+")
+#: Lone surrogates: legal in JSON, not encodable as UTF-8.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+#: C0/C1 control characters except tab, line feed and carriage return.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_INVALID_TEXT = re.compile(f"{_SURROGATES.pattern}|{_CONTROLS.pattern}")
+#: How deep a JSON value (metadata) may nest before it is refused as hostile.
+_MAX_JSON_DEPTH = 20
+
+
+def is_valid_channel_user_id(channel_user_id: Any) -> bool:
+    """Whether a channel's user id may name a conversation (see module doc).
+
+    Non-ASCII letters are allowed (a WeCom user id can be a Chinese name); ``\\w``
+    never matches surrogates or control characters."""
+    return (
+        isinstance(channel_user_id, str)
+        and 0 < len(channel_user_id) <= MAX_CHANNEL_USER_ID_CHARS
+        and _CHANNEL_USER_ID.fullmatch(channel_user_id) is not None
+    )
+
+
+def has_lone_surrogates(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (cannot be encoded, stored or sent)."""
+    return _SURROGATES.search(text) is not None
+
+
+def without_control_characters(text: str) -> str:
+    """``text`` without C0/C1 control characters (tab, line feeds kept)."""
+    return _CONTROLS.sub("", text)
+
+
+def has_invalid_text(text: str) -> bool:
+    """Whether ``text`` holds characters that cannot be stored (see module doc)."""
+    return _INVALID_TEXT.search(text) is not None
+
+
+def clean_text(text: str) -> str:
+    """``text`` with each invalid character replaced by U+FFFD, for text shown as is
+    and never interpreted (display names in metadata)."""
+    return _INVALID_TEXT.sub("\ufffd", text)
+
+
+def invalid_text_in(value: Any, _depth: int = 0) -> bool:
+    """Whether any string (key or value) of a JSON value holds invalid characters,
+    or the value nests deeper than any real metadata does."""
+    if _depth > _MAX_JSON_DEPTH:
+        return True
+    if isinstance(value, str):
+        return has_invalid_text(value)
+    if isinstance(value, dict):
+        return any(
+            invalid_text_in(key, _depth + 1) or invalid_text_in(item, _depth + 1) for key, item in value.items()
+        )
+    if isinstance(value, (list, tuple)):
+        return any(invalid_text_in(item, _depth + 1) for item in value)
+    return False
+
+
 def namespaced_sender_id(channel_prefix: str, channel_user_id: str) -> str:
     """Return the Rasa sender id for a user of a channel, e.g. ``web:3f2a…``.
 
-    Raises ``ValueError`` for an empty user id or a prefix containing the separator,
-    because either would let two channels' conversations collide.
+    Raises ``ValueError`` for a user id that is not valid
+    (:func:`is_valid_channel_user_id`: empty, too long, other characters) or a prefix
+    containing the separator, because either would let conversations collide or fail
+    to be stored.
     """
-    if not channel_user_id:
-        raise ValueError("a channel user id must not be empty")
+    if not is_valid_channel_user_id(channel_user_id):
+        raise ValueError(f"invalid channel user id: {str(channel_user_id)[:40]!r}")
     if not channel_prefix or SENDER_ID_SEPARATOR in channel_prefix:
         raise ValueError(f"invalid channel prefix: {channel_prefix!r}")
     return f"{channel_prefix}{SENDER_ID_SEPARATOR}{channel_user_id}"
@@ -113,4 +193,14 @@ def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAG
     limit = get_settings().max_user_message_chars
     if len(text) > limit:
         return user_text("input.too_long", language, length=len(text), limit=limit)
+    if has_lone_surrogates(text):
+        return user_text("input.invalid_characters", language)
     return None
+
+
+def checked_user_text(text: Any, language: str = DEFAULT_LANGUAGE) -> Tuple[str, Optional[str]]:
+    """``(text without control characters, None)`` when the message may go to the
+    assistant, else ``("", reason to send back)``. Non-strings count as empty."""
+    cleaned = without_control_characters(text) if isinstance(text, str) else None
+    rejection = rejection_for_user_text(cleaned, language)
+    return ("", rejection) if rejection else (cleaned or "", None)

@@ -56,10 +56,12 @@ from socketio import AsyncServer
 from bot.cache import SeenKeys
 from bot.channels.common import (
     WEB_CHANNEL_PREFIX,
+    checked_user_text,
+    invalid_text_in,
     namespaced_sender_id,
-    rejection_for_user_text,
     staff_name_of,
 )
+from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -226,6 +228,7 @@ class SocketIOInput(RasaSocketIOInput):
         socketio_webhook = _Blueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         namespace = self.namespace
+        busy = BusyNotice(self.name())
 
         @socketio_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -260,13 +263,13 @@ class SocketIOInput(RasaSocketIOInput):
             return uuid.uuid4().hex
 
         @sio.on("session_request", namespace=namespace)
-        async def session_request(sid: Text, data: Optional[Dict] = None) -> None:
+        async def session_request(sid: Text, data: Any = None, *_: Any) -> None:
             session_id = session_id_of(sid, data) if self.session_persistence else sid
             await join_conversation(sid, session_id)
             await sio.emit("session_confirm", session_id, room=sid, namespace=namespace)
 
         @sio.on("history_request", namespace=namespace)
-        async def history_request(sid: Text, data: Optional[Dict] = None) -> Dict[str, Any]:
+        async def history_request(sid: Text, data: Any = None, *_: Any) -> Dict[str, Any]:
             session = await sio.get_session(sid, namespace=namespace)
             sender_id = session.get("sender_id")
             if not sender_id:
@@ -293,7 +296,7 @@ class SocketIOInput(RasaSocketIOInput):
             if shown:
                 await sio.emit("user_echo", shown, room=room, skip_sid=sid, namespace=namespace)
             try:
-                await on_new_message(message)
+                await busy.handle(on_new_message, message)
             except Exception:
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
                 await notify(room, user_text("widget.turn_failed"))
@@ -301,7 +304,8 @@ class SocketIOInput(RasaSocketIOInput):
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)
 
         @sio.on(self.user_message_evt, namespace=namespace)
-        async def handle_message(sid: Text, data: Any) -> Dict[str, Any]:
+        async def handle_message(sid: Text, data: Any = None, *_: Any) -> Dict[str, Any]:
+            # A client may send no argument or several (a list is spread): never a TypeError.
             if not isinstance(data, dict):
                 return {"ok": False, "error": user_text("input.malformed")}
             requested = data.get("session_id")
@@ -321,9 +325,7 @@ class SocketIOInput(RasaSocketIOInput):
             if not self._seen_message_ids.first_sighting(message_id):
                 return {"ok": True, "duplicate": True}
 
-            text = data.get("message")
-            text = text if isinstance(text, str) else None
-            rejection = rejection_for_user_text(text)
+            text, rejection = checked_user_text(data.get("message"))
             if rejection:
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}
@@ -334,7 +336,11 @@ class SocketIOInput(RasaSocketIOInput):
                     metadata = json.loads(metadata)
                 except ValueError:
                     metadata = {}
-            if not isinstance(metadata, dict) or len(json.dumps(metadata, ensure_ascii=False)) > _MAX_METADATA_CHARS:
+            if (
+                not isinstance(metadata, dict)
+                or invalid_text_in(metadata)
+                or len(json.dumps(metadata, ensure_ascii=False)) > _MAX_METADATA_CHARS
+            ):
                 metadata = {}
 
             message = UserMessage(

@@ -43,9 +43,11 @@ from telegram.ext import (
 from bot.cache import SeenKeys, bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
+    checked_user_text,
+    clean_text,
     namespaced_sender_id,
-    rejection_for_user_text,
 )
+from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.messages import user_text
 
@@ -160,6 +162,7 @@ class TelegramBotClient:
         self.callbacks: CallbackStore = callbacks or CallbackRegistry()
         self._recent_updates = SeenKeys(RECENT_UPDATES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
+        self.busy = BusyNotice(CHANNEL_NAME)
         base = api_base_url.rstrip("/")
         builder = (
             ApplicationBuilder()
@@ -276,11 +279,12 @@ class TelegramBotClient:
                 "chat_id": chat.id,
                 "chat_type": chat.type,
                 "user_id": user.id if user else None,
-                "username": user.username if user else None,
-                "name": user.full_name if user else None,
+                "username": clean_text(user.username) if user and user.username else None,
+                "name": clean_text(user.full_name) if user else None,
             }
         }
-        await self._on_new_message(
+        await self.busy.handle(
+            self._on_new_message,
             UserMessage(
                 text=text,
                 output_channel=TelegramOutput(self),
@@ -288,7 +292,7 @@ class TelegramBotClient:
                 input_channel=CHANNEL_NAME,
                 message_id=f"telegram-update:{update.update_id}",
                 metadata=metadata,
-            )
+            ),
         )
 
     async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -299,7 +303,7 @@ class TelegramBotClient:
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
             text = self.start_payload
-        rejection = rejection_for_user_text(text)
+        text, rejection = checked_user_text(text)
         if rejection:
             await self.bot.send_message(chat_id=chat.id, text=rejection)
             return

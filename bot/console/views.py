@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from aiohttp import web
 
-from bot.channels.common import staff_reply_event
+from bot.channels.common import has_lone_surrogates, staff_reply_event, without_control_characters
 from bot.console.security import (
     CONFIG_KEY,
     PREFIX,
@@ -67,6 +67,13 @@ async def _text_field(request: web.Request, name: str = "text") -> str:
     except (ValueError, UnicodeDecodeError):
         raise web.HTTPBadRequest(text='{"error": "JSON body expected"}', content_type="application/json") from None
     value = body.get(name) if isinstance(body, dict) else None
+    if isinstance(value, str):
+        if has_lone_surrogates(value):  # would fail in the store and on every channel
+            raise web.HTTPBadRequest(
+                text=f'{{"error": "{name} holds characters that cannot be sent (lone surrogates)"}}',
+                content_type="application/json",
+            )
+        value = without_control_characters(value)
     if not isinstance(value, str) or not value.strip():
         raise web.HTTPBadRequest(text=f'{{"error": "{name} must be non-empty text"}}', content_type="application/json")
     if len(value) > MAX_REPLY_CHARS:
@@ -306,6 +313,8 @@ async def search(request: web.Request) -> web.Response:
         return _json({"results": []})
     if len(query) > 100:
         return _error("query longer than 100 characters", 400)
+    if has_lone_surrogates(query):
+        return _error("query holds characters that cannot be searched", 400)
     results = await asyncio.to_thread(_store(request).search, query)
     return _json({"results": results})
 

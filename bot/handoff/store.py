@@ -656,6 +656,11 @@ class HandoffStore:
                 .order_by(sa.func.count().desc(), messages.c.text)
                 .limit(20)
             ).all()
+            busy_notices = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(audit_log)
+                .where(audit_log.c.action == "service_busy", audit_log.c.at >= since)
+            ).scalar_one()
         per_day: Dict[str, int] = {}
         for at in started:
             day = datetime.fromtimestamp(at, self.timezone).strftime("%Y-%m-%d")
@@ -675,6 +680,8 @@ class HandoffStore:
             "first_reply_p90_s": percentile(waits, 90) if waits else None,
             "waiting_now": sum(1 for h in handoff_rows if h["status"] == "waiting"),
             "top_failed_questions": [{"text": r.text, "times": r.times} for r in failures],
+            # Users told "service busy" because the action server was down (bot.channels.service).
+            "service_busy_notices": busy_notices,
         }
 
     # --- staff accounts, sessions, login throttling, audit ---------------------------

@@ -58,15 +58,19 @@ class Follower:
             f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
         )
 
-    async def deliver(self, xml: str, forge: Optional[str] = None) -> httpx.Response:
-        """POST ``xml`` as WeChat would; ``forge`` spoils ``signature`` or ``msg_signature``."""
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    async def deliver(
+        self, xml: str, forge: Optional[str] = None, timestamp: Optional[int] = None, encrypt: bool = True
+    ) -> httpx.Response:
+        """POST ``xml`` as WeChat would; ``forge`` spoils ``signature`` or ``msg_signature``;
+        ``timestamp`` signs another time than now; ``encrypt=False`` sends the body in
+        plaintext even to an account in safe mode."""
+        timestamp, nonce = str(timestamp or int(time.time())), secrets.token_hex(8)
         params = {"timestamp": timestamp, "nonce": nonce, "openid": self.openid,
                   "signature": signature(self.token, timestamp, nonce)}
         if forge == "signature":
             params["signature"] = signature("not-the-token", timestamp, nonce)
         body = xml
-        if self.crypto:
+        if self.crypto and encrypt:
             envelope = xmltodict.parse(self.crypto.encrypt_message(xml, nonce, timestamp))["xml"]
             body = (f"<xml><ToUserName><![CDATA[gh_account]]></ToUserName>"
                     f"<Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>")

@@ -10,7 +10,13 @@ Both platforms call one URL of ours: ``GET`` to verify it when it is configured,
   encrypted ``echostr`` that must be decrypted and returned bare.
 
 A forged signature is refused with 403, an oversized, undecryptable or malformed body
-with 400/413 (:class:`CallbackRefused`), before anything reaches the assistant.
+with 400/413 (:class:`CallbackRefused`), before anything reaches the assistant. So is a
+replayed one: a signature covers only token, timestamp and nonce, so a callback whose
+``timestamp`` is more than :data:`FRESHNESS_SECONDS` away from now is refused (403), and
+an account in safe mode refuses unencrypted bodies (a captured query string must not
+carry a body of the attacker's choosing). Plaintext mode (no EncodingAESKey) cannot
+stop that within the window: it is for development only (the channel warns at start,
+and the production profile refuses it unless ``WECHAT_ALLOW_PLAINTEXT`` is set).
 :class:`CallbackInput` is the Rasa input channel both build on: its routes, the turn
 registry (one Rasa turn per message, :mod:`bot.channels.wechat.turns`) and shutdown.
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Mapping, Optional, Tuple, Union
 
@@ -34,7 +41,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from bot.channels.common import rejection_for_user_text
+from bot.channels.common import checked_user_text, is_valid_channel_user_id
 from bot.channels.wechat.turns import TurnRegistry
 from bot.messages import user_text
 
@@ -42,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 #: Callback bodies are small XML documents; anything bigger is not from WeChat.
 MAX_BODY_BYTES = 64 * 1024
+#: How far a callback's signed timestamp may be from our clock (WeChat retries within ~15 s).
+FRESHNESS_SECONDS = 300
 
 QueryArgs = Mapping[str, Any]
 
@@ -99,11 +108,22 @@ class SignedCallbacks:
         """The message XML of a genuine callback and whether it was encrypted."""
         raise NotImplementedError
 
+    def check_fresh(self, args: QueryArgs, now: Optional[float] = None) -> None:
+        """Refuse a callback whose signed timestamp is not within the freshness window."""
+        try:
+            timestamp = int(str(args.get("timestamp", "")))
+        except ValueError:
+            raise CallbackRefused(400, "missing or malformed timestamp") from None
+        if abs((time.time() if now is None else now) - timestamp) > FRESHNESS_SECONDS:
+            logger.warning("Refused a %s callback with a stale timestamp %s (replay?)", self.platform, timestamp)
+            raise CallbackRefused(403, "stale timestamp")
+
     def read(self, args: QueryArgs, body: bytes) -> Callback:
         """Verify, decrypt and parse a message callback; raises :class:`CallbackRefused`."""
         if len(body) > MAX_BODY_BYTES:
             raise CallbackRefused(413, "body too large")
         xml, encrypted = self._authenticated_xml(args, body)
+        self.check_fresh(args)
         try:
             message = self._parse(xml)
         except Exception:
@@ -111,6 +131,8 @@ class SignedCallbacks:
             raise CallbackRefused(400, "malformed message") from None
         if message is None:
             raise CallbackRefused(400, "empty message")
+        if not is_valid_channel_user_id(getattr(message, "source", None)):
+            raise CallbackRefused(400, "invalid sender")
         return Callback(message, encrypted, str(args.get("timestamp", "")), str(args.get("nonce", "")))
 
     def _decrypt(self, args: QueryArgs, body: bytes) -> str:
@@ -152,6 +174,9 @@ class OfficialAccountCallbacks(SignedCallbacks):
     def _authenticated_xml(self, args: QueryArgs, body: bytes) -> Tuple[Union[str, bytes], bool]:
         self._check_signature(args)
         if args.get("encrypt_type") != "aes":
+            if self.crypto is not None:
+                logger.warning("Refused an unencrypted WeChat callback: the account is in safe mode")
+                raise CallbackRefused(403, "safe mode: unencrypted callbacks are refused")
             return body, False
         if self.crypto is None:
             raise CallbackRefused(400, "safe mode is not configured (WECHAT_ENCODING_AES_KEY)")
@@ -194,9 +219,11 @@ class WeComCallbacks(SignedCallbacks):
 
 
 def dedupe_key(message: Any) -> str:
-    """The platform's identity of a delivery: ``MsgId``, or sender + time for events."""
+    """The platform's identity of a delivery: sender + ``MsgId``, or sender + time for
+    events. ``MsgId`` alone is not enough: another user could reuse one and be
+    answered with someone else's reply while their own message is dropped."""
     if getattr(message, "id", None):
-        return f"msg:{message.id}"
+        return f"msg:{message.source}:{message.id}"
     return f"event:{message.source}:{int(message.create_time.timestamp())}"
 
 
@@ -212,16 +239,15 @@ class IncomingText:
 
 def incoming_text(message: Any, greeting_payload: str) -> IncomingText:
     """Turn a parsed wechatpy message or event into text for Rasa (or a direct reply)."""
-    if message.type == "text":
-        rejection = rejection_for_user_text(message.content)
-        return IncomingText(None, rejection) if rejection else IncomingText(message.content)
-    if message.type == "voice" and getattr(message, "recognition", None):
-        return IncomingText(message.recognition)
+    if message.type == "text" or (message.type == "voice" and getattr(message, "recognition", None)):
+        text, rejection = checked_user_text(message.content if message.type == "text" else message.recognition)
+        return IncomingText(None, rejection) if rejection else IncomingText(text)
     if message.type == "event":
         if message.event in ("subscribe", "subscribe_scan", "enter_agent"):
             return IncomingText(greeting_payload)
         if message.event == "click" and message.key:
-            return IncomingText(message.key)
+            key, rejection = checked_user_text(message.key)
+            return IncomingText(None) if rejection else IncomingText(key)
         return IncomingText(None)  # unsubscribe, view, location reports: nothing to say
     return IncomingText(None, user_text("input.text_only"))
 

@@ -84,6 +84,11 @@ class WeChatInput(CallbackInput):
         aes_key = credentials.get("encoding_aes_key")
         if aes_key:
             check_aes_key(aes_key, "WECHAT_ENCODING_AES_KEY")
+        else:
+            logger.warning(
+                "WeChat runs in plaintext mode (no WECHAT_ENCODING_AES_KEY): a captured callback URL can "
+                "be replayed with another body for 5 minutes. Use safe mode outside development."
+            )
         return cls(
             token=credentials["token"],
             api=OfficialAccountApi(

@@ -23,6 +23,7 @@ from wechatpy.exceptions import WeChatException
 
 from bot.cache import bounded_cache
 from bot.channels.common import namespaced_sender_id
+from bot.channels.service import BusyNotice
 from bot.channels.textual import (
     MatchListText,
     channel_user_id,
@@ -208,6 +209,7 @@ class TurnRegistry:
         self.reply_timeout = reply_timeout
         self.menus = menus or NumberedMenus()
         self.tasks = BackgroundTasks(channel_name)
+        self.busy = BusyNotice(channel_name)
         self._turns: MutableMapping[str, Turn] = bounded_cache(MAX_REMEMBERED_TURNS, ttl=DEDUPE_SECONDS)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         #: How many Rasa turns were started (for monitoring and tests).
@@ -266,7 +268,7 @@ class TurnRegistry:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
-            await self._on_new_message(message)
+            await self.busy.handle(self._on_new_message, message)
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
             await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))

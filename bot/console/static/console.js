@@ -400,6 +400,7 @@ async function figuresPage() {
         ["首次人工回复（中位数）", formatDuration(f.first_reply_median_s)],
         ["首次人工回复（P90）", formatDuration(f.first_reply_p90_s)],
         ["当前等待人工", f.waiting_now],
+        ["服务繁忙提示（动作服务器不可用）", f.service_busy_notices],
       ];
       byId("figures").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
       byId("per-day").replaceChildren(...f.conversations_per_day.map(([day, n]) => el("tr", {}, el("td", {}, day), el("td", {}, n))));
