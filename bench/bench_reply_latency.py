@@ -67,6 +67,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.procstat import cpu_seconds, difference, resident_mb  # noqa: E402
+from bot.channels.common import split_sender_id  # noqa: E402
 from bot.launcher import MODEL_PATH, child_environment, free_port  # noqa: E402
 from bot.stats import percentile  # noqa: E402
 
@@ -402,7 +403,9 @@ class ConsoleWatcher:
                                 self.ready.set()
                         elif line.startswith("data: ") and event == "conversation":
                             conversation = json.loads(line[6:])["conversation"]
-                            self.seen.setdefault(conversation["sender_id"], []).append(
+                            # The REST channel keeps its callers in their own namespace.
+                            sender = split_sender_id(str(conversation["sender_id"]))[1]
+                            self.seen.setdefault(sender, []).append(
                                 (time.perf_counter(), int(conversation["message_count"])))
             except asyncio.CancelledError:
                 raise

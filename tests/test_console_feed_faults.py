@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 import sqlalchemy as sa
 
+from bot.channels.common import REST_CHANNEL_PREFIX, namespaced_sender_id
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack, free_port
 from tests.helpers import send_rest
@@ -174,7 +175,8 @@ def _write_through_an_outage_and_a_kill(stack: Stack, senders: List[str], proxy:
             future.result()
 
 
-def _assert_console_holds_everything(stack: Stack, senders: List[str], tracker_url: str, at_least: int) -> None:
+def _assert_console_holds_everything(stack: Stack, callers: List[str], tracker_url: str, at_least: int) -> None:
+    senders = [namespaced_sender_id(REST_CHANNEL_PREFIX, caller) for caller in callers]  # as Rasa stores them
     stored = _tracker_messages(tracker_url)
     assert set(stored) >= set(senders)
     assert sum(len(stored[s]) for s in senders) >= at_least  # there really was traffic
