@@ -10,6 +10,7 @@ from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
+from actions.inputs import message_text
 from actions.policy import KNOWLEDGE_BASE
 from bot.knowledge.base import format_answer
 
@@ -59,7 +60,7 @@ class ActionFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        text = tracker.latest_message.get("text") or ""
+        text = message_text(tracker)
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
         matches = await asyncio.to_thread(knowledge_base.search, text)
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:

@@ -14,15 +14,15 @@ import asyncio
 import functools
 import inspect
 import logging
-import threading
 from typing import Any, Awaitable, Callable, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.handoff.assignment import team_for
 from bot.handoff.officehours import OfficeHours
-from bot.handoff.store import HandoffStore
+from bot.handoff.store import HandoffStore, shared_store
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -31,19 +31,9 @@ REASON_USER_REQUEST = "user_request"
 REASON_FALLBACK = "fallback"
 REASON_ACTION_ERROR = "action_error"
 
-_store_lock = threading.Lock()
-_stores: Dict[str, HandoffStore] = {}
-
-
 def handoff_store() -> HandoffStore:
     """The handoff store of the configured database (one per process)."""
-    settings = get_settings()
-    with _store_lock:
-        store = _stores.get(settings.handoff_database_url)
-        if store is None:
-            store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
-            _stores[settings.handoff_database_url] = store
-        return store
+    return shared_store()
 
 
 def office_hours() -> OfficeHours:
@@ -52,9 +42,9 @@ def office_hours() -> OfficeHours:
     return OfficeHours.parse(settings.office_hours, settings.office_timezone)
 
 
-def _queue_for_staff(sender_id: str, reason: str, open_now: bool, channel: Any) -> Any:
+def _queue_for_staff(sender_id: str, reason: str, open_now: bool, channel: Any, team: Any = None) -> Any:
     """The blocking part of a handoff (database): run in a worker thread."""
-    return handoff_store().request_handoff(sender_id, reason, in_office_hours=open_now, channel=channel)
+    return handoff_store().request_handoff(sender_id, reason, in_office_hours=open_now, channel=channel, team=team)
 
 
 async def start_handoff(
@@ -70,7 +60,12 @@ async def start_handoff(
     open_now = hours.is_open()
     try:
         handoff, position = await asyncio.to_thread(
-            _queue_for_staff, tracker.sender_id, reason, open_now, tracker.get_latest_input_channel()
+            _queue_for_staff,
+            tracker.sender_id,
+            reason,
+            open_now,
+            tracker.get_latest_input_channel(),
+            team_for(tracker.events, tracker.slots),
         )
     except Exception:
         logger.exception("could not queue %s for staff", tracker.sender_id)

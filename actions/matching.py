@@ -9,40 +9,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from typing import Any, Dict, List, Optional, Text, Tuple
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
-from bot.messages import user_text
-from bot.platform.db import session_scope
+from actions.inputs import entity_text, message_text, slot_dict
 from bot.platform.matching import PlatformIndex, get_index
-from bot.platform.queries import RequestError, create_expert_contact_request
 from bot.platform.replies import (
     Reply,
     expert_field_buttons,
     expert_reply,
-    intent_button,
     start_search_buttons,
     supplier_category_buttons,
     supplier_reply,
 )
-from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
+from bot.platform.understanding import ExpertQuery, SupplierQuery
 
 logger = logging.getLogger(__name__)
 
 SUPPLIER, EXPERT = "supplier", "expert"
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
-_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
 
 
 def request_text(tracker: Tracker) -> str:
     """What to analyse: a button's ``match_text`` entity, else the user's message."""
-    from_button = next(tracker.get_latest_entity_values("match_text"), None)
-    return from_button or tracker.latest_message.get("text") or ""
+    return entity_text(tracker, "match_text") or message_text(tracker)
 
 
 def send(dispatcher: CollectingDispatcher, reply: Reply) -> None:
@@ -91,13 +85,13 @@ async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher,
 
 
 def _previous_supplier_query(tracker: Tracker) -> Optional[SupplierQuery]:
-    data = tracker.get_slot("supplier_query")
-    return SupplierQuery.from_dict(data) if isinstance(data, dict) else None
+    data = slot_dict(tracker, "supplier_query")
+    return SupplierQuery.from_dict(data) if data is not None else None
 
 
 def _previous_expert_query(tracker: Tracker) -> Optional[ExpertQuery]:
-    data = tracker.get_slot("expert_query")
-    return ExpertQuery.from_dict(data) if isinstance(data, dict) else None
+    data = slot_dict(tracker, "expert_query")
+    return ExpertQuery.from_dict(data) if data is not None else None
 
 
 class ActionFindSuppliers(Action):
@@ -166,67 +160,3 @@ class ActionRefineMatches(Action):
         # handing over to staff).
         dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
         return []
-
-
-def _chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
-    """The expert the user means: a button's id, 「第二位」, or a name from the last list."""
-    shown = tracker.get_slot("shown_experts") or []
-    chosen_id = next(tracker.get_latest_entity_values("expert_id"), None)
-    if chosen_id:
-        return next((e for e in shown if e["expert_id"] == chosen_id), {"expert_id": chosen_id, "name": ""})
-    text = tracker.latest_message.get("text") or ""
-    match = _ORDINAL.search(text)
-    if match:
-        position = chinese_number(match.group(1))
-        if position and 1 <= position <= len(shown):
-            return shown[int(position) - 1]
-    named = [e for e in shown if e["name"] and e["name"] in text]
-    return named[0] if len(named) == 1 else None
-
-
-class ActionRequestExpertContact(Action):
-    """「帮我联系第一位专家」: store a contact request for staff; never reveal contact data."""
-
-    def name(self) -> Text:
-        return "action_request_expert_contact"
-
-    @handoff_on_failure
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        expert = _chosen_expert(tracker)
-        shown = tracker.get_slot("shown_experts") or []
-        if expert is None:
-            if shown:
-                buttons = [intent_button(user_text("button.contact_expert", name=e["name"]),
-                                         "contact_expert", expert_id=e["expert_id"]) for e in shown[:5]]
-                dispatcher.utter_message(response="utter_which_expert", buttons=buttons)
-            else:
-                ask_expert_field(dispatcher)
-            return []
-        previous = _previous_expert_query(tracker)
-        try:
-            request_id, expert_id = await asyncio.to_thread(
-                _store_contact_request, tracker, expert["expert_id"], previous
-            )
-        except RequestError as error:
-            dispatcher.utter_message(response="utter_expert_contact_refused", reason=str(error))
-            return []
-        dispatcher.utter_message(
-            response="utter_expert_contact_requested", name=expert["name"] or expert_id, request_id=request_id
-        )
-        return []
-
-
-def _store_contact_request(
-    tracker: Tracker, expert_id: str, previous: Optional[ExpertQuery]
-) -> Tuple[int, str]:
-    """Store a contact request for staff (blocking: run in a worker thread); return its
-    id and the expert's id. Raises :class:`RequestError` for an unknown or unavailable expert."""
-    with session_scope() as session:
-        request = create_expert_contact_request(
-            session, expert_id, sender_id=tracker.sender_id,
-            channel=tracker.get_latest_input_channel() or "",
-            requester_organization="、".join(previous.exclude_organizations) if previous else "",
-            purpose=(previous.describe() if previous else ""),
-        )
-        return request.id, request.expert_id

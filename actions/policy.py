@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
+from actions.inputs import entity_text, message_text
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer
 from bot.settings import get_settings
 
@@ -49,11 +50,11 @@ class ActionAnswerPolicy(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
-        chosen: Optional[str] = next(tracker.get_latest_entity_values("policy_id"), None)
-        if chosen in knowledge_base.by_id:
+        chosen = entity_text(tracker, "policy_id")
+        if chosen is not None and chosen in knowledge_base.by_id:
             dispatcher.utter_message(text=format_answer(knowledge_base.by_id[chosen]))
         elif not await answer_question(
-            dispatcher, knowledge_base, tracker.latest_message.get("text") or ""
+            dispatcher, knowledge_base, message_text(tracker)
         ):
             dispatcher.utter_message(response="utter_policy_not_found")
         return [SlotSet("policy_id", None)]

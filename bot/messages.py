@@ -35,6 +35,8 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "input.too_long": {"zh": "消息过长（{length} 字），请精简到 {limit} 字以内后再发送。"},
     "input.malformed": {"zh": "消息格式不正确。"},
     "input.text_only": {"zh": "目前只能处理文字消息，请用文字描述您的问题。"},
+    "input.payload_not_offered": {"zh": "请直接用文字描述您的问题，或点击最新消息中的按钮。"},
+    "input.payload_while_staff": {"zh": "工作人员正在为您服务，请直接输入文字与工作人员沟通。"},
     "input.invalid_characters": {"zh": "消息中含有无法识别的字符（乱码或控制字符），请检查后重新输入。"},
     "service.busy": {"zh": "抱歉，服务暂时繁忙，暂时无法处理您的请求，请稍后再试。"},
     "channel.turn_failed": {"zh": "抱歉，系统暂时出错，请稍后再试。"},
@@ -55,6 +57,13 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "staff.waiting_notice": {"zh": "已收到您的消息，工作人员会尽快回复您，请稍候。"},
     "staff.takeover_greeting": {"zh": "您好，工作人员已接入，现在由人工为您服务。"},
     "staff.hand_back_notice": {"zh": "人工服务已结束，智能助手将继续为您服务，您可以直接提问。"},
+    "staff.transfer_notice": {"zh": "已为您转接{name}，将继续为您服务。"},
+    "staff.transfer_team_notice": {"zh": "正在为您转接{team}方面的工作人员，请稍候。"},
+    "rating.request": {"zh": "请您为本次人工服务评价："},
+    "rating.thanks": {"zh": "感谢您的评价！如有意见或建议，可以直接回复，我们会转告工作人员。"},
+    "rating.nothing_to_rate": {"zh": "这次评价已超出时限或已评价过，感谢您的反馈。"},
+    "rating.invalid": {"zh": "评价格式不正确，请点击评价按钮。"},
+    "rating.failed": {"zh": "抱歉，评价暂时无法保存，请稍后再试。"},
     "staff.close_notice": {"zh": "本次人工服务已结束，感谢您的咨询。如有其他问题，欢迎随时提问。"},
     # --- policy answers ----------------------------------------------------------------
     "policy.title": {"zh": "【{title}】"},
@@ -96,8 +105,10 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "experts.reason.honors": {"zh": "荣誉：{honors}"},
     "experts.reason.region": {"zh": "地区：{place}"},
     "experts.reason.available": {"zh": "目前可接受邀请，已参与评审 {count} 次"},
-    "experts.unknown": {"zh": "没有找到编号为 {expert_id} 的专家"},
-    "experts.unavailable": {"zh": "{name}目前不接受邀请"},
+    # Refusals of a contact request: they never name the expert.
+    "experts.unknown": {"zh": "这位专家已不在专家库中"},
+    "experts.unavailable": {"zh": "这位专家目前不接受邀请"},
+    "experts.contact_avoided": {"zh": "按回避规则，不能为您联系与贵单位有关联的专家"},
     # --- the criteria a request was read as ("铝合金轮毂、仅重庆、年产能≥10万") ---------
     "criteria.category": {"zh": "{category}类"},
     "criteria.only_place": {"zh": "仅{place}"},
@@ -117,6 +128,9 @@ CATALOGUE: Mapping[str, Mapping[str, str]] = {
     "demands.reason.region": {"zh": "地区要求：{region}"},
     "demands.reason.deadline": {"zh": "截止：{deadline}"},
     "demands.reason.no_deadline": {"zh": "截止：未定"},
+    # --- the summary of a demand or product before it is stored -------------------------
+    "publishing.requirement.certification": {"zh": "需具备{certification}认证"},
+    "publishing.summary.none": {"zh": "无"},
     # --- why a demand or product could not be stored ----------------------------------
     "publishing.product_missing": {"zh": "请说明需要采购的产品"},
     "publishing.quantity_not_positive": {"zh": "采购数量应为正数"},

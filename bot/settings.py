@@ -217,7 +217,23 @@ class Settings(BaseModel):
     )
     console_login_attempts: int = setting(
         5, "CONSOLE_LOGIN_ATTEMPTS",
-        "failed logins per account or address within 15 minutes before login is refused",
+        "failed logins per address or account within 15 minutes before each further attempt waits "
+        "(doubling per address; at most 30 s per account, so the owner is never locked out)",
+        group=CONSOLE, ge=1,
+    )
+    console_agent_cap: int = setting(
+        5, "CONSOLE_AGENT_CAP",
+        "conversations an agent may hold at once (supervisors and admins are not capped)",
+        group=CONSOLE, ge=1,
+    )
+    console_sla_first_reply_seconds: int = setting(
+        120, "CONSOLE_SLA_FIRST_REPLY_SECONDS",
+        "target for the first human reply after a handoff request; slower ones are highlighted",
+        group=CONSOLE, ge=1,
+    )
+    console_sla_waiting_seconds: int = setting(
+        300, "CONSOLE_SLA_WAITING_SECONDS",
+        "target for how long a conversation waits before staff take it; longer waits are highlighted",
         group=CONSOLE, ge=1,
     )
     console_cookie_secure: bool = setting(

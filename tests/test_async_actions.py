@@ -16,15 +16,18 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.conversation
+import actions.expert_contact
 import actions.handoff
 import actions.matching
 import actions.policy
 import actions.publishing
+import bot.handoff.store
 from actions.handoff import handoff_on_failure
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered_text
 
-ACTION_MODULES = [actions.conversation, actions.handoff, actions.matching, actions.policy, actions.publishing]
+ACTION_MODULES = [actions.conversation, actions.expert_contact, actions.handoff, actions.matching, actions.policy,
+                  actions.publishing]
 #: How long each patched dependency blocks its thread.
 BLOCKING_S = 1.0
 #: When the patched dependencies blocked: (start, end) on the monotonic clock.
@@ -105,7 +108,7 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLATFORM_DATABASE_URL", f"sqlite:///{target}")
     monkeypatch.setenv("HANDOFF_DATABASE_URL", f"sqlite:///{tmp_path / 'handoff.db'}")
     monkeypatch.setenv("HANDOFF_OFFICE_HOURS", "mon-sun 00:00-24:00")
-    monkeypatch.setattr(actions.handoff, "_stores", {})
+    monkeypatch.setattr(bot.handoff.store, "_shared", {})
 
 
 CASES = {
@@ -126,7 +129,8 @@ CASES = {
         lambda mp: mp.setattr(actions.publishing, "session_scope", slowed(actions.publishing.session_scope)),
         actions.publishing.ActionSubmitDemand(), "张经理 13800000000",
         {"demand_product": "刹车卡钳", "demand_quantity": "10000件", "demand_region": "重庆",
-         "demand_deadline": "2099-12-31", "demand_contact": "张经理 13800000000"}, "PD",
+         "demand_deadline": "2099-12-31", "demand_contact": "张经理 13800000000",
+         "demand_confirmed": "yes"}, "PD",
     ),
 }
 

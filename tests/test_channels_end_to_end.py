@@ -26,7 +26,10 @@ import pytest
 
 from bot.channels.textual import numbered_menu
 from bot.handoff.rasa_client import RasaClient
+from bot.handoff.ratings import SCALE, rating_buttons
+from bot.handoff.store import HandoffStore, StaffMember
 from bot.launcher import Stack, StackConfig, free_port
+from bot.messages import user_text
 from tests.helpers import send_rest
 from tests.support.telegram_fake import TelegramTestUser, start_telegram_test_api
 from tests.support.wechat_fake import FakeWeChatApi, fake_wechat_api_in_thread
@@ -86,9 +89,13 @@ def channels(
             stack.stop()
 
 
-async def rest_reference(stack: Stack, text: str) -> List[Dict[str, Any]]:
-    """The assistant's answer to ``text`` as a new REST user (the reference conversation)."""
-    return await asyncio.to_thread(send_rest, stack, f"rest-reference-{uuid.uuid4().hex}", text)
+async def rest_reference(stack: Stack, *texts: str) -> List[Dict[str, Any]]:
+    """The assistant's answer to the last of ``texts``, sent in turn as a new REST user
+    (the reference conversation)."""
+    sender = f"rest-reference-{uuid.uuid4().hex}"
+    for text in texts[:-1]:
+        await asyncio.to_thread(send_rest, stack, sender, text)
+    return await asyncio.to_thread(send_rest, stack, sender, texts[-1])
 
 
 def as_text_channel_shows(rest_messages: List[Dict[str, Any]]) -> str:
@@ -120,7 +127,8 @@ async def test_telegram_gives_the_same_conversation_and_delivers_staff_replies(c
         # 「了解合作政策」: a button whose answer needs no state (the last one hands over).
         await user.press(greeting[-1], titles[0])
         pressed = await telegram_replies(user)
-        expected = await rest_reference(channels.stack, expected_greeting[-1]["buttons"][0]["payload"])
+        # (a payload is accepted only as a button the conversation offered: greet first)
+        expected = await rest_reference(channels.stack, "/greet", expected_greeting[-1]["buttons"][0]["payload"])
         assert "\n\n".join(m["text"] for m in pressed) == "\n\n".join(
             m["text"] for m in expected if m.get("text")
         )
@@ -148,8 +156,41 @@ async def test_telegram_gives_the_same_conversation_and_delivers_staff_replies(c
             await rasa.close()
         [staff] = await user.received(1, timeout=30)
         assert staff["text"] == "【人工客服 · 王老师】\n您好，我是经信委的王老师。"
+
+        # After staff close, the rating buttons reach Telegram; pressing one records it.
+        await asyncio.to_thread(served_and_closed, channels.stack, "telegram:424242")
+        rasa = RasaClient(channels.stack.rasa_url, channels.stack.token)
+        try:
+            await rasa.append_events(
+                "telegram:424242",
+                [{"event": "bot", "text": user_text("rating.request"), "data": {"buttons": rating_buttons()}}],
+                deliver=True,
+            )
+        finally:
+            await rasa.close()
+        [request] = await user.received(1, timeout=30)
+        assert [row[0]["text"] for row in request["reply_markup"]["inline_keyboard"]] == list(SCALE.values())
+        await user.press(request, "非常满意")
+        [thanks] = await user.received(1, timeout=30)
+        assert thanks["text"] == user_text("rating.thanks")
+        store = HandoffStore(f"sqlite:///{channels.stack.var_dir / 'handoff.db'}")
+        try:
+            assert [r["score"] for r in store.rating_of("telegram:424242")] == [5]
+        finally:
+            store.dispose()
     finally:
         await user.close()
+
+
+def served_and_closed(stack: Stack, sender_id: str) -> None:
+    """Record in the handoff database that staff served and closed the conversation."""
+    store = HandoffStore(f"sqlite:///{stack.var_dir / 'handoff.db'}")
+    try:
+        store.request_handoff(sender_id, "user_request", in_office_hours=True)
+        store.take_over(sender_id, StaffMember(1, "wang", "agent"))
+        store.end_handoff(sender_id, StaffMember(1, "wang", "agent"), close=True)
+    finally:
+        store.dispose()
 
 
 async def wait_for_pushed(api: FakeWeChatApi, user_id: str, count: int) -> List[str]:

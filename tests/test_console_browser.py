@@ -20,6 +20,7 @@ from bot.console.views import CLOSE_NOTICE, HAND_BACK_NOTICE, TAKEOVER_GREETING
 from bot.handoff.ingest import WAITING_NOTICE
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack
+from bot.messages import user_text
 from tests.conftest import _stack_config
 from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.services import require_postgres, require_rabbitmq
@@ -27,6 +28,8 @@ from tests.support.company_client import CompanyClient
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"
+#: What users see instead of the login name.
+STAFF_DISPLAY_NAME = "小王"
 #: Staff are always on duty in these tests (office hours have their own tests).
 ROUND_THE_CLOCK = {"HANDOFF_OFFICE_HOURS": "mon-sun 00:00-24:00"}
 
@@ -62,7 +65,10 @@ def stack(request, trained_model, platform_template, tmp_path_factory) -> Iterat
     running = Stack(config).start()
     try:
         created = subprocess.run(
-            [sys.executable, "-m", "bot", "staff", "add", STAFF, "--role", "supervisor", "--password-stdin"],
+            [
+                sys.executable, "-m", "bot", "staff", "add", STAFF, "--role", "supervisor", "--password-stdin",
+                "--display-name", STAFF_DISPLAY_NAME,
+            ],
             input=STAFF_PASSWORD + "\n",
             env=running.environment(),
             capture_output=True,
@@ -163,7 +169,7 @@ def test_staff_take_over_reply_and_hand_back(stack, console_page):
         assert "request_human" in page.inner_text("#transcript")
         page.click("#take-over")
         greeting = company.wait_for(lambda m: m.get("text") == TAKEOVER_GREETING, after=mark)
-        assert greeting["role"] == "staff" and greeting["staff_name"] == STAFF
+        assert greeting["role"] == "staff" and greeting["staff_name"] == f"工作人员 {STAFF_DISPLAY_NAME}"
         page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="staff"]')
 
         # Staff reply reaches the company's client, marked as from a person.
@@ -269,6 +275,9 @@ def test_staff_close_a_conversation_and_the_assistant_answers_later(stack, conso
         company.send("请帮我联系工作人员")
         company.wait_for(lambda m: "排在第" in (m.get("text") or ""))
         row(page, company.sender_id).click()
+        # The buttons appear once the conversation is open (only those this staff member may use).
+        page.locator("#detail-meta", has_text=company.sender_id).wait_for()
+        shot(page, stack, "08a-opened")
         page.click("#take-over")
         page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="staff"]')
         mark = len(company.received)
@@ -276,6 +285,18 @@ def test_staff_close_a_conversation_and_the_assistant_answers_later(stack, conso
         company.wait_for(lambda m: m.get("text") == CLOSE_NOTICE, after=mark)
         page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="closed"]')
         shot(page, stack, "08-closed")
+        # The user is asked to rate the service (五级) and presses 满意: thanked, recorded.
+        request = company.wait_for(lambda m: m.get("text") == user_text("rating.request"), after=mark)
+        titles = [b["title"] for b in request["buttons"]]
+        assert titles == ["非常满意", "满意", "一般", "不满意", "非常不满意"]
+        mark = len(company.received)
+        company.send(request["buttons"][1]["payload"])
+        company.wait_for(lambda m: m.get("text") == user_text("rating.thanks"), after=mark)
+        ratings = HandoffStore(f"sqlite:///{stack.var_dir / 'handoff.db'}")
+        try:
+            assert [(r["score"], r["staff"]) for r in ratings.rating_of(company.sender_id)] == [(4, STAFF)]
+        finally:
+            ratings.dispose()
         # Writing again reopens it with the assistant.
         mark = len(company.received)
         company.send("川渝联合研发项目支持哪些领域")

@@ -7,7 +7,7 @@ import pytest
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.handoff as handoff
+import bot.handoff.store
 from actions.handoff import ActionHandoffRequest, handoff_on_failure, start_handoff
 from bot.handoff.store import HandoffStore
 from tests.support.responses import rendered_text
@@ -118,7 +118,7 @@ def test_a_failing_action_hands_over_to_staff(handoff_db):
 def test_handoff_store_down_gives_an_honest_message(monkeypatch, tmp_path):
     monkeypatch.setenv("HANDOFF_OFFICE_HOURS", ROUND_THE_CLOCK)
     monkeypatch.setenv("HANDOFF_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
-    monkeypatch.setattr(handoff, "_stores", {})
+    monkeypatch.setattr(bot.handoff.store, "_shared", {})
     messages, events = run(ActionHandoffRequest(), "web:x")
     assert [m["response"] for m in messages] == ["utter_handoff_unavailable"]
     assert "转接人工服务暂时出现问题" in rendered_text(messages)

@@ -12,10 +12,11 @@ QUEUED = "排在第"
 AFTER_HOURS = "非工作时间"
 
 
-def handoffs_of(assistant, sender_id: str):
+def handoffs_of(assistant, sender: str):
+    """The handoffs and console state of the REST caller ``sender`` (conversation ``rest:<sender>``)."""
     store = HandoffStore(f"sqlite:///{assistant.var_dir / 'handoff.db'}")
     try:
-        return store.handoff_history(sender_id), store.get_conversation(sender_id)
+        return store.handoff_history(f"rest:{sender}"), store.get_conversation(f"rest:{sender}")
     finally:
         store.dispose()
 

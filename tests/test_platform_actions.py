@@ -3,20 +3,39 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
+import inspect
 import json
+import pkgutil
 import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-from rasa_sdk import Tracker
+import yaml
+from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+import actions
 from bot.platform.db import session_scope
 from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, RegisteredProduct
+from bot.settings import PROJECT_ROOT
 from tests.platform_fixtures import demo_database_url
 from tests.support.responses import rendered, rendered_text
+
+DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+def all_action_classes() -> List[type]:
+    """Every action and form validator the action server registers."""
+    classes = []
+    for module in pkgutil.iter_modules(actions.__path__):
+        loaded = importlib.import_module(f"actions.{module.name}")
+        classes += [member for _, member in inspect.getmembers(loaded, inspect.isclass)
+                    if issubclass(member, Action) and member.__module__ == loaded.__name__]
+    return classes
+
 
 SUPPLIER_KEYS = {"company_id", "name", "product_id", "region", "city", "reasons"}
 EXPERT_KEYS = {"expert_id", "name", "title", "organization", "reasons"}
@@ -101,8 +120,68 @@ def test_vague_request_asks_one_question_with_buttons_then_keeps_the_place(platf
     assert items and all(i["region"] == "重庆" for i in items[:5])
 
 
-def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staff(platform_url):
-    from actions.matching import ActionFindExperts, ActionRequestExpertContact
+def drive_form(validator, form: str, opening: str, answers, *, slots=None, ask_actions=None, sender: str = "wx-42"):
+    """Run ``form`` as Rasa does: activation on ``opening``, then each answer (the
+    from_text mapping fills the requested slot, the validator runs, the form asks for
+    the first empty required slot). Returns what the user saw, the slots, and whether
+    the user stopped the form."""
+    required = DOMAIN["forms"][form]["required_slots"]
+    slots = {"requested_slot": None, **(slots or {})}
+    seen: List[Dict[str, Any]] = []
+    for text in (opening, *answers):
+        events: List[Dict[str, Any]] = [{"event": "user", "text": text}]
+        requested = slots["requested_slot"]
+        if requested:
+            slots[requested] = text
+            events.append({"event": "slot", "name": requested, "value": text})
+        tracker = Tracker(sender, dict(slots), {"text": text, "intent": {"name": "", "confidence": 1.0},
+                                                 "entities": []}, events, False, None,
+                          {"name": form}, "action_listen")
+        dispatcher = CollectingDispatcher()
+        result = asyncio.run(validator.run(dispatcher, tracker, DOMAIN))
+        seen += dispatcher.messages
+        slots.update({e["name"]: e["value"] for e in result if e.get("event") == "slot"})
+        if any(e.get("event") == "active_loop" and e.get("name") is None for e in result):
+            return seen, slots, True
+        slots["requested_slot"] = next((s for s in required if not slots.get(s)), None)
+        if slots["requested_slot"] is None:
+            break
+        ask = (ask_actions or {}).get(slots["requested_slot"])
+        if ask is not None:
+            asked, _, _ = run(ask, make_tracker(text, slots=slots, sender=sender))
+            seen += asked
+        else:
+            seen.append({"response": f"utter_ask_{slots['requested_slot']}"})
+    return seen, slots, False
+
+
+def contact_flow(tracker_text: str, slots: Dict[str, Any], *answers: str, entities=None, sender: str = "wx-42"):
+    """Run 「联系…」 and then the contact form with ``answers``, as Rasa would; return
+    every message the user got, the slots, and whether the form was started."""
+    from actions.expert_contact import ActionRequestExpertContact, ActionSubmitExpertContact, ValidateExpertContactForm
+
+    messages, chosen, events = run(ActionRequestExpertContact(),
+                                   make_tracker(tracker_text, slots=slots, entities=entities, sender=sender))
+    started = any(e.get("event") == "followup" and e.get("name") == "expert_contact_form" for e in events)
+    slots = {**slots, **chosen}
+    if not started:
+        return messages, slots, False
+    seen, slots, _ = drive_form(ValidateExpertContactForm(), "expert_contact_form", tracker_text, answers,
+                                slots=slots, sender=sender)
+    submitted, reset, _ = run(ActionSubmitExpertContact(), make_tracker(answers[-1] if answers else "",
+                                                                         slots=slots, sender=sender))
+    return messages + seen + submitted, {**slots, **reset}, True
+
+
+def stored_requests(url: str) -> List[ExpertContactRequest]:
+    with session_scope(url) as session:
+        requests = session.scalars(select(ExpertContactRequest)).all()
+        session.expunge_all()
+        return list(requests)
+
+
+def test_expert_contact_asks_who_is_asking_and_staff_get_a_request_they_can_act_on(platform_url):
+    from actions.matching import ActionFindExperts
 
     messages, slots, _ = run(ActionFindExperts(), make_tracker("我们是重庆大学的，需要五位智能制造方向的评审专家"))
     payload = custom_payloads(messages)[0]
@@ -114,26 +193,84 @@ def test_expert_request_avoids_own_organisation_and_contact_request_reaches_staf
         email = session.get(Expert, chosen["expert_id"]).email
     assert email not in json.dumps(messages, ensure_ascii=False)
 
-    reply, _, _ = run(ActionRequestExpertContact(), make_tracker("帮我联系第二位专家", slots=slots, sender="wx-42"))
-    confirmation = rendered_text(reply)
-    assert "编号" in confirmation and chosen["name"] in confirmation and email not in confirmation
-    with session_scope(platform_url) as session:
-        request = session.scalars(select(ExpertContactRequest)).one()
-        assert (request.expert_id, request.sender_id, request.requester_organization) == (
-            chosen["expert_id"], "wx-42", "重庆大学"
-        )
+    reply, slots, started = contact_flow("帮我联系第二位专家", slots, "张伟 13800000000")
+    assert started
+    shown = rendered_text(reply)
+    assert "姓名和手机号" in shown  # asked once, for who is asking
+    assert "单位名称" not in shown  # the organisation was already said
+    assert "编号" in shown and chosen["name"] in shown and email not in shown
+    [request] = stored_requests(platform_url)
+    assert (request.expert_id, request.sender_id, request.requester_organization, request.requester_contact) == (
+        chosen["expert_id"], "wx-42", "重庆大学", "张伟 13800000000")
+    assert slots["requester_contact"] == "张伟 13800000000"  # kept for a second request
+
+    again, _, started = contact_flow("联系第三位", slots)
+    assert started and "姓名和手机号" not in rendered_text(again) and len(stored_requests(platform_url)) == 2
 
 
-def test_contact_request_for_an_unavailable_expert_is_refused(platform_url):
-    from actions.matching import ActionRequestExpertContact
+def test_the_form_asks_for_the_organisation_when_not_known_and_reads_it_from_the_contact(platform_url):
+    from actions.matching import ActionFindExperts
 
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    reply, _, _ = contact_flow("联系第一位", slots, "李娜 13900000000", "重庆某某汽车零部件有限公司")
+    assert "单位名称" in rendered_text(reply)
+    reply, _, _ = contact_flow("联系第二位", slots, "王强，重庆某某电子有限公司，wang@example.com")
+    assert "单位名称" not in rendered_text(reply)
+    assert [r.requester_organization for r in stored_requests(platform_url)] == [
+        "重庆某某汽车零部件有限公司", "重庆某某电子有限公司"]
+
+
+def test_only_experts_offered_in_this_conversation_can_be_contacted(platform_url):
+    from actions.matching import ActionFindExperts
+
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    shown_ids = {e["expert_id"] for e in slots["shown_experts"]}
     with session_scope(platform_url) as session:
-        unavailable = session.scalars(select(Expert.expert_id).where(Expert.available.is_(False)).limit(1)).one()
-    tracker = make_tracker("/contact_expert", entities=[{"entity": "expert_id", "value": unavailable}])
-    reply, _, _ = run(ActionRequestExpertContact(), tracker)
-    assert "不接受邀请" in rendered_text(reply)
+        other = session.scalars(select(Expert).where(Expert.available.is_(True), Expert.expert_id.not_in(shown_ids))
+                                .limit(1)).one()
+        other_id, other_name = other.expert_id, other.name
+    for previous in (slots, {}):  # a forged id after a list, or with no list at all
+        reply, _, started = contact_flow("/contact_expert", previous, entities=[{"entity": "expert_id",
+                                                                                 "value": other_id}])
+        assert not started and other_name not in json.dumps(rendered(reply), ensure_ascii=False)
+    assert stored_requests(platform_url) == []
+
+
+def test_unavailable_or_own_organisation_experts_are_refused_without_their_name(platform_url):
+    from actions.matching import ActionFindExperts
+
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找几位工业机器人方向的专家"))
+    first, second = slots["shown_experts"][:2]
     with session_scope(platform_url) as session:
-        assert session.scalars(select(ExpertContactRequest)).all() == []
+        session.get(Expert, first["expert_id"]).available = False  # changed after the list was shown
+        organization = session.get(Expert, second["expert_id"]).organization
+
+    reply, _, started = contact_flow("联系第一位", slots)
+    text = rendered_text(reply)
+    assert not started and "不接受邀请" in text and first["name"] not in text
+
+    # The user's organisation, said only in the form: 回避 applies before anything is stored.
+    reply, _, started = contact_flow("联系第二位", slots, "赵敏 13700000000", organization)
+    text = rendered_text(reply)
+    assert started and "回避" in text and second["name"] not in text
+    assert stored_requests(platform_url) == []
+
+
+@pytest.mark.parametrize("value", [5, 2.5, True, None, [], ["E1000000"], {"a": 1}, "", "x" * 5000])
+def test_no_action_crashes_on_an_entity_of_another_type(platform_url, value, caplog):
+    """Payloads such as ``/find_suppliers{"match_text":5}`` are typed by users."""
+    entities = [{"entity": name, "value": value} for name in ("match_text", "expert_id", "policy_id", "place",
+                                                                "certification")]
+    slots = {"shown_experts": [{"expert_id": "E1000000", "name": 5}, "x", 3], "expert_query": [1],
+             "supplier_query": "x", "matching_kind": "expert", "requester_company": 7}
+    for action_class in all_action_classes():
+        if action_class.__name__ in ("ActionHandoffRequest", "ActionRestart"):
+            continue
+        tracker = make_tracker("/contact_expert", slots=slots, entities=entities)
+        dispatcher = CollectingDispatcher()
+        asyncio.run(action_class().run(dispatcher, tracker, DOMAIN))
+        assert "handing over to staff" not in caplog.text, action_class.__name__
+    assert stored_requests(platform_url) == []
 
 
 def test_injection_looking_request_gets_a_normal_question(platform_url):
@@ -162,7 +299,7 @@ def test_publishing_a_demand_validates_answers_stores_it_and_shows_suppliers(pla
 
     deadline = (dt.date.today() + dt.timedelta(days=90)).isoformat()
     slots = {"demand_product": "刹车卡钳", "demand_quantity": "10000件", "demand_region": "重庆",
-             "demand_deadline": deadline, "demand_contact": "张经理 13800000000"}
+             "demand_deadline": deadline, "demand_contact": "张经理 13800000000", "demand_confirmed": "yes"}
     messages, reset, _ = run(ActionSubmitDemand(), make_tracker("13800000000", slots=slots, sender="web-7"))
     assert "PD" in rendered(messages)[0]["text"]
     items = custom_payloads(messages)[0]["items"]
@@ -179,7 +316,7 @@ def test_registering_a_product_stores_it_and_shows_open_demands(platform_url):
     from actions.publishing import ActionSubmitProduct
 
     slots = {"product_name": "连接器", "product_company": "宜宾某某电子有限公司", "product_region": "四川宜宾",
-             "product_capacity": "500000件", "product_contact": "sales@example.cn"}
+             "product_capacity": "500000件", "product_contact": "sales@example.cn", "product_confirmed": "yes"}
     messages, _, _ = run(ActionSubmitProduct(), make_tracker("sales@example.cn", slots=slots))
     payload = custom_payloads(messages)[0]
     assert payload["type"] == "demand_matches" and payload["items"]
@@ -217,3 +354,82 @@ def test_saying_cancel_leaves_the_form_and_saves_nothing(platform_url):
     assert "已取消" in rendered_text(messages)
     with session_scope(platform_url) as session:
         assert session.scalars(select(PublishedDemand)).all() == []
+
+
+def demand_form(opening: str, *answers: str, slots=None):
+    from actions.publishing import ActionAskDemandConfirmed, ValidatePublishDemandForm
+
+    return drive_form(ValidatePublishDemandForm(), "publish_demand_form", opening, answers, slots=slots,
+                      ask_actions={"demand_confirmed": ActionAskDemandConfirmed()})
+
+
+def responses(seen) -> List[str]:
+    return [m.get("response") or "" for m in seen]
+
+
+def test_demand_details_given_out_of_order_are_kept_and_a_summary_is_confirmed_before_publishing(platform_url):
+    from actions.publishing import ActionSubmitDemand
+
+    seen, slots, stopped = demand_form("我要发布采购需求，买刹车卡钳", "5000件，三个月内要", "需要IATF 16949认证",
+                                       "重庆", "张经理 13800000000")
+    asked = responses(seen)
+    assert not stopped and "utter_ask_demand_deadline" not in asked  # given with the quantity
+    assert "utter_invalid_demand_region" not in asked and "utter_details_noted" in asked  # kept, not refused
+    summary = rendered_text(seen[-1:])
+    for shown in ("制动卡钳", "5000件", "重庆", "IATF 16949", "张经理 13800000000",
+                  (dt.date.today() + dt.timedelta(days=90)).isoformat()):
+        assert shown in summary
+    assert [b["title"] for b in rendered(seen[-1:])[0]["buttons"]] == ["确认发布", "修改", "取消"]
+    with session_scope(platform_url) as session:
+        assert session.scalars(select(PublishedDemand)).all() == []  # nothing before confirming
+
+    seen, slots, _ = demand_form("数量改为7000件", "还要求有量产经验", "确认发布",
+                                 slots={**slots, "requested_slot": "demand_confirmed"})
+    assert "7000件" in rendered_text(seen[:1]) and "量产经验" in rendered_text(seen[1:2])
+    assert slots["demand_confirmed"] == "yes"
+    messages, _, _ = run(ActionSubmitDemand(), make_tracker("确认发布", slots=slots, sender="web-7"))
+    assert "PD" in rendered(messages)[0]["text"]
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all(any("IATF 16949" in reason for reason in item["reasons"]) for item in items)
+    with session_scope(platform_url) as session:
+        demand = session.scalars(select(PublishedDemand)).one()
+        assert demand.quantity == 7000 and "IATF 16949" in demand.requirements and "量产经验" in demand.requirements
+
+
+def test_summary_changes_ask_only_for_what_is_changed(platform_url):
+    deadline = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    filled = {"demand_product": "刹车卡钳", "demand_quantity": "5000件", "demand_region": "重庆",
+              "demand_deadline": deadline, "demand_contact": "张经理 13800000000", "requested_slot": "demand_confirmed"}
+    seen, slots, _ = demand_form("修改", slots=filled)
+    assert responses(seen) == ["utter_ask_demand_change"]  # which item, not the summary again
+    seen, slots, _ = demand_form("修改截止日期", "年底前", slots=filled)
+    assert responses(seen) == ["utter_ask_demand_deadline", "utter_demand_summary"]
+    assert slots["demand_deadline"] == dt.date(dt.date.today().year, 12, 31).isoformat()
+    seen, slots, stopped = demand_form("取消", slots=filled)
+    assert stopped and slots["demand_product"] is None
+
+
+def test_a_prompt_is_not_repeated_after_an_unusable_answer_that_said_something_else(platform_url):
+    seen, slots, _ = demand_form("我要发布采购需求", "轮毂", "要重庆的供应商，5000件")
+    asked = responses(seen)
+    assert asked.count("utter_ask_demand_quantity") == 1 and "utter_ask_demand_region" not in asked
+    assert (slots["demand_quantity"], slots["demand_region"]) == ("5000件", "重庆")
+
+
+def test_product_listing_is_confirmed_from_a_summary_and_can_be_corrected(platform_url):
+    from actions.publishing import ActionAskProductConfirmed, ActionSubmitProduct, ValidateRegisterProductForm
+
+    def product_form(opening, *answers, slots=None):
+        return drive_form(ValidateRegisterProductForm(), "register_product_form", opening, answers, slots=slots,
+                          ask_actions={"product_confirmed": ActionAskProductConfirmed()})
+
+    seen, slots, _ = product_form("我要登记产品", "连接器", "宜宾某某电子有限公司", "四川宜宾", "50万件",
+                                  "sales@example.cn")
+    summary = rendered_text(seen[-1:])
+    assert "宜宾某某电子有限公司" in summary and "500000件" in summary
+    seen, slots, _ = product_form("产能改为80万件", "确认登记", slots={**slots, "requested_slot": "product_confirmed"})
+    assert "800000件" in rendered_text(seen[:1]) and slots["product_confirmed"] == "yes"
+    run(ActionSubmitProduct(), make_tracker("确认登记", slots=slots))
+    with session_scope(platform_url) as session:
+        assert session.scalars(select(RegisteredProduct)).one().annual_capacity == 800000
+

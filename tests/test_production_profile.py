@@ -28,6 +28,6 @@ def test_conversation_is_stored_in_postgresql_under_the_production_profile(start
     engine = sa.create_engine(postgres_url)
     with engine.connect() as connection:
         stored = connection.execute(
-            sa.text("SELECT type_name FROM events WHERE sender_id = :sender"), {"sender": sender}
+            sa.text("SELECT type_name FROM events WHERE sender_id = :sender"), {"sender": f"rest:{sender}"}
         ).scalars().all()
     assert "user" in stored and "bot" in stored

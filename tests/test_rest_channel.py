@@ -3,6 +3,7 @@ and what a user hears when the action server is down."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, List
 
 import httpx
@@ -67,10 +68,11 @@ async def test_sender_lives_in_the_rest_namespace_and_input_channel_is_fixed(han
         (b"null", "JSON object"),
         ({"message": "你好"}, "\"sender\" is required"),
         ({"sender": "", "message": "你好"}, "\"sender\" is required"),
+        ({"sender": "   ", "message": "你好"}, "\"sender\" is required"),
         ({"sender": "x" * 129, "message": "你好"}, "\"sender\" must be"),
-        ({"sender": "a b", "message": "你好"}, "\"sender\" must be"),
-        ({"sender": "../conversations/x", "message": "你好"}, "\"sender\" must be"),
+        ({"sender": "a\x00b", "message": "你好"}, "\"sender\" must be"),
         ({"sender": ["x"], "message": "你好"}, "\"sender\" must be"),
+        ({"sender": {"id": 1}, "message": "你好"}, "\"sender\" must be"),
         ({"sender": "ok", "message": "你好", "metadata": "x"}, "\"metadata\" must be a JSON object"),
         ({"sender": "ok", "message": "你好", "metadata": [1]}, "\"metadata\" must be a JSON object"),
         ({"sender": "ok", "message": "你好", "metadata": {"k": "v" * 5000}}, "larger than"),
@@ -85,6 +87,18 @@ async def test_malformed_requests_are_refused_with_a_reason(handoff_db, body, re
     assert answer.status_code == 400
     assert reason in answer.json()["error"]
     assert assistant.received == []
+
+
+async def test_a_sender_with_other_characters_gets_a_stable_conversation_of_its_own(handoff_db):
+    assistant = Assistant()
+    async with serving(CheckedRestInput().blueprint(assistant)) as url:
+        for sender in ("会话 1", "../conversations/x", "a,b", "会话 1", 42):
+            answer = await post(url, {"sender": sender, "message": "你好"})
+            assert answer.status_code == 200 and answer.json()[0]["recipient_id"] == str(sender)
+    ids = [message.sender_id for message in assistant.received]
+    assert ids[0] == ids[3] and len(set(ids)) == 4  # the same sender, the same conversation
+    assert all(id_.startswith("rest:") for id_ in ids) and ids[4] == "rest:42"
+    assert all(re.fullmatch(r"rest:[A-Za-z0-9_.~:@-]+", id_) for id_ in ids)
 
 
 async def test_lone_surrogates_are_refused_and_control_characters_removed(handoff_db):

@@ -107,9 +107,9 @@ def test_text_that_cannot_be_stored_is_refused_and_control_characters_removed():
 
 
 def test_channel_user_ids_are_bounded_and_plain():
-    for valid in ("12345", "-1001234567890", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "zhangsan", "张三", "a.b@c:d+e=f"):
+    for valid in ("12345", "-1001234567890", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "zhang.san@corp", "a~b:c"):
         assert is_valid_channel_user_id(valid), valid
-    for invalid in ("", "x" * 129, "a b", "a/b", "a\x00", "\ud800", "a\nb", None, 42):
+    for invalid in ("", "x" * 129, "a b", "a/b", "a%2F", "a,b", "张三", "a\x00", "\ud800", "a\nb", None, 42):
         assert not is_valid_channel_user_id(invalid), invalid
         try:
             namespaced_sender_id("web", invalid)  # type: ignore[arg-type]

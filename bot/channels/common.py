@@ -37,9 +37,11 @@ Message limits
 
 Sender ids from the outside
     :func:`is_valid_channel_user_id` is the one rule for the user id a channel
-    receives: 1–:data:`MAX_CHANNEL_USER_ID_CHARS` letters, digits and ``_ - . : @ + =``
-    (no spaces, slashes or control characters: ids end up in URLs and in a
-    ``VARCHAR(255)`` column of the tracker store).
+    receives: 1–:data:`MAX_CHANNEL_USER_ID_CHARS` ASCII letters, digits and
+    ``_ - . ~ : @``. Ids end up in a ``VARCHAR(255)`` column of the tracker store and
+    in the paths of Rasa's HTTP API, which does not unquote them: only characters that
+    need no quoting name the same conversation there (WeChat openids, WeCom user ids,
+    Telegram chat ids and the widget's session tokens all fit).
 
 Every sentence here comes from the catalogue (:mod:`bot.messages`).
 """
@@ -71,7 +73,7 @@ STAFF_NAME_KEY = "staff_name"
 #: Longest user id a channel accepts; with the longest prefix the sender id stays far
 #: below the tracker store's 255-character column.
 MAX_CHANNEL_USER_ID_CHARS = 128
-_CHANNEL_USER_ID = re.compile(r"[\w.:@+=-]+")
+_CHANNEL_USER_ID = re.compile(r"[A-Za-z0-9_.~:@-]+")
 #: Lone surrogates: legal in JSON, not encodable as UTF-8.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
 #: C0/C1 control characters except tab, line feed and carriage return.
@@ -82,10 +84,7 @@ _MAX_JSON_DEPTH = 20
 
 
 def is_valid_channel_user_id(channel_user_id: Any) -> bool:
-    """Whether a channel's user id may name a conversation (see module doc).
-
-    Non-ASCII letters are allowed (a WeCom user id can be a Chinese name); ``\\w``
-    never matches surrogates or control characters."""
+    """Whether a channel's user id may name a conversation (see module doc)."""
     return (
         isinstance(channel_user_id, str)
         and 0 < len(channel_user_id) <= MAX_CHANNEL_USER_ID_CHARS

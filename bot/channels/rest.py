@@ -10,9 +10,11 @@ messages as a JSON list (Rasa's REST format). Compared with Rasa's own REST chan
 * **whose conversation**: the caller's ``sender`` lives in its own namespace
   (``rest:<sender>``), so a REST caller can never name a widget, Telegram or WeChat
   user's conversation, and ``input_channel`` is always ``rest`` (a caller cannot make
-  staff replies go to another network). A missing or invalid sender is refused (400)
-  instead of sharing one ``default`` conversation. The answer names the sender as the
-  caller sent it;
+  staff replies go to another network). A sender with characters a conversation id
+  cannot hold (spaces, commas, Chinese: :func:`bot.channels.common.is_valid_channel_user_id`)
+  gets a stable id of its own (``rest:h-<hash>``). A missing, empty, non-text, overlong
+  (over 128 characters) or unstorable sender is refused (400) instead of sharing one
+  ``default`` conversation. The answer names the sender as the caller sent it;
 * **what may go in**: a body that is not a JSON object, metadata that is not an object
   (or holds text that cannot be stored), an invalid sender: 400 with the reason. A
   message that is empty, too long or holds a lone surrogate gets the same clear reply
@@ -22,6 +24,7 @@ REST is request–response: staff replies cannot be pushed to it later.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -34,12 +37,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import (
+    MAX_CHANNEL_USER_ID_CHARS,
     REST_CHANNEL_PREFIX,
     checked_user_text,
+    has_invalid_text,
     invalid_text_in,
     is_valid_channel_user_id,
     namespaced_sender_id,
 )
+from bot.channels.payloads import payload_answer
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.settings import get_settings
@@ -115,13 +121,23 @@ def rest_sender(data: Dict[str, Any]) -> str:
     sender = data.get("sender")
     if isinstance(sender, int) and not isinstance(sender, bool):
         sender = str(sender)
-    if sender is None or sender == "":
+    if sender is None or (isinstance(sender, str) and not sender.strip()):
         raise RestRequestRefused(400, "\"sender\" is required: one id per conversation")
-    if not is_valid_channel_user_id(sender):
+    if not isinstance(sender, str) or len(sender) > MAX_CHANNEL_USER_ID_CHARS or has_invalid_text(sender):
         raise RestRequestRefused(
-            400, "\"sender\" must be 1–128 letters, digits or _ - . : @ + = (no spaces or control characters)"
+            400, f"\"sender\" must be text of at most {MAX_CHANNEL_USER_ID_CHARS} characters without control "
+            "characters or lone surrogates"
         )
-    return str(sender)
+    return sender
+
+
+def rest_conversation_id(sender: str) -> str:
+    """The conversation (Rasa sender id) of a REST caller's ``sender``: ``rest:<sender>``,
+    or ``rest:h-<hash>`` for a sender with characters a conversation id cannot hold."""
+    if is_valid_channel_user_id(sender):
+        return namespaced_sender_id(REST_CHANNEL_PREFIX, sender)
+    digest = hashlib.sha256(sender.encode("utf-8")).hexdigest()[:32]
+    return namespaced_sender_id(REST_CHANNEL_PREFIX, f"h-{digest}")
 
 
 def rest_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -164,9 +180,10 @@ class CheckedRestInput(InputChannel):
                 metadata = rest_metadata(data)
             except RestRequestRefused as refused:
                 return response.json({"error": refused.reason}, status=refused.status)
-            sender_id = namespaced_sender_id(REST_CHANNEL_PREFIX, sender)
+            sender_id = rest_conversation_id(sender)
             collector = CollectingOutputChannel()
             text, rejection = checked_user_text(data.get("message"))
+            rejection = rejection or await payload_answer(text, sender_id, getattr(request.app.ctx, "agent", None))
             if rejection:
                 await collector.send_text_message(sender_id, rejection)
             else:

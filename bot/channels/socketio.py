@@ -61,7 +61,9 @@ from bot.channels.common import (
     namespaced_sender_id,
     staff_name_of,
 )
+from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
+from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -329,6 +331,16 @@ class SocketIOInput(RasaSocketIOInput):
             if rejection:
                 await notify(sender_id, rejection, rejected_message_id=message_id)
                 return {"ok": False, "error": rejection}
+            answer = await payload_answer(
+                text, sender_id, getattr(self._app.ctx, "agent", None) if self._app else running_agent()
+            )
+            if answer and is_rating_payload(text):  # accepted: thanked here, no turn of the assistant
+                await notify(sender_id, answer)
+                await sio.emit("turn_done", {"message_id": message_id}, room=sender_id, namespace=namespace)
+                return {"ok": True}
+            if answer:
+                await notify(sender_id, answer, rejected_message_id=message_id)
+                return {"ok": False, "error": answer}
 
             metadata = data.get(self.metadata_key) or {}
             if isinstance(metadata, str):

@@ -47,8 +47,10 @@ from bot.channels.common import (
     clean_text,
     namespaced_sender_id,
 )
+from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
+from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -301,9 +303,13 @@ class TelegramBotClient:
         assert message is not None and message.text is not None and chat is not None
         text = message.text
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
+        typed = True
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
-            text = self.start_payload
+            text, typed = self.start_payload, False
         text, rejection = checked_user_text(text)
+        if not rejection and typed:  # a typed "/…" must be a button offered in this chat
+            sender_id = namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id))
+            rejection = await payload_answer(text, sender_id, running_agent())
         if rejection:
             await self.bot.send_message(chat_id=chat.id, text=rejection)
             return
@@ -321,6 +327,11 @@ class TelegramBotClient:
             if chat_id is not None:
                 await self.bot.send_message(chat_id=chat_id, text=user_text("telegram.button_expired"))
             return
+        if is_rating_payload(payload) and chat_id is not None:
+            answer = await payload_answer(payload, namespaced_sender_id(CHANNEL_NAME, str(chat_id)), running_agent())
+            if answer:
+                await self.bot.send_message(chat_id=chat_id, text=answer)
+                return
         await self._deliver(update, payload)
 
     async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:

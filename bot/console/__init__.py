@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console.security import CONFIG_KEY, STORE_KEY, ConsoleConfig, console_guard
+from bot.console.security import CONFIG_KEY, STORE_KEY, STREAMS_KEY, ConsoleConfig, SessionStreams, console_guard
 from bot.console.tasks import TaskBoard
 from bot.console.views import HUB_KEY, INGESTOR_KEY, RASA_KEY, TASKS_KEY, add_routes
 from bot.handoff.ingest import Ingestor, LiveHub
@@ -29,6 +29,7 @@ def setup_console(
     """Mount the console on ``app`` (must be called before the app starts)."""
     app[STORE_KEY] = store
     app[CONFIG_KEY] = config
+    app[STREAMS_KEY] = SessionStreams()
     app[HUB_KEY] = hub
     app[RASA_KEY] = rasa
     app[INGESTOR_KEY] = ingestor

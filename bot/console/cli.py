@@ -3,6 +3,10 @@
     python -m bot staff add NAME --role agent|supervisor|admin   (asks for the password)
     python -m bot staff passwd NAME                              (new password, ends sessions)
     python -m bot staff list
+    python -m bot staff unlock NAME                              (forget failed logins)
+
+``add`` also takes ``--display-name 小王`` (users see "工作人员 小王") and
+``--team 四川 --team 政策``.
 
 ``--password-stdin`` reads the password from the first line of standard input instead
 of prompting (for provisioning scripts); it is never taken from the command line,
@@ -14,6 +18,7 @@ import argparse
 import getpass
 import sys
 
+from bot.handoff.accounts import TEAMS
 from bot.handoff.store import ROLES, HandoffStore
 from bot.settings import get_settings
 
@@ -35,7 +40,7 @@ def _store() -> HandoffStore:
 def cmd_staff_add(args: argparse.Namespace) -> int:
     """Create a staff account."""
     try:
-        member = _store().add_staff(args.name, _read_password(args), args.role)
+        member = _store().add_staff(args.name, _read_password(args), args.role, args.display_name, args.team)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -57,7 +62,14 @@ def cmd_staff_passwd(args: argparse.Namespace) -> int:
 def cmd_staff_list(_: argparse.Namespace) -> int:
     """Print the accounts."""
     for member in _store().list_staff():
-        print(f"{member.username}\t{member.role}")
+        print(f"{member.username}\t{member.role}\t{member.display_name or ''}\t{','.join(member.teams)}")
+    return 0
+
+
+def cmd_staff_unlock(args: argparse.Namespace) -> int:
+    """Forget an account's failed logins, so its owner logs in without waiting."""
+    cleared = _store().unlock_account(args.name)
+    print(f"{args.name}: {cleared} failed logins forgotten")
     return 0
 
 
@@ -69,6 +81,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("name")
     add.add_argument("--role", choices=ROLES, default="agent")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--display-name", help="the name users see after 工作人员 (e.g. 小王)")
+    add.add_argument("--team", action="append", choices=TEAMS, help="a team of the account (repeatable)")
     add.set_defaults(func=cmd_staff_add)
     passwd = actions.add_parser("passwd", help="set a staff member's password")
     passwd.add_argument("name")
@@ -76,3 +90,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     passwd.set_defaults(func=cmd_staff_passwd)
     listing = actions.add_parser("list", help="list staff accounts")
     listing.set_defaults(func=cmd_staff_list)
+    unlock = actions.add_parser("unlock", help="forget an account's failed logins")
+    unlock.add_argument("name")
+    unlock.set_defaults(func=cmd_staff_unlock)

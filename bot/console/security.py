@@ -7,11 +7,13 @@ a request that changes anything also needs the session's CSRF token in the
 """
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import math
 import secrets
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Optional
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Dict, Optional, Set
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -26,11 +28,15 @@ LOGIN_CSRF_COOKIE = "cybot_console_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 #: Sent by the console's own timers: such requests do not keep a session alive.
 BACKGROUND_HEADER = "X-Console-Background"
-LOGIN_WINDOW_S = 900
 
 #: (method, path) pairs reachable without a session: only the login form itself.
 PUBLIC_ROUTES = frozenset(
-    {("GET", f"{PREFIX}/login"), ("POST", f"{PREFIX}/login"), ("GET", f"{PREFIX}/static/console.css")}
+    {
+        ("GET", f"{PREFIX}/login"),
+        ("POST", f"{PREFIX}/login"),
+        ("GET", f"{PREFIX}/static/console.css"),
+        ("GET", f"{PREFIX}/static/login.js"),
+    }
 )
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -54,11 +60,43 @@ class ConsoleConfig:
     idle_s: float
     max_age_s: float
     cookie_secure: bool
-    login_attempts: int
+    #: Conversations an agent may hold at once.
+    agent_cap: int = 5
+    #: Targets (seconds) for the first human reply and for waiting; breaches are highlighted.
+    sla_first_reply_s: float = 120
+    sla_waiting_s: float = 300
+
+
+@dataclass
+class SessionStreams:
+    """The live event streams open per session, so that logging out ends them at once
+    (the stream also re-checks its session periodically, for logouts elsewhere)."""
+
+    _queues: Dict[str, Set[asyncio.Queue]] = field(default_factory=dict)
+
+    def register(self, token: str, queue: asyncio.Queue) -> None:
+        self._queues.setdefault(token, set()).add(queue)
+
+    def unregister(self, token: str, queue: asyncio.Queue) -> None:
+        queues = self._queues.get(token)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._queues[token]
+
+    def end(self, token: str) -> None:
+        """Tell every stream of ``token``'s session that it logged out."""
+        for queue in self._queues.pop(token, set()):
+            try:
+                queue.put_nowait({"type": "logout"})
+            except asyncio.QueueFull:
+                queue.get_nowait()
+                queue.put_nowait({"type": "logout"})
 
 
 STORE_KEY = web.AppKey("console_store", HandoffStore)
 CONFIG_KEY = web.AppKey("console_config", ConsoleConfig)
+STREAMS_KEY = web.AppKey("console_streams", SessionStreams)
 
 
 def current_staff(request: web.Request) -> StaffMember:
@@ -117,7 +155,11 @@ async def _guarded(
     store = request.app[STORE_KEY]
     config = request.app[CONFIG_KEY]
     touch = request.headers.get(BACKGROUND_HEADER) != "1" and request.path != f"{PREFIX}/api/events"
-    resolved = store.resolve_session(token, config.idle_s, config.max_age_s, touch) if token else None
+    resolved = (
+        await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, touch)
+        if token
+        else None
+    )
     if resolved is None:
         return _refuse_without_login(request)
     member, csrf = resolved
@@ -137,8 +179,16 @@ def require_supervisor(request: web.Request) -> StaffMember:
     member = current_staff(request)
     if not member.is_supervisor:
         raise web.HTTPForbidden(
-            text='{"error": "supervisors only"}', content_type="application/json"
+            text='{"error": "仅主管和管理员可以查看或操作此项。"}', content_type="application/json"
         )
+    return member
+
+
+def require_admin(request: web.Request) -> StaffMember:
+    """The staff member, if admin; else 403."""
+    member = current_staff(request)
+    if not member.is_admin:
+        raise web.HTTPForbidden(text='{"error": "仅管理员可以管理账号。"}', content_type="application/json")
     return member
 
 
@@ -148,7 +198,8 @@ _LOGIN_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>登录 · 成渝助手工作台</title>
-<link rel="stylesheet" href="{prefix}/static/console.css"></head>
+<link rel="stylesheet" href="{prefix}/static/console.css">
+<script src="{prefix}/static/login.js" defer></script></head>
 <body class="login-page"><main class="login-box">
 <h1>成渝助手 · 人工工作台</h1>
 {message}
@@ -208,15 +259,19 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE_KEY]
     config = request.app[CONFIG_KEY]
     address = client_address(request)
-    if store.recent_failures(username, address, LOGIN_WINDOW_S) >= config.login_attempts:
-        response = _login_page(request, "登录失败次数过多，请 15 分钟后再试。", status=429, next_path=next_path)
-        response.headers["Retry-After"] = str(LOGIN_WINDOW_S)
+    wait_s = await asyncio.to_thread(store.login_wait_s, username, address)
+    if wait_s > 0:
+        seconds = math.ceil(wait_s)
+        response = _login_page(
+            request, f"登录失败次数过多，请 {seconds} 秒后再试。", status=429, next_path=next_path
+        )
+        response.headers["Retry-After"] = str(seconds)
         return response
-    member = store.check_login(username, password, address)
+    member = await asyncio.to_thread(store.check_login, username, password, address)
     if member is None:
         return _login_page(request, "用户名或密码不正确。", status=401, next_path=next_path)
-    token, _ = store.create_session(member)
-    store.audit(member.username, "login", detail=address)
+    token, _ = await asyncio.to_thread(store.create_session, member)
+    await asyncio.to_thread(store.audit, member.username, "login", None, address)
     response = web.Response(status=303, headers={"Location": next_path})
     response.set_cookie(
         SESSION_COOKIE,
@@ -234,8 +289,10 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.Response:
     """POST /console/logout: end the session."""
     store = request.app[STORE_KEY]
-    store.end_session(request["session_token"])
-    store.audit(current_staff(request).username, "logout")
+    token = request["session_token"]
+    await asyncio.to_thread(store.end_session, token)
+    request.app[STREAMS_KEY].end(token)
+    await asyncio.to_thread(store.audit, current_staff(request).username, "logout")
     response = web.json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path=PREFIX)
     return response

@@ -58,6 +58,7 @@ def _published_demand(row: Any) -> Dict[str, Any]:
             "数量": quantity,
             "地区偏好": row.target_region,
             "截止日期": row.deadline.isoformat() if row.deadline else "",
+            "其他要求": row.requirements,
             "联系方式": row.contact,
         },
         "sender_id": row.sender_id,

@@ -1,26 +1,37 @@
 """The console's pages and JSON API (all behind :func:`bot.console.security.console_guard`).
 
-Staff actions go through :class:`~bot.handoff.rasa_client.RasaClient` first (pause,
-deliver, resume) and are recorded in the store and the audit log only once Rasa
-accepted them, so the console never shows a state the user's conversation is not in.
+Each handler only translates HTTP to the store and Rasa: whether an action is allowed
+is decided by :mod:`bot.handoff.lifecycle` (one transition table, one ownership rule),
+and every store call runs in a worker thread, never on the gateway's event loop.
+
+A take-over is claimed in the store first (atomically: of two staff pressing at once,
+one wins and only one greeting reaches the user), then Rasa pauses the assistant and
+delivers the greeting; if Rasa refuses, the claim is undone. Hand-back and close go to
+Rasa first and are recorded once it accepted them.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
 from bot.channels.common import has_lone_surrogates, staff_reply_event, without_control_characters
+from bot.console.admin import add_admin_routes
+from bot.console.desk import PRESENCE_KEY, add_desk_routes, conversation_filter, staff_timezone
+from bot.console.replies import error_reply, json_object, json_reply
 from bot.console.security import (
+    BACKGROUND_HEADER,
     CONFIG_KEY,
     PREFIX,
     STORE_KEY,
+    STREAMS_KEY,
     current_staff,
     login_form,
     login_submit,
@@ -28,9 +39,14 @@ from bot.console.security import (
     require_supervisor,
 )
 from bot.console.tasks import TaskBoard
+from bot.handoff.accounts import TEAMS
 from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.lifecycle import Action, HandoffConflict, Status, allowed_actions
 from bot.handoff.rasa_client import RasaApiError, RasaClient
-from bot.handoff.store import STATUS_STAFF, STATUSES, HandoffError, HandoffStore
+from bot.handoff.ratings import rating_buttons
+from bot.handoff.store import STATUSES, HandoffError, HandoffStore
+from bot.handoff.summary import summarise
+from bot.handoff.transcripts import DEFAULT_PAGE, MAX_PAGE, masked_conversation
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -42,6 +58,7 @@ MAX_REPLY_CHARS = 2000
 TAKEOVER_GREETING = user_text("staff.takeover_greeting")
 HAND_BACK_NOTICE = user_text("staff.hand_back_notice")
 CLOSE_NOTICE = user_text("staff.close_notice")
+RATING_REQUEST = user_text("rating.request")
 
 HUB_KEY = web.AppKey("console_hub", LiveHub)
 RASA_KEY = web.AppKey("console_rasa", RasaClient)
@@ -49,12 +66,8 @@ INGESTOR_KEY = web.AppKey("console_ingestor", Ingestor)
 TASKS_KEY = web.AppKey("console_tasks", TaskBoard)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
 
 
-def _error(message: str, status: int) -> web.Response:
-    return _json({"error": message}, status=status)
 
 
 def _store(request: web.Request) -> HandoffStore:
@@ -107,23 +120,43 @@ async def me(request: web.Request) -> web.Response:
     """Who is logged in, their role and the CSRF token for changes."""
     member = current_staff(request)
     config = request.app[CONFIG_KEY]
-    return _json(
+    return json_reply(
         {
             "username": member.username,
             "role": member.role,
             "csrf_token": request["csrf"],
             "session_idle_s": config.idle_s,
+            "display_name": member.display_name,
+            "teams": list(member.teams),
+            "sla_first_reply_s": config.sla_first_reply_s,
+            "sla_waiting_s": config.sla_waiting_s,
         }
     )
 
 
+def _paging(request: web.Request) -> tuple:
+    """``?limit=`` and ``?offset=`` (400 when not whole numbers)."""
+    try:
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise web.HTTPBadRequest(
+            text='{"error": "limit 和 offset 必须是整数"}', content_type="application/json"
+        ) from None
+    return max(1, min(MAX_PAGE, limit)), max(0, offset)
+
+
 async def list_conversations(request: web.Request) -> web.Response:
-    """Conversations (optionally ``?status=``), waiting ones first."""
+    """One page of conversations, waiting ones first (longest waiting on top):
+    ``?status= &channel= &assignee= &unanswered=1 &limit= &offset=``; the answer
+    says the total so the console can page."""
     status = request.query.get("status") or None
     if status and status not in STATUSES:
-        return _error(f"status must be one of {', '.join(STATUSES)}", 400)
-    rows = await asyncio.to_thread(_store(request).list_conversations, status)
-    return _json({"conversations": rows, "now": time.time()})
+        return error_reply(f"状态必须是 {', '.join(STATUSES)} 之一", 400)
+    limit, offset = _paging(request)
+    where = conversation_filter(request)
+    page = await asyncio.to_thread(_store(request).page_conversations, where, limit, offset)
+    return json_reply({**page, "now": time.time()})
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
@@ -132,13 +165,23 @@ async def conversation_detail(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("no such conversation", 404)
+        return error_reply("没有这个对话。", 404)
+    member = current_staff(request)
     transcript = await asyncio.to_thread(store.transcript, sender_id)
-    return _json(
+    history = await asyncio.to_thread(store.handoff_history, sender_id)
+    if request.headers.get(BACKGROUND_HEADER) != "1":
+        await asyncio.to_thread(store.mark_read, sender_id)
+    return json_reply(
         {
             "conversation": conversation,
+            "allowed_actions": allowed_actions(conversation, member),
+            "summary": summarise(
+                transcript, history[-1] if history else None, json.loads(conversation["slots"] or "{}")
+            ),
+            "labels": await asyncio.to_thread(store.labels_of, sender_id),
+            "viewers": request.app[PRESENCE_KEY].saw(sender_id, member.username),
             "messages": transcript,
-            "handoffs": await asyncio.to_thread(store.handoff_history, sender_id),
+            "handoffs": history,
             "now": time.time(),
         }
     )
@@ -150,7 +193,11 @@ async def _after_change(request: web.Request, sender_id: str, new_message: bool 
 
 def _rasa_failed(error: RasaApiError) -> web.Response:
     logger.error("Rasa refused a console action: %s", error)
-    return _error("智能助手服务暂时无法处理该操作，请稍后重试。", 502)
+    return error_reply("智能助手服务暂时无法处理该操作，请稍后重试。", 502)
+
+
+def _conflict(error: HandoffError) -> web.Response:
+    return error_reply(str(error), 409 if isinstance(error, HandoffConflict) else 404)
 
 
 async def take_over(request: web.Request) -> web.Response:
@@ -158,29 +205,22 @@ async def take_over(request: web.Request) -> web.Response:
     member = current_staff(request)
     sender_id = request.match_info["sender_id"]
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    if conversation["status"] == STATUS_STAFF and conversation["assigned_to"] not in (None, member.username):
-        return _error(f"{conversation['assigned_to']} 正在接待该对话", 409)
     try:
-        await request.app[RASA_KEY].append_events(
-            sender_id,
-            [
-                {"event": "pause"},
-                staff_reply_event(TAKEOVER_GREETING, member.username),
-            ],
-            deliver=True,
-        )
-    except RasaApiError as error:
-        return _rasa_failed(error)
-    try:
-        row = await asyncio.to_thread(store.take_over, sender_id, member.username)
+        row, before = await asyncio.to_thread(store.take_over, sender_id, member, request.app[CONFIG_KEY].agent_cap)
     except HandoffError as error:
-        return _error(str(error), 409)
+        return _conflict(error)
+    if before is None:  # held by this staff member already: nothing new to tell the user
+        return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+    greeting = staff_reply_event(TAKEOVER_GREETING, member.public_name)
+    greeting["metadata"]["handoff_notice"] = True  # a notice, not the first human reply
+    try:
+        await request.app[RASA_KEY].append_events(sender_id, [{"event": "pause"}, greeting], deliver=True)
+    except RasaApiError as error:
+        await asyncio.to_thread(store.undo_take_over, before, member)
+        return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "take_over", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row})
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -189,17 +229,81 @@ async def reply(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     text = await _text_field(request)
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    if conversation["status"] != STATUS_STAFF or conversation["assigned_to"] != member.username:
-        return _error("请先接管该对话再回复。", 409)
     try:
-        await request.app[RASA_KEY].send_staff_message(sender_id, text, member.username)
+        await asyncio.to_thread(store.check_action, sender_id, Action.REPLY, member)
+    except HandoffError as error:
+        return _conflict(error)
+    try:
+        await request.app[RASA_KEY].send_staff_message(sender_id, text, member.public_name)
     except RasaApiError as error:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "reply", sender_id, text)
-    return _json({"ok": True})
+    return json_reply({"ok": True})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    """Transfer to a colleague ``{"to": username}`` (who then holds it) or to a team's
+    queue ``{"team": "重庆"}``; the user is told, the assistant stays paused."""
+    member = current_staff(request)
+    sender_id = request.match_info["sender_id"]
+    store = _store(request)
+    body = await json_object(request)
+    if not (isinstance(body.get("to"), str) or isinstance(body.get("team"), str)):
+        return error_reply("请选择要转交的同事或小组。", 400)
+    try:
+        if isinstance(body.get("to"), str):
+            colleague = await asyncio.to_thread(store.find_staff, body["to"])
+            if colleague is None:
+                return error_reply("没有这位同事的账号，或账号已停用。", 400)
+            await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER, member)
+            notice = user_text("staff.transfer_notice", name=colleague.public_name)
+            apply = functools.partial(
+                store.transfer, sender_id, member, colleague, request.app[CONFIG_KEY].agent_cap
+            )
+            detail = f"to {colleague.username}"
+        else:
+            team = body["team"]
+            if team not in TEAMS:
+                return error_reply(f"小组必须是 {'、'.join(TEAMS)} 之一。", 400)
+            await asyncio.to_thread(store.check_action, sender_id, Action.TRANSFER_TEAM, member)
+            notice = user_text("staff.transfer_team_notice", team=team)
+            apply = functools.partial(store.transfer_to_team, sender_id, member, team)
+            detail = f"to team {team}"
+        row = await asyncio.to_thread(apply)
+    except HandoffError as error:
+        return _conflict(error)
+    try:
+        await request.app[RASA_KEY].append_events(
+            sender_id, [{"event": "bot", "text": notice, "metadata": {"handoff_notice": True}}], deliver=True
+        )
+    except RasaApiError as error:
+        logger.error("the transfer notice for %s was not delivered: %s", sender_id, error)
+    await asyncio.to_thread(store.audit, member.username, "transfer", sender_id, detail)
+    await _after_change(request, sender_id)
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
+
+
+async def colleagues(request: web.Request) -> web.Response:
+    """Who a conversation can be transferred to: active staff with their teams and load."""
+    store = _store(request)
+    members = await asyncio.to_thread(store.list_staff)
+    held = await asyncio.to_thread(lambda: {m.username: store.held_count(m.username) for m in members})
+    return json_reply(
+        {
+            "staff": [
+                {
+                    "username": m.username,
+                    "display_name": m.display_name,
+                    "role": m.role,
+                    "teams": list(m.teams),
+                    "holding": held[m.username],
+                }
+                for m in members
+            ],
+            "teams": list(TEAMS),
+            "agent_cap": request.app[CONFIG_KEY].agent_cap,
+        }
+    )
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -208,48 +312,52 @@ async def add_note(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     text = await _text_field(request)
     try:
-        note = await asyncio.to_thread(_store(request).add_note, sender_id, member.username, text)
+        note = await asyncio.to_thread(_store(request).add_note, sender_id, member.username, text, time.time())
     except HandoffError as error:
-        return _error(str(error), 404)
+        return error_reply(str(error), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "note", sender_id)
     await _after_change(request, sender_id, new_message=True)
-    return _json({"note": note})
+    return json_reply({"note": note})
 
 
 async def _end(request: web.Request, close: bool) -> web.Response:
     member = current_staff(request)
     sender_id = request.match_info["sender_id"]
     store = _store(request)
-    conversation = await asyncio.to_thread(store.get_conversation, sender_id)
-    if conversation is None:
-        return _error("no such conversation", 404)
-    holder = conversation["assigned_to"]
-    if conversation["status"] == STATUS_STAFF and holder not in (None, member.username) and not member.is_supervisor:
-        return _error(f"{holder} 正在接待该对话", 409)
     try:
-        await request.app[RASA_KEY].append_events(
-            sender_id,
-            [
-                {"event": "resume"},
-                {
-                    "event": "bot",
-                    "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE,
-                    "metadata": {"handoff_notice": True},
-                },
-                # While paused, Rasa logged user messages without listening in between;
-                # without this the policies see no "action_listen" before the next
-                # message, no rule applies, and the fallback repeats until the
-                # circuit breaker stops it.
-                {"event": "action", "name": "action_listen"},
-            ],
-            deliver=True,
+        conversation = await asyncio.to_thread(
+            store.check_action, sender_id, Action.CLOSE if close else Action.HAND_BACK, member
         )
+    except HandoffError as error:
+        return _conflict(error)
+    events: List[Dict[str, Any]] = [
+        {"event": "resume"},
+        {"event": "bot", "text": CLOSE_NOTICE if close else HAND_BACK_NOTICE, "metadata": {"handoff_notice": True}},
+    ]
+    if conversation["status"] == Status.STAFF.value:  # someone served the user: ask for a rating
+        events.append(
+            {
+                "event": "bot",
+                "text": RATING_REQUEST,
+                "data": {"buttons": rating_buttons()},
+                "metadata": {"handoff_notice": True},
+            }
+        )
+    # While paused, Rasa logged user messages without listening in between; without
+    # this the policies see no "action_listen" before the next message, no rule
+    # applies, and the fallback repeats until the circuit breaker stops it.
+    events.append({"event": "action", "name": "action_listen"})
+    try:
+        await request.app[RASA_KEY].append_events(sender_id, events, deliver=True)
     except RasaApiError as error:
         return _rasa_failed(error)
-    row = await asyncio.to_thread(store.end_handoff, sender_id, member.username, close=close)
+    try:
+        row = await asyncio.to_thread(store.end_handoff, sender_id, member, close=close)
+    except HandoffError as error:
+        return _conflict(error)
     await asyncio.to_thread(store.audit, member.username, "close" if close else "hand_back", sender_id)
     await _after_change(request, sender_id)
-    return _json({"conversation": row})
+    return json_reply({"conversation": row, "allowed_actions": allowed_actions(row, member)})
 
 
 async def hand_back(request: web.Request) -> web.Response:
@@ -262,8 +370,8 @@ async def close(request: web.Request) -> web.Response:
     return await _end(request, close=True)
 
 
-def _iso(at: Optional[float]) -> Optional[str]:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat() if at else None
+def _iso(at: Optional[float], zone: Any = timezone.utc) -> Optional[str]:
+    return datetime.fromtimestamp(at, zone).isoformat(timespec="seconds") if at else None
 
 
 async def export(request: web.Request) -> web.Response:
@@ -273,8 +381,9 @@ async def export(request: web.Request) -> web.Response:
     store = _store(request)
     conversation = await asyncio.to_thread(store.get_conversation, sender_id)
     if conversation is None:
-        return _error("no such conversation", 404)
+        return error_reply("没有这个对话。", 404)
     messages = await asyncio.to_thread(store.transcript, sender_id)
+    zone = staff_timezone(request)
     fmt = request.query.get("format", "json")
     safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in sender_id)[:80]
     await asyncio.to_thread(store.audit, member.username, "export", sender_id, fmt)
@@ -285,19 +394,19 @@ async def export(request: web.Request) -> web.Response:
         labels = {"user": "用户", "bot": "助手", "staff": "工作人员", "note": "内部备注", "system": "系统"}
         for m in messages:
             who = labels.get(m["kind"], m["kind"]) + (f"·{m['author']}" if m["author"] else "")
-            lines.append(f"[{_iso(m['at'])}] {who}: {m['text']}")
+            lines.append(f"[{_iso(m['at'], zone)}] {who}: {m['text']}")
         body, ctype, ext = "\n".join(lines) + "\n", "text/plain", "txt"
     elif fmt == "json":
         payload = {
-            "conversation": {**conversation, "started_at": _iso(conversation["started_at"])},
+            "conversation": {**conversation, "started_at": _iso(conversation["started_at"], zone)},
             "handoffs": await asyncio.to_thread(store.handoff_history, sender_id),
-            "messages": [{**m, "at": _iso(m["at"])} for m in messages],
+            "messages": [{**m, "at": _iso(m["at"], zone)} for m in messages],
             "exported_by": member.username,
-            "exported_at": _iso(time.time()),
+            "exported_at": _iso(time.time(), zone),
         }
         body, ctype, ext = json.dumps(payload, ensure_ascii=False, indent=2), "application/json", "json"
     else:
-        return _error("format must be json or txt", 400)
+        return error_reply("导出格式必须是 json 或 txt", 400)
     return web.Response(
         text=body,
         content_type=ctype,
@@ -307,22 +416,23 @@ async def export(request: web.Request) -> web.Response:
 
 
 async def search(request: web.Request) -> web.Response:
-    """Messages containing ``?q=`` across all transcripts."""
+    """Messages and private notes containing ``?q=`` across all transcripts, one page
+    (``?limit= &offset=``) with the total."""
     query = request.query.get("q", "").strip()
+    limit, offset = _paging(request)
     if not query:
-        return _json({"results": []})
+        return json_reply({"results": [], "total": 0, "limit": limit, "offset": offset})
     if len(query) > 100:
-        return _error("query longer than 100 characters", 400)
+        return error_reply("搜索词不能超过 100 个字", 400)
     if has_lone_surrogates(query):
-        return _error("query holds characters that cannot be searched", 400)
-    results = await asyncio.to_thread(_store(request).search, query)
-    return _json({"results": results})
+        return error_reply("搜索词含有无法识别的字符", 400)
+    return json_reply(await asyncio.to_thread(_store(request).search, query, limit, offset))
 
 
 async def tasks(request: web.Request) -> web.Response:
     """Expert-contact requests, published demands and registered products to handle."""
     board = request.app[TASKS_KEY]
-    return _json(await asyncio.to_thread(board.list))
+    return json_reply(await asyncio.to_thread(board.list))
 
 
 async def task_done(request: web.Request) -> web.Response:
@@ -333,9 +443,9 @@ async def task_done(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(board.mark_done, kind, item_id, member.username)
     except KeyError as error:
-        return _error(str(error.args[0]), 404)
+        return error_reply(str(error.args[0]), 404)
     await asyncio.to_thread(_store(request).audit, member.username, "task_done", None, f"{kind}:{item_id}")
-    return _json({"ok": True})
+    return json_reply({"ok": True})
 
 
 async def figures(request: web.Request) -> web.Response:
@@ -344,45 +454,82 @@ async def figures(request: web.Request) -> web.Response:
     try:
         days = max(1, min(365, int(request.query.get("days", "30"))))
     except ValueError:
-        return _error("days must be a number", 400)
-    return _json(await asyncio.to_thread(_store(request).figures, days))
+        return error_reply("天数必须是整数", 400)
+    config = request.app[CONFIG_KEY]
+    return json_reply(
+        await asyncio.to_thread(
+            _store(request).figures, days, None, config.sla_first_reply_s, config.sla_waiting_s
+        )
+    )
+
+
+async def unanswered(request: web.Request) -> web.Response:
+    """Questions the assistant could not answer over ``?days=`` (default 30), grouped
+    by similarity, with counts; personal data masked."""
+    try:
+        days = max(1, min(365, int(request.query.get("days", "30"))))
+    except ValueError:
+        return error_reply("天数必须是整数", 400)
+    return json_reply(await asyncio.to_thread(_store(request).unanswered_questions, days))
 
 
 async def audit_entries(request: web.Request) -> web.Response:
     """The audit log, newest first (supervisors)."""
     require_supervisor(request)
-    return _json({"entries": await asyncio.to_thread(_store(request).audit_entries, 300)})
+    return json_reply({"entries": await asyncio.to_thread(_store(request).audit_entries, 300)})
+
+
+#: How often a live stream re-checks that its session is still valid.
+SESSION_RECHECK_S = 15.0
 
 
 async def live_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: conversation updates and handoff alerts, as they happen."""
+    """Server-sent events: conversation updates and handoff alerts, as they happen.
+
+    The stream ends with an ``event: logout`` as soon as its session logs out here, and
+    within :data:`SESSION_RECHECK_S` when the session ended elsewhere (expired, logged out
+    on another gateway, account disabled), however busy the stream is."""
     hub = request.app[HUB_KEY]
     store = _store(request)
     config = request.app[CONFIG_KEY]
+    streams = request.app[STREAMS_KEY]
     token = request["session_token"]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
     queue = hub.subscribe()
+    streams.register(token, queue)
+    loop = asyncio.get_running_loop()
+    checked_at = loop.time()
     try:
         await response.write(b"event: ready\ndata: {}\n\n")
         while hub.is_subscribed(queue):
             try:
-                update = await asyncio.wait_for(queue.get(), timeout=15)
+                update = await asyncio.wait_for(queue.get(), timeout=SESSION_RECHECK_S)
             except asyncio.TimeoutError:
+                update = None
+            if update is not None and update.get("type") == "logout":
+                await response.write(b"event: logout\ndata: {}\n\n")
+                break
+            if loop.time() - checked_at >= SESSION_RECHECK_S:
+                checked_at = loop.time()
                 session = await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False)
                 if session is None:
                     await response.write(b"event: logout\ndata: {}\n\n")
                     break
+            if update is None:
                 await response.write(b": ping\n\n")
                 continue
+            if "conversation" in update:
+                update = {**update, "conversation": masked_conversation(update["conversation"])}
             data = json.dumps(update, ensure_ascii=False)
             await response.write(f"event: {update['type']}\ndata: {data}\n\n".encode("utf-8"))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
         hub.unsubscribe(queue)
+        streams.unregister(token, queue)
     return response
 
 
@@ -398,12 +545,15 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/tasks", _page("tasks.html"))
     app.router.add_get(f"{PREFIX}/search", _page("search.html"))
     app.router.add_get(f"{PREFIX}/figures", _page("figures.html"))
+    app.router.add_get(f"{PREFIX}/accounts", _page("accounts.html"))
     app.router.add_static(f"{PREFIX}/static", STATIC_DIR, append_version=False)
     app.router.add_get(f"{api}/me", me)
     app.router.add_get(f"{api}/conversations", list_conversations)
     app.router.add_get(conv, conversation_detail)
     app.router.add_post(f"{conv}/take-over", take_over)
     app.router.add_post(f"{conv}/reply", reply)
+    app.router.add_post(f"{conv}/transfer", transfer)
+    app.router.add_get(f"{api}/colleagues", colleagues)
     app.router.add_post(f"{conv}/notes", add_note)
     app.router.add_post(f"{conv}/hand-back", hand_back)
     app.router.add_post(f"{conv}/close", close)
@@ -413,6 +563,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/tasks", tasks)
     app.router.add_post(f"{api}/tasks/{{kind}}/{{item_id}}/done", task_done)
     app.router.add_get(f"{api}/figures", figures)
+    app.router.add_get(f"{api}/unanswered", unanswered)
+    add_admin_routes(app)
+    add_desk_routes(app)
     app.router.add_get(f"{api}/audit", audit_entries)
 
 

@@ -22,8 +22,11 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import sqlalchemy as sa
 
+from bot.channels.payloads import is_payload
+from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
+from bot.handoff.summary import SUMMARY_SLOTS
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,9 @@ logger = logging.getLogger(__name__)
 #: Slots whose value names the user's company (the product registration form asks
 #: for it); the latest one set is shown in the console.
 COMPANY_SLOTS = ("product_company",)
+
+#: Slot the assistant sets on a turn it could not answer (its value says why).
+UNANSWERED_SLOT = "unanswered"
 
 #: Said once while a conversation waits for staff and the user writes again.
 WAITING_NOTICE = user_text("staff.waiting_notice")
@@ -223,12 +229,15 @@ class Ingestor:
                 confidence=_float(intent.get("confidence")),
             )
             message = conversation is not None
+            text = str(event.get("text") or "")
+            if message and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
+                self.store.add_rating_comment(sender_id, text, at)
         elif kind == "bot":
             metadata = event.get("metadata") or {}
-            if metadata.get(STAFF_METADATA_KEY):
-                role, author = "staff", str(metadata.get("staff_name") or "")
-            elif metadata.get("handoff_notice"):
+            if metadata.get("handoff_notice"):  # take-over greeting, hand-back notice: not a reply
                 role, author = "system", None
+            elif metadata.get(STAFF_METADATA_KEY):
+                role, author = "staff", str(metadata.get("staff_name") or "")
             else:
                 role, author = "bot", None
             conversation = self.store.record_message(
@@ -239,11 +248,17 @@ class Ingestor:
             name = event.get("name")
             if name and name not in _NOT_AN_ANSWER:
                 self.store.record_next_action(sender_id, name)
-        elif kind in ("pause", "resume", "restart"):
+        elif kind in ("pause", "resume"):
             self.store.set_paused(sender_id, kind == "pause", at)
-        elif kind == "slot" and event.get("name") in COMPANY_SLOTS:
+        elif kind == "restart":
+            self.store.restart(sender_id, at)
+        elif kind == "slot" and event.get("name") == UNANSWERED_SLOT:
+            if event.get("value") in UNANSWERED_REASONS:
+                self.store.mark_unanswered(sender_id, str(event["value"]))
+        elif kind == "slot" and event.get("name") in SUMMARY_SLOTS:
             value = event.get("value")
-            if isinstance(value, str) and value.strip():
+            self.store.set_slot(sender_id, str(event["name"]), value, at)
+            if event.get("name") in COMPANY_SLOTS and isinstance(value, str) and value.strip():
                 self.store.set_company(sender_id, value.strip(), at)
         else:
             return None

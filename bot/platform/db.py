@@ -24,6 +24,8 @@ from bot.settings import PROJECT_ROOT, get_settings
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 ALEMBIC_INI = MIGRATIONS_DIR / "alembic.ini"
 DATA_VERSION_KEY = "data_version"
+#: The newest ``data_version`` an action server has fully indexed and serves.
+SERVED_VERSION_KEY = "served_data_version"
 
 _engines: Dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -114,6 +116,24 @@ def bump_data_version(session: Session) -> int:
     row.value = str(int(row.value) + 1)
     session.flush()
     return int(row.value)
+
+
+def served_data_version(session: Session) -> int:
+    """The newest ``data_version`` an action server serves from a complete index (0 if none)."""
+    value = session.execute(
+        select(PlatformMeta.value).where(PlatformMeta.key == SERVED_VERSION_KEY)
+    ).scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def record_served_version(session: Session, version: int) -> None:
+    """Note that an index of ``version`` now answers (``import-export --wait`` reads it)."""
+    row = session.get(PlatformMeta, SERVED_VERSION_KEY, with_for_update=True)
+    if row is None:
+        session.add(PlatformMeta(key=SERVED_VERSION_KEY, value=str(version)))
+    elif int(row.value) < version:
+        row.value = str(version)
+    session.flush()
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.platform.db import bump_data_version, session_scope, upgrade_to_head
+from bot.platform.db import bump_data_version, data_version, session_scope, upgrade_to_head
 from bot.platform.models import IMPORTED_MODELS, Company
 from bot.settings import get_settings
 
@@ -90,6 +90,8 @@ class ImportReport:
     problems: List[RowProblem] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: The database's ``data_version`` after the import.
+    data_version: int = 0
 
     @property
     def changed(self) -> bool:
@@ -507,8 +509,7 @@ def import_export(directory: Path | str, url: Optional[str] = None, *, progress:
         with session_scope(url) as session:
             for name in EXPORT_FILES:
                 _sync_table(session, name, parsed[name], report.counts[name], now)
-            if report.changed:
-                bump_data_version(session)
+            report.data_version = bump_data_version(session) if report.changed else data_version(session)
     finally:
         if bar is not None:
             bar.close()

@@ -2,8 +2,11 @@
 
 ``get_index()`` returns the process-wide :class:`PlatformIndex`, built from a
 :class:`~bot.platform.snapshot.Snapshot` and rebuilt when the database's
-``data_version`` changes (checked at most every ``RELOAD_CHECK_SECONDS``). Matching
-itself never touches the database, so a request costs a few milliseconds.
+``data_version`` changes (one primary-key read per request). Until the new index is
+ready, the old one answers with everything the import withdrew (retired rows,
+experts no longer available) filtered out, so a retired row is never offered; the
+finished index replaces it in one step. Matching itself never touches the
+database, so a request costs a few milliseconds.
 
 Supplier ranking: how well the product matches (exact product > product family >
 sub-category > category), requested keywords, then certificates and capacity as
@@ -19,6 +22,8 @@ never all from one organisation when another qualified one exists.
 """
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import threading
 import time
@@ -29,13 +34,21 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from bot.messages import join_list, user_text
-from bot.platform.db import data_version, session_scope
-from bot.platform.snapshot import CompanyRecord, ExpertRecord, ProductRecord, Snapshot, load_snapshot
+from bot.platform.db import data_version, record_served_version, session_scope
+from bot.platform.snapshot import (
+    CompanyRecord,
+    ExpertRecord,
+    ProductRecord,
+    Snapshot,
+    Withdrawn,
+    load_snapshot,
+    load_withdrawn,
+)
 from bot.platform.understanding import ExpertQuery, RequestParser, SupplierQuery, format_quantity
 
 PAGE_SIZE = 5
 CROSS_REGION_OPTIONS = 2
-RELOAD_CHECK_SECONDS = 2.0
+logger = logging.getLogger(__name__)
 OTHER_REGION = {"四川": "重庆", "重庆": "四川"}
 _HONOR_WEIGHT = {"院士": 3.0, "国家杰青": 2.0, "国家优青": 1.5, "国务院特殊津贴": 1.0}
 _LEVEL_WEIGHT = {"正高级": 1.0, "副高级": 0.5}
@@ -153,6 +166,18 @@ class PlatformIndex:
         self.experts: List[ExpertRecord] = [e for e in snapshot.experts if e.available]
         self.expert_columns = ExpertColumns(self.experts)
         self.organizations = sorted({e.organization for e in snapshot.experts})
+        #: What later imports withdrew from this snapshot (empty for a fresh index).
+        self.withdrawn = Withdrawn()
+
+    def without(self, withdrawn: Withdrawn) -> "PlatformIndex":
+        """This index, answering without the ``withdrawn`` rows (shares everything else)."""
+        masked = copy.copy(self)
+        masked.withdrawn = withdrawn
+        return masked
+
+    def offers_company(self, company_id: str) -> bool:
+        """Whether ``company_id`` is active in this index (not withdrawn since it was built)."""
+        return company_id in self.companies and company_id not in self.withdrawn.companies
 
     @classmethod
     def load(cls, url: Optional[str] = None) -> "PlatformIndex":
@@ -202,8 +227,11 @@ class PlatformIndex:
         excluded = set(query.exclude_company_ids)
         required_certs = set(query.certifications)
         best: Dict[str, Tuple[float, ProductRecord, List[str]]] = {}
+        withdrawn = self.withdrawn
         for product_score, product in self._product_candidates(query).values():
             company = self.companies[product.company_id]
+            if product.product_id in withdrawn.products or company.company_id in withdrawn.companies:
+                continue
             if company.company_id in excluded or not required_certs <= company.certifications:
                 continue
             if query.min_capacity and product.annual_capacity < query.min_capacity:
@@ -270,6 +298,9 @@ class PlatformIndex:
             return ExpertResult(query, [], 0)
         avoided = related_organizations(query.exclude_organizations, self.organizations)
         ranked = self.expert_columns.rank(query, avoided)
+        if self.withdrawn.experts:
+            gone = self.withdrawn.experts
+            ranked = np.array([p for p in ranked if self.experts[int(p)].expert_id not in gone], dtype=ranked.dtype)
         panel = _diverse_page(ranked, [self.experts[int(p)].organization for p in ranked[:_DIVERSITY_WINDOW]],
                               query.count, query.page)
         matches = [self._expert_match(int(p), set(query.areas), set(query.fields)) for p in panel]
@@ -411,17 +442,50 @@ def _diverse_page(ranked: Iterable[int], organizations: Sequence[str], size: int
     return panel
 
 
+@dataclass
+class _Served:
+    """The index answering for one database, and the ``data_version`` it answers for."""
+
+    index: PlatformIndex
+    version: int
+
+
 _index_lock = threading.Lock()
-_indexes: Dict[str, Tuple[PlatformIndex, float]] = {}
+_served: Dict[str, _Served] = {}
 _rebuilding: Set[str] = set()
 
 
-def _rebuild(key: str, url: Optional[str]) -> None:
-    """Build a fresh index in the background; requests keep the old one meanwhile."""
+def _swap_in(key: str, url: Optional[str], index: PlatformIndex) -> PlatformIndex:
+    """Make ``index`` the one answering (caller holds ``_index_lock``) unless the data
+    moved on meanwhile: then it answers with the newer withdrawals filtered out."""
+    current = _served.get(key)
+    if current is not None and current.version > index.version:
+        index = index.without(current.index.withdrawn)
+        _served[key] = _Served(index, current.version)
+        return index
+    _served[key] = _Served(index, index.version)
     try:
-        index = PlatformIndex.load(url)
-        with _index_lock:
-            _indexes[key] = (index, time.monotonic())
+        with session_scope(url) as session:
+            record_served_version(session, index.version)
+    except Exception:  # bookkeeping for `import-export --wait` only; matching goes on
+        logger.warning("could not record the served data version", exc_info=True)
+    return index
+
+
+def _rebuild(key: str, url: Optional[str]) -> None:
+    """Build fresh indexes in the background until one is as new as the data; the
+    current index keeps answering (with withdrawals filtered) meanwhile."""
+    started = time.monotonic()
+    try:
+        while True:
+            index = PlatformIndex.load(url)
+            with _index_lock:
+                _swap_in(key, url, index)
+                if _served[key].version <= index.version:
+                    break
+        logger.info("platform index of data version %s ready in %.1f s", index.version, time.monotonic() - started)
+    except Exception:
+        logger.exception("rebuilding the platform index failed; the next request retries")
     finally:
         with _index_lock:
             _rebuilding.discard(key)
@@ -430,33 +494,32 @@ def _rebuild(key: str, url: Optional[str]) -> None:
 def get_index(url: Optional[str] = None, *, wait_for_new_data: bool = False) -> PlatformIndex:
     """The process-wide index of ``url``'s data.
 
-    The first call builds it. Later calls check ``data_version`` at most every
-    ``RELOAD_CHECK_SECONDS``; when it changed, a new index is built in a background
-    thread and the current one keeps answering until it is ready (a rebuild takes
-    seconds at scale). ``wait_for_new_data`` rebuilds in the caller instead (tests,
-    benchmarks).
+    The first call builds it. Every later call reads ``data_version`` (one primary-key
+    read); when it changed, the current index at once stops offering what the import
+    withdrew, and a new index is built in a background thread and swapped in when
+    complete (a rebuild takes seconds at scale). ``wait_for_new_data`` rebuilds in the
+    caller instead (tests, benchmarks).
     """
     from bot.platform.db import database_url
 
     key = database_url(url)
     with _index_lock:
-        cached = _indexes.get(key)
-        now = time.monotonic()
-        if cached is not None and (now - cached[1] < RELOAD_CHECK_SECONDS or key in _rebuilding):
-            return cached[0]
-        if cached is not None:
-            with session_scope(url) as session:
-                version = data_version(session)
-            if version == cached[0].version:
-                _indexes[key] = (cached[0], now)
-                return cached[0]
-            if not wait_for_new_data:
-                _rebuilding.add(key)
-                threading.Thread(target=_rebuild, args=(key, url), name="platform-index-rebuild", daemon=True).start()
-                return cached[0]
-        index = PlatformIndex.load(url)
-        _indexes[key] = (index, now)
-        return index
+        current = _served.get(key)
+        if current is None:
+            return _swap_in(key, url, PlatformIndex.load(url))
+        with session_scope(url) as session:
+            version = data_version(session)
+            if version == current.version:
+                return current.index
+            if wait_for_new_data:
+                return _swap_in(key, url, PlatformIndex.load(url))
+            withdrawn = load_withdrawn(session)
+        masked = current.index.without(withdrawn)
+        _served[key] = _Served(masked, version)
+        if key not in _rebuilding:
+            _rebuilding.add(key)
+            threading.Thread(target=_rebuild, args=(key, url), name="platform-index-rebuild", daemon=True).start()
+        return masked
 
 
 def forget_index(url: Optional[str] = None) -> None:
@@ -464,4 +527,4 @@ def forget_index(url: Optional[str] = None) -> None:
     from bot.platform.db import database_url
 
     with _index_lock:
-        _indexes.pop(database_url(url), None)
+        _served.pop(database_url(url), None)

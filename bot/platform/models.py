@@ -163,6 +163,8 @@ class PublishedDemand(Base):
     target_region = Column(String(16), nullable=False, default="不限")
     deadline = Column(Date)
     contact = Column(String(200), nullable=False, default="")
+    #: Further requirements the buyer gave (「需要IATF 16949认证」), '' when none.
+    requirements = Column(Text, nullable=False, default="", server_default="")
     #: ``open`` while staff have not closed it.
     status = Column(String(16), nullable=False, default="open")
     created_at = Column(DateTime, nullable=False, default=_utcnow)

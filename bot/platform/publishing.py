@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -98,6 +98,21 @@ def parse_contact(text: str) -> Optional[str]:
     return None
 
 
+_ORGANIZATION_SUFFIXES = ("公司", "集团", "大学", "学院", "研究院", "研究所", "医院", "中心", "厂", "协会", "银行",
+                          "局")
+_SEPARATORS = re.compile(r"[，,、;；。\s]+")
+_SELF_INTRODUCTION = re.compile(r"^(?:我们?是|我们?在|我们?来自|来自|单位是?|公司是?)")
+
+
+def parse_organization(text: str) -> Optional[str]:
+    """The organisation named in an answer (「张伟，重庆大学，13800000000」 → ``重庆大学``), if any."""
+    for part in _SEPARATORS.split(normalize_for_nlu(text or "")):
+        part = _SELF_INTRODUCTION.sub("", part).removesuffix("的")
+        if 2 <= len(part) <= 60 and any(suffix in part for suffix in _ORGANIZATION_SUFFIXES):
+            return part
+    return None
+
+
 @dataclass
 class DemandMatch:
     """An open demand a supplier's product can serve."""
@@ -141,11 +156,14 @@ def publish_demand(
     deadline: Optional[dt.date],
     contact: str,
     company_name: str = "",
+    requirements: str = "",
+    certifications: Sequence[str] = (),
     sender_id: str = "",
     channel: str = "",
     today: Optional[dt.date] = None,
 ) -> Tuple[PublishedDemand, SupplierResult]:
-    """Store a buyer's demand and return the suppliers that match it (first page)."""
+    """Store a buyer's demand and return the suppliers that match it (first page):
+    in the target region, holding the ``certifications`` the buyer requires."""
     today = today or dt.date.today()
     product = (product or "").strip()
     if not product:
@@ -161,10 +179,11 @@ def publish_demand(
     query = index.parser.parse_supplier_request(product)
     if target_region != "不限":
         query.region, query.city, query.district = target_region, None, None
+    query.certifications = list(dict.fromkeys([*query.certifications, *certifications]))
     demand = PublishedDemand(
         sender_id=sender_id[:200], channel=channel[:32], company_name=company_name[:200], product=product[:200],
         category=_demand_category(index, query), quantity=quantity, unit=unit[:16], target_region=target_region,
-        deadline=deadline, contact=contact[:200], status="open",
+        deadline=deadline, contact=contact[:200], requirements=requirements[:500], status="open",
     )
     session.add(demand)
     session.flush()
@@ -227,6 +246,8 @@ def matching_open_demands(
     majors = {c[:-2] for c in query.categories if c.endswith("/*")}
     candidates = []
     for demand in index.snapshot.demands:
+        if demand.demand_id in index.withdrawn.demands or not index.offers_company(demand.company_id):
+            continue
         if demand.status == "open" and (demand.deadline is None or demand.deadline >= today):
             company = index.companies.get(demand.company_id)
             candidates.append((demand.demand_id, demand.title, company.name if company else "", demand.category,

@@ -7,7 +7,7 @@ companies' personal contact data; the ``*_for_staff`` ones do, for the console.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -72,6 +72,23 @@ def get_expert_public(session: Session, expert_id: str) -> Optional[Dict[str, ob
     }
 
 
+def check_expert_contactable(session: Session, expert_id: str, avoided_organizations: Sequence[str] = ()) -> Expert:
+    """The expert, if a chat user may ask to be put in touch: active, available and not
+    of (or related to) one of ``avoided_organizations`` (回避). Otherwise raises
+    :class:`RequestError` with a reason that does not name the expert."""
+    from bot.platform.matching import related_organizations
+
+    expert = session.get(Expert, expert_id)
+    if expert is None or expert.retired:
+        raise RequestError("experts.unknown")
+    if not expert.available:
+        raise RequestError("experts.unavailable")
+    avoided = [name for name in avoided_organizations if name]
+    if avoided and expert.organization in related_organizations(avoided, [expert.organization]):
+        raise RequestError("experts.contact_avoided")
+    return expert
+
+
 def create_expert_contact_request(
     session: Session,
     expert_id: str,
@@ -81,16 +98,14 @@ def create_expert_contact_request(
     requester_organization: str = "",
     requester_contact: str = "",
     purpose: str = "",
+    avoided_organizations: Sequence[str] = (),
 ) -> ExpertContactRequest:
     """Store a chat user's request to be put in touch with an expert (staff arrange it).
 
-    Raises :class:`RequestError` when the expert is unknown, retired or not available.
+    Raises :class:`RequestError` when the expert is unknown, retired, not available, or
+    related to the requester's organisation or one of ``avoided_organizations``.
     """
-    expert = session.get(Expert, expert_id)
-    if expert is None or expert.retired:
-        raise RequestError("experts.unknown", expert_id=expert_id)
-    if not expert.available:
-        raise RequestError("experts.unavailable", name=expert.name)
+    check_expert_contactable(session, expert_id, [requester_organization, *avoided_organizations])
     request = ExpertContactRequest(
         expert_id=expert_id, sender_id=sender_id[:200], channel=channel[:32],
         requester_organization=requester_organization[:200], requester_contact=requester_contact[:200],

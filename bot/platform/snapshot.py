@@ -81,6 +81,32 @@ class ExpertRecord:
     available: bool
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """Rows that an index built earlier may still hold but must no longer offer: retired
+    companies, products, demands and experts, and experts no longer available."""
+
+    companies: FrozenSet[str] = frozenset()
+    products: FrozenSet[str] = frozenset()
+    demands: FrozenSet[str] = frozenset()
+    experts: FrozenSet[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.companies or self.products or self.demands or self.experts)
+
+
+def load_withdrawn(session: Session) -> Withdrawn:
+    """Every retired id (and every unavailable expert): one pass per table."""
+    return Withdrawn(
+        companies=frozenset(session.scalars(select(Company.company_id).where(Company.retired.is_(True)))),
+        products=frozenset(session.scalars(select(Product.product_id).where(Product.retired.is_(True)))),
+        demands=frozenset(session.scalars(select(Demand.demand_id).where(Demand.retired.is_(True)))),
+        experts=frozenset(session.scalars(
+            select(Expert.expert_id).where(Expert.retired.is_(True) | Expert.available.is_(False))
+        )),
+    )
+
+
 def split_category(category: str) -> Tuple[str, str]:
     """``"车轮/轮毂"`` → ``("车轮", "轮毂")``; ``"整车"`` → ``("整车", "")``."""
     major, _, minor = category.partition("/")

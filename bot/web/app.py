@@ -27,7 +27,7 @@ from bot.handoff.doorbell import SOCKET_NAME
 from bot.handoff.events import TrackerEventFeed, feed_for, follow
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.rasa_client import RasaClient
-from bot.handoff.store import HandoffStore
+from bot.handoff.store import HandoffStore, LoginPolicy
 from bot.settings import Settings
 from bot.widget import routes as widget_routes
 
@@ -204,7 +204,11 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     security that have no Rasa).
     """
     app = web.Application(client_max_size=MAX_PROXIED_BODY)
-    store = HandoffStore(settings.handoff_database_url, settings.office_timezone)
+    store = HandoffStore(
+        settings.handoff_database_url,
+        settings.office_timezone,
+        login_policy=LoginPolicy(free_failures=settings.console_login_attempts),
+    )
     hub = LiveHub()
     rasa = RasaClient(settings.rasa_url, settings.rasa_api_token())
     ingestor = Ingestor(store, hub, rasa)
@@ -218,7 +222,9 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
             idle_s=settings.console_session_idle_minutes * 60,
             max_age_s=settings.console_session_max_hours * 3600,
             cookie_secure=settings.console_cookie_secure,
-            login_attempts=settings.console_login_attempts,
+            agent_cap=settings.console_agent_cap,
+            sla_first_reply_s=settings.console_sla_first_reply_seconds,
+            sla_waiting_s=settings.console_sla_waiting_seconds,
         ),
         tasks=TaskBoard(store, settings.platform_database_url),
     )

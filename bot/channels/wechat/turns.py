@@ -23,6 +23,7 @@ from wechatpy.exceptions import WeChatException
 
 from bot.cache import bounded_cache
 from bot.channels.common import namespaced_sender_id
+from bot.channels.payloads import is_payload, payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.textual import (
     MatchListText,
@@ -33,6 +34,7 @@ from bot.channels.textual import (
     staff_marked,
     utf8_size,
 )
+from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 from bot.tasks import BackgroundTasks
 
@@ -247,6 +249,8 @@ class TurnRegistry:
     def _start(self, key: str, user_id: str, text: str, metadata: Dict[str, Any]) -> Turn:
         loop = asyncio.get_running_loop()
         output = TurnOutput(self.channel_name, self.pusher, self.menus, user_id)
+        # Menu clicks (events) carry the operator's configured payloads; typed text is checked.
+        typed = is_payload(text) and metadata.get("msg_type") in ("text", "voice")
         message = UserMessage(
             text=self.menus.resolve(user_id, text),
             output_channel=output,
@@ -258,16 +262,21 @@ class TurnRegistry:
         turn = Turn(
             output=output,
             deadline=loop.time() + (self.reply_timeout or 0.0),
-            task=self.tasks.spawn(self._run(message, output, user_id), f"turn {key}"),
+            task=self.tasks.spawn(self._run(message, output, user_id, typed_payload=typed), f"turn {key}"),
         )
         self._turns[key] = turn
         self.turns_started += 1
         return turn
 
-    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str) -> None:
+    async def _run(self, message: UserMessage, output: TurnOutput, user_id: str, typed_payload: bool = False) -> None:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
+            checked = typed_payload or is_rating_payload(message.text)
+            refusal = await payload_answer(message.text, message.sender_id, running_agent()) if checked else None
+            if refusal:
+                await output.send_text_message(message.sender_id, refusal)
+                return
             await self.busy.handle(self._on_new_message, message)
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)

@@ -9,9 +9,21 @@ const STATUS_LABELS = {
   staff: "人工接待中",
   closed: "已关闭",
 };
+const CHANNEL_LABELS = { socketio: "网页", rest: "网页接口", telegram: "Telegram", wechat: "微信", wecom: "企业微信" };
+const PAGE_SIZE = 50;
 const KIND_LABELS = { user: "用户", bot: "助手", staff: "工作人员", note: "内部备注", system: "系统通知" };
 
-const state = { me: null, conversations: new Map(), selected: null, now: Date.now() / 1000, clockSkew: 0 };
+const state = {
+  me: null,
+  conversations: new Map(),
+  selected: null,
+  now: Date.now() / 1000,
+  clockSkew: 0,
+  offset: 0,
+  canned: [],
+  colleagues: { staff: [], teams: [] },
+};
+const TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai";
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -19,7 +31,8 @@ function el(tag, props, ...children) {
     if (key === "class") node.className = value;
     else if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value);
+    else if (value === false || value === null || value === undefined) continue;
+    else node.setAttribute(key, value === true ? "" : value);
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
@@ -65,12 +78,38 @@ async function api(path, options = {}) {
   }
   const response = await fetch(API + path, init);
   if (response.status === 401) {
-    window.location.assign("/console/login?next=" + encodeURIComponent(window.location.pathname));
+    saveDrafts();
+    // Back to this page and this conversation after logging in again.
+    const back = window.location.pathname + window.location.search + window.location.hash;
+    window.location.assign("/console/login?next=" + encodeURIComponent(back));
     throw new Error("登录已过期");
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(data.error || `请求失败（${response.status}）`);
   return data;
+}
+
+// Drafts survive an expired session: kept in this tab until sent.
+const DRAFT_FIELDS = ["reply-text", "note-text"];
+
+function saveDrafts() {
+  if (!state.selected) return;
+  for (const id of DRAFT_FIELDS) {
+    const node = byId(id);
+    if (node && node.value) sessionStorage.setItem(`draft:${id}:${state.selected}`, node.value);
+  }
+}
+
+function restoreDrafts() {
+  for (const id of DRAFT_FIELDS) {
+    const node = byId(id);
+    const saved = state.selected && sessionStorage.getItem(`draft:${id}:${state.selected}`);
+    if (node && saved && !node.value) node.value = saved;
+  }
+}
+
+function clearDraft(id) {
+  if (state.selected) sessionStorage.removeItem(`draft:${id}:${state.selected}`);
 }
 
 function showError(id, error) {
@@ -88,6 +127,7 @@ async function loadMe() {
   for (const link of document.querySelectorAll('[data-role="supervisor"]')) {
     link.hidden = !["supervisor", "admin"].includes(state.me.role);
   }
+  for (const link of document.querySelectorAll('[data-role="admin"]')) link.hidden = state.me.role !== "admin";
   byId("logout").addEventListener("click", async () => {
     await fetch("/console/logout", {
       method: "POST",
@@ -105,18 +145,29 @@ function waitingSeconds(conversation) {
   return serverNow() - conversation.waiting_since;
 }
 
+function who(c) {
+  return c.company || c.sender_id.split(":").slice(1).join(":").slice(0, 12) || c.sender_id;
+}
+
 function renderList() {
-  const filter = byId("status-filter").value;
   const rows = [...state.conversations.values()]
-    .filter((c) => !filter || c.status === filter)
-    .sort((a, b) => (b.status === "waiting") - (a.status === "waiting") || (b.last_at || 0) - (a.last_at || 0));
+    // waiting first, longest waiting on top (the order users are told), then the most recent
+    .sort(
+      (a, b) =>
+        (b.status === "waiting") - (a.status === "waiting") ||
+        (a.status === "waiting" ? (a.waiting_since || 0) - (b.waiting_since || 0) : 0) ||
+        (b.last_at || 0) - (a.last_at || 0)
+    );
   const body = byId("conversation-rows");
+  const slaWaiting = state.me ? state.me.sla_waiting_s : 300;
   body.replaceChildren(
-    ...rows.map((c) =>
-      el(
+    ...rows.map((c) => {
+      const waited = waitingSeconds(c);
+      const breach = c.status === "waiting" && waited !== null && waited > slaWaiting;
+      return el(
         "tr",
         {
-          class: `row status-${c.status}` + (c.sender_id === state.selected ? " selected" : ""),
+          class: `row status-${c.status}` + (c.sender_id === state.selected ? " selected" : "") + (breach ? " sla-breach" : ""),
           dataset: { senderId: c.sender_id, status: c.status },
           tabindex: "0",
           onclick: () => selectConversation(c.sender_id),
@@ -124,21 +175,65 @@ function renderList() {
             if (event.key === "Enter") selectConversation(c.sender_id);
           },
         },
-        el("td", {}, el("span", { class: `status status-${c.status}` }, STATUS_LABELS[c.status] || c.status)),
-        el("td", {}, c.channel || "—"),
-        el("td", {}, c.company || "—"),
-        el("td", { class: "last" }, (c.last_text || "").slice(0, 80)),
-        el("td", { class: "waiting" }, waitingSeconds(c) === null ? "" : formatDuration(waitingSeconds(c)))
-      )
-    )
+        el(
+          "td",
+          { class: "who" },
+          el("div", { class: "name" }, who(c)),
+          el(
+            "div",
+            { class: "tags" },
+            el("span", { class: `status status-${c.status}` }, STATUS_LABELS[c.status] || c.status),
+            el("span", { class: "channel" }, CHANNEL_LABELS[c.channel] || c.channel || "—"),
+            c.assigned_to ? el("span", { class: "holder" }, c.assigned_to) : null,
+            c.team ? el("span", { class: "team" }, c.team) : null,
+            ...(c.labels || []).map((label) => el("span", { class: "label" }, label))
+          )
+        ),
+        el(
+          "td",
+          { class: "last" },
+          c.unread ? el("span", { class: "unread", title: "未读消息" }, String(c.unread)) : null,
+          (c.last_text || "").slice(0, 80)
+        ),
+        el("td", { class: "waiting" + (breach ? " breach" : "") }, waited === null ? "" : formatDuration(waited))
+      );
+    })
   );
   byId("empty-list").hidden = rows.length > 0;
 }
 
+function listQuery() {
+  const params = new URLSearchParams();
+  const filters = {
+    status: byId("status-filter").value,
+    channel: byId("channel-filter").value,
+    assignee: byId("assignee-filter").value === "__me" ? state.me.username : byId("assignee-filter").value,
+    team: byId("team-filter").value,
+    label: byId("label-filter").value,
+  };
+  for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
+  if (byId("unanswered-filter").checked) params.set("unanswered", "1");
+  return params;
+}
+
 async function loadConversations(background = false) {
-  const data = await api("/conversations", { background });
+  const offset = state.offset || 0;
+  const params = listQuery();
+  const exportParams = new URLSearchParams(params);
+  exportParams.set("tz", TIME_ZONE);
+  byId("export-list").href = `${API}/conversations.csv?${exportParams}`;
+  params.set("limit", PAGE_SIZE);
+  params.set("offset", offset);
+  const data = await api(`/conversations?${params}`, { background });
   state.clockSkew = data.now - Date.now() / 1000;
   state.conversations = new Map(data.conversations.map((c) => [c.sender_id, c]));
+  state.total = data.total;
+  const shown = data.conversations.length;
+  byId("list-total").textContent = shown
+    ? `共 ${data.total} 个对话，显示第 ${offset + 1}–${offset + shown} 个`
+    : `共 ${data.total} 个对话`;
+  byId("page-prev").disabled = offset === 0;
+  byId("page-next").disabled = offset + shown >= data.total;
   renderList();
 }
 
@@ -198,24 +293,167 @@ function renderDetail(data) {
   status.textContent = STATUS_LABELS[c.status] || c.status;
   status.className = `status status-${c.status}`;
   status.dataset.status = c.status;
-  const parts = [`对话 ${c.sender_id}`, `渠道 ${c.channel || "未知"}`, `开始于 ${formatTime(c.started_at)}`];
+  const parts = [`对话 ${c.sender_id}`, `渠道 ${CHANNEL_LABELS[c.channel] || c.channel || "未知"}`, `开始于 ${formatTime(c.started_at)}`];
   if (c.assigned_to) parts.push(`接待人 ${c.assigned_to}`);
   if (c.paused) parts.push("助手已暂停");
   byId("detail-meta").textContent = parts.join(" · ");
-  const mine = c.status === "staff" && c.assigned_to === state.me.username;
-  byId("take-over").disabled = mine;
-  byId("hand-back").disabled = !["staff", "waiting"].includes(c.status);
-  byId("close-conversation").disabled = c.status === "closed";
+  // Only the buttons this staff member may use (the server decides: allowed_actions).
+  const allowed = new Set(data.allowed_actions || []);
+  const mine = allowed.has("reply");
+  byId("take-over").hidden = !allowed.has("take_over");
+  byId("hand-back").hidden = !allowed.has("hand_back");
+  byId("close-conversation").hidden = !allowed.has("close");
   byId("reply-text").disabled = !mine;
   byId("reply-send").disabled = !mine;
-  byId("reply-text").placeholder = mine ? "" : "接管对话后才能回复";
+  byId("reply-text").placeholder = mine ? "" : c.assigned_to && c.status === "staff" ? `${c.assigned_to} 正在接待该对话` : "接管对话后才能回复";
   const base = `${API}/conversations/${encodeURIComponent(c.sender_id)}/export`;
   byId("export-json").href = `${base}?format=json`;
   byId("export-txt").href = `${base}?format=txt`;
+  const canTransfer = allowed.has("transfer") || allowed.has("transfer_team");
+  byId("transfer-box").hidden = !canTransfer;
+  if (canTransfer) renderTransferTargets(c, allowed);
+  renderSummary(data.summary);
+  renderLabels(data.labels || []);
+  renderViewers(data.viewers || []);
   const list = byId("transcript");
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
   list.replaceChildren(...data.messages.map(renderMessage));
   if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+function renderSummary(summary) {
+  const box = byId("summary");
+  if (!summary || (!summary.reason && !summary.questions.length)) {
+    box.hidden = true;
+    return;
+  }
+  box.hidden = false;
+  const items = [];
+  if (summary.reason) items.push(el("p", {}, el("strong", {}, "转人工原因："), summary.reason + (summary.team ? `（${summary.team}组）` : "")));
+  if (summary.questions.length) {
+    items.push(
+      el("p", {}, el("strong", {}, "用户问了：")),
+      el(
+        "ul",
+        {},
+        ...summary.questions.map((q) =>
+          el(
+            "li",
+            { class: q.unanswered ? "unanswered" : "" },
+            q.text,
+            q.intent ? el("span", { class: "intent" }, ` ${q.intent} ${q.confidence === null ? "" : Math.round(q.confidence * 100) + "%"}`) : null,
+            q.unanswered ? el("span", { class: "flag" }, " 未能解答") : null
+          )
+        )
+      )
+    );
+  }
+  if (summary.assistant_did.length) items.push(el("p", {}, el("strong", {}, "助手已做："), summary.assistant_did.join("、")));
+  if (summary.slots.length) items.push(el("p", {}, el("strong", {}, "已收集："), summary.slots.map((s) => `${s.name}：${s.value}`).join("；")));
+  box.replaceChildren(el("h3", {}, "转人工摘要"), ...items);
+}
+
+function renderLabels(labels) {
+  byId("labels").replaceChildren(
+    ...labels.map((label) =>
+      el(
+        "span",
+        { class: "label" },
+        label,
+        el(
+          "button",
+          {
+            type: "button",
+            class: "remove",
+            "aria-label": `删除标签 ${label}`,
+            onclick: () => conversationAction("labels/remove", { label }),
+          },
+          "×"
+        )
+      )
+    )
+  );
+}
+
+function renderViewers(viewers) {
+  const others = viewers.filter((name) => name !== state.me.username);
+  byId("viewers").textContent = others.length ? `正在查看：${others.join("、")}` : "";
+}
+
+function renderTransferTargets(c, allowed) {
+  const select = byId("transfer-target");
+  const current = select.value;
+  const options = [];
+  if (allowed.has("transfer")) {
+    for (const s of state.colleagues.staff) {
+      if (s.username === c.assigned_to || s.username === state.me.username) continue;
+      const name = s.display_name ? `${s.username}（${s.display_name}）` : s.username;
+      options.push(el("option", { value: `to:${s.username}` }, `${name} · 接待中 ${s.holding}`));
+    }
+  }
+  for (const team of state.colleagues.teams) options.push(el("option", { value: `team:${team}` }, `${team}组（排队）`));
+  select.replaceChildren(el("option", { value: "" }, "选择同事或小组…"), ...options);
+  if (current && options.some((option) => option.value === current)) select.value = current;
+}
+
+async function loadColleagues() {
+  state.colleagues = await api("/colleagues", { background: true });
+  const teamFilter = byId("team-filter");
+  if (teamFilter && teamFilter.options.length === 1) {
+    teamFilter.append(...state.colleagues.teams.map((t) => el("option", { value: t }, t)));
+  }
+  const assignee = byId("assignee-filter");
+  if (assignee && assignee.options.length === 2) {
+    assignee.append(...state.colleagues.staff.map((s) => el("option", { value: s.username }, s.username)));
+  }
+  const labels = await api("/labels", { background: true });
+  const labelFilter = byId("label-filter");
+  const chosen = labelFilter.value;
+  labelFilter.replaceChildren(el("option", { value: "" }, "全部"), ...labels.labels.map((l) => el("option", { value: l.label }, `${l.label}（${l.conversations}）`)));
+  labelFilter.value = chosen;
+}
+
+async function loadCanned() {
+  if (!state.selected) return;
+  const data = await api(`/canned?sender_id=${encodeURIComponent(state.selected)}`, { background: true });
+  state.canned = data.canned;
+  byId("canned-picker").replaceChildren(
+    el("option", { value: "" }, "快捷回复…"),
+    ...state.canned.map((c) => el("option", { value: c.shortcut }, `/${c.shortcut} ${c.filled.slice(0, 20)}`))
+  );
+}
+
+function useCanned(shortcut) {
+  const item = state.canned.find((c) => c.shortcut === shortcut);
+  if (!item) return;
+  const box = byId("reply-text");
+  box.value = item.filled;
+  byId("canned-menu").hidden = true;
+  box.focus();
+}
+
+function showCannedMenu() {
+  const box = byId("reply-text");
+  const menu = byId("canned-menu");
+  const match = /^\/(\S*)$/.exec(box.value);
+  if (!match || box.disabled) {
+    menu.hidden = true;
+    return;
+  }
+  const found = state.canned.filter((c) => c.shortcut.startsWith(match[1]));
+  menu.replaceChildren(
+    ...found.map((c) =>
+      el("li", { role: "option", tabindex: "0", dataset: { shortcut: c.shortcut }, onclick: () => useCanned(c.shortcut), onkeydown: (e) => { if (e.key === "Enter") { e.preventDefault(); useCanned(c.shortcut); } } },
+        el("strong", {}, `/${c.shortcut}`), " ", c.filled.slice(0, 60))
+    )
+  );
+  menu.hidden = found.length === 0;
+}
+
+async function heartbeat() {
+  if (!state.selected || document.hidden) return;
+  const data = await api(`/conversations/${encodeURIComponent(state.selected)}/presence`, { background: true }).catch(() => null);
+  if (data) renderViewers(data.viewers);
 }
 
 async function loadDetail(background = false) {
@@ -227,10 +465,21 @@ async function loadDetail(background = false) {
 }
 
 async function selectConversation(senderId) {
+  if (state.selected && state.selected !== senderId) {
+    saveDrafts();
+    for (const id of DRAFT_FIELDS) byId(id).value = "";
+    api(`/conversations/${encodeURIComponent(state.selected)}/presence?leaving=1`, { background: true }).catch(() => null);
+  }
   state.selected = senderId;
-  history.replaceState(null, "", "#" + encodeURIComponent(senderId));
+  if (decodeURIComponent(window.location.hash.slice(1)) !== senderId) {
+    history.replaceState(null, "", "#" + encodeURIComponent(senderId));
+  }
   showError("action-error", null);
   await loadDetail().catch((error) => showError("action-error", error));
+  restoreDrafts();
+  // On a phone the conversation is below the list: bring it into view.
+  if (window.matchMedia("(max-width: 800px)").matches) byId("detail").scrollIntoView({ block: "start" });
+  loadCanned().catch(() => null);
 }
 
 async function conversationAction(path, body) {
@@ -268,7 +517,79 @@ function connectLive(onUpdate) {
 }
 
 async function conversationsPage() {
-  byId("status-filter").addEventListener("change", renderList);
+  for (const id of ["status-filter", "channel-filter", "assignee-filter", "team-filter", "label-filter", "unanswered-filter"]) {
+    byId(id).addEventListener("change", () => {
+      state.offset = 0;
+      loadConversations().catch((error) => showError("action-error", error));
+    });
+  }
+  byId("transfer").addEventListener("click", async () => {
+    const [kind, target] = byId("transfer-target").value.split(/:(.*)/s);
+    if (!target) return;
+    await conversationAction("transfer", kind === "to" ? { to: target } : { team: target });
+    loadColleagues().catch(() => null);
+  });
+  byId("label-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const label = byId("label-text").value.trim();
+    if (label && (await conversationAction("labels", { label }))) {
+      byId("label-text").value = "";
+      loadColleagues().catch(() => null);
+    }
+  });
+  byId("reply-text").addEventListener("input", showCannedMenu);
+  byId("knowledge-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = await api(`/knowledge?q=${encodeURIComponent(byId("knowledge-q").value.trim())}`).catch((error) => {
+      showError("action-error", error);
+      return { entries: [] };
+    });
+    const canReply = !byId("reply-send").disabled;
+    byId("knowledge-results").replaceChildren(
+      ...data.entries.map((entry) =>
+        el(
+          "li",
+          { dataset: { entryId: entry.id } },
+          el("strong", {}, entry.title),
+          " ",
+          el("button", { type: "button", disabled: !canReply, title: canReply ? "" : "接管对话后才能发送", onclick: () => conversationAction("reply", { text: entry.text }) }, "发送"),
+          " ",
+          el("button", { type: "button", class: "secondary", onclick: () => { byId("reply-text").value = entry.text; byId("reply-text").focus(); } }, "填入回复框")
+        )
+      )
+    );
+  });
+  byId("canned-picker").addEventListener("change", (event) => {
+    useCanned(event.target.value);
+    event.target.value = "";
+  });
+  byId("canned-save").addEventListener("click", async () => {
+    const text = byId("reply-text").value.trim();
+    if (!text) return;
+    const shortcut = window.prompt("快捷词（输入 / 加快捷词即可调出；可用 {company} 代表企业名称）");
+    if (!shortcut) return;
+    try {
+      await api("/canned", { method: "POST", body: { shortcut, text } });
+      await loadCanned();
+    } catch (error) {
+      showError("action-error", error);
+    }
+  });
+  await loadColleagues().catch(() => null);
+  setInterval(() => heartbeat(), 10000);
+  byId("page-prev").addEventListener("click", () => {
+    state.offset = Math.max(0, (state.offset || 0) - PAGE_SIZE);
+    loadConversations().catch((error) => showError("action-error", error));
+  });
+  byId("page-next").addEventListener("click", () => {
+    state.offset = (state.offset || 0) + PAGE_SIZE;
+    loadConversations().catch((error) => showError("action-error", error));
+  });
+  // Deep links (/console/#web:…) open the conversation without a reload.
+  window.addEventListener("hashchange", () => {
+    const target = decodeURIComponent(window.location.hash.slice(1));
+    if (target && target !== state.selected) selectConversation(target);
+  });
   byId("alert-dismiss").addEventListener("click", dismissAlert);
   byId("take-over").addEventListener("click", () => conversationAction("take-over"));
   byId("hand-back").addEventListener("click", () => conversationAction("hand-back"));
@@ -276,12 +597,18 @@ async function conversationsPage() {
   byId("reply-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = byId("reply-text").value.trim();
-    if (text && (await conversationAction("reply", { text }))) byId("reply-text").value = "";
+    if (text && (await conversationAction("reply", { text }))) {
+      byId("reply-text").value = "";
+      clearDraft("reply-text");
+    }
   });
   byId("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = byId("note-text").value.trim();
-    if (text && (await conversationAction("notes", { text }))) byId("note-text").value = "";
+    if (text && (await conversationAction("notes", { text }))) {
+      byId("note-text").value = "";
+      clearDraft("note-text");
+    }
   });
   await loadConversations();
   if (window.location.hash.length > 1) await selectConversation(decodeURIComponent(window.location.hash.slice(1)));
@@ -365,8 +692,9 @@ async function searchPage() {
     event.preventDefault();
     const q = byId("search-q").value.trim();
     if (!q) return;
-    const data = await api(`/search?q=${encodeURIComponent(q)}`);
-    byId("search-summary").textContent = `找到 ${data.results.length} 条消息`;
+    const data = await api(`/search?q=${encodeURIComponent(q)}&limit=200`);
+    byId("search-summary").textContent =
+      data.total > data.results.length ? `找到 ${data.total} 条消息（显示最新 ${data.results.length} 条）` : `找到 ${data.total} 条消息`;
     byId("search-rows").replaceChildren(
       ...data.results.map((r) =>
         el(
@@ -388,23 +716,71 @@ function percent(value) {
   return value === null || value === undefined ? "—" : `${(value * 100).toFixed(1)}%`;
 }
 
+function ratingText(summary) {
+  return summary.ratings ? `${summary.rating_average} 分（${summary.ratings} 条）` : "—";
+}
+
+function summaryCells(summary) {
+  return [
+    el("td", {}, summary.handoffs),
+    el("td", {}, formatDuration(summary.waiting_median_s)),
+    el("td", {}, formatDuration(summary.first_reply_median_s)),
+    el("td", {}, formatDuration(summary.resolution_median_s)),
+    el("td", { class: summary.sla_breaches ? "breach" : "" }, summary.sla_breaches),
+    el("td", {}, ratingText(summary)),
+  ];
+}
+
+const MISSED_LABELS = { waiting: "等待", first_reply: "首次回复" };
+
 async function figuresPage() {
   async function load() {
     try {
-      const f = await api(`/figures?days=${byId("figures-days").value}`);
+      const days = byId("figures-days").value;
+      const f = await api(`/figures?days=${days}`);
+      const ratings = Object.entries(f.ratings).map(([score, n]) => `${score}分×${n}`).join("  ");
       const items = [
         ["对话数", f.conversations],
         ["转人工请求", f.handoff_requests],
         ["转人工率", percent(f.handoff_rate)],
         ["助手独立解决率（containment）", percent(f.containment)],
+        ["等待人工（中位数）", formatDuration(f.overall.waiting_median_s)],
         ["首次人工回复（中位数）", formatDuration(f.first_reply_median_s)],
         ["首次人工回复（P90）", formatDuration(f.first_reply_p90_s)],
+        ["解决时长（中位数）", formatDuration(f.overall.resolution_median_s)],
+        ["超出服务目标", f.overall.sla_breaches],
+        ["服务评价", `${ratingText(f.overall)}  ${ratings}`],
         ["当前等待人工", f.waiting_now],
+        ["未能解答的消息", f.unanswered_messages],
         ["服务繁忙提示（动作服务器不可用）", f.service_busy_notices],
       ];
       byId("figures").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
-      byId("per-day").replaceChildren(...f.conversations_per_day.map(([day, n]) => el("tr", {}, el("td", {}, day), el("td", {}, n))));
-      byId("failed").replaceChildren(...f.top_failed_questions.map((q) => el("tr", {}, el("td", {}, q.text), el("td", {}, q.times))));
+      byId("per-day").replaceChildren(
+        ...f.per_day.map((d) => el("tr", {}, el("td", {}, d.day), el("td", {}, d.conversations), el("td", {}, percent(d.handoff_rate)), ...summaryCells(d)))
+      );
+      byId("per-agent").replaceChildren(...Object.entries(f.per_agent).map(([name, a]) => el("tr", {}, el("td", {}, name), ...summaryCells(a))));
+      byId("per-team").replaceChildren(...Object.entries(f.per_team).map(([name, t]) => el("tr", {}, el("td", {}, name), ...summaryCells(t))));
+      byId("sla-targets").textContent = `（目标：等待 ≤ ${formatDuration(f.sla.waiting_s)}，首次人工回复 ≤ ${formatDuration(f.sla.first_reply_s)}）`;
+      byId("breaches").replaceChildren(
+        ...f.breaches.map((b) =>
+          el(
+            "tr",
+            { class: "breach" },
+            el("td", {}, formatTime(b.requested_at)),
+            el("td", {}, el("a", { href: `/console/#${encodeURIComponent(b.sender_id)}` }, b.sender_id)),
+            el("td", {}, b.agent || "—"),
+            el("td", {}, formatDuration(b.waiting_s)),
+            el("td", {}, b.first_reply_s === null ? "尚未回复" : formatDuration(b.first_reply_s)),
+            el("td", {}, b.missed.map((m) => MISSED_LABELS[m] || m).join("、"))
+          )
+        )
+      );
+      const unanswered = await api(`/unanswered?days=${days}`);
+      byId("failed").replaceChildren(
+        ...unanswered.groups.map((g) =>
+          el("tr", {}, el("td", {}, g.question), el("td", {}, g.times), el("td", {}, g.conversations), el("td", { class: "muted" }, g.wordings.slice(1).map((w) => w.text).join(" / ")))
+        )
+      );
       const audit = await api("/audit");
       byId("audit").replaceChildren(
         ...audit.entries.map((e) =>
@@ -420,7 +796,99 @@ async function figuresPage() {
   await load();
 }
 
-const PAGES = { conversations: conversationsPage, tasks: tasksPage, search: searchPage, figures: figuresPage };
+// --- accounts (admins) -------------------------------------------------------------------
+
+const ROLE_LABELS = { agent: "坐席", supervisor: "主管", admin: "管理员" };
+
+async function accountsPage() {
+  let choices = { roles: [], teams: [] };
+  async function change(path, body, done) {
+    try {
+      const result = await api(`/staff${path}`, { method: "POST", body });
+      showError("accounts-error", null);
+      if (done) done(result);
+      await load();
+    } catch (error) {
+      showError("accounts-error", error);
+    }
+  }
+  function row(a) {
+    const user = encodeURIComponent(a.username);
+    const role = el("select", { onchange: (event) => change(`/${user}`, { role: event.target.value }) },
+      ...choices.roles.map((r) => el("option", { value: r, selected: r === a.role }, ROLE_LABELS[r] || r)));
+    return el(
+      "tr",
+      { dataset: { username: a.username } },
+      el("td", {}, a.username),
+      el("td", {}, a.display_name || "—"),
+      el("td", {}, role),
+      el("td", {}, a.teams.join("、") || "—"),
+      el("td", {}, a.active ? "启用" : "已停用"),
+      el(
+        "td",
+        { class: "actions" },
+        el("button", { type: "button", onclick: () => change(`/${user}`, { active: !a.active }) }, a.active ? "停用" : "启用"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const password = window.prompt(`为 ${a.username} 设置新密码（至少 10 个字符）`);
+            if (password) change(`/${user}/password`, { password });
+          },
+        }, "重置密码"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const name = window.prompt("用户看到的显示名称", a.display_name || "");
+            if (name !== null) change(`/${user}`, { display_name: name });
+          },
+        }, "显示名称"),
+        el("button", {
+          type: "button",
+          onclick: () => {
+            const teams = window.prompt(`小组（用顿号分隔，可选：${choices.teams.join("、")}）`, a.teams.join("、"));
+            if (teams !== null) change(`/${user}`, { teams: teams.split(/[、,，\s]+/).filter(Boolean) });
+          },
+        }, "小组"),
+        el("button", { type: "button", onclick: () => change(`/${user}/unlock`, {}) }, "解除登录限制")
+      )
+    );
+  }
+  async function load() {
+    try {
+      const data = await api("/staff");
+      choices = data;
+      byId("account-rows").replaceChildren(...data.accounts.map(row));
+      if (!byId("new-role").options.length) {
+        byId("new-role").replaceChildren(...data.roles.map((r) => el("option", { value: r }, ROLE_LABELS[r] || r)));
+        byId("new-teams").append(
+          ...data.teams.map((t) => el("label", {}, el("input", { type: "checkbox", value: t }), t))
+        );
+      }
+    } catch (error) {
+      showError("accounts-error", error);
+    }
+  }
+  byId("account-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const teams = [...byId("new-teams").querySelectorAll("input:checked")].map((box) => box.value);
+    await change("", {
+      username: byId("new-username").value.trim(),
+      display_name: byId("new-display-name").value.trim(),
+      password: byId("new-password").value,
+      role: byId("new-role").value,
+      teams,
+    }, () => byId("account-form").reset());
+  });
+  await load();
+}
+
+const PAGES = {
+  conversations: conversationsPage,
+  tasks: tasksPage,
+  search: searchPage,
+  figures: figuresPage,
+  accounts: accountsPage,
+};
 
 document.addEventListener("DOMContentLoaded", async () => {
   try {

@@ -1,0 +1,293 @@
+"""The console's copy of every conversation: messages, the conversation list, search.
+
+Written by :mod:`bot.handoff.ingest` from Rasa's events (each event stored once, by its
+key) and by staff notes; read by the console. Lists and search results show text with
+personal data masked (:mod:`bot.handoff.privacy`); only a conversation's own
+transcript shows it in full.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bot.handoff.lifecycle import Action, HandoffError, Status, conversation_row, decide, ensure_conversation
+from bot.handoff.privacy import mask_personal_data
+from bot.handoff.schema import conversations, handoffs, labels, messages
+
+#: Page sizes the console may ask for.
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ConversationFilter:
+    """What the conversation list is narrowed to (None: any)."""
+
+    status: Optional[str] = None
+    channel: Optional[str] = None
+    assignee: Optional[str] = None
+    #: Only conversations with at least one message the assistant could not answer.
+    has_unanswered: bool = False
+    team: Optional[str] = None
+    label: Optional[str] = None
+
+
+def _escaped_like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def masked_conversation(row: Dict[str, Any]) -> Dict[str, Any]:
+    """A conversation row as lists show it (last message masked)."""
+    return {**row, "last_text": mask_personal_data(row.get("last_text"))}
+
+
+class TranscriptStore:
+    """Messages and conversations of the handoff database."""
+
+    engine: Engine
+
+    def get_conversation(self, sender_id: str) -> Optional[Dict[str, Any]]:
+        """One conversation's summary row, or None."""
+        with self.engine.connect() as conn:
+            return conversation_row(conn, sender_id)
+
+    def page_conversations(
+        self, where: ConversationFilter = ConversationFilter(), limit: int = DEFAULT_PAGE, offset: int = 0
+    ) -> Dict[str, Any]:
+        """One page of the list: waiting conversations first, the longest waiting on top
+        (the order users are told their place in), then the most recent. Returns
+        ``{"conversations", "total", "limit", "offset"}``; text is masked."""
+        limit = max(1, min(MAX_PAGE, limit))
+        offset = max(0, offset)
+        conditions = []
+        if where.status:
+            conditions.append(conversations.c.status == where.status)
+        if where.channel:
+            conditions.append(conversations.c.channel == where.channel)
+        if where.assignee:
+            conditions.append(conversations.c.assigned_to == where.assignee)
+        if where.team:
+            conditions.append(conversations.c.team == where.team)
+        if where.label:
+            conditions.append(
+                sa.exists().where(labels.c.sender_id == conversations.c.sender_id, labels.c.label == where.label)
+            )
+        if where.has_unanswered:
+            conditions.append(
+                sa.exists().where(
+                    messages.c.sender_id == conversations.c.sender_id, messages.c.unanswered.is_not(None)
+                )
+            )
+        waiting_first = sa.case((conversations.c.status == Status.WAITING.value, 0), else_=1)
+        waiting_order = sa.case(
+            (conversations.c.status == Status.WAITING.value, conversations.c.waiting_since), else_=None
+        )
+        query = (
+            sa.select(conversations)
+            .where(*conditions)
+            .order_by(
+                waiting_first,
+                waiting_order.asc().nullslast(),
+                conversations.c.last_at.desc().nullslast(),
+                conversations.c.sender_id,
+            )
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as conn:
+            rows = [masked_conversation(dict(r)) for r in conn.execute(query).mappings()]
+            tags: Dict[str, List[str]] = {}
+            if rows:
+                for tag in conn.execute(
+                    sa.select(labels.c.sender_id, labels.c.label)
+                    .where(labels.c.sender_id.in_([r["sender_id"] for r in rows]))
+                    .order_by(labels.c.label)
+                ):
+                    tags.setdefault(tag.sender_id, []).append(tag.label)
+            for row in rows:
+                row["labels"] = tags.get(row["sender_id"], [])
+            total = conn.execute(
+                sa.select(sa.func.count()).select_from(conversations).where(*conditions)
+            ).scalar_one()
+        return {"conversations": rows, "total": int(total), "limit": limit, "offset": offset}
+
+    def transcript(self, sender_id: str) -> List[Dict[str, Any]]:
+        """Every stored message of a conversation (notes included), oldest first."""
+        with self.engine.connect() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(messages).where(messages.c.sender_id == sender_id).order_by(messages.c.at, messages.c.id)
+                ).mappings()
+            ]
+
+    def handoff_history(self, sender_id: str) -> List[Dict[str, Any]]:
+        """A conversation's handoff requests, oldest first."""
+        with self.engine.connect() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    sa.select(handoffs).where(handoffs.c.sender_id == sender_id).order_by(handoffs.c.id)
+                ).mappings()
+            ]
+
+    # --- ingesting broker events (called by bot.handoff.ingest) ----------------------
+
+    def record_message(
+        self,
+        sender_id: str,
+        kind: str,
+        text: str,
+        at: float,
+        *,
+        event_key: Optional[str] = None,
+        channel: Optional[str] = None,
+        intent: Optional[str] = None,
+        confidence: Optional[float] = None,
+        author: Optional[str] = None,
+    ) -> Optional[Dict[str, Any]]:
+        """Store a message and update the conversation; returns the conversation row,
+        or None when this event was stored before (a redelivery)."""
+        with self.engine.begin() as conn:
+            if event_key and conn.execute(sa.select(messages.c.id).where(messages.c.event_key == event_key)).first():
+                return None
+            conversation = ensure_conversation(conn, sender_id, at, channel)
+            conn.execute(
+                messages.insert().values(
+                    sender_id=sender_id,
+                    at=at,
+                    kind=kind,
+                    text=text,
+                    intent=intent,
+                    confidence=confidence,
+                    author=author,
+                    event_key=event_key,
+                )
+            )
+            changes: Dict[str, Any] = {
+                "last_text": text,
+                "last_kind": kind,
+                "last_at": at,
+                "message_count": conversations.c.message_count + 1,
+            }
+            if channel and kind == "user":
+                changes["channel"] = channel
+            if kind == "user":
+                changes["unread"] = conversations.c.unread + 1
+            elif kind == "staff":
+                changes["unread"] = 0
+            if kind == "user":
+                # A company writing again after staff closed: back to the assistant. The
+                # console resumes the assistant before it records a close or a hand-back,
+                # so a ``paused`` still set here only means the resume event has not been
+                # ingested yet.
+                changes["status"] = decide(Action.USER_WRITES, conversation).value
+                if conversation["status"] in (Status.WAITING.value, Status.STAFF.value) and not conversation[
+                    "waiting_since"
+                ]:
+                    changes["waiting_since"] = at
+            if kind == "staff":
+                changes["waiting_since"] = None
+            conn.execute(conversations.update().where(conversations.c.sender_id == sender_id).values(**changes))
+            if kind == "staff" and conversation["current_handoff_id"]:
+                # First human reply: the first staff message once a person took the request.
+                conn.execute(
+                    handoffs.update()
+                    .where(
+                        handoffs.c.id == conversation["current_handoff_id"],
+                        handoffs.c.first_reply_at.is_(None),
+                        handoffs.c.taken_at.is_not(None),
+                        handoffs.c.taken_at <= at,
+                    )
+                    .values(first_reply_at=at)
+                )
+            return conversation_row(conn, sender_id)
+
+    def mark_read(self, sender_id: str) -> None:
+        """Staff opened the conversation: nothing unread any more."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                conversations.update()
+                .where(conversations.c.sender_id == sender_id, conversations.c.unread != 0)
+                .values(unread=0)
+            )
+
+    def record_next_action(self, sender_id: str, action_name: str) -> None:
+        """Remember the assistant's first action after the latest user message."""
+        with self.engine.begin() as conn:
+            latest = conn.execute(
+                sa.select(messages.c.id, messages.c.next_action)
+                .where(messages.c.sender_id == sender_id, messages.c.kind == "user")
+                .order_by(messages.c.at.desc(), messages.c.id.desc())
+                .limit(1)
+            ).first()
+            if latest and latest.next_action is None:
+                conn.execute(messages.update().where(messages.c.id == latest.id).values(next_action=action_name))
+
+    def mark_unanswered(self, sender_id: str, reason: str) -> bool:
+        """Mark the latest user message as one the assistant could not answer (the first
+        reason given is kept). False when there is no user message yet."""
+        with self.engine.begin() as conn:
+            latest = conn.execute(
+                sa.select(messages.c.id, messages.c.unanswered)
+                .where(messages.c.sender_id == sender_id, messages.c.kind == "user")
+                .order_by(messages.c.at.desc(), messages.c.id.desc())
+                .limit(1)
+            ).first()
+            if latest is None:
+                return False
+            if latest.unanswered is None:
+                conn.execute(messages.update().where(messages.c.id == latest.id).values(unanswered=reason[:16]))
+            return True
+
+    def set_company(self, sender_id: str, company: str, at: float) -> None:
+        """The company's name, once the assistant learns it (a slot)."""
+        with self.engine.begin() as conn:
+            ensure_conversation(conn, sender_id, at)
+            conn.execute(
+                conversations.update().where(conversations.c.sender_id == sender_id).values(company=company[:255])
+            )
+
+    def add_note(self, sender_id: str, staff_name: str, text: str, at: float) -> Dict[str, Any]:
+        """A private note: staff see it in the transcript, the user never does."""
+        with self.engine.begin() as conn:
+            if conversation_row(conn, sender_id) is None:
+                raise HandoffError("没有这个对话。")
+            note_id = conn.execute(
+                messages.insert().values(sender_id=sender_id, at=at, kind="note", text=text, author=staff_name)
+            ).inserted_primary_key[0]
+            return dict(conn.execute(sa.select(messages).where(messages.c.id == note_id)).mappings().one())
+
+    def search(self, query: str, limit: int = 50, offset: int = 0) -> Dict[str, Any]:
+        """Messages and private notes containing ``query``, newest first, one page:
+        ``{"results", "total", "limit", "offset"}`` (text masked)."""
+        limit = max(1, min(MAX_PAGE, limit))
+        offset = max(0, offset)
+        condition = messages.c.text.like(_escaped_like(query), escape="\\")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    messages.c.sender_id,
+                    messages.c.at,
+                    messages.c.kind,
+                    messages.c.author,
+                    messages.c.text,
+                    conversations.c.channel,
+                    conversations.c.company,
+                    conversations.c.status,
+                )
+                .select_from(messages.join(conversations, conversations.c.sender_id == messages.c.sender_id))
+                .where(condition)
+                .order_by(messages.c.at.desc(), messages.c.id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            results = [{**r, "text": mask_personal_data(r["text"])} for r in rows]
+            total = conn.execute(sa.select(sa.func.count()).select_from(messages).where(condition)).scalar_one()
+        return {"results": results, "total": int(total), "limit": limit, "offset": offset}
+
+
+__all__ = ["TranscriptStore", "ConversationFilter", "masked_conversation", "MAX_PAGE", "DEFAULT_PAGE"]
