@@ -35,6 +35,13 @@ def start_listeners() -> List[Callable[..., Any]]:
     return app.listeners["before_server_start"]
 
 
+def index_build_listener() -> Callable[..., Any]:
+    """The start listener that builds the platform index (other plugins add their own)."""
+    builders = [listener for listener in start_listeners() if listener.__name__ == "build_platform_index"]
+    assert len(builders) == 1
+    return builders[0]
+
+
 @pytest.mark.stack  # imports the actions in a fresh interpreter
 def test_importing_the_actions_starts_no_thread():
     result = subprocess.run(
@@ -49,10 +56,9 @@ def test_rasa_sdk_runs_the_index_build_before_the_server_starts(tmp_path, monkey
     shutil.copy(demo_database_url()[len("sqlite:///"):], database)
     monkeypatch.setenv("PLATFORM_DATABASE_URL", f"sqlite:///{database}")
     forget_index()
-    listeners = start_listeners()
-    assert len(listeners) == 1
+    build = index_build_listener()
     with caplog.at_level(logging.INFO):
-        listeners[0](None, asyncio.new_event_loop())
+        build(None, asyncio.new_event_loop())
     assert "platform index ready" in caplog.text
     forget_index()
 
@@ -61,7 +67,7 @@ def test_a_broken_platform_database_is_logged_and_the_server_starts_anyway(tmp_p
     (tmp_path / "platform.db").write_bytes(b"not a database")
     monkeypatch.setenv("PLATFORM_DATABASE_URL", f"sqlite:///{tmp_path / 'platform.db'}")
     forget_index()
-    start_listeners()[0](None, asyncio.new_event_loop())  # does not raise
+    index_build_listener()(None, asyncio.new_event_loop())  # does not raise
     assert "platform index could not be built" in caplog.text
 
 
