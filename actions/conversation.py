@@ -20,6 +20,7 @@ from actions.policy import (
     topic_events,
 )
 from bot.knowledge.base import format_answer
+from bot.language import tracker_language
 
 #: A fallback message may still be a policy question in unusual words; answer it only
 #: when the knowledge base covers nearly all of it (never a random policy answer).
@@ -74,7 +75,7 @@ class ActionFallback(Action):
         knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
         matches = await asyncio.to_thread(knowledge_base.search, text)
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:
-            dispatcher.utter_message(text=format_answer(matches[0].entry))
+            dispatcher.utter_message(text=format_answer(matches[0].entry, tracker_language(tracker)))
             return topic_events(matches[0].entry, text)
         if misses_in_a_row(tracker) >= 2:
             return [SlotSet("unanswered", UNANSWERED_FALLBACK),

@@ -22,6 +22,7 @@ from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict, slot_records, slot_text
 from actions.matching import SUPPLIER, ask_expert_field, matching_follow_up
 from actions.publishing import StoppableFormMixin, _answer
+from bot.language import tracker_language
 from bot.messages import user_text
 from bot.platform.db import session_scope
 from bot.platform.publishing import parse_contact, parse_organization
@@ -86,8 +87,8 @@ def _avoided(tracker: Tracker) -> List[str]:
     return avoided + [company] if company else avoided
 
 
-def _contact_buttons(shown: Sequence[Dict[str, str]]) -> List[Dict[str, str]]:
-    return [intent_button(user_text("button.contact_expert", name=e["name"]), "contact_expert",
+def _contact_buttons(shown: Sequence[Dict[str, str]], language: str) -> List[Dict[str, str]]:
+    return [intent_button(user_text("button.contact_expert", language, name=e["name"]), "contact_expert",
                           expert_id=e["expert_id"]) for e in shown[:5]]
 
 
@@ -114,10 +115,11 @@ class ActionRequestExpertContact(Action):
         shown = shown_experts(tracker)
         expert = chosen_expert(tracker)
         if expert is None:
+            language = tracker_language(tracker)
             if shown:
-                dispatcher.utter_message(response="utter_which_expert", buttons=_contact_buttons(shown))
+                dispatcher.utter_message(response="utter_which_expert", buttons=_contact_buttons(shown, language))
             else:
-                ask_expert_field(dispatcher)
+                ask_expert_field(dispatcher, language)
             return []
         try:
             await asyncio.to_thread(_check, expert["expert_id"], _avoided(tracker))

@@ -23,6 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.handoff.assignment import team_for
 from bot.handoff.officehours import OfficeHours
 from bot.handoff.store import HandoffStore, shared_store
+from bot.language import tracker_language
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ async def start_handoff(
     if not open_now:
         dispatcher.utter_message(
             response="utter_handoff_after_hours",
-            office_hours=hours.describe_zh(),
-            next_opening=hours.format_opening_zh(hours.next_opening()),
+            office_hours=hours.describe(tracker_language(tracker)),
+            next_opening=hours.format_opening(hours.next_opening(), tracker_language(tracker)),
         )
         return []
     if handoff["status"] == "active":

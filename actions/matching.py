@@ -20,7 +20,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict
 from actions.policy import KNOWLEDGE_BASE, UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
+from bot.language import CHINESE, ENGLISH, tracker_language
 from bot.messages import join_clauses, user_text
+from bot.platform.english import english_label
 from bot.platform.matching import PlatformIndex, get_index
 from bot.platform.replies import (
     Reply,
@@ -69,14 +71,14 @@ def send(dispatcher: CollectingDispatcher, reply: Reply, tracker: Optional[Track
         dispatcher.utter_message(json_message=reply.custom)
 
 
-def ask_supplier_product(dispatcher: CollectingDispatcher) -> None:
+def ask_supplier_product(dispatcher: CollectingDispatcher, language: str = CHINESE) -> None:
     """A supplier request named no product: ask for one, offering the main categories."""
-    dispatcher.utter_message(response="utter_supplier_clarification", buttons=supplier_category_buttons())
+    dispatcher.utter_message(response="utter_supplier_clarification", buttons=supplier_category_buttons(language))
 
 
-def ask_expert_field(dispatcher: CollectingDispatcher) -> None:
+def ask_expert_field(dispatcher: CollectingDispatcher, language: str = CHINESE) -> None:
     """An expert request named no field: ask for one, offering the main fields."""
-    dispatcher.utter_message(response="utter_expert_clarification", buttons=expert_field_buttons())
+    dispatcher.utter_message(response="utter_expert_clarification", buttons=expert_field_buttons(language))
 
 
 async def platform_index() -> PlatformIndex:
@@ -104,16 +106,18 @@ async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker
     return await answer_in_context(dispatcher, tracker, text)
 
 
-def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str) -> None:
+def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str, language: str) -> None:
     """「您是不是要找 轮毂？」 with a button that searches for it."""
     corrected = text.replace(typed, word) if typed and typed in text else word
-    dispatcher.utter_message(response="utter_supplier_did_you_mean", word=word,
-                             buttons=did_you_mean_buttons(word, corrected))
+    shown = english_label(word) if language == ENGLISH else word
+    dispatcher.utter_message(response="utter_supplier_did_you_mean", word=shown,
+                             buttons=did_you_mean_buttons(word, corrected, language))
 
 
 async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                            previous: Optional[SupplierQuery]) -> List[Dict[Text, Any]]:
-    result = await asyncio.to_thread(index.find_suppliers, text, previous)
+    language = tracker_language(tracker)
+    result = await asyncio.to_thread(index.find_suppliers, text, previous, language)
     query = result.query
     events: List[Dict[Text, Any]] = [SlotSet("matching_kind", SUPPLIER), SlotSet("topic", SUPPLIER),
                                      SlotSet("supplier_query", query.to_dict())]
@@ -130,16 +134,16 @@ async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatche
         # product it does not have (「光刻机」), or no product at all (「找供应商」).
         typed = query.missing_product or await asyncio.to_thread(index.parser.unknown_product, text)
         if suggestion and suggestion != typed:
-            _did_you_mean(dispatcher, suggestion, text, typed)
+            _did_you_mean(dispatcher, suggestion, text, typed, language)
             return [*events, SlotSet("unanswered", None)]
         if query.is_vague and typed:
-            dispatcher.utter_message(text=user_text("suppliers.unknown_product", product=typed),
-                                     buttons=supplier_category_buttons())
+            dispatcher.utter_message(text=user_text("suppliers.unknown_product", language, product=typed),
+                                     buttons=supplier_category_buttons(language))
             return [*events, SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
         if query.is_vague:
-            ask_supplier_product(dispatcher)
+            ask_supplier_product(dispatcher, language)
             return [*events, SlotSet("unanswered", None)]
-    send(dispatcher, supplier_reply(result), tracker)
+    send(dispatcher, supplier_reply(result, language), tracker)
     shown = [{"number": m.number, "name": m.name, "reasons": m.reasons} for m in result.items]
     unanswered = UNANSWERED_NOT_FOUND if query.missing_product or not result.items else None
     return [*events, SlotSet("shown_suppliers", shown), SlotSet("unanswered", unanswered)]
@@ -147,7 +151,8 @@ async def _supplier_events(index: PlatformIndex, dispatcher: CollectingDispatche
 
 async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher, tracker: Tracker, text: str,
                          previous: Optional[ExpertQuery]) -> List[Dict[Text, Any]]:
-    result = await asyncio.to_thread(index.find_experts, text, previous)
+    language = tracker_language(tracker)
+    result = await asyncio.to_thread(index.find_experts, text, previous, language)
     unanswered = None
     shown: List[Dict[str, Any]] = []
     answered = await _answered_as_policy(dispatcher, tracker, text) if result.query.is_vague else None
@@ -157,16 +162,17 @@ async def _expert_events(index: PlatformIndex, dispatcher: CollectingDispatcher,
         unknown = await asyncio.to_thread(index.parser.unknown_field, text)
         if unknown:
             # 「量子通信方向的专家」: say it is not in the expert data, then offer the fields that are.
-            dispatcher.utter_message(text=user_text("experts.unknown_field", field=unknown),
-                                     buttons=expert_field_buttons())
+            dispatcher.utter_message(text=user_text("experts.unknown_field", language, field=unknown),
+                                     buttons=expert_field_buttons(language))
             unanswered = UNANSWERED_NOT_FOUND
         else:
-            ask_expert_field(dispatcher)
+            ask_expert_field(dispatcher, language)
     else:
-        send(dispatcher, expert_reply(result), tracker)
+        send(dispatcher, expert_reply(result, language), tracker)
         first = result.query.page * result.query.count + 1
         shown = [{"expert_id": m.expert_id, "name": m.name, "number": number,
-                  "reasons": [user_text("experts.reason.organization", organization=m.organization), *m.reasons]}
+                  "reasons": [user_text("experts.reason.organization", language, organization=m.organization),
+                              *m.reasons]}
                  for number, m in enumerate(result.matches, start=first)]
         unanswered = None if result.matches else UNANSWERED_NOT_FOUND
     return [SlotSet("matching_kind", EXPERT), SlotSet("topic", EXPERT),
@@ -259,7 +265,8 @@ class ActionRefineMatches(Action):
             return await _expert_events(index, dispatcher, tracker, text, previous_experts)
         # The message could not be handled (actions/conversation.py counts it towards
         # handing over to staff).
-        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=start_search_buttons())
+        dispatcher.utter_message(response="utter_nothing_to_refine",
+                                 buttons=start_search_buttons(tracker_language(tracker)))
         return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
 
 
@@ -303,6 +310,7 @@ async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
     match = _ITEM_ORDINAL.search(text)
     if not match:
         return None
+    language = tracker_language(tracker)
     number = chinese_number(match.group(1))
     kind = tracker.get_slot("topic") or tracker.get_slot("matching_kind")
     shown = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers") or []
@@ -312,12 +320,14 @@ async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
     if item is None:
         if not shown or any(word in text for word in ("联系", "对接")):
             return None
-        dispatcher.utter_message(text=user_text("matches.no_such_item", number=int(number or 0), count=len(shown)))
+        dispatcher.utter_message(text=user_text("matches.no_such_item", language, number=int(number or 0),
+                                                count=len(shown)))
         return [SlotSet("unanswered", None)]
     wanted = {label for word, label in _DETAIL_WORDS.items() if word in text}
     reasons = [r for r in item.get("reasons", []) if any(r.startswith(label) for label in wanted)]
     details = reasons or item.get("reasons", [])
-    dispatcher.utter_message(text=user_text("matches.item_detail", number=int(item.get("number") or number or 0),
-                                            name=item["name"], details=join_clauses(details)))
+    dispatcher.utter_message(text=user_text("matches.item_detail", language,
+                                            number=int(item.get("number") or number or 0),
+                                            name=item["name"], details=join_clauses(details, language)))
     return [SlotSet("unanswered", None)]
 

@@ -19,6 +19,7 @@ from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text
 from bot.knowledge import answers
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer, informative_words
+from bot.language import CHINESE, tracker_language
 from bot.messages import join_list, user_text
 from bot.settings import get_settings
 
@@ -44,10 +45,10 @@ def looks_like_gibberish(text: str) -> bool:
     return not any(ch.isdigit() for ch in text) and not any(w in _ENGLISH_WORDS for w in words)
 
 
-def policy_button(entry: PolicyEntry) -> Dict[str, str]:
-    """A button that asks for one entry by id."""
+def policy_button(entry: PolicyEntry, language: str = CHINESE) -> Dict[str, str]:
+    """A button that asks for one entry by id (titled in the user's language)."""
     payload = "/ask_policy" + json.dumps({"policy_id": entry.id}, ensure_ascii=False)
-    return {"title": entry.title, "payload": payload}
+    return {"title": entry.title_in(language), "payload": payload}
 
 
 def last_policy_topic(tracker: Tracker) -> Dict[str, str]:
@@ -62,16 +63,18 @@ def topic_events(entry: PolicyEntry, question: str, unanswered: Optional[str] = 
             SlotSet("unanswered", unanswered)]
 
 
-def send_policy_answer(dispatcher: CollectingDispatcher, reply: answers.PolicyAnswer) -> Optional[str]:
-    """Send one answer; return the ``unanswered`` value it leaves (``partial`` or None)."""
+def send_policy_answer(dispatcher: CollectingDispatcher, reply: answers.PolicyAnswer,
+                       language: str = CHINESE) -> Optional[str]:
+    """Send one answer in ``language``; return the ``unanswered`` value it leaves
+    (``partial`` or None)."""
     lead = ""
     if reply.listed is True:
-        lead = user_text("policy.listed", term=reply.listed_term)
+        lead = user_text("policy.listed", language, term=reply.listed_term)
     elif reply.listed is False:
-        lead = user_text("policy.not_listed", term=reply.listed_term)
-    dispatcher.utter_message(text=format_answer(reply.entry, reply.facts, lead))
+        lead = user_text("policy.not_listed", language, term=reply.listed_term)
+    dispatcher.utter_message(text=format_answer(reply.entry, language, reply.facts, lead))
     if reply.uncovered:
-        dispatcher.utter_message(response="utter_policy_partial", parts=join_list(reply.uncovered))
+        dispatcher.utter_message(response="utter_policy_partial", parts=join_list(reply.uncovered, language))
     return None if reply.complete else UNANSWERED_PARTIAL
 
 
@@ -89,11 +92,13 @@ async def answer_in_context(dispatcher: CollectingDispatcher, tracker: Tracker, 
                                     topic.get("question", ""))
     if reply is None or (follow_up_only and not reply.follow_up):
         return None
-    unanswered = send_policy_answer(dispatcher, reply)
+    language = tracker_language(tracker)
+    unanswered = send_policy_answer(dispatcher, reply, language)
     if not reply.follow_up:
         related = [m.entry for m in await asyncio.to_thread(knowledge_base.search, question)][1:]
         if related:
-            dispatcher.utter_message(response="utter_policy_related", buttons=[policy_button(e) for e in related])
+            dispatcher.utter_message(response="utter_policy_related",
+                                     buttons=[policy_button(e, language) for e in related])
     # A follow-up keeps the question that named the programme, so the next one can build on it.
     kept_question = topic.get("question", "") if reply.follow_up and not answers.comparison_term(question) else question
     return topic_events(reply.entry, kept_question or question, unanswered)
@@ -113,7 +118,7 @@ class ActionAnswerPolicy(Action):
         chosen = entity_text(tracker, "policy_id")
         if chosen is not None and chosen in knowledge_base.by_id:
             entry = knowledge_base.by_id[chosen]
-            dispatcher.utter_message(text=format_answer(entry))
+            dispatcher.utter_message(text=format_answer(entry, tracker_language(tracker)))
             return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
         text = message_text(tracker)
         if tracker.get_slot("topic") in ("supplier", "expert") \
@@ -146,7 +151,8 @@ class ActionListPolicies(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         entries = (await asyncio.to_thread(KNOWLEDGE_BASE.get)).entries
+        language = tracker_language(tracker)
         dispatcher.utter_message(
-            response="utter_policy_list", count=len(entries), buttons=[policy_button(e) for e in entries]
+            response="utter_policy_list", count=len(entries), buttons=[policy_button(e, language) for e in entries]
         )
         return [SlotSet("unanswered", None)]

@@ -24,6 +24,7 @@ from rasa_sdk.types import DomainDict
 from actions.handoff import handoff_on_failure
 from actions.inputs import message_text, slot_text
 from actions.matching import SUPPLIER, platform_index, send
+from bot.language import tracker_language
 from bot.messages import user_text
 from bot.platform.db import session_scope
 from bot.platform.matching import PlatformIndex, SupplierResult
@@ -48,13 +49,14 @@ PRODUCT_SLOTS = ["product_name", "product_company", "product_region", "product_c
 DEMAND_REQUIREMENTS = "demand_requirements"
 CONFIRMED = "yes"
 _MAX_ANSWER = 100
-_NO_CAPACITY = ("不确定", "不清楚", "跳过", "暂无", "不知道", "保密")
-_STOP_WORDS = ("取消", "算了", "不填了", "退出", "不发布了", "不登记了", "停止", "不弄了", "不想继续", "不要了")
+_NO_CAPACITY = ("不确定", "不清楚", "跳过", "暂无", "不知道", "保密", "skip", "not sure", "unknown", "don't know")
+_STOP_WORDS = ("取消", "算了", "不填了", "退出", "不发布了", "不登记了", "停止", "不弄了", "不想继续", "不要了",
+               "cancel", "stop", "quit", "never mind")
 
 
 def wants_to_stop(tracker: Tracker) -> bool:
     """「取消」「算了」「不填了」 as an answer: leave the form (any intent NLU gave it)."""
-    text = _answer(tracker.latest_message.get("text"))
+    text = _answer(tracker.latest_message.get("text")).lower()
     return 0 < len(text) <= 12 and any(word in text for word in _STOP_WORDS)
 
 
@@ -91,8 +93,9 @@ _DEADLINE_CUES = re.compile(r"\d{4}\s*[-/.年]\s*\d{1,2}|内|前|截止|期限|�
 _REGION_CUES = re.compile(r"供应商|厂家|优先|只要|仅限|不限|都可以|本地|地区|所在地")
 _REQUIREMENT_CUES = re.compile(r"需要|要求|必须|须|希望|最好|具备|具有|资质|认证|经验|质保|含税|发票|包装|送货|样品")
 _SEGMENTS = re.compile(r"[，,。;；！!？?\n]+")
-_AFFIRM = re.compile(r"确认|确定|没问题|可以|好的|对的|是的|没错|^好$|^对$|^是$|^ok$|发布吧|提交", re.IGNORECASE)
-_EDIT = re.compile(r"修改|更改|改一下|改下|^改$|不对|有误|错了")
+_AFFIRM = re.compile(r"确认|确定|没问题|可以|好的|对的|是的|没错|^好$|^对$|^是$|^ok$|发布吧|提交"
+                     r"|^confirm|^yes\b|^correct\b|^that's right|^publish|^submit", re.IGNORECASE)
+_EDIT = re.compile(r"修改|更改|改一下|改下|^改$|不对|有误|错了|^change\b|^edit\b|^modify\b|^wrong\b", re.IGNORECASE)
 _CAPACITY = re.compile(r"(?:产能|产量)\D{0,6}" + _NUMBER + _UNIT)
 _CHANGE_WORDS = re.compile(r"(?:联系方式|联系电话|电话|手机号?|邮箱)?\s*(?:改为|改成|换成|更新为|应该是|是)\s*")
 
@@ -200,23 +203,24 @@ def _contact_answer(value: Any, dispatcher: CollectingDispatcher, slot: str) -> 
 
 #: Words naming a field of the summary, so that 「修改截止日期」 asks for it again.
 DEMAND_FIELDS = {
-    "demand_product": ("产品", "品名"),
-    "demand_quantity": ("数量",),
-    "demand_region": ("地区", "所在地", "地点", "区域"),
-    "demand_deadline": ("截止", "日期", "期限", "时间"),
-    "demand_contact": ("联系", "电话", "手机", "邮箱"),
-    DEMAND_REQUIREMENTS: ("要求", "认证"),
+    "demand_product": ("产品", "品名", "product"),
+    "demand_quantity": ("数量", "quantity"),
+    "demand_region": ("地区", "所在地", "地点", "区域", "region", "location"),
+    "demand_deadline": ("截止", "日期", "期限", "时间", "deadline", "date"),
+    "demand_contact": ("联系", "电话", "手机", "邮箱", "contact", "phone", "email"),
+    DEMAND_REQUIREMENTS: ("要求", "认证", "requirement", "certification"),
 }
 PRODUCT_FIELDS = {
-    "product_name": ("产品", "名称"),
-    "product_company": ("公司", "企业", "单位"),
-    "product_region": ("地区", "所在地", "地点", "区域"),
-    "product_capacity": ("产能", "产量"),
-    "product_contact": ("联系", "电话", "手机", "邮箱"),
+    "product_name": ("产品", "名称", "product"),
+    "product_company": ("公司", "企业", "单位", "company"),
+    "product_region": ("地区", "所在地", "地点", "区域", "region", "location"),
+    "product_capacity": ("产能", "产量", "capacity"),
+    "product_contact": ("联系", "电话", "手机", "邮箱", "contact", "phone", "email"),
 }
 
 
 def _named_field(text: str, fields: Dict[str, Tuple[str, ...]]) -> Optional[str]:
+    text = text.lower()
     return next((slot for slot, words in fields.items() if any(word in text for word in words)), None)
 
 
@@ -399,7 +403,7 @@ class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
     async def validate_product_capacity(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                         domain: DomainDict) -> Dict[Text, Any]:
         text = _answer(value)
-        if any(word in text for word in _NO_CAPACITY):
+        if any(word in text.lower() for word in _NO_CAPACITY):
             return {"product_capacity": "不详"}
         parsed = parse_quantity(text)
         if parsed is None:
@@ -433,8 +437,8 @@ class ValidateRegisterProductForm(StoppableFormMixin, FormValidationAction):
         return {"product_confirmed": None}
 
 
-def _or_none(value: Any) -> str:
-    return value if isinstance(value, str) and value else user_text("publishing.summary.none")
+def _or_none(value: Any, language: str) -> str:
+    return value if isinstance(value, str) and value else user_text("publishing.summary.none", language)
 
 
 class ActionAskDemandConfirmed(Action):
@@ -455,7 +459,7 @@ class ActionAskDemandConfirmed(Action):
             product=slot_text(tracker, "demand_product"), quantity=slot_text(tracker, "demand_quantity"),
             region=slot_text(tracker, "demand_region"), deadline=slot_text(tracker, "demand_deadline"),
             contact=slot_text(tracker, "demand_contact"),
-            requirements=_or_none("；".join(_merged(requirements, []))),
+            requirements=_or_none("；".join(_merged(requirements, [])), tracker_language(tracker)),
         )
         return []
 
@@ -534,7 +538,7 @@ class ActionSubmitDemand(Action):
         if result.query.is_vague:
             dispatcher.utter_message(response="utter_demand_category_unknown")
             return done
-        send(dispatcher, supplier_reply(result))
+        send(dispatcher, supplier_reply(result, tracker_language(tracker)))
         return done + [SlotSet("matching_kind", SUPPLIER),
                                        SlotSet("supplier_query", result.query.to_dict())]
 

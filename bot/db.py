@@ -160,6 +160,13 @@ def create_engine(
     if path is not None:
         prepare_sqlite_file(path)
     connect_args = {"check_same_thread": False, **options.pop("connect_args", {})}
+    if path is not None:
+        # Keep connections open (SQLAlchemy 1.4 opens and closes a SQLite file for every
+        # transaction, re-running the set-up above each time: a sixth of a busy server's
+        # CPU in the profiles, BENCHMARKS.md).
+        options.setdefault("poolclass", sa.pool.QueuePool)
+        options.setdefault("pool_size", 4)
+        options.setdefault("max_overflow", 8)
     engine = sa.create_engine(url, connect_args=connect_args, **options)
     tune_sqlite(engine, read_only=read_only, foreign_keys=foreign_keys, begin=begin)
     return engine

@@ -171,10 +171,11 @@ class Stack:
         python = sys.executable
         commands = {
             "actions": [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(self.config.action_port)],
+            # The API token reaches Rasa through the environment (RASA_TOKEN), not the
+            # command line that `ps` shows to every user of the machine.
             "rasa": [
-                python, "-m", "rasa", "run",
+                python, "-m", "bot.rasa_server",
                 "--model", str(self.config.model_path),
-                "--enable-api", "--auth-token", self.token,
                 "--interface", "127.0.0.1", "--port", str(self.config.rasa_port),
                 "--credentials", str(self.write_credentials()),
                 "--endpoints", str(self.write_endpoints()),

@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Awaitable, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Tuple
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -121,15 +121,15 @@ def instrumented(on_new_message: MessageHandler, channel: str) -> MessageHandler
 
 
 class FeedObserver:
-    """Wraps the console's event handler: figures from every event it ingests.
+    """Wraps the console's batch handler: figures from every event it ingests.
 
     ``queue_state`` returns (conversations waiting for staff, the longest wait in s);
-    it runs in a worker thread after events that can change the queue.
+    it runs in a worker thread after a batch with events that can change the queue.
     """
 
     def __init__(
         self,
-        handle: Callable[[Dict[str, Any]], Awaitable[None]],
+        handle: Callable[[List[Dict[str, Any]]], Awaitable[None]],
         queue_state: Optional[Callable[[], Tuple[int, float]]] = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -137,21 +137,24 @@ class FeedObserver:
         self._queue_state = queue_state
         self._clock = clock
 
-    async def __call__(self, event: Dict[str, Any]) -> None:
-        with conversation_context(event.get("sender_id")):
-            await self._handle(event)
-        kind = str(event.get("event") or "unknown")
-        FEED_EVENTS.labels(kind).inc()
-        timestamp = event.get("timestamp")
-        if isinstance(timestamp, (int, float)):
-            FEED_LAG_SECONDS.observe(max(0.0, self._clock() - float(timestamp)))
-        if kind == "user":
-            intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-            if intent:
-                NLU_RESULTS.inc()
-                if intent == FALLBACK_INTENT:
-                    NLU_FALLBACKS.inc()
-        if self._queue_state is not None and kind in ("user", "pause", "resume", "restart", "action"):
+    async def __call__(self, events: List[Dict[str, Any]]) -> None:
+        await self._handle(events)
+        now = self._clock()
+        queue_may_change = False
+        for event in events:
+            kind = str(event.get("event") or "unknown")
+            FEED_EVENTS.labels(kind).inc()
+            timestamp = event.get("timestamp")
+            if isinstance(timestamp, (int, float)):
+                FEED_LAG_SECONDS.observe(max(0.0, now - float(timestamp)))
+            if kind == "user":
+                intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+                if intent:
+                    NLU_RESULTS.inc()
+                    if intent == FALLBACK_INTENT:
+                        NLU_FALLBACKS.inc()
+            queue_may_change = queue_may_change or kind in ("user", "pause", "resume", "restart", "action")
+        if self._queue_state is not None and queue_may_change:
             waiting, longest = await asyncio.to_thread(self._queue_state)
             HANDOFF_QUEUE.set(waiting)
             HANDOFF_WAIT.set(longest)

@@ -183,17 +183,35 @@ class Settings(BaseModel):
         "handoff queue, staff accounts, sessions, audit log, the console's transcripts",
         group=CONSOLE, shown_default="`sqlite:///var/handoff.db`",
     )
+    console_feed_url: str = setting(
+        "", "CONSOLE_FEED_URL",
+        "the database whose `events` table the console follows: the tracker store's (it holds every "
+        "event, so the console misses nothing), or a SQL event broker's",
+        group=CONSOLE,
+        shown_default="`sqlite:///var/tracker.db`; production: the tracker store's PostgreSQL database",
+    )
     event_broker_url: str = setting(
         "", "EVENT_BROKER_URL",
-        "where the console follows Rasa's events: a database with an `events` table (the embedded "
-        "tracker store's, or a SQL event broker's), or `amqp://…` for RabbitMQ",
+        "RabbitMQ (`amqp://…`) whose queue tells the console that Rasa stored something new; "
+        "empty: the Rasa server on this machine rings the console directly",
         group=CONSOLE,
-        shown_default="`sqlite:///var/tracker.db`; production: built from the `RABBITMQ_*` settings",
+        shown_default="empty; production: built from the `RABBITMQ_*` settings",
     )
     event_broker_queue: str = setting(
         "", "EVENT_BROKER_QUEUE",
         "RabbitMQ queue the console consumes",
         group=CONSOLE, shown_default="as `RABBITMQ_QUEUE`",
+    )
+    console_feed_check_s: float = setting(
+        2.0, "CONSOLE_FEED_CHECK_S",
+        "seconds between the console's own looks for new events when nothing rang (an outage of "
+        "RabbitMQ or a lost ring delays the console by at most this)",
+        group=CONSOLE, gt=0,
+    )
+    console_feed_lag_alert_s: float = setting(
+        30.0, "CONSOLE_FEED_LAG_ALERT_S",
+        "`/healthz/feed` answers 503 when the oldest event the console has not taken in is older",
+        group=CONSOLE, gt=0,
     )
     office_hours: str = setting(
         "mon-fri 09:00-17:30", "HANDOFF_OFFICE_HOURS",
@@ -383,10 +401,16 @@ class Settings(BaseModel):
             _check_database_url(value)
         return value
 
+    @validator("console_feed_url")
+    def _feed_url(cls, value: str) -> str:
+        if value:
+            _check_database_url(value)
+        return value
+
     @validator("event_broker_url")
-    def _event_source_url(cls, value: str) -> str:
+    def _event_broker_url(cls, value: str) -> str:
         if value and not value.startswith(("amqp://", "amqps://")):
-            _check_database_url(value, also="or an amqp:// URL of RabbitMQ")
+            raise ValueError("must be an amqp:// (or amqps://) URL of RabbitMQ, or empty")
         return value
 
     @validator(
@@ -424,16 +448,25 @@ class Settings(BaseModel):
             ("handoff_database_url", "handoff.db"),
         ):
             values[name] = values[name] or f"sqlite:///{var_dir / file_name}"
-        if not values["event_broker_url"]:
-            if values["profile"] == "production":
-                values["event_broker_url"] = "amqp://{}:{}@{}:{}/%2F".format(
-                    urllib.parse.quote(values["rabbitmq_user"], safe=""),
-                    urllib.parse.quote(values["rabbitmq_password"], safe=""),
-                    values["rabbitmq_host"],
-                    values["rabbitmq_port"],
+        production = values["profile"] == "production"
+        if not values["event_broker_url"] and production:
+            values["event_broker_url"] = "amqp://{}:{}@{}:{}/%2F".format(
+                urllib.parse.quote(values["rabbitmq_user"], safe=""),
+                urllib.parse.quote(values["rabbitmq_password"], safe=""),
+                values["rabbitmq_host"],
+                values["rabbitmq_port"],
+            )
+        if not values["console_feed_url"]:
+            if production:
+                values["console_feed_url"] = "postgresql://{}:{}@{}:{}/{}".format(
+                    urllib.parse.quote(values["tracker_db_user"], safe=""),
+                    urllib.parse.quote(values["tracker_db_password"], safe=""),
+                    values["tracker_db_host"],
+                    values["tracker_db_port"],
+                    urllib.parse.quote(values["tracker_db_name"], safe=""),
                 )
             else:
-                values["event_broker_url"] = f"sqlite:///{var_dir / 'tracker.db'}"
+                values["console_feed_url"] = f"sqlite:///{var_dir / 'tracker.db'}"
         values["event_broker_queue"] = values["event_broker_queue"] or values["rabbitmq_queue"]
         return values
 

@@ -1,8 +1,9 @@
 """Train the Rasa model only when its inputs changed.
 
 The fingerprint covers everything that shapes the model: config, domain, training
-data, the jieba dictionary and the custom NLU code. The knowledge base is *not* part
-of it: editing policies needs no retraining. A file lock serialises concurrent
+data, the jieba dictionary and the custom NLU code. The knowledge base and the English
+glossary (``lexicon/english.yml``, read by the actions) are *not* part of it: editing
+them needs no retraining. A file lock serialises concurrent
 trainings (two terminals, parallel test runs) on this 2-core machine.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bot.db import private_directory
 from bot.launcher import MODEL_PATH
 from bot.settings import PROJECT_ROOT, get_settings
 
-MODEL_INPUTS = ["config.yml", "domain.yml", "data", "lexicon", "bot/nlu", "bot/textnorm.py"]
+MODEL_INPUTS = ["config.yml", "domain.yml", "data", "lexicon/jieba", "bot/nlu", "bot/textnorm.py"]
 
 
 def _files(paths: Iterable[str]) -> List[Path]:

@@ -272,6 +272,55 @@ def test_webhook_mode_requires_a_secret() -> None:
 
 
 @pytest.mark.asyncio
+async def test_the_channel_follows_the_language_the_user_writes(polling_bot) -> None:
+    channel, assistant, user = polling_bot
+
+    await user.say("Hello, what can you do?")
+    [answer] = await user.received(1)
+    await user.send_callback(answer, "expired-token")
+    [expired] = await user.received(1)
+    assert expired["text"] == user_text("telegram.button_expired", "en")
+    assert expired["text"].startswith("This button has expired")
+
+    await staff_reply_through_rasa(channel, f"telegram:{user.chat_id}", "Hello, how can I help?", "Wang")
+    [staff] = await user.received(1)
+    assert staff["text"] == "[Staff · Wang]\nHello, how can I help?"
+
+    # Writing Chinese again switches back; a message without language (a number) changes nothing.
+    await user.say("川渝联合研发项目支持哪些领域？")
+    await user.received(1)
+    await user.say("16949")
+    await user.received(1)
+    await user.send_callback(answer, "expired-token")
+    [expired] = await user.received(1)
+    assert expired["text"] == user_text("telegram.button_expired")
+    assert [m.text for m in assistant.received] == [
+        "Hello, what can you do?", "川渝联合研发项目支持哪些领域？", "16949"]
+
+
+@pytest.mark.asyncio
+async def test_start_from_an_english_telegram_app_asks_for_the_english_greeting(polling_bot) -> None:
+    _, assistant, user = polling_bot
+    user.user["language_code"] = "en-GB"
+
+    await user.say("/start")
+    await user.received(1)
+
+    assert assistant.received[0].text == '/greet{"language":"en"}'
+
+
+@pytest.mark.asyncio
+async def test_start_from_a_chinese_telegram_app_gets_the_default_greeting(polling_bot) -> None:
+    _, assistant, user = polling_bot
+    user.user["language_code"] = "zh-hans"
+
+    await user.say("/start")
+    await user.received(1)
+
+    assert assistant.received[0].text == "/greet"
+
+
+@pytest.mark.asyncio
 async def test_a_lone_surrogate_is_refused_in_the_chat_and_never_reaches_the_assistant(webhook_bot) -> None:
     webhook_url, secret, assistant, user = webhook_bot
     update = update_from(user, "你\ud800")

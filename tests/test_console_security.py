@@ -28,7 +28,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
     return get_settings().replace(
         var_dir=tmp_path,
         handoff_database_url=f"sqlite:///{tmp_path / 'handoff.db'}",
-        event_broker_url=f"sqlite:///{tmp_path / 'events.db'}",
+        console_feed_url=f"sqlite:///{tmp_path / 'events.db'}",
         platform_database_url=f"sqlite:///{tmp_path / 'platform.db'}",
         rasa_url="http://127.0.0.1:9",  # nothing listens: security must not depend on Rasa
         rasa_token="test-token",

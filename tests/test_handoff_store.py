@@ -63,13 +63,14 @@ def test_office_hours_parse_and_decide():
     assert hours.next_opening(datetime(2026, 11, 27, 18, 0, tzinfo=SHANGHAI)) == datetime(
         2026, 11, 28, 9, 0, tzinfo=SHANGHAI
     )
-    assert hours.format_opening_zh(hours.next_opening(datetime(2026, 11, 28, 13, 0, tzinfo=SHANGHAI))) == "周一 09:00"
-    assert hours.describe_zh() == "周一至周五 09:00-12:00、13:30-17:30；周六 09:00-12:00"
+    assert hours.format_opening(hours.next_opening(datetime(2026, 11, 28, 13, 0, tzinfo=SHANGHAI))) == "周一 09:00"
+    assert hours.describe() == "周一至周五 09:00-12:00、13:30-17:30；周六 09:00-12:00"
+    assert hours.describe("en") == "Mon–Fri 09:00-12:00, 13:30-17:30; Sat 09:00-12:00"
     # UTC input is converted: 02:00 UTC is 10:00 in Chengdu
     assert hours.is_open(datetime(2026, 11, 26, 2, 0, tzinfo=ZoneInfo("UTC")))
     always = OfficeHours.parse("mon-sun 00:00-24:00")
     assert always.is_open(datetime(2026, 11, 29, 23, 59, 59, tzinfo=SHANGHAI))
-    assert always.describe_zh() == "周一至周日 00:00-24:00"
+    assert always.describe() == "周一至周日 00:00-24:00"
 
 
 @pytest.mark.parametrize(

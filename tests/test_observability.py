@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 from aiohttp import web
@@ -65,16 +65,15 @@ def user_event(intent: str, timestamp: float, sender: str = "web:abc") -> Dict[s
 async def test_the_console_feed_gives_the_fallback_rate_its_lag_and_the_queue() -> None:
     handled = []
 
-    async def ingest(event: Dict[str, Any]) -> None:
-        handled.append(event)
+    async def ingest(events: List[Dict[str, Any]]) -> None:
+        handled.extend(events)
 
     observer = metrics.FeedObserver(ingest, queue_state=lambda: (2, 95.0), clock=lambda: 1000.0)
     results, fallbacks = value("cybot_nlu_results_total"), value("cybot_nlu_fallbacks_total")
     lags = value("cybot_console_feed_lag_seconds_count")
     slow_lags = value("cybot_console_feed_lag_seconds_bucket", le="2.0")
-    await observer(user_event("ask_policy", 999.9))
-    await observer(user_event("nlu_fallback", 997.0))
-    await observer({"event": "bot", "sender_id": "web:abc", "timestamp": 999.0, "text": "答"})
+    await observer([user_event("ask_policy", 999.9), user_event("nlu_fallback", 997.0)])
+    await observer([{"event": "bot", "sender_id": "web:abc", "timestamp": 999.0, "text": "答"}])
     assert len(handled) == 3  # every event still reaches the console
     assert value("cybot_nlu_results_total") == results + 2
     assert value("cybot_nlu_fallbacks_total") == fallbacks + 1

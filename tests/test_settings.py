@@ -19,7 +19,8 @@ def test_embedded_defaults_need_no_server(tmp_path):
     assert settings.profile == "embedded"
     assert settings.platform_database_url == f"sqlite:///{tmp_path / 'platform.db'}"
     assert settings.handoff_database_url == f"sqlite:///{tmp_path / 'handoff.db'}"
-    assert settings.event_broker_url == f"sqlite:///{tmp_path / 'tracker.db'}"
+    assert settings.console_feed_url == f"sqlite:///{tmp_path / 'tracker.db'}"
+    assert settings.event_broker_url == ""  # the Rasa server rings the console directly
     assert settings.event_broker_queue == "rasa_events"
     assert settings.web_port == 8000 and settings.console_cookie_secure is False
     assert settings.channel_credentials() == {}
@@ -33,13 +34,16 @@ def test_environment_values_are_typed_and_blank_means_unset():
     assert settings.max_user_message_chars == 2000 and settings.web_host == "127.0.0.1"
 
 
-def test_production_profile_follows_rabbitmq():
+def test_production_profile_follows_the_tracker_store_woken_by_rabbitmq():
     settings = Settings.from_environ(
-        {"CYBOT_PROFILE": "production", "RABBITMQ_USER": "bot", "RABBITMQ_PASSWORD": "p@ss", "RABBITMQ_QUEUE": "q7"}
+        {"CYBOT_PROFILE": "production", "RABBITMQ_USER": "bot", "RABBITMQ_PASSWORD": "p@ss", "RABBITMQ_QUEUE": "q7",
+         "TRACKER_DB_HOST": "db.internal", "TRACKER_DB_NAME": "rasa", "TRACKER_DB_PASSWORD": "s3:cret"}
     )
     assert settings.event_broker_url == "amqp://bot:p%40ss@127.0.0.1:5672/%2F"
     assert settings.event_broker_queue == "q7"
-    assert "p@ss" not in str(settings.describe()) and "p%40ss" not in str(settings.describe())
+    assert settings.console_feed_url == "postgresql://postgres:s3%3Acret@db.internal:5432/rasa"
+    described = str(settings.describe())
+    assert "p@ss" not in described and "p%40ss" not in described and "s3%3Acret" not in described
 
 
 @pytest.mark.parametrize(

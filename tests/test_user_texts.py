@@ -100,7 +100,8 @@ def test_the_catalogue_has_every_language_with_the_same_placeholders() -> None:
 def test_user_text_fills_values_and_falls_back_to_the_default_language() -> None:
     expected = "消息过长（2100 字），请精简到 2000 字以内后再发送。"
     assert user_text("input.too_long", length=2100, limit=2000) == expected
-    assert user_text("input.empty", "en") == user_text("input.empty")
+    assert user_text("input.empty", "fr") == user_text("input.empty")
+    assert user_text("input.too_long", "en", length=2100, limit=2000).startswith("Your message is too long (2100")
     with pytest.raises(KeyError):
         user_text("no.such.key")
 

@@ -113,7 +113,7 @@ def status_line(page: Page):
 
 
 def conversation(page: Page):
-    return page.get_by_role("log", name="对话记录")
+    return page.get_by_role("log", name=re.compile("^(对话记录|Conversation)$"))
 
 
 def messages(page: Page, role: str):
@@ -487,3 +487,128 @@ def test_no_serious_accessibility_violations(browser: Browser, assistant: Stack)
         assert {"color-contrast", "button-name", "label"} <= set(checked_in_widget)
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- phone polish and English
+
+GREETING_START = re.compile(r"您好！我是|Hello! I am")
+
+
+@pytest.fixture
+def phone(browser: Browser, assistant: Stack) -> Iterator[Page]:
+    """A fresh visitor on a phone; fails the test on any script error."""
+    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844},
+                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    errors: List[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"script errors on the page: {errors}"
+
+
+@pytest.fixture
+def english_portal(assistant: Stack, tmp_path: Path) -> Iterator[str]:
+    """An English page of a portal (on another origin) that embeds the widget."""
+    (tmp_path / "index.html").write_text(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Investment portal</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        "<body><main><h1>Invest in Chengdu and Chongqing</h1></main>"
+        f'<script src="{assistant.web_url}/widget/widget.js" data-init-payload="/greet" defer></script>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    portal = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{portal.server_port}/index.html"
+    portal.shutdown()
+    portal.server_close()
+
+
+def welcomes_shown(page: Page) -> int:
+    """Welcome messages a visitor sees: the static one plus greetings from the assistant."""
+    static = page.locator(".cyw-welcome:visible").count()
+    return static + messages(page, "bot").filter(has_text=GREETING_START).count()
+
+
+def test_a_choice_button_is_a_touch_target_and_gives_the_focus_back_to_the_input(phone: Page, assistant: Stack):
+    open_widget(phone, assistant)
+    choices = phone.get_by_role("group", name="可选操作").first.get_by_role("button")
+    heights = [box["height"] for box in choices.evaluate_all(
+        "nodes => nodes.map(n => n.getBoundingClientRect()).map(r => ({height: r.height}))")]
+    assert heights and min(heights) >= 44, heights
+
+    title = choices.first.inner_text()
+    choices.first.tap()
+    expect(messages(phone, "user").last).to_contain_text(title)
+    expect(phone.get_by_role("textbox", name="输入您的问题")).to_be_focused()
+
+
+def test_no_typing_indicator_while_offline(phone: Page, assistant: Stack):
+    open_widget(phone, assistant)
+    typing = phone.get_by_text("助手正在输入…")
+
+    phone.context.set_offline(True)
+    expect(status_line(phone)).to_contain_text("连接中断")
+    ask(phone, OFFLINE_QUESTION)
+    expect(messages(phone, "user").last).to_contain_text("发送中")
+    phone.wait_for_timeout(500)
+    expect(typing).to_be_hidden()  # nobody can be answering: the question has not left
+
+    phone.context.set_offline(False)
+    expect(status_line(phone)).to_have_text("在线", timeout=30_000)
+    expect(answers_after(phone, OFFLINE_QUESTION).first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+
+
+def test_exactly_one_welcome_on_opening_reopening_reloading_and_reconnecting(phone: Page, assistant: Stack):
+    open_widget(phone, assistant)
+    phone.wait_for_timeout(1000)  # a second welcome would have arrived by now
+    assert welcomes_shown(phone) == 1
+
+    phone.get_by_role("button", name="关闭对话窗口").tap()
+    phone.get_by_role("button", name=re.compile("在线咨询")).tap()
+    phone.wait_for_timeout(1000)
+    assert welcomes_shown(phone) == 1
+
+    phone.reload()
+    expect(status_line(phone)).to_have_text("在线")
+    phone.wait_for_timeout(1000)
+    assert welcomes_shown(phone) == 1
+
+    phone.context.set_offline(True)
+    expect(status_line(phone)).to_contain_text("连接中断")
+    assert welcomes_shown(phone) == 1
+    phone.context.set_offline(False)
+    expect(status_line(phone)).to_have_text("在线", timeout=30_000)
+    phone.wait_for_timeout(1000)
+    assert welcomes_shown(phone) == 1
+
+
+def test_an_english_page_gets_the_widget_and_the_assistant_in_english(phone: Page, english_portal: str):
+    phone.goto(english_portal)
+    phone.get_by_role("button", name=re.compile("Chat with us")).tap()
+    expect(status_line(phone)).to_have_text("Online")
+    greeting = messages(phone, "bot").first
+    expect(greeting).to_contain_text("Hello! I am", timeout=REPLY_TIMEOUT_MS)
+    expect(phone.get_by_role("group", name="Options").first.get_by_role("button").first).to_have_text(
+        "Cooperation policies")
+    assert welcomes_shown(phone) == 1
+
+    ask_in_english = phone.get_by_role("textbox", name="Type your question")
+    ask_in_english.fill("How big is the twin-city development fund?")
+    ask_in_english.press("Enter")
+    expect(messages(phone, "bot").filter(has_text="30 billion yuan").first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    phone.screenshot(path=str(ARTIFACTS / "widget-phone-english.png"))
+
+
+def test_the_widget_follows_a_visitor_who_writes_english(phone: Page, assistant: Stack):
+    open_widget(phone, assistant)
+    ask(phone, "What can you do?")
+
+    expect(phone.get_by_role("textbox", name="Type your question")).to_have_attribute(
+        "placeholder", "Type your question…")
+    expect(messages(phone, "bot").filter(has_text="Here is what I can do").first).to_be_visible(
+        timeout=REPLY_TIMEOUT_MS)
+    expect(phone.get_by_role("button", name="Send")).to_be_visible()

@@ -50,6 +50,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from bot.language import detect_language
 from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.settings import get_settings
 
@@ -182,11 +183,13 @@ def staff_prefix(staff_name: str, language: str = DEFAULT_LANGUAGE) -> str:
     return user_text("staff.marker", language, name=staff_name)
 
 
-def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAGE) -> Optional[str]:
+def rejection_for_user_text(text: Optional[str], language: Optional[str] = None) -> Optional[str]:
     """Return why a user's message cannot be passed to the assistant, or None if it can.
 
-    The reason is a sentence in ``language`` meant to be sent back to the user as is.
+    The reason is a sentence meant to be sent back to the user as is, in ``language``
+    (by default the message's own: an English message is refused in English).
     """
+    language = language or detect_language(text) or DEFAULT_LANGUAGE
     if text is None or not text.strip():
         return user_text("input.empty", language)
     limit = get_settings().max_user_message_chars
@@ -197,9 +200,10 @@ def rejection_for_user_text(text: Optional[str], language: str = DEFAULT_LANGUAG
     return None
 
 
-def checked_user_text(text: Any, language: str = DEFAULT_LANGUAGE) -> Tuple[str, Optional[str]]:
+def checked_user_text(text: Any, language: Optional[str] = None) -> Tuple[str, Optional[str]]:
     """``(text without control characters, None)`` when the message may go to the
-    assistant, else ``("", reason to send back)``. Non-strings count as empty."""
+    assistant, else ``("", reason to send back)`` in ``language`` (by default the
+    message's own). Non-strings count as empty."""
     cleaned = without_control_characters(text) if isinstance(text, str) else None
     rejection = rejection_for_user_text(cleaned, language)
     return ("", rejection) if rejection else (cleaned or "", None)

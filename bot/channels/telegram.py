@@ -13,6 +13,11 @@ data is a short token issued by a :class:`CallbackStore` (Telegram allows only 6
 bytes, Rasa payloads are often longer, and a token we never issued is recognisably
 forged). Match lists are sent as formatted text. :meth:`TelegramInput.get_output_channel`
 lets Rasa push staff replies (``output_channel=latest``) to the chat.
+
+The channel follows each chat's language: the language of the user's last message that
+shows one (:func:`bot.language.detect_language`), at first the language of the user's
+Telegram app. Its own sentences (menus, refusals, the staff marker) are in that language,
+and ``/start`` asks Rasa for the greeting in it.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import logging
 import re
 import secrets
 import weakref
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Protocol, Text
+from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
@@ -41,6 +46,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.cache import bounded_cache
 from bot.channels.common import (
     TELEGRAM_CHANNEL_PREFIX,
     checked_user_text,
@@ -51,6 +57,7 @@ from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
 from bot.handoff.ratings import is_rating_payload
+from bot.language import CHINESE, ENGLISH, detect_language, payload_with_language
 from bot.messages import user_text
 from bot.metrics import instrumented
 from bot.settings import get_settings
@@ -68,6 +75,8 @@ UPDATE_ID_LIFETIME_S = 24 * 3600
 #: How long an inline button keeps working (seconds).
 CALLBACK_LIFETIME_S = 30 * 24 * 3600
 _CALLBACKS = "telegram-callback"
+#: How many chats' languages are remembered (the least recently active are forgotten).
+CHAT_LANGUAGES_KEPT = 100_000
 # Telegram's rule for setWebhook(secret_token=...).
 _SECRET_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -173,6 +182,7 @@ class TelegramBotClient:
         #: Handled updates and button tokens (shared by replicas on the production profile).
         self.state: KeyValueState = state or MemoryState()
         self.callbacks: CallbackStore = callbacks or CallbackRegistry(self.state)
+        self._chat_languages: MutableMapping[int, str] = bounded_cache(CHAT_LANGUAGES_KEPT)
         self._on_new_message: Optional[Callable[[UserMessage], Awaitable[Any]]] = None
         self.busy = BusyNotice(CHANNEL_NAME)
         base = api_base_url.rstrip("/")
@@ -251,6 +261,22 @@ class TelegramBotClient:
             return
         await self.application.update_queue.put(update)
 
+    def language(self, chat_id: Optional[int]) -> str:
+        """The language the chat is in (Chinese until the user shows another)."""
+        return self._chat_languages.get(chat_id, CHINESE) if chat_id is not None else CHINESE
+
+    def _follow_language(self, update: Update, text: str) -> None:
+        """Remember the chat's language: the message's own, else (a first message that
+        shows none) the language of the user's Telegram app."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None:
+            return
+        language = detect_language(text)
+        if language is None and chat.id not in self._chat_languages and user and user.language_code:
+            language = ENGLISH if user.language_code.lower().startswith("en") else None
+        if language is not None:
+            self._chat_languages[chat.id] = language
+
     async def send_text(
         self, chat_id: int, text: str, buttons: Optional[List[Dict[str, Any]]] = None
     ) -> None:
@@ -258,7 +284,7 @@ class TelegramBotClient:
         if not text.strip():
             if not buttons:
                 return  # Telegram refuses empty messages; there is nothing to show
-            text = user_text("menu.choose")  # Telegram refuses a keyboard without text
+            text = user_text("menu.choose", self.language(chat_id))  # Telegram refuses a keyboard without text
         parts = list(split_text(text, MESSAGE_LIMIT))
         markup = await self._keyboard(chat_id, buttons) if buttons else None
         for index, part in enumerate(parts):
@@ -312,11 +338,12 @@ class TelegramBotClient:
         # The handler's filter passes only new text messages, which have all three.
         assert message is not None and message.text is not None and chat is not None
         text = message.text
+        self._follow_language(update, text)
         # "/start", "/start@OurBot" or a deep link "/start <parameter>" opens the chat.
         typed = True
         if text.split(maxsplit=1)[0].split("@")[0] == "/start":
-            text, typed = self.start_payload, False
-        text, rejection = checked_user_text(text)
+            text, typed = payload_with_language(self.start_payload, self.language(chat.id)), False
+        text, rejection = checked_user_text(text, self.language(chat.id))
         if not rejection and typed:  # a typed "/…" must be a button offered in this chat
             sender_id = namespaced_sender_id(TELEGRAM_CHANNEL_PREFIX, str(chat.id))
             rejection = await payload_answer(text, sender_id, running_agent())
@@ -335,7 +362,8 @@ class TelegramBotClient:
         if payload is None:
             logger.info("Unknown Telegram callback %r from chat %s", query.data, chat_id)
             if chat_id is not None:
-                await self.bot.send_message(chat_id=chat_id, text=user_text("telegram.button_expired"))
+                await self.bot.send_message(chat_id=chat_id,
+                                            text=user_text("telegram.button_expired", self.language(chat_id)))
             return
         if is_rating_payload(payload) and chat_id is not None:
             answer = await payload_answer(payload, namespaced_sender_id(CHANNEL_NAME, str(chat_id)), running_agent())
@@ -347,14 +375,15 @@ class TelegramBotClient:
     async def _on_other_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         assert chat is not None, "the handler's filter passes only new messages, which have a chat"
-        await self.bot.send_message(chat_id=chat.id, text=user_text("input.text_only"))
+        await self.bot.send_message(chat_id=chat.id, text=user_text("input.text_only", self.language(chat.id)))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("Telegram update failed", exc_info=context.error)
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is not None:
             try:
-                await self.bot.send_message(chat_id=chat.id, text=user_text("channel.turn_failed"))
+                await self.bot.send_message(chat_id=chat.id,
+                                            text=user_text("channel.turn_failed", self.language(chat.id)))
             except TelegramError:
                 logger.exception("Could not tell chat %s about the failure", chat.id)
 
@@ -376,15 +405,15 @@ class TelegramOutput(OutputChannel):
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         self.match_lists.text_sent()
-        await self.client.send_text(self._chat_id(recipient_id), staff_marked(text, kwargs))
+        chat_id = self._chat_id(recipient_id)
+        await self.client.send_text(chat_id, staff_marked(text, kwargs, self.client.language(chat_id)))
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
     ) -> None:
         self.match_lists.text_sent()
-        await self.client.send_text(
-            self._chat_id(recipient_id), staff_marked(text, kwargs), buttons
-        )
+        chat_id = self._chat_id(recipient_id)
+        await self.client.send_text(chat_id, staff_marked(text, kwargs, self.client.language(chat_id)), buttons)
 
     async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
         await self.client.bot.send_photo(chat_id=self._chat_id(recipient_id), photo=image)

@@ -9,7 +9,7 @@ import unicodedata
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence
 
 from bot.channels.common import split_sender_id, staff_name_of, staff_prefix
-from bot.messages import user_text
+from bot.messages import DEFAULT_LANGUAGE, user_text
 
 MATCH_LIST_TYPES = ("supplier_matches", "expert_matches")
 
@@ -99,13 +99,14 @@ def menu_choice(text: str, menu_size: int) -> Optional[int]:
     return number - 1 if 1 <= number <= menu_size else None
 
 
-def staff_marked(text: str, message_fields: Mapping[str, Any]) -> str:
-    """Put the staff marker before ``text`` when the message is a staff reply.
+def staff_marked(text: str, message_fields: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> str:
+    """Put the staff marker (in the user's ``language``) before ``text`` when the message
+    is a staff reply.
 
     ``message_fields`` are the keyword arguments the output channel received.
     """
     name = staff_name_of(message_fields)
-    return f"{staff_prefix(name)}\n{text}" if name else text
+    return f"{staff_prefix(name, language)}\n{text}" if name else text
 
 
 def channel_user_id(sender_id: str, channel_prefix: str) -> str:

@@ -1,163 +1,347 @@
-"""Follow Rasa's events: an SQL ``events`` table (the embedded profile's tracker store,
-or a SQL event broker's) or a RabbitMQ queue (the production profile's pika broker).
+"""The console feed: follow every event Rasa stored, in order, losing none.
 
-Both sources hand each event (the JSON Rasa publishes, with ``sender_id``) to one
-async handler, in order, and only move on once the handler returned:
+The console reads the tracker store's own ``events`` table (:class:`TrackerEventFeed`):
+the store holds every event Rasa keeps, so a broker outage or a killed Rasa server
+cannot make the console miss what the tracker store has. It reads only when something
+changed, in batches:
 
-- :class:`SqlEventSource` polls ``events`` for rows newer than the last one ingested
-  (the position is kept in the handoff store, so a restart neither skips nor repeats);
-- :class:`RabbitEventSource` consumes the durable queue Rasa's ``pika`` broker
-  publishes to and acknowledges each message after handling (a crash redelivers; the
-  store ignores events it has seen).
+- the embedded profile's Rasa server rings a doorbell after each committed turn
+  (:mod:`bot.handoff.doorbell`, a unix datagram socket in the var dir);
+- the production profile's Rasa publishes every event to RabbitMQ; the console
+  consumes that queue only as a wake-up (:class:`RabbitWakeup`);
+- whatever rang or not, the feed looks on its own every ``check_s`` seconds, so a lost
+  ring or a broker outage delays the console by at most that.
+
+Each batch (up to ``batch_size`` rows newer than the saved position) goes to the handler
+as a list; the handler stores it and only then the position moves on, so a restart
+neither skips nor repeats (the handoff store also ignores an event it has seen). Only
+the event types the console uses are read; the JSON of the others is never parsed.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 
 from bot.db import create_engine
+from bot.handoff.doorbell import Doorbell
 from bot.handoff.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
-EventHandler = Callable[[Dict[str, Any]], Awaitable[None]]
+#: Receives one batch of events (Rasa's JSON plus ``sender_id``), stores it, returns
+#: when it is stored.
+BatchHandler = Callable[[List[Dict[str, Any]]], Awaitable[None]]
+
+#: Event types the console shows or follows (messages, the action that answered,
+#: handoff pauses, the company slot). Session starts, loops, listens … are skipped.
+FOLLOWED_TYPES = ("user", "bot", "action", "pause", "resume", "restart", "slot")
+#: Actions that are bookkeeping, not an answer to the user's message.
+BOOKKEEPING_ACTIONS = ("action_listen", "action_session_start")
+#: A missing row id (a transaction still committing on another Rasa replica) is waited
+#: for this long before the feed moves past it (ids of rolled-back rows never come).
+GAP_WAIT_S = 10.0
+#: Larger holes are not transactions in flight (old history, a shared sequence): skipped.
+MAX_AWAITED_GAP = 1000
 
 
-class EventSource:
-    """Something that delivers Rasa broker events to a handler until cancelled."""
+class Wakeup:
+    """Tells the feed that something new may be stored."""
 
-    description = "event source"
+    description = "no wake-up (the feed looks every few seconds)"
 
-    async def run(self, handle: EventHandler) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    async def open(self) -> None:
+        pass
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken, False after ``timeout`` seconds."""
+        await asyncio.sleep(timeout)
+        return False
+
+    async def close(self) -> None:
+        pass
 
 
-class SqlEventSource(EventSource):
-    """Polls an ``events`` table: Rasa's SQL tracker store's (embedded profile) or its
-    SQL event broker's. Both have ``id``, ``sender_id`` and the event as JSON ``data``
-    (the tracker store's JSON lacks the sender, which the row supplies)."""
+class DoorbellWakeup(Wakeup):
+    """The Rasa server on this machine rings after each turn it stored."""
+
+    def __init__(self, path: Path) -> None:
+        self.doorbell = Doorbell(path)
+        self.description = f"doorbell {path}"
+        self._open = False
+
+    async def open(self) -> None:
+        self._open = self.doorbell.open()
+
+    async def wait(self, timeout: float) -> bool:
+        if not self._open:
+            return await super().wait(timeout)
+        return await self.doorbell.wait(timeout)
+
+    async def close(self) -> None:
+        self.doorbell.close()
+
+
+class RabbitWakeup(Wakeup):
+    """Every message on the queue Rasa's ``pika`` broker publishes to is a wake-up;
+    its content is not needed (the tracker store has the event). Reconnects on its own;
+    while RabbitMQ is away the feed still looks every few seconds."""
+
+    def __init__(self, url: str, queue: str) -> None:
+        self.url, self.queue = url, queue
+        self.description = f"RabbitMQ queue {queue!r}"
+        self._rung = asyncio.Event()
+        self._task: Optional[asyncio.Task] = None
+
+    async def open(self) -> None:
+        self._task = asyncio.create_task(self._consume_forever())
+
+    async def _consume_forever(self) -> None:
+        import aio_pika  # the production profile's dependency (installed with Rasa)
+
+        while True:
+            try:
+                connection = await aio_pika.connect(self.url, timeout=10)
+                try:
+                    channel = await connection.channel()
+                    await channel.set_qos(prefetch_count=200)
+                    # Same declaration as Rasa's broker (durable), so whichever starts first wins.
+                    queue = await channel.declare_queue(self.queue, durable=True)
+                    async with queue.iterator(no_ack=True) as messages:
+                        async for _ in messages:
+                            self._rung.set()
+                finally:
+                    await connection.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any broker failure: the feed goes on polling
+                logger.warning("RabbitMQ wake-ups unavailable (%s); the console looks every few seconds", error)
+                self._rung.set()  # look now: events may have been missed meanwhile
+                await asyncio.sleep(5)
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._rung.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            self._rung.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+@dataclass
+class FeedState:
+    """What ``/healthz/feed`` reports about the feed."""
+
+    running: bool = False
+    position: int = 0
+    last_batch_at: Optional[float] = None
+    batches: int = 0
+    events: int = 0
+    #: Events the console could not take in (kept for inspection, see the ingestor).
+    set_aside: int = 0
+    errors: int = 0
+    last_error: str = ""
+    lag: Dict[str, Any] = field(default_factory=dict)
+
+
+class TrackerEventFeed:
+    """Follows an ``events`` table (see the module docstring)."""
 
     def __init__(
-        self, url: str, store: HandoffStore, poll_interval_s: float = 0.1, batch_size: int = 500
+        self,
+        url: str,
+        store: HandoffStore,
+        wakeup: Optional[Wakeup] = None,
+        check_s: float = 2.0,
+        batch_size: int = 500,
     ) -> None:
         self.url = url
-        self.description = f"SQL event broker {sa.engine.make_url(url).render_as_string(hide_password=True)}"
-        self._store = store
-        # Rasa's database: read only, each poll one consistent snapshot.
+        self.description = f"events of {sa.engine.make_url(url).render_as_string(hide_password=True)}"
+        self.store = store
+        self.wakeup = wakeup or Wakeup()
+        self.check_s = check_s
+        self.batch_size = batch_size
+        self.state = FeedState()
+        # Rasa's database: read only, each read one consistent snapshot.
         self._engine = create_engine(url, read_only=True, begin="DEFERRED")
-        self._poll_interval_s = poll_interval_s
-        self._batch_size = batch_size
-        self._events = sa.Table(
-            "events",
-            sa.MetaData(),
-            sa.Column("id", sa.Integer, primary_key=True),
-            sa.Column("sender_id", sa.String(255)),
-            sa.Column("data", sa.Text),
-        )
+        self._table: Optional[sa.Table] = None
+        self._gaps: Dict[int, float] = {}  # missing id -> when first noticed
+        self._done_after_gap: set = set()  # ids ingested beyond the saved position
 
-    def _fetch(self, after: int) -> list:
+    # --- reading --------------------------------------------------------------------
+    def _events_table(self, conn: sa.engine.Connection) -> sa.Table:
+        if self._table is None:
+            # The tracker store's table has ``type_name`` and ``action_name`` (read
+            # selectively); a SQL event broker's has only ``id``, ``sender_id``, ``data``.
+            self._table = sa.Table("events", sa.MetaData(), autoload_with=conn)
+        return self._table
+
+    def _followed(self, table: sa.Table) -> Any:
+        if "type_name" not in table.c:
+            return sa.true()
+        followed = table.c.type_name.in_(FOLLOWED_TYPES)
+        if "action_name" in table.c:
+            followed = sa.and_(
+                followed,
+                sa.or_(table.c.type_name != "action", table.c.action_name.notin_(BOOKKEEPING_ACTIONS)),
+            )
+        return followed
+
+    def _fetch(self, after: int) -> List[Tuple[int, Optional[str], Optional[str]]]:
+        """Rows after ``after``: (id, sender_id, data), data None for event types the
+        console does not use (read for their id only)."""
         with self._engine.connect() as conn:
-            return conn.execute(
-                sa.select(self._events.c.id, self._events.c.sender_id, self._events.c.data)
-                .where(self._events.c.id > after)
-                .order_by(self._events.c.id)
-                .limit(self._batch_size)
-            ).all()
+            table = self._events_table(conn)
+            data = sa.case((self._followed(table), table.c.data), else_=sa.null())
+            return [
+                (int(row[0]), row[1], row[2])
+                for row in conn.execute(
+                    sa.select(table.c.id, table.c.sender_id, data)
+                    .where(table.c.id > after)
+                    .order_by(table.c.id)
+                    .limit(self.batch_size)
+                )
+            ]
 
-    async def run(self, handle: EventHandler) -> None:
-        position = self._store.broker_position(self.url)
-        warned = False
+    def lag(self) -> Dict[str, Any]:
+        """Events stored by Rasa that the console has not taken in yet: how many, and
+        how old the oldest is (seconds). Runs a query: call from a thread."""
+        position = self.state.position
+        with self._engine.connect() as conn:
+            table = self._events_table(conn)
+            query = sa.select(sa.func.count(), sa.func.min(table.c.id)).where(
+                table.c.id > position, self._followed(table)
+            )
+            pending, oldest_id = conn.execute(query).one()
+            oldest_age = None
+            if oldest_id is not None and "timestamp" in table.c:
+                stamp = conn.execute(sa.select(table.c.timestamp).where(table.c.id == oldest_id)).scalar()
+                oldest_age = max(0.0, time.time() - float(stamp)) if stamp is not None else None
+        return {"pending_events": int(pending), "oldest_pending_age_s": oldest_age}
+
+    # --- following -----------------------------------------------------------------
+    def _advance(self, rows: List[Tuple[int, Optional[str], Optional[str]]], position: int) -> Tuple[int, list]:
+        """The events of ``rows`` not taken in yet, and the position after them: past
+        every contiguous id, and past a missing id once it was waited for long enough."""
+        now = time.monotonic()
+        events = []
+        for row_id, sender_id, data in rows:
+            if row_id in self._done_after_gap or data is None:
+                continue
+            try:
+                event = json.loads(data)
+            except (TypeError, ValueError):
+                logger.warning("event %s of %s is not JSON; skipped", row_id, self.description)
+                continue
+            if not isinstance(event, dict):
+                continue
+            event.setdefault("sender_id", sender_id)
+            event["_feed_id"] = row_id
+            events.append(event)
+        new_position = position
+        present = {row[0] for row in rows}
+        for row_id in sorted(present):
+            if row_id > new_position + 1 and row_id - new_position <= MAX_AWAITED_GAP:
+                hole = range(new_position + 1, row_id)
+                for missing in hole:
+                    self._gaps.setdefault(missing, now)
+                if any(now - self._gaps[missing] < GAP_WAIT_S for missing in hole):
+                    self._done_after_gap.update(r for r in present if r > new_position)
+                    return new_position, events
+                for missing in hole:
+                    self._gaps.pop(missing, None)
+            new_position = row_id
+        self._done_after_gap = {r for r in self._done_after_gap if r > new_position}
+        return new_position, events
+
+    async def run(self, handle: BatchHandler) -> None:
+        """Follow until cancelled; errors propagate (see :func:`follow`)."""
+        self.state.position = position = await asyncio.to_thread(self.store.broker_position, self.url)
+        await self.wakeup.open()
+        self.state.running = True
+        waiting_for_table = False
         try:
             while True:
                 try:
                     rows = await asyncio.to_thread(self._fetch, position)
-                    warned = False
-                except sa.exc.OperationalError as error:
+                    waiting_for_table = False
+                except (sa.exc.OperationalError, sa.exc.NoSuchTableError) as error:
                     # Rasa creates the table when it starts; until then there is nothing.
-                    if not warned:
-                        logger.info("waiting for the event table (%s)", error.orig)
-                        warned = True
+                    if not waiting_for_table:
+                        logger.info("waiting for the events table (%s)", getattr(error, "orig", error))
+                        waiting_for_table = True
+                    self._table = None
                     rows = []
-                for row_id, sender_id, data in rows:
-                    try:
-                        event = json.loads(data)
-                    except (TypeError, ValueError):
-                        logger.warning("event %s is not JSON; skipped", row_id)
-                    else:
-                        event.setdefault("sender_id", sender_id)
-                        await handle(event)
-                    position = row_id
-                    self._store.save_broker_position(self.url, position)
-                if len(rows) < self._batch_size:
-                    await asyncio.sleep(self._poll_interval_s)
+                new_position, events = self._advance(rows, position)
+                if events:
+                    await handle(events)
+                    self.state.events += len(events)
+                if new_position != position:
+                    position = new_position
+                    await asyncio.to_thread(self.store.save_broker_position, self.url, position)
+                    self.state.position = position
+                    self.state.batches += 1
+                    self.state.last_batch_at = time.time()
+                if len(rows) < self.batch_size or new_position == position and self._gaps:
+                    # Up to date (or waiting for a missing row): sleep until rung.
+                    await self.wakeup.wait(self.check_s if not self._gaps else min(self.check_s, 0.5))
         finally:
-            self._engine.dispose()
+            self.state.running = False
+            await self.wakeup.close()
+
+    def dispose(self) -> None:
+        self._engine.dispose()
 
 
-class RabbitEventSource(EventSource):
-    """Consumes the RabbitMQ queue that Rasa's ``pika`` event broker publishes to."""
-
-    def __init__(self, url: str, queue: str) -> None:
-        self.url = url
-        self.queue = queue
-        self.description = f"RabbitMQ queue {queue!r}"
-
-    async def run(self, handle: EventHandler) -> None:
-        import aio_pika  # the production profile's dependency (installed with Rasa)
-
-        connection = await aio_pika.connect_robust(self.url)
-        try:
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=50)
-            # Same declaration as Rasa's broker (durable), so whichever starts first wins.
-            queue = await channel.declare_queue(self.queue, durable=True)
-            async with queue.iterator() as messages:
-                async for message in messages:
-                    try:
-                        event = json.loads(message.body)
-                    except ValueError:
-                        logger.warning("message on %s is not JSON; dropped", self.queue)
-                        await message.ack()
-                        continue
-                    try:
-                        await handle(event)
-                    except Exception:
-                        # Keep it for a later try rather than lose a user's message.
-                        await message.nack(requeue=True)
-                        raise
-                    await message.ack()
-        finally:
-            await connection.close()
+def feed_for(
+    url: str, store: HandoffStore, *, broker_url: str = "", queue: str = "", doorbell: Optional[Path] = None,
+    check_s: float = 2.0,
+) -> TrackerEventFeed:
+    """The console feed of the settings: ``url``'s events table, woken by RabbitMQ when
+    ``broker_url`` is set, else by the Rasa server's doorbell at ``doorbell``."""
+    wakeup: Wakeup
+    if broker_url:
+        wakeup = RabbitWakeup(broker_url, queue)
+    elif doorbell is not None:
+        wakeup = DoorbellWakeup(doorbell)
+    else:
+        wakeup = Wakeup()
+    return TrackerEventFeed(url, store, wakeup, check_s=check_s)
 
 
-def event_source_for(url: str, queue: str, store: HandoffStore) -> EventSource:
-    """The source configured by ``EVENT_BROKER_URL`` (amqp:// → RabbitMQ, else SQL)."""
-    if url.startswith(("amqp://", "amqps://")):
-        return RabbitEventSource(url, queue)
-    return SqlEventSource(url, store)
-
-
-async def follow(source: EventSource, handle: EventHandler, retry_s: float = 2.0) -> None:
-    """Run ``source`` for ever, restarting it after errors (e.g. broker restarts)."""
+async def follow(feed: TrackerEventFeed, handle: BatchHandler, retry_s: float = 2.0) -> None:
+    """Run ``feed`` for ever, restarting it after errors (e.g. a database restart)."""
     while True:
         try:
-            await source.run(handle)
+            await feed.run(handle)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("following %s failed; retrying in %.0f s", source.description, retry_s)
+        except Exception as error:
+            feed.state.errors += 1
+            feed.state.last_error = f"{type(error).__name__}: {error}"[:500]
+            logger.exception("following %s failed; retrying in %.0f s", feed.description, retry_s)
         await asyncio.sleep(retry_s)
 
 
 __all__ = [
-    "EventSource",
-    "SqlEventSource",
-    "RabbitEventSource",
-    "event_source_for",
+    "BatchHandler",
+    "DoorbellWakeup",
+    "FeedState",
+    "RabbitWakeup",
+    "TrackerEventFeed",
+    "Wakeup",
+    "feed_for",
     "follow",
-    "EventHandler",
 ]

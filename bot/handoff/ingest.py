@@ -1,10 +1,16 @@
-"""Turn Rasa broker events into what the console shows, and push changes live.
+"""Turn Rasa's events into what the console shows, and push changes live.
 
-:class:`Ingestor` is the handler given to :func:`bot.handoff.events.follow`. It stores
-each user / assistant / staff message with the recognised intent and confidence,
-follows pause and resume, learns the company name from slots, sends the one short
-waiting notice, and publishes every change on a :class:`LiveHub` that the console's
-event stream forwards to browsers.
+:class:`Ingestor` is the batch handler given to :func:`bot.handoff.events.follow`. It
+stores each user / assistant / staff message with the recognised intent and
+confidence, follows pause and resume, learns the company name from slots, sends the
+one short waiting notice, and publishes each changed conversation once per batch on a
+:class:`LiveHub` that the console's event stream forwards to browsers.
+
+An event that cannot be stored (e.g. text with a lone surrogate, which no database
+driver encodes) is set aside: kept whole in ``handoff_feed_set_aside`` for inspection,
+counted, logged and announced to staff as an alert, and the feed goes on with the next
+event. A database that is unavailable is not the event's fault: that error propagates
+and the batch is tried again.
 """
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import sqlalchemy as sa
 
 from bot.channels.payloads import is_payload
 from bot.handoff.figures import UNANSWERED_REASONS
@@ -38,6 +46,22 @@ NOTICE_FRESHNESS_S = 120
 
 #: Actions that are bookkeeping, not an answer to the user's message.
 _NOT_AN_ANSWER = {"action_listen", "action_session_start"}
+
+_set_aside_metadata = sa.MetaData()
+#: Events the feed could not store, kept for inspection.
+set_aside_events = sa.Table(
+    "handoff_feed_set_aside",
+    _set_aside_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("sender_id", sa.Text),
+    sa.Column("error", sa.Text, nullable=False),
+    #: The event as JSON with every non-ASCII character escaped (always storable).
+    sa.Column("event", sa.Text, nullable=False),
+)
+
+#: Errors that mean "this event cannot be stored", not "the database is away".
+_POISON_ERRORS: Tuple[type, ...] = (UnicodeError, ValueError, TypeError, KeyError, AttributeError)
 
 
 class LiveHub:
@@ -150,13 +174,77 @@ class Ingestor:
         self.rasa = rasa
         self.waiting_notice = waiting_notice
         self._last_status: Dict[str, str] = {}
+        _set_aside_metadata.create_all(store.engine)
+        #: Events set aside since this process started.
+        self.set_aside_count = 0
 
-    async def __call__(self, event: Dict[str, Any]) -> None:
-        changed = await asyncio.to_thread(self._ingest, event)
-        if changed is not None:
-            await self.announce(event["sender_id"], new_message=changed)
-        if event.get("event") == "user":
-            await self._maybe_send_waiting_notice(event)
+    async def __call__(self, events: List[Dict[str, Any]]) -> None:
+        """Store one batch of events, then announce each changed conversation once."""
+        changed, conversations, fresh_user_messages, rejected = await asyncio.to_thread(self._ingest_batch, events)
+        for event, error in rejected:
+            self.set_aside_count += 1
+            logger.error("console feed: event of %r set aside (%s)", event.get("sender_id"), error)
+            self.hub.publish({
+                "type": "feed_alert",
+                "set_aside": self.set_aside_count,
+                "sender_id": event.get("sender_id"),
+                "error": error,
+            })
+        for conversation in conversations:
+            self._publish(conversation, changed[conversation["sender_id"]])
+        for sender_id in fresh_user_messages:
+            await self._maybe_send_waiting_notice(sender_id)
+
+    def _ingest_batch(
+        self, events: List[Dict[str, Any]]
+    ) -> Tuple[Dict[str, bool], List[Dict[str, Any]], List[str], List[Tuple[Dict[str, Any], str]]]:
+        """Store ``events``; return whether each changed conversation got a new message,
+        their rows as they are now, who wrote just now, and the events set aside."""
+        changed: Dict[str, bool] = {}
+        fresh_user_messages: List[str] = []
+        rejected: List[Tuple[Dict[str, Any], str]] = []
+        for event in events:
+            try:
+                result = self._ingest(event)
+            except sa.exc.OperationalError:
+                raise  # the database is away: the whole batch is tried again
+            except (sa.exc.StatementError, *_POISON_ERRORS) as error:
+                error_text = f"{type(error).__name__}: {error}"[:1000]
+                self._set_aside(event, error_text)
+                rejected.append((event, error_text))
+                continue
+            sender_id = event["sender_id"] if result is not None else None
+            if sender_id is None:
+                continue
+            changed[sender_id] = changed.get(sender_id, False) or bool(result)
+            if (
+                event.get("event") == "user"
+                and time.time() - float(event.get("timestamp") or 0) <= NOTICE_FRESHNESS_S
+                and sender_id not in fresh_user_messages
+            ):
+                fresh_user_messages.append(sender_id)
+        conversations = [row for row in (self.store.get_conversation(s) for s in changed) if row is not None]
+        return changed, conversations, fresh_user_messages, rejected
+
+    def _set_aside(self, event: Dict[str, Any], error: str) -> None:
+        sender_id = event.get("sender_id")
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                set_aside_events.insert().values(
+                    at=time.time(),
+                    sender_id=json.dumps(sender_id)[1:-1] if isinstance(sender_id, str) else None,
+                    error=error.encode("utf-8", "backslashreplace").decode("utf-8"),
+                    event=json.dumps(event, ensure_ascii=True, default=str),
+                )
+            )
+
+    def set_aside_events(self, limit: int = 100) -> List[Dict[str, Any]]:
+        """The latest events set aside, newest first (for inspection)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(set_aside_events).order_by(set_aside_events.c.id.desc()).limit(limit)
+            ).mappings()
+            return [dict(row) for row in rows]
 
     def _ingest(self, event: Dict[str, Any]) -> Optional[bool]:
         """Store the event; None when it changes nothing staff see, else whether it
@@ -220,8 +308,11 @@ class Ingestor:
         """Publish the conversation's current state (and an alert when it just
         started waiting for staff). Also used after staff actions."""
         conversation = await asyncio.to_thread(self.store.get_conversation, sender_id)
-        if conversation is None:
-            return
+        if conversation is not None:
+            self._publish(conversation, new_message)
+
+    def _publish(self, conversation: Dict[str, Any], new_message: bool) -> None:
+        sender_id = conversation["sender_id"]
         previous = self._last_status.get(sender_id)
         self._last_status[sender_id] = conversation["status"]
         update: Dict[str, Any] = {"type": "conversation", "conversation": conversation}
@@ -231,9 +322,9 @@ class Ingestor:
         if conversation["status"] == STATUS_WAITING and previous != STATUS_WAITING:
             self.hub.publish({"type": "alert", "sender_id": sender_id, "conversation": conversation})
 
-    async def _maybe_send_waiting_notice(self, event: Dict[str, Any]) -> None:
-        sender_id = event["sender_id"]
-        if self.rasa is None or time.time() - float(event.get("timestamp") or 0) > NOTICE_FRESHNESS_S:
+    async def _maybe_send_waiting_notice(self, sender_id: str) -> None:
+        """The user wrote while waiting for staff: say once that someone will answer."""
+        if self.rasa is None or self._last_status.get(sender_id) != STATUS_WAITING:
             return
         conversation = await asyncio.to_thread(self.store.get_conversation, sender_id)
         if not conversation or conversation["status"] != STATUS_WAITING or not conversation["paused"]:

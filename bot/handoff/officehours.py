@@ -13,6 +13,12 @@ from zoneinfo import ZoneInfo
 
 DAY_NAMES = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES_ZH = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"]
+DAY_NAMES_EN = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+#: Per language: day names, "from … to" between days, between periods, between groups.
+_SCHEDULE_WORDS = {
+    "zh": (DAY_NAMES_ZH, "{first}至{last}", "、", "；"),
+    "en": (DAY_NAMES_EN, "{first}–{last}", ", ", "; "),
+}
 _PERIOD = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
@@ -109,8 +115,10 @@ class OfficeHours:
                     return opening
         raise OfficeHoursError("no opening within a week")  # unreachable: non-empty schedule
 
-    def describe_zh(self) -> str:
-        """The schedule in Chinese, e.g. ``周一至周五 09:00-17:30``."""
+    def describe(self, language: str = "zh") -> str:
+        """The schedule in ``language``: ``周一至周五 09:00-17:30`` / ``Mon–Fri 09:00-17:30``."""
+        day_names, day_range, period_separator, group_separator = _SCHEDULE_WORDS.get(
+            language, _SCHEDULE_WORDS["zh"])
         groups: List[Tuple[List[int], List[Tuple[time, time]]]] = []
         for day in sorted(self.periods_by_day):
             periods = self.periods_by_day[day]
@@ -121,17 +129,18 @@ class OfficeHours:
         parts = []
         for days, periods in groups:
             day_text = (
-                DAY_NAMES_ZH[days[0]]
+                day_names[days[0]]
                 if len(days) == 1
-                else f"{DAY_NAMES_ZH[days[0]]}至{DAY_NAMES_ZH[days[-1]]}"
+                else day_range.format(first=day_names[days[0]], last=day_names[days[-1]])
             )
-            period_text = "、".join(
+            period_text = period_separator.join(
                 f"{s:%H:%M}-{'24:00' if e == time.max else format(e, '%H:%M')}" for s, e in periods
             )
             parts.append(f"{day_text} {period_text}")
-        return "；".join(parts)
+        return group_separator.join(parts)
 
     @staticmethod
-    def format_opening_zh(opening: datetime) -> str:
-        """E.g. ``周一 09:00``."""
-        return f"{DAY_NAMES_ZH[opening.weekday()]} {opening:%H:%M}"
+    def format_opening(opening: datetime, language: str = "zh") -> str:
+        """E.g. ``周一 09:00`` / ``Mon 09:00``."""
+        day_names = _SCHEDULE_WORDS.get(language, _SCHEDULE_WORDS["zh"])[0]
+        return f"{day_names[opening.weekday()]} {opening:%H:%M}"

@@ -1,6 +1,6 @@
 """RasaClient: the one place that talks to Rasa's token-protected HTTP API.
 
-Rasa listens on loopback with ``--enable-api --auth-token``; the staff console uses
+Rasa listens on loopback with its HTTP API behind a token (:mod:`bot.rasa_server`); the staff console uses
 this client to deliver staff replies on the user's own channel, to pause the assistant
 while staff hold a conversation, and to resume it afterwards.
 """

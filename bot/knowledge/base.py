@@ -3,7 +3,9 @@
 Entries live in ``knowledge/policies.yml`` (see the comment at its top), which staff
 edit. Retrieval is BM25 over jieba words plus character bigrams, so a question phrased
 in a way no training example uses still finds its entry, and an edited entry is found
-after a reload without retraining the NLU model.
+after a reload without retraining the NLU model. Entries carry English titles and facts
+beside the Chinese ones: English questions are matched against those (English words,
+lightly stemmed) and answered in English.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ import jieba
 import jieba.analyse
 import yaml
 
-from bot.messages import user_text
+from bot.language import ENGLISH
+from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.settings import PROJECT_ROOT
 from bot.textnorm import normalize_for_nlu
 
@@ -44,6 +47,14 @@ STOPWORDS = frozenset(
 
 #: Interrogative characters: a word containing one (投啥, 咋办, 哪些) asks rather than names.
 INTERROGATIVES = frozenset("啥咋哪么吗呢吧")
+#: English words that say nothing about which programme a question is about.
+ENGLISH_STOPWORDS = frozenset(
+    """a an the and or of to in on at for by with from about into as is are was were be been being do does did
+    done have has had can could will would shall should may might must i me my we our us you your he she it its
+    they them their this that these those what which who whom whose when where why how much many any some there
+    here please tell know let like want need would also just only than then so if not no yes tell give show
+    about ask question questions information info detail details thing things get got one ones""".split()
+)
 
 #: How much of the best score the runner-up needs to be offered as well.
 CLOSE_RUNNER_UP = 0.8
@@ -66,10 +77,16 @@ class Source:
     note: str = ""
     #: Where the source can be read online (optional; shown as a link).
     source_url: str = ""
+    name_en: str = ""
+    authors_en: str = ""
 
-    def citation(self) -> str:
-        """One line naming the source and its date, as shown to users."""
-        return user_text("policy.citation", name=self.name, authors=self.authors, date=format_date(self.date))
+    def citation(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """One line naming the source and its date, as shown to users (in ``language``
+        where the knowledge base has it)."""
+        english = language == ENGLISH and self.name_en
+        return user_text("policy.citation", language, name=self.name_en if english else self.name,
+                         authors=(self.authors_en or self.authors) if english else self.authors,
+                         date=format_date(self.date, language))
 
 
 @dataclass(frozen=True)
@@ -84,10 +101,26 @@ class PolicyEntry:
     source: Source
     #: A link to this entry's own source text, when it differs from the source's.
     source_url: str = ""
+    title_en: str = ""
+    keywords_en: Tuple[str, ...] = ()
+    facts_en: Tuple[str, ...] = ()
 
     @property
     def link(self) -> str:
         return self.source_url or self.source.source_url
+
+    def title_in(self, language: str) -> str:
+        """The title in ``language`` (Chinese when the entry has no translation)."""
+        return self.title_en if language == ENGLISH and self.title_en else self.title
+
+    def facts_in(self, language: str, chosen: Optional[Sequence[str]] = None) -> Tuple[str, ...]:
+        """The facts (all, or the ``chosen`` ones of :attr:`facts`) in ``language``
+        (Chinese when the entry has no translation)."""
+        facts = self.facts if chosen is None else tuple(chosen)
+        if language != ENGLISH or not self.facts_en:
+            return facts
+        english = dict(zip(self.facts, self.facts_en, strict=True))
+        return tuple(english.get(fact, fact) for fact in facts)
 
 
 @dataclass(frozen=True)
@@ -97,9 +130,19 @@ class Match:
     coverage: float
 
 
-def format_date(value: str) -> str:
-    """'2020-06-29' → '2020年6月29日', '2020-12' → '2020年12月', '2019' → '2019年'."""
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def format_date(value: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """'2020-06-29' → '2020年6月29日', '2020-12' → '2020年12月', '2019' → '2019年';
+    in English '29 June 2020', 'December 2020', '2019'."""
     parts = [int(p) for p in str(value).split("-") if p.isdigit()]
+    if language == ENGLISH and parts and all(1 <= p <= 12 for p in parts[1:2]):
+        year, rest = str(parts[0]), parts[1:]
+        month = [_MONTHS[rest[0] - 1]] if rest else []
+        day = [str(rest[1])] if len(rest) > 1 else []
+        return " ".join(day + month + [year])
     units = ["年", "月", "日"]
     return "".join(f"{n}{u}" for n, u in zip(parts, units, strict=False)) or str(value)
 
@@ -123,10 +166,29 @@ def general_idf(word: str) -> float:
 
 
 def _words(text: str) -> List[str]:
-    """Informative jieba words of ``text`` (stopwords and punctuation dropped)."""
+    """Informative jieba words of ``text`` (stopwords and punctuation dropped; English
+    words stemmed, so that "funds" finds "fund")."""
     text = normalize_for_nlu(text).lower()
     words = (w.strip() for w in _tokenizer().lcut(text))
-    return [w for w in words if w and w not in STOPWORDS and not _is_punct(w) and not _asks(w)]
+    kept = []
+    for word in words:
+        if not word or word in STOPWORDS or _is_punct(word) or _asks(word):
+            continue
+        if word.isascii() and word.isalpha():
+            if len(word) < 2 or word in ENGLISH_STOPWORDS:
+                continue
+            word = _english_stem(word)
+        kept.append(word)
+    return kept
+
+
+def _english_stem(word: str) -> str:
+    """A light stemmer: plural and verb endings off ("programmes" → "programm",
+    "supported" → "support", "industries" → "industri")."""
+    for suffix in ("ies", "ing", "ed", "es", "s", "e", "y"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return word[: -len(suffix)] + ("i" if suffix in ("ies", "y") else "")
+    return word
 
 
 def _asks(word: str) -> bool:
@@ -141,9 +203,11 @@ def informative_words(text: str) -> List[str]:
 
 @functools.lru_cache(maxsize=256)
 def entry_terms(entry: "PolicyEntry") -> FrozenSet[str]:
-    """Every informative word of an entry (title, keywords, bodies, facts) and its keywords."""
-    text = " ".join([entry.title, *entry.keywords, *entry.bodies, *entry.facts])
-    return frozenset(_words(text)) | frozenset(entry.keywords)
+    """Every informative word of an entry (title, keywords, bodies, facts, and their
+    English translations) and its keywords."""
+    text = " ".join([entry.title, *entry.keywords, *entry.bodies, *entry.facts,
+                     entry.title_en, *entry.keywords_en, *entry.facts_en])
+    return frozenset(_words(text)) | frozenset(entry.keywords) | frozenset(_words(" ".join(entry.keywords_en)))
 
 
 def _pieces(word: str) -> List[str]:
@@ -215,8 +279,8 @@ class KnowledgeBase:
     @staticmethod
     def _document_terms(entry: PolicyEntry) -> List[str]:
         # Title, keywords and bodies say what an entry is about: count them twice.
-        about = " ".join([entry.title, *entry.keywords, *entry.bodies])
-        return _terms(_words(about)) * 2 + _terms(_words(" ".join(entry.facts)))
+        about = " ".join([entry.title, *entry.keywords, *entry.bodies, entry.title_en, *entry.keywords_en])
+        return _terms(_words(about)) * 2 + _terms(_words(" ".join([*entry.facts, *entry.facts_en])))
 
     @classmethod
     def load(cls, path: Path) -> "KnowledgeBase":
@@ -245,6 +309,9 @@ class KnowledgeBase:
                 raise KnowledgeBaseError(f"{where}: duplicate id {item['id']!r}")
             if item["source"] not in sources:
                 raise KnowledgeBaseError(f"{where}: unknown source {item['source']!r}")
+            facts_en = tuple(str(f) for f in item.get("facts_en") or ())
+            if facts_en and len(facts_en) != len(item["facts"]):
+                raise KnowledgeBaseError(f"{where}: facts_en must translate each of the {len(item['facts'])} facts")
             seen.add(item["id"])
             entries.append(
                 PolicyEntry(
@@ -257,6 +324,9 @@ class KnowledgeBase:
                     facts=tuple(str(f) for f in item["facts"]),
                     source=sources[item["source"]],
                     source_url=str(item.get("source_url") or ""),
+                    title_en=str(item.get("title_en") or ""),
+                    keywords_en=tuple(str(k) for k in item.get("keywords_en") or ()),
+                    facts_en=facts_en,
                 )
             )
         return cls(entries)
@@ -288,14 +358,15 @@ class KnowledgeBase:
         return [best, *close]
 
 
-def format_answer(entry: PolicyEntry, facts: Optional[Sequence[str]] = None, lead: str = "") -> str:
-    """The reply for one entry: its title, a lead sentence (if any), its facts (or the
-    chosen ones), and its source (with the link when there is one)."""
-    lines = [user_text("policy.title", title=entry.title)] + ([lead] if lead else [])
-    lines += [user_text("policy.fact", fact=fact) for fact in (entry.facts if facts is None else facts)]
-    lines.append(user_text("policy.source", citation=entry.source.citation()))
+def format_answer(entry: PolicyEntry, language: str = DEFAULT_LANGUAGE, facts: Optional[Sequence[str]] = None,
+                  lead: str = "") -> str:
+    """The reply for one entry in ``language``: its title, a lead sentence (if any), its
+    facts (or the chosen ones), and its source (with the link when there is one)."""
+    lines = [user_text("policy.title", language, title=entry.title_in(language))] + ([lead] if lead else [])
+    lines += [user_text("policy.fact", language, fact=fact) for fact in entry.facts_in(language, facts)]
+    lines.append(user_text("policy.source", language, citation=entry.source.citation(language)))
     if entry.link:
-        lines.append(user_text("policy.source_link", url=entry.link))
+        lines.append(user_text("policy.source_link", language, url=entry.link))
     return "\n".join(lines)
 
 

@@ -33,8 +33,10 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from bot.messages import join_list, user_text
+from bot.language import ENGLISH
+from bot.messages import DEFAULT_LANGUAGE, join_list, user_text
 from bot.platform.db import data_version, record_served_version, session_scope
+from bot.platform.english import english_label, english_place
 from bot.platform.snapshot import (
     CompanyRecord,
     ExpertRecord,
@@ -171,6 +173,11 @@ def _shared_length(terms: Sequence[str], name: str) -> int:
     return best if best >= 2 else 0
 
 
+def _label(term: str, language: str) -> str:
+    """A term of the data as shown in ``language`` (English labels from the glossary)."""
+    return english_label(term) if language == ENGLISH else term
+
+
 def related_organizations(names: Sequence[str], organizations: Sequence[str]) -> Set[str]:
     """``names`` plus every organisation whose name contains one of them or is contained in one."""
     related = set(names)
@@ -223,9 +230,11 @@ class PlatformIndex:
             return cls(load_snapshot(session))
 
     # -- suppliers ---------------------------------------------------------------
-    def find_suppliers(self, text: str, previous: Optional[SupplierQuery] = None) -> SupplierResult:
-        """Understand ``text`` (a refinement of ``previous`` if given) and match suppliers."""
-        return self.match_suppliers(self.parser.parse_supplier_request(text, previous))
+    def find_suppliers(self, text: str, previous: Optional[SupplierQuery] = None,
+                       language: str = DEFAULT_LANGUAGE) -> SupplierResult:
+        """Understand ``text`` (a refinement of ``previous`` if given) and match suppliers;
+        the reasons are in ``language``."""
+        return self.match_suppliers(self.parser.parse_supplier_request(text, previous), language)
 
     def _product_candidates(self, query: SupplierQuery) -> Dict[str, Tuple[float, ProductRecord]]:
         scored: Dict[str, Tuple[float, ProductRecord]] = {}
@@ -267,7 +276,7 @@ class PlatformIndex:
             return False
         return not any(self._at(company, p) for p in query.excluded_places)
 
-    def match_suppliers(self, query: SupplierQuery) -> SupplierResult:
+    def match_suppliers(self, query: SupplierQuery, language: str = DEFAULT_LANGUAGE) -> SupplierResult:
         """Rank suppliers for ``query`` (see the module docstring for the order)."""
         if query.is_vague:
             return SupplierResult(query, [], [], 0)
@@ -296,7 +305,8 @@ class PlatformIndex:
             # Not the product asked for: a few clearly labelled alternatives, one page only.
             home = home[:ALTERNATIVES] if query.page == 0 else []
         start = query.page * PAGE_SIZE
-        page = [self._supplier_match(cid, *rest, query=query) for cid, rest in home[start:start + PAGE_SIZE]]
+        page = [self._supplier_match(cid, *rest, query=query, language=language)
+                for cid, rest in home[start:start + PAGE_SIZE]]
         cross: List[SupplierMatch] = []
         place_named = bool(query.places)
         other_region = OTHER_REGION.get(self._query_region(query) or "")
@@ -304,10 +314,12 @@ class PlatformIndex:
             wanted = max(CROSS_REGION_OPTIONS, PAGE_SIZE - len(page))
             others = [item for item in ranked if self.companies[item[0]].region == other_region
                       and not any(self._at(self.companies[item[0]], p) for p in query.excluded_places)][:wanted]
-            cross = [self._supplier_match(cid, *rest, query=query, cross_region=True) for cid, rest in others]
+            cross = [self._supplier_match(cid, *rest, query=query, cross_region=True, language=language)
+                     for cid, rest in others]
         notes = []
         if not home and place_named:
-            notes.append(user_text("suppliers.none_in_place", place=join_either(place_name(p) for p in query.places)))
+            place = join_either((_label(place_name(p), language) for p in query.places), language)
+            notes.append(user_text("suppliers.none_in_place", language, place=place))
         result = SupplierResult(query, page, cross, len(home), notes)
         if query.page == 0:
             query.cross_shown = len(cross)
@@ -321,38 +333,49 @@ class PlatformIndex:
         return regions.pop() if len(regions) == 1 else None
 
     def _supplier_match(self, company_id: str, score: float, product: ProductRecord, keywords: List[str],
-                        *, query: SupplierQuery, cross_region: bool = False) -> SupplierMatch:
+                        *, query: SupplierQuery, cross_region: bool = False,
+                        language: str = DEFAULT_LANGUAGE) -> SupplierMatch:
         company = self.companies[company_id]
         certs = sorted(company.certifications, key=lambda c: (c not in query.certifications, c))
-        place = " ".join(p for p in dict.fromkeys((company.region, company.city, company.district)) if p)
+        places = [english_place(p) if language == ENGLISH else p
+                  for p in dict.fromkeys((company.region, company.city, company.district)) if p]
+        place = (", " if language == ENGLISH else " ").join(reversed(places) if language == ENGLISH else places)
         reasons = []
         alternative = ""
         if cross_region:
-            alternative = user_text("suppliers.reason.cross_region", region=company.region)
+            alternative = user_text("suppliers.reason.cross_region", language,
+                                    region=_label(company.region, language))
             reasons.append(alternative)
         elif query.missing_product:
-            alternative = user_text("suppliers.reason.alternative", requested=query.missing_product,
-                                    product=product.name)
+            alternative = user_text("suppliers.reason.alternative", language,
+                                    requested=_label(query.missing_product, language),
+                                    product=_label(product.name, language))
             reasons.append(alternative)
-        reasons.append(user_text("suppliers.reason.product", product=product.name, category=product.category))
+        reasons.append(user_text("suppliers.reason.product", language, product=_label(product.name, language),
+                                 category=_label(product.category, language)))
         if keywords:
-            reasons.append(user_text("suppliers.reason.keywords", keywords=join_list(keywords)))
-        reasons.append(user_text("suppliers.reason.place", place=place))
+            reasons.append(user_text("suppliers.reason.keywords", language,
+                                     keywords=join_list([_label(k, language) for k in keywords], language)))
+        reasons.append(user_text("suppliers.reason.place", language, place=place))
         if certs:
-            reasons.append(user_text("suppliers.reason.certifications", certifications=join_list(certs)))
+            reasons.append(user_text("suppliers.reason.certifications", language,
+                                     certifications=join_list(certs, language)))
         if product.annual_capacity:
-            reasons.append(user_text("suppliers.reason.capacity", capacity=format_quantity(product.annual_capacity),
-                                     unit=product.unit))
+            reasons.append(user_text("suppliers.reason.capacity", language,
+                                     capacity=format_quantity(product.annual_capacity, language),
+                                     unit=_label(product.unit, language)))
         return SupplierMatch(company.company_id, company.name, product.product_id, product.name, product.category,
                              company.region, company.city, company.district, certs, product.annual_capacity,
                              product.unit, round(score, 3), reasons, cross_region, alternative)
 
     # -- experts -----------------------------------------------------------------
-    def find_experts(self, text: str, previous: Optional[ExpertQuery] = None) -> ExpertResult:
-        """Understand ``text`` (a refinement of ``previous`` if given) and match experts."""
-        return self.match_experts(self.parser.parse_expert_request(text, previous))
+    def find_experts(self, text: str, previous: Optional[ExpertQuery] = None,
+                     language: str = DEFAULT_LANGUAGE) -> ExpertResult:
+        """Understand ``text`` (a refinement of ``previous`` if given) and match experts;
+        the reasons are in ``language``."""
+        return self.match_experts(self.parser.parse_expert_request(text, previous), language)
 
-    def match_experts(self, query: ExpertQuery) -> ExpertResult:
+    def match_experts(self, query: ExpertQuery, language: str = DEFAULT_LANGUAGE) -> ExpertResult:
         """Rank available experts for ``query`` and assemble page ``query.page`` of the panel."""
         if query.is_vague:
             return ExpertResult(query, [], 0)
@@ -363,26 +386,35 @@ class PlatformIndex:
             ranked = np.array([p for p in ranked if self.experts[int(p)].expert_id not in gone], dtype=ranked.dtype)
         panel = _diverse_page(ranked, [self.experts[int(p)].organization for p in ranked[:_DIVERSITY_WINDOW]],
                               query.count, query.page)
-        matches = [self._expert_match(int(p), set(query.areas), set(query.fields)) for p in panel]
+        matches = [self._expert_match(int(p), set(query.areas), set(query.fields), language) for p in panel]
         return ExpertResult(query, matches, len(ranked))
 
-    def _expert_match(self, position: int, areas: Set[str], fields: Set[str]) -> ExpertMatch:
+    def _expert_match(self, position: int, areas: Set[str], fields: Set[str],
+                      language: str = DEFAULT_LANGUAGE) -> ExpertMatch:
         expert = self.experts[position]
         matched_areas = [a for a in expert.research_areas if a in areas]
         matched_fields = [f for f in expert.fields if f in fields]
+
+        def listed(terms: Iterable[str]) -> str:
+            return join_list([_label(term, language) for term in terms], language)
+
         reasons = []
         if matched_areas:
-            reasons.append(user_text("experts.reason.research_areas", areas=join_list(matched_areas)))
+            reasons.append(user_text("experts.reason.research_areas", language, areas=listed(matched_areas)))
         if matched_fields:
-            reasons.append(user_text("experts.reason.fields", fields=join_list(matched_fields)))
+            reasons.append(user_text("experts.reason.fields", language, fields=listed(matched_fields)))
         elif expert.fields:
-            reasons.append(user_text("experts.reason.fields", fields=join_list(expert.fields)))
-        reasons.append(user_text("experts.reason.title", level=expert.title_level, title=expert.title))
+            reasons.append(user_text("experts.reason.fields", language, fields=listed(expert.fields)))
+        reasons.append(user_text("experts.reason.title", language, level=_label(expert.title_level, language),
+                                 title=_label(expert.title, language)))
         if expert.honors:
-            reasons.append(user_text("experts.reason.honors", honors=join_list(expert.honors)))
-        place = expert.city if expert.city == expert.region else expert.region + expert.city
-        reasons.append(user_text("experts.reason.region", place=place))
-        reasons.append(user_text("experts.reason.available", count=expert.review_count))
+            reasons.append(user_text("experts.reason.honors", language, honors=listed(expert.honors)))
+        if language == ENGLISH:
+            place = join_list([english_place(p) for p in dict.fromkeys((expert.city, expert.region))], language)
+        else:
+            place = expert.city if expert.city == expert.region else expert.region + expert.city
+        reasons.append(user_text("experts.reason.region", language, place=place))
+        reasons.append(user_text("experts.reason.available", language, count=expert.review_count))
         score = (3 * len(matched_areas) + 2 * len(matched_fields)
                  + sum(_HONOR_WEIGHT.get(h, 0) for h in expert.honors) + _LEVEL_WEIGHT.get(expert.title_level, 0))
         return ExpertMatch(expert.expert_id, expert.name, expert.title, expert.title_level, expert.organization,

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from sqlalchemy.orm import Session
 
 from bot.messages import user_text
+from bot.platform.english import with_chinese_terms
 from bot.platform.matching import PlatformIndex, SupplierResult
 from bot.platform.models import PublishedDemand, RegisteredProduct
 from bot.platform.queries import RequestError, open_published_demands
@@ -71,8 +72,9 @@ def parse_deadline(text: str, today: dt.date) -> Optional[dt.date]:
 
 
 def parse_region_preference(text: str) -> Optional[str]:
-    """``四川`` / ``重庆`` / ``不限`` from a free answer; ``None`` when it names no place."""
-    text = normalize_for_nlu(text or "")
+    """``四川`` / ``重庆`` / ``不限`` from a free answer (Chinese or English); ``None``
+    when it names no place."""
+    text = normalize_for_nlu(with_chinese_terms(text or ""))
     if any(word in text for word in _ANY_REGION):
         return "不限"
     has_cq = "重庆" in text or "渝" in text

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from bot.messages import join_clauses, join_list, user_text
+from bot.language import ENGLISH
+from bot.messages import DEFAULT_LANGUAGE, join_clauses, join_list, user_text
+from bot.platform.english import english_label, english_place
 from bot.platform.matching import ExpertResult, SupplierMatch, SupplierResult
 from bot.platform.publishing import DemandMatch
 from bot.platform.understanding import format_quantity, join_either, place_name
@@ -52,84 +54,98 @@ def intent_button(title: str, intent: str, **entities: str) -> Dict[str, str]:
     return {"title": title, "payload": payload}
 
 
-def supplier_category_buttons() -> List[Dict[str, str]]:
+def supplier_category_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """The categories offered when a supplier request names no product."""
-    return [intent_button(title, "find_suppliers", match_text=text)
+    return [intent_button(_label(text, language) if language == ENGLISH else title, "find_suppliers",
+                          match_text=text)
             for title, text in SUPPLIER_CLARIFY_OPTIONS]
 
 
-def start_search_buttons() -> List[Dict[str, str]]:
+def start_search_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """「找供应商」「找专家」: start a search when there is nothing to refine."""
-    return [intent_button(user_text("button.find_suppliers"), "find_suppliers", match_text="供应商"),
-            intent_button(user_text("button.find_experts"), "find_experts", match_text="专家")]
+    return [intent_button(user_text("button.find_suppliers", language), "find_suppliers", match_text="供应商"),
+            intent_button(user_text("button.find_experts", language), "find_experts", match_text="专家")]
 
 
-def did_you_mean_buttons(word: str, corrected_request: str) -> List[Dict[str, str]]:
+def did_you_mean_buttons(word: str, corrected_request: str, language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """「轮毂」 (search the corrected request) and 「不是，换个产品」 (the category menu)."""
-    return [intent_button(word, "find_suppliers", match_text=corrected_request[:40]),
-            intent_button(user_text("button.other_product"), "find_suppliers", match_text="供应商")]
+    return [intent_button(_label(word, language), "find_suppliers", match_text=corrected_request[:40]),
+            intent_button(user_text("button.other_product", language), "find_suppliers", match_text="供应商")]
 
 
-def expert_field_buttons() -> List[Dict[str, str]]:
+def expert_field_buttons(language: str = DEFAULT_LANGUAGE) -> List[Dict[str, str]]:
     """The fields offered when an expert request names no field."""
-    return [intent_button(field_name, "find_experts", match_text=field_name)
-            for field_name in EXPERT_CLARIFY_OPTIONS]
+    return [intent_button(_label(name, language), "find_experts", match_text=name)
+            for name in EXPERT_CLARIFY_OPTIONS]
 
 
-def _supplier_line(match: SupplierMatch) -> str:
+def _label(term: str, language: str) -> str:
+    """A term of the data as shown in ``language`` (English labels from the glossary)."""
+    return english_label(term) if language == ENGLISH and term else term
+
+
+def _supplier_line(match: SupplierMatch, language: str = DEFAULT_LANGUAGE) -> str:
     """「3. 重庆某某有限公司｜铝合金轮毂｜重庆 璧山区｜IATF 16949｜年产能 50万件」"""
-    place = " ".join(dict.fromkeys(p for p in (match.city, match.district) if p)) or match.region
-    parts = [match.name, match.product_name, place]
+    if language == ENGLISH:
+        places = [english_place(p) for p in dict.fromkeys(p for p in (match.district, match.city) if p)]
+        place = ", ".join(places) or english_place(match.region)
+    else:
+        place = " ".join(dict.fromkeys(p for p in (match.city, match.district) if p)) or match.region
+    parts = [match.name, _label(match.product_name, language), place]
     if match.certifications:
-        parts.append(join_list(match.certifications[:2]))
+        parts.append(join_list(match.certifications[:2], language))
     if match.annual_capacity:
-        parts.append(user_text("suppliers.reason.capacity", capacity=format_quantity(match.annual_capacity),
-                               unit=match.unit))
-    line = f"{match.number}. " + "｜".join(parts)
+        parts.append(user_text("suppliers.reason.capacity", language,
+                               capacity=format_quantity(match.annual_capacity, language),
+                               unit=_label(match.unit, language)))
+    line = f"{match.number}. " + ("｜" if language != ENGLISH else " | ").join(parts)
     return f"{line}\n   {match.alternative_reason}" if match.alternative_reason and not match.cross_region else line
 
 
-def supplier_reply(result: SupplierResult) -> Reply:
-    """The answer to a (non-vague) supplier request: the criteria in one line, the
-    page of suppliers numbered on from the previous page, refinement buttons."""
+def supplier_reply(result: SupplierResult, language: str = DEFAULT_LANGUAGE) -> Reply:
+    """The answer to a (non-vague) supplier request in ``language``: the criteria in one
+    line, the page of suppliers numbered on from the previous page, refinement buttons."""
     query = result.query
-    criteria = query.describe()
+    criteria = query.describe(language)
     first = result.first_number
     last = first + len(result.matches) - 1
     if query.missing_product:
-        heading = user_text("suppliers.missing_product", product=query.missing_product)
+        missing = _label(query.missing_product, language)
+        heading = user_text("suppliers.missing_product", language, product=missing)
         if result.matches:
-            heading += "\n" + user_text("suppliers.alternatives", count=len(result.matches),
-                                         product=query.missing_product)
+            heading += "\n" + user_text("suppliers.alternatives", language, count=len(result.matches),
+                                         product=missing)
     elif result.matches and query.page == 0:
-        heading = user_text("suppliers.found", total=result.total, criteria=criteria, first=first, last=last)
+        heading = user_text("suppliers.found", language, total=result.total, criteria=criteria, first=first,
+                            last=last)
     elif result.matches:
-        heading = user_text("suppliers.more", total=result.total, criteria=criteria, first=first, last=last)
+        heading = user_text("suppliers.more", language, total=result.total, criteria=criteria, first=first,
+                            last=last)
     elif query.page:
-        heading = user_text("suppliers.all_listed", criteria=criteria)
+        heading = user_text("suppliers.all_listed", language, criteria=criteria)
     else:
-        heading = user_text("suppliers.none", criteria=criteria) + join_clauses(result.notes)
+        heading = user_text("suppliers.none", language, criteria=criteria) + join_clauses(result.notes, language)
     if query.deadline:
-        heading += "\n" + user_text("suppliers.deadline_note", deadline=query.deadline)
-    lines = [_supplier_line(match) for match in result.matches]
+        heading += "\n" + user_text("suppliers.deadline_note", language, deadline=query.deadline)
+    lines = [_supplier_line(match, language) for match in result.matches]
     if result.cross_region:
-        lines.append(user_text("suppliers.cross_region_heading"))
-        lines += [_supplier_line(match) for match in result.cross_region]
+        lines.append(user_text("suppliers.cross_region_heading", language))
+        lines += [_supplier_line(match, language) for match in result.cross_region]
     buttons = []
     if result.has_more and not query.missing_product:
-        buttons.append(intent_button(user_text("button.more"), "refine_matches", match_text="更多"))
+        buttons.append(intent_button(user_text("button.more", language), "refine_matches", match_text="更多"))
     places = [place_name(p) for p in query.places]
     if places and result.cross_region and not query.strict_location:
         if len(places) == 1 and query.region and not (query.city or query.district):
-            title = user_text("button.only_region", region=query.region)
+            title = user_text("button.only_region", language, region=_label(query.region, language))
         else:
-            title = user_text("button.only_local")
+            title = user_text("button.only_local", language)
         only_here = f"只要{join_either(places)}的"
         buttons.append(intent_button(title, "refine_matches", match_text=only_here))
     if "IATF 16949" not in query.certifications and result.items and not query.missing_product:
-        buttons.append(intent_button(user_text("button.require_iatf"), "refine_matches",
+        buttons.append(intent_button(user_text("button.require_iatf", language), "refine_matches",
                                      match_text="要有IATF 16949"))
-    hint = user_text("suppliers.refine_hint") if result.items and not query.missing_product else ""
+    hint = user_text("suppliers.refine_hint", language) if result.items and not query.missing_product else ""
     items = [m.payload_item() for m in result.items]
     custom: Optional[Dict[str, object]] = None
     if items:
@@ -139,31 +155,33 @@ def supplier_reply(result: SupplierResult) -> Reply:
     return Reply(text, buttons, custom, heading=heading, lines=lines, hint=hint)
 
 
-def expert_reply(result: ExpertResult) -> Reply:
-    """The answer to a (non-vague) expert request; contact buttons, never contact data."""
+def expert_reply(result: ExpertResult, language: str = DEFAULT_LANGUAGE) -> Reply:
+    """The answer to a (non-vague) expert request in ``language``; contact buttons, never contact data."""
     query = result.query
-    criteria = query.describe()
+    criteria = query.describe(language)
     first = query.page * query.count + 1
     if result.matches:
-        heading = user_text("experts.found", criteria=criteria, total=result.total, shown=len(result.matches))
+        heading = user_text("experts.found", language, criteria=criteria, total=result.total,
+                            shown=len(result.matches))
     elif query.page:
-        heading = user_text("experts.all_listed", criteria=criteria)
+        heading = user_text("experts.all_listed", language, criteria=criteria)
     else:
-        heading = user_text("experts.none", criteria=criteria)
+        heading = user_text("experts.none", language, criteria=criteria)
     lines = []
     for number, match in enumerate(result.matches, start=first):
-        line = user_text("experts.line", number=number, name=match.name, title=match.title,
-                         organization=match.organization)
-        lines.append(f"{line}\n   " + join_clauses(match.reasons))
+        line = user_text("experts.line", language, number=number, name=match.name,
+                         title=_label(match.title, language), organization=match.organization)
+        lines.append(f"{line}\n   " + join_clauses(match.reasons, language))
     notes = []
     if query.exclude_organizations:
-        notes.append(user_text("experts.avoided", organizations=join_list(query.exclude_organizations)))
+        notes.append(user_text("experts.avoided", language,
+                               organizations=join_list(query.exclude_organizations, language)))
     if result.matches:
-        notes.append(user_text("experts.privacy"))
-    buttons = [intent_button(user_text("button.contact_expert", name=m.name), "contact_expert",
+        notes.append(user_text("experts.privacy", language))
+    buttons = [intent_button(user_text("button.contact_expert", language, name=m.name), "contact_expert",
                              expert_id=m.expert_id) for m in result.matches[:5]]
     if result.has_more:
-        buttons.append(intent_button(user_text("button.next_batch"), "refine_matches", match_text="更多"))
+        buttons.append(intent_button(user_text("button.next_batch", language), "refine_matches", match_text="更多"))
     items = [{**m.payload_item(), "number": number} for number, m in enumerate(result.matches, start=first)]
     custom: Optional[Dict[str, object]] = None
     if items:

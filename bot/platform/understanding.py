@@ -23,8 +23,10 @@ import spacy
 from spacy.matcher import PhraseMatcher
 from spacy.util import filter_spans
 
-from bot.messages import join_list, user_text
+from bot.language import ENGLISH, detect_language
+from bot.messages import DEFAULT_LANGUAGE, join_list, user_text
 from bot.platform import synonyms
+from bot.platform.english import english_label, with_chinese_terms
 from bot.platform.snapshot import Snapshot
 from bot.textnorm import normalize_for_nlu
 
@@ -209,28 +211,30 @@ class SupplierQuery:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
-    def describe(self) -> str:
-        """The criteria in one line (「汽车座椅、成都或德阳、年产能≥2万套」), shown back to
-        the user so that they can correct them."""
-        parts = [self.missing_product] if self.missing_product else [*self.products]
+    def describe(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """The criteria in one line (「汽车座椅、成都或德阳、年产能≥2万套」), in ``language``,
+        shown back to the user so that they can correct them."""
+        label = english_label if language == ENGLISH else str
+        parts = [label(self.missing_product)] if self.missing_product else [label(p) for p in self.products]
         if not self.missing_product:
-            parts += [user_text("criteria.category", category=c[:-2]) if c.endswith("/*") else c
-                      for c in self.categories]
-        parts += self.keywords
-        names = [place_name(p) for p in self.places]
+            parts += [user_text("criteria.category", language, category=label(c[:-2])) if c.endswith("/*")
+                      else label(c) for c in self.categories]
+        parts += [label(k) for k in self.keywords]
+        names = [label(place_name(p)) for p in self.places]
         if names:
-            place = join_either(names)
-            parts.append(user_text("criteria.only_place", place=place) if self.strict_location else place)
+            place = join_either(names, language)
+            parts.append(user_text("criteria.only_place", language, place=place) if self.strict_location else place)
         if self.excluded_places:
-            parts.append(user_text("criteria.exclude_place", places=join_list(place_name(p)
-                                                                                for p in self.excluded_places)))
+            parts.append(user_text("criteria.exclude_place", language,
+                                   places=join_list((label(place_name(p)) for p in self.excluded_places), language)))
         parts += self.certifications
         if self.min_capacity:
-            parts.append(user_text("criteria.min_capacity", capacity=format_quantity(self.min_capacity),
-                                   unit=self.unit))
+            parts.append(user_text("criteria.min_capacity", language,
+                                   capacity=format_quantity(self.min_capacity, language),
+                                   unit=label(self.unit) if self.unit else self.unit))
         if self.deadline:
-            parts.append(user_text("criteria.deadline", deadline=self.deadline))
-        return join_list(parts)
+            parts.append(user_text("criteria.deadline", language, deadline=self.deadline))
+        return join_list(parts, language)
 
 
 @dataclass
@@ -265,17 +269,21 @@ class ExpertQuery:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
-    def describe(self) -> str:
-        parts = [*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels, *self.org_types]
+    def describe(self, language: str = DEFAULT_LANGUAGE) -> str:
+        """Short summary of the criteria in ``language``, for the reply's first line."""
+        label = english_label if language == ENGLISH else str
+        parts = [label(p) for p in (*self.areas, *self.fields, *self.honors, *self.titles, *self.title_levels,
+                                    *self.org_types)]
         parts += self.include_organizations
         place = self.city or self.region
         if place:
-            parts.append(place)
+            parts.append(label(place))
         if self.gender:
-            parts.append(user_text("criteria.gender", gender=self.gender))
+            parts.append(user_text("criteria.gender", language, gender=label(self.gender)))
         if self.exclude_organizations:
-            parts.append(user_text("criteria.avoid", organizations=join_list(self.exclude_organizations)))
-        return join_list(parts)
+            parts.append(user_text("criteria.avoid", language,
+                                   organizations=join_list(self.exclude_organizations, language)))
+        return join_list(parts, language)
 
 
 def place_name(place: Dict[str, Optional[str]]) -> str:
@@ -283,13 +291,15 @@ def place_name(place: Dict[str, Optional[str]]) -> str:
     return place.get("district") or place.get("city") or place.get("region") or ""
 
 
-def join_either(names: Iterable[str]) -> str:
-    """``["成都", "德阳"]`` → ``成都或德阳``."""
-    return user_text("list.or_separator").join(names)
+def join_either(names: Iterable[str], language: str = DEFAULT_LANGUAGE) -> str:
+    """``["成都", "德阳"]`` → ``成都或德阳`` (in English ``Chengdu or Deyang``)."""
+    return user_text("list.or_separator", language).join(names)
 
 
-def format_quantity(value: int) -> str:
-    """``500000`` → ``50万``; ``1200`` → ``1200``."""
+def format_quantity(value: int, language: str = DEFAULT_LANGUAGE) -> str:
+    """``500000`` → ``50万`` (in English ``500,000``); ``1200`` → ``1200``."""
+    if language == ENGLISH:
+        return f"{value:,}"
     if value >= 100_000_000 and value % 10_000_000 == 0:
         return f"{value / 100_000_000:g}亿"
     if value >= 10_000 and value % 1000 == 0:
@@ -502,7 +512,11 @@ class RequestParser:
     # -- shared ------------------------------------------------------------------
     @staticmethod
     def normalise(text: str) -> str:
-        return normalize_for_nlu((text or "")[:MAX_REQUEST_CHARS])
+        """The text to read: English names of data terms in Chinese, normalised."""
+        text = (text or "")[:MAX_REQUEST_CHARS]
+        if detect_language(text) == ENGLISH:
+            text = with_chinese_terms(text)
+        return normalize_for_nlu(text)
 
     def _mentions(self, text: str, matcher: PhraseMatcher, vocab: Vocabulary) -> List[Mention]:
         doc = self.nlp.make_doc(text)

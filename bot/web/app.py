@@ -7,7 +7,8 @@ reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*`
 (``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
 through :class:`bot.handoff.rasa_client.RasaClient`.
 
-It also follows Rasa's event broker in the background and feeds the console, and
+It also follows what Rasa stores in the background and feeds the console
+(:mod:`bot.handoff.events`; ``/healthz/feed`` says how far behind that feed is), and
 answers ``/healthz`` and ``/readyz`` (:mod:`bot.web.health`). With several gateways
 (production profile) the console's live updates travel through Redis, so staff see
 every conversation whichever gateway their browser is on.
@@ -20,11 +21,13 @@ import re
 from typing import Optional
 
 import aiohttp
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.console import ConsoleConfig, setup_console
 from bot.console.tasks import TaskBoard
-from bot.handoff.events import event_source_for, follow
+from bot.handoff.doorbell import SOCKET_NAME
+from bot.handoff.events import TrackerEventFeed, feed_for, follow
 from bot.handoff.ingest import Ingestor, LiveHub, RedisLiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore, LoginPolicy
@@ -66,6 +69,9 @@ RETRY_AFTER_S = 3
 
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
 HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
+FEED_KEY = web.AppKey("console_feed", TrackerEventFeed)
+INGESTOR_APP_KEY = web.AppKey("console_feed_ingestor", Ingestor)
+LAG_ALERT_KEY = web.AppKey("console_feed_lag_alert_s", float)
 
 
 def _upstream_path(request: web.Request) -> Optional[str]:
@@ -184,6 +190,35 @@ def _redirect(location: str):
     return handler
 
 
+async def feed_health(request: web.Request) -> web.Response:
+    """How far the console is behind what Rasa stored: 200 when it keeps up, 503 when
+    the oldest event not taken in is older than the alert threshold or the feed is not
+    running. Also counts events set aside (could not be stored; kept for inspection)."""
+    feed = request.app.get(FEED_KEY)
+    if feed is None:
+        return web.json_response({"ok": False, "reason": "the console feed is off"}, status=503)
+    state = feed.state
+    try:
+        lag = await asyncio.to_thread(feed.lag)
+    except sa.exc.SQLAlchemyError as error:
+        lag = {"pending_events": None, "oldest_pending_age_s": None, "error": str(error.__class__.__name__)}
+    threshold = request.app[LAG_ALERT_KEY]
+    age = lag.get("oldest_pending_age_s")
+    lagging = age is not None and age > threshold
+    body = {
+        "ok": state.running and not lagging,
+        "running": state.running,
+        "position": state.position,
+        **lag,
+        "lag_alert_s": threshold,
+        "events_taken_in": state.events,
+        "set_aside": request.app[INGESTOR_APP_KEY].set_aside_count,
+        "errors": state.errors,
+        "last_error": state.last_error,
+    }
+    return web.json_response(body, status=200 if body["ok"] else 503)
+
+
 def create_app(settings: Settings, *, follow_events: bool = True) -> web.Application:
     """The gateway application for ``settings`` (console, widget, channel proxy).
 
@@ -225,6 +260,17 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     readiness = Readiness(settings, lambda: app[HTTP_KEY])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(readiness))
+    app.router.add_get("/healthz/feed", feed_health)
+    app[INGESTOR_APP_KEY] = ingestor
+    app[LAG_ALERT_KEY] = settings.console_feed_lag_alert_s
+    feed = None
+    if follow_events:
+        feed = feed_for(
+            settings.console_feed_url, store,
+            broker_url=settings.event_broker_url, queue=settings.event_broker_queue,
+            doorbell=settings.var_dir / SOCKET_NAME, check_s=settings.console_feed_check_s,
+        )
+        app[FEED_KEY] = feed
     widget_routes.setup(app)
     app.router.add_get("/", _redirect("/portal/"))  # the front page: the demo portal
 
@@ -235,14 +281,15 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         background = []
         if isinstance(hub, RedisLiveHub):
             background.append(asyncio.create_task(hub.relay()))
-        if follow_events:
-            source = event_source_for(settings.event_broker_url, settings.event_broker_queue, store)
-            logger.info("console follows %s", source.description)
-            background.append(asyncio.create_task(follow(source, FeedObserver(ingestor, store.queue_state))))
+        if feed is not None:
+            logger.info("console follows %s, woken by %s", feed.description, feed.wakeup.description)
+            background.append(asyncio.create_task(follow(feed, FeedObserver(ingestor, store.queue_state))))
         yield
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        if feed is not None:
+            feed.dispose()
         readiness.dispose()
         await app[HTTP_KEY].close()
         await rasa.close()

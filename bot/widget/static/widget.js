@@ -9,6 +9,8 @@
  *   window.CyBotWidgetConfig = {serverUrl, socketPath, title, subtitle, primaryColor,
  *     primaryTextColor, language ("zh-CN" | "en"), welcome, initPayload, open, maxLength};
  * The data-* attributes use the same names (data-server-url, data-init-payload, ...).
+ * Without a language option the widget speaks the page's language (<html lang="en…">
+ * → English, anything else → Chinese), then follows the language the visitor writes in.
  *
  * Rules kept throughout: user and bot text is only ever set with textContent (or
  * text nodes), never as HTML; links are built as elements with http(s) hrefs only.
@@ -126,7 +128,12 @@
     return fallback;
   }
 
-  var language = STRINGS[option("language", "zh-CN")] ? option("language", "zh-CN") : "zh-CN";
+  function pageLanguage() {
+    var lang = (document.documentElement.getAttribute("lang") || "").toLowerCase();
+    return lang.indexOf("en") === 0 ? "en" : "zh-CN";
+  }
+
+  var language = STRINGS[option("language", pageLanguage())] ? option("language", pageLanguage()) : "zh-CN";
   var t = STRINGS[language];
   var config = {
     serverUrl: String(option("serverUrl", scriptUrl.origin)).replace(/\/+$/, ""),
@@ -135,7 +142,7 @@
     subtitle: option("subtitle", t.subtitle),
     primaryColor: option("primaryColor", "#0b4f9c"),
     primaryTextColor: option("primaryTextColor", "#ffffff"),
-    welcome: option("welcome", t.welcome),
+    welcome: option("welcome", null), // null: the language's own welcome
     initPayload: option("initPayload", ""),
     open: String(option("open", "false")) === "true",
     maxLength: parseInt(option("maxLength", "2000"), 10) || 2000
@@ -179,6 +186,19 @@
     connected: false,
     historySynced: false
   };
+
+  /** The language a visitor's message is written in: "en", "zh-CN", or null when it shows
+   *  none (a number, an acronym). Mirrors the assistant's own detection (bot/language.py). */
+  function detectLanguage(text) {
+    var han = (String(text).match(/[\u3400-\u9fff\uf900-\ufaff]/g) || []).length;
+    var words = (String(text).match(/[A-Za-z]+(?:'[A-Za-z]+)?/g) || []).filter(function (w) {
+      return !(w.length > 1 && w === w.toUpperCase());
+    });
+    var english = words.filter(function (w) { return w.length > 1 && !/^(ok|okay)$/i.test(w); });
+    var letters = words.join("").length;
+    if (han === 0) return english.length ? "en" : null;
+    return english.length >= 2 && letters >= 2 * han ? "en" : "zh-CN";
+  }
 
   function persist() {
     save(localStorage, "session", state.sessionId);
@@ -246,7 +266,7 @@
 
   // ---------------------------------------------------------------- build the UI
 
-  var host = el("div", { id: "cybot-widget", lang: language === "en" ? "en" : "zh-CN" });
+  var host = el("div", { id: "cybot-widget", lang: language });
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
   host.style.setProperty("--cyw-primary", config.primaryColor);
   host.style.setProperty("--cyw-primary-text", config.primaryTextColor);
@@ -284,7 +304,7 @@
     className: "cyw-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
     "aria-label": t.log, tabindex: "0"
   });
-  var welcome = el("div", { className: "cyw-welcome" }, [richText(config.welcome)]);
+  var welcome = el("div", { className: "cyw-welcome" }, [richText(config.welcome || t.welcome)]);
   var messageList = el("div", { className: "cyw-messages" });
   log.appendChild(welcome);
   log.appendChild(messageList);
@@ -293,6 +313,7 @@
     el("span", { className: "cyw-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
     el("span", { className: "cyw-typing-text", text: t.typing })
   ]);
+  var typingText = typing.querySelector(".cyw-typing-text");
 
   var input = el("textarea", {
     id: "cyw-input", className: "cyw-input", rows: "1", placeholder: t.placeholder,
@@ -301,8 +322,9 @@
   var hint = el("p", { id: "cyw-hint", className: "cyw-hint", text: t.hint });
   var composerError = el("p", { className: "cyw-error", role: "alert" });
   var sendButton = el("button", { type: "submit", className: "cyw-send", text: t.send });
+  var inputLabel = el("label", { "for": "cyw-input", className: "cyw-sr-only", text: t.inputLabel });
   var composer = el("form", { className: "cyw-composer", novalidate: true }, [
-    el("label", { "for": "cyw-input", className: "cyw-sr-only", text: t.inputLabel }),
+    inputLabel,
     el("div", { className: "cyw-composer-row" }, [input, sendButton]),
     composerError,
     hint
@@ -325,6 +347,7 @@
       var chip = el("button", { type: "button", className: "cyw-choice", text: button.title || button.payload });
       chip.addEventListener("click", function () {
         sendUserMessage(button.payload || button.title, button.title);
+        input.focus(); // the next thing a visitor does is usually typing
       });
       group.appendChild(chip);
     });
@@ -454,7 +477,14 @@
       messageList.appendChild(node || el("div", { hidden: true, "data-id": message.id }));
     });
     log.removeAttribute("aria-busy");
+    updateWelcome();
     scrollToEnd();
+  }
+
+  /** Exactly one welcome: the assistant's own greeting when the widget asks for one
+   *  (initPayload) and can reach the server, else this static text until a message comes. */
+  function updateWelcome() {
+    welcome.hidden = state.messages.length > 0 || (Boolean(config.initPayload) && state.connected);
   }
 
   function replaceRendered(message) {
@@ -515,7 +545,7 @@
 
   function updateTyping() {
     var waiting = Object.keys(state.awaitingTurns).length > 0;
-    typing.hidden = !waiting;
+    typing.hidden = !waiting || !state.connected; // offline, nobody is typing
     if (waiting) scrollToEnd();
   }
 
@@ -538,6 +568,40 @@
   function setStatus(text, online) {
     statusLine.textContent = text;
     frame.setAttribute("data-connection", online ? "online" : "offline");
+    updateTyping();
+    updateWelcome();
+  }
+
+  /** Switch every string of the widget to ``lang`` (the visitor wrote in it). */
+  function setLanguage(lang) {
+    if (!STRINGS[lang] || lang === language) return;
+    language = lang;
+    t = STRINGS[lang];
+    save(sessionStorage, "language", lang);
+    host.setAttribute("lang", lang);
+    launcherLabel.textContent = t.launcher;
+    updateLauncher();
+    newButton.textContent = t.newConversation;
+    newButton.setAttribute("aria-label", t.newConversationLabel);
+    closeButton.setAttribute("aria-label", t.close);
+    log.setAttribute("aria-label", t.log);
+    if (!config.welcome) {
+      welcome.textContent = "";
+      welcome.appendChild(richText(t.welcome));
+    }
+    typingText.textContent = t.typing;
+    inputLabel.textContent = t.inputLabel;
+    input.setAttribute("placeholder", t.placeholder);
+    hint.textContent = t.hint;
+    sendButton.textContent = t.send;
+    statusLine.textContent = state.connected ? t.online : (state.sessionId ? t.reconnecting : t.connecting);
+  }
+
+  /** The opening payload, asking for the greeting in the widget's language. */
+  function openingPayload() {
+    var payload = String(config.initPayload);
+    if (language !== "en" || payload.charAt(0) !== "/" || payload.indexOf("{") !== -1) return payload;
+    return payload + '{"language":"en"}';
   }
 
   function transmit(entry) {
@@ -575,6 +639,7 @@
     var metadata = { page_url: window.location.href, page_title: document.title };
     if (displayText) metadata.display_text = displayText;
     var entry = { id: id, message: text, metadata: metadata, visible: !hidden && !displayText };
+    if (entry.visible) setLanguage(detectLanguage(text));
     if (!hidden) {
       addMessage({ id: id, role: "user", text: displayText || text, timestamp: Date.now() / 1000, status: "sending" });
     }
@@ -643,7 +708,7 @@
     var flag = "greeted:" + state.sessionId;
     if (load(localStorage, flag, false)) return;
     save(localStorage, flag, true);
-    sendUserMessage(config.initPayload, null, true);
+    sendUserMessage(openingPayload(), null, true);
   }
 
   function loadSocketIo(callback) {
@@ -747,6 +812,7 @@
   // ---------------------------------------------------------------- start
 
   function start() {
+    if (!given.language && !data.language) setLanguage(load(sessionStorage, "language", language));
     document.body.appendChild(host);
     updateLauncher();
     render();
