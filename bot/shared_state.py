@@ -124,11 +124,17 @@ DONE = "done"
 
 class Lease:
     """A claim held while a message is handled: renewed in the background, then kept
-    as :data:`DONE` for the message's dedupe lifetime (:meth:`release`)."""
+    as :data:`DONE` for the message's dedupe lifetime (:meth:`release`).
+
+    The renewer stops on a flag, not on cancellation alone: a cancellation that lands
+    while a Redis call is finishing can be swallowed by the client (asyncio's
+    ``wait_for`` on Python 3.10), and a renewer that never stops would keep
+    :meth:`release`, and with it the end of the user's turn, waiting for ever."""
 
     def __init__(self, state: KeyValueState, namespace: str, key: str) -> None:
         self.state, self.namespace, self.key = state, namespace, key
         self._renewer: Optional["asyncio.Task[None]"] = None
+        self._released = asyncio.Event()
 
     @classmethod
     async def acquire(cls, state: KeyValueState, namespace: str, key: str) -> Optional["Lease"]:
@@ -140,8 +146,14 @@ class Lease:
         return lease
 
     async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_S / 3)
+        while not self._released.is_set():
+            try:
+                await asyncio.wait_for(self._released.wait(), LEASE_S / 3)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if self._released.is_set():
+                return
             try:
                 await self.state.put(self.namespace, self.key, "working", LEASE_S)
             except Exception:  # Redis away for a moment: the next renewal tries again
@@ -149,9 +161,13 @@ class Lease:
 
     async def release(self, keep_s: float) -> None:
         """The message was handled: remember that for ``keep_s`` seconds."""
+        self._released.set()
         if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+            # A renewal in flight ends first, so that DONE is the last word; one stuck
+            # in a dead connection is given up on.
+            done, _ = await asyncio.wait({self._renewer}, timeout=LEASE_S)
+            if not done:
+                self._renewer.cancel()
         await self.state.put(self.namespace, self.key, DONE, keep_s)
 
 

@@ -427,7 +427,7 @@ def test_two_replicas_of_everything_lose_nothing_when_one_of_each_dies(replicas)
             missing = []
             for seen in channels.values():
                 for sender, texts in seen.accepted.items():
-                    recorded = [m["text"] for m in store.transcript(sender) if m["role"] == "user"]
+                    recorded = [m["text"] for m in store.transcript(sender) if m["kind"] == "user"]
                     if not in_order(texts, recorded):
                         missing.append(sender)
             if not missing:

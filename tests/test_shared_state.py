@@ -174,6 +174,41 @@ async def test_a_claim_lapses_when_its_replica_dies_mid_turn_and_holds_while_it_
     await taken_over.release(keep_s=60)
 
 
+class CancellationLosingState(MemoryState):
+    """Like the Redis client under load: a call that is finishing when it is cancelled
+    completes and the cancellation is lost (asyncio.wait_for on Python 3.10)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewing = asyncio.Event()
+
+    async def put(self, namespace: str, key: str, value: str, ttl_s: float) -> None:
+        if value == "working":
+            self.renewing.set()
+            try:
+                await asyncio.sleep(0.05)  # the round trip to Redis
+            except asyncio.CancelledError:
+                pass  # the reply had arrived: the client returns it, the cancellation is gone
+        await super().put(namespace, key, value, ttl_s)
+
+
+@pytest.mark.asyncio
+async def test_a_turn_ends_even_when_a_renewal_in_flight_loses_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The widget's turn_done is sent after the release: a release waiting for a renewer
+    # that never stops left widget users waiting for ever on a loaded machine.
+    monkeypatch.setattr(shared_state, "LEASE_S", 0.3)
+    state = CancellationLosingState()
+    lease = await Lease.acquire(state, "widget-message", "m-busy")
+    assert lease is not None
+    await asyncio.wait_for(state.renewing.wait(), 2)  # a renewal is on its way to Redis
+    await asyncio.wait_for(lease.release(keep_s=60), 2)
+    assert await shared_state.is_done(state, "widget-message", "m-busy")
+    await asyncio.sleep(0.3)  # no renewal comes afterwards to overwrite DONE
+    assert await shared_state.is_done(state, "widget-message", "m-busy")
+
+
 def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
     from bot.settings import SettingsError
 
