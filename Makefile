@@ -26,8 +26,8 @@ test: setup-dev test-setup lint
 	$(PYTHON) -m pytest -m "not scale_out"
 
 ## The scale-out test alone (two replicas of every process behind nginx, one Rasa server and
-## one gateway killed mid-run). Not yet part of `make test`: its widget clients do not all
-## finish on a loaded two-core machine (see BENCHMARKS.md, Scale-out).
+## one gateway killed mid-run). Not yet part of `make test`: a WeChat message answered 200 in
+## push mode can still be lost when its Rasa replica is killed (see BENCHMARKS.md, Scale-out).
 test-scale-out: setup-dev test-setup
 	$(PYTHON) -m pytest -m scale_out
 
