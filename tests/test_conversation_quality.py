@@ -195,6 +195,7 @@ def _play(stack: Stack, case: Case) -> List[Optional[List[Dict[str, Any]]]]:
     return replies
 
 
+@pytest.mark.quality
 @pytest.mark.timeout(3600)
 def test_conversation_quality_floors(assistant, capsys):
     conversation_set = load_set()
