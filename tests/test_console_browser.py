@@ -122,6 +122,17 @@ def tracker_slots(stack: Stack, sender_id: str) -> dict:
         return json.loads(response.read())["slots"]
 
 
+def slots_once_set(stack: Stack, sender_id: str, slot: str, timeout: float = 30.0) -> dict:
+    """The conversation's slots once ``slot`` is set: the widget shows the first reply of a
+    turn before Rasa has stored the turn's slot events."""
+    deadline = time.monotonic() + timeout
+    while True:
+        slots = tracker_slots(stack, sender_id)
+        if slots.get(slot) or time.monotonic() > deadline:
+            return slots
+        time.sleep(0.2)
+
+
 def row(page, sender_id: str):
     return page.locator(f'tr[data-sender-id="{sender_id}"]')
 
@@ -140,7 +151,7 @@ def test_staff_take_over_reply_and_hand_back(stack, console_page):
         mark = len(company.received)
         company.send("我们需要重庆的铝合金轮毂供应商，要有IATF 16949")
         company.wait_for(lambda m: m.get("role") == "bot", after=mark)
-        slots_before = tracker_slots(stack, company.sender_id)
+        slots_before = slots_once_set(stack, company.sender_id, "supplier_query")
         assert slots_before.get("supplier_query"), slots_before  # context to keep
         shot(page, stack, "01-list")
 

@@ -217,6 +217,10 @@ class Ingestor:
             if sender_id is None:
                 continue
             changed[sender_id] = changed.get(sender_id, False) or bool(result)
+            if event.get("event") == "pause" and sender_id in fresh_user_messages:
+                # The message that asked for staff came before the pause in this batch: it
+                # was not written while waiting, so it gets no "staff will answer" notice.
+                fresh_user_messages.remove(sender_id)
             if (
                 event.get("event") == "user"
                 and time.time() - float(event.get("timestamp") or 0) <= NOTICE_FRESHNESS_S
