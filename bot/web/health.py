@@ -56,10 +56,10 @@ class Readiness:
             "handoff_database": lambda: self._database(settings.handoff_database_url),
             "platform_database": lambda: self._database(settings.platform_database_url),
         }
-        if settings.event_broker_url.startswith(("amqp://", "amqps://")):
+        # The console reads the tracker store's events; RabbitMQ (production) only wakes it.
+        checks["tracker_store"] = lambda: self._database(settings.console_feed_url)
+        if settings.event_broker_url:
             checks["event_broker"] = lambda: self._tcp(settings.event_broker_url, 5672)
-        else:
-            checks["event_broker"] = lambda: self._database(settings.event_broker_url)
         if settings.shares_state:
             checks["redis"] = lambda: self._tcp(settings.redis_url, 6379, b"PING\r\n", b"+PONG")
         return checks
