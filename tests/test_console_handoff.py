@@ -245,7 +245,7 @@ async def test_first_human_reply_is_measured_from_the_request_to_the_first_staff
     assert (await browser.post("/console/api/conversations/web:u1/take-over")).status == 200
     # Rasa publishes what the console sent: the greeting first, a real reply later.
     greeting = rasa.greetings()[0]
-    await ingest({**greeting, "timestamp": time.time()})
+    await ingest([{**greeting, "timestamp": time.time()}])
     first = store.handoff_history("web:u1")[-1]
     assert first["first_reply_at"] is None  # the greeting is no reply
     assert store.transcript("web:u1")[-1]["kind"] == "system"
@@ -253,7 +253,7 @@ async def test_first_human_reply_is_measured_from_the_request_to_the_first_staff
     assert response.status == 200
     reply = rasa.sent[-1]
     reply_at = time.time()
-    await ingest(
+    await ingest([
         {
             "sender_id": "web:u1",
             "event": "bot",
@@ -261,7 +261,7 @@ async def test_first_human_reply_is_measured_from_the_request_to_the_first_staff
             "timestamp": reply_at,
             "metadata": {"from_staff": True, "staff_name": reply["staff_name"]},
         }
-    )
+    ])
     handoff = store.handoff_history("web:u1")[-1]
     assert handoff["first_reply_at"] == pytest.approx(reply_at)
     assert handoff["first_reply_at"] >= handoff["taken_at"] >= handoff["requested_at"]
@@ -396,7 +396,7 @@ async def test_after_staff_end_the_conversation_the_user_rates_it_and_may_commen
         assert [r["score"] for r in store.rating_of("web:u1")] == [2]
         # The next thing the user writes is kept as the comment.
         ingest = Ingestor(store, LiveHub())
-        await ingest({"sender_id": "web:u1", "event": "user", "text": "回复太慢了", "timestamp": time.time()})
+        await ingest([{"sender_id": "web:u1", "event": "user", "text": "回复太慢了", "timestamp": time.time()}])
         assert store.rating_of("web:u1")[0]["comment"] == "回复太慢了"
         # Nothing to rate where nobody from staff served the user.
         assert await payload_answer(buttons[0]["payload"], "web:other", None) == user_text("rating.nothing_to_rate")
@@ -479,8 +479,10 @@ async def test_handoff_summary_unread_count_and_who_is_viewing(desk):
     store.record_message("web:h", "user", "重庆有没有做轮毂的", now - 30, event_key="h1", intent="find_suppliers",
                          confidence=0.91)
     store.record_next_action("web:h", "action_find_suppliers")
-    await ingest({"sender_id": "web:h", "event": "slot", "name": "match_text", "value": "轮毂", "timestamp": now - 29})
-    await ingest({"sender_id": "web:h", "event": "slot", "name": "requested_slot", "value": "x", "timestamp": now})
+    await ingest([
+        {"sender_id": "web:h", "event": "slot", "name": "match_text", "value": "轮毂", "timestamp": now - 29}
+    ])
+    await ingest([{"sender_id": "web:h", "event": "slot", "name": "requested_slot", "value": "x", "timestamp": now}])
     store.record_message("web:h", "user", "阿巴阿巴", now - 20, event_key="h2", intent="nlu_fallback", confidence=0.2)
     store.record_next_action("web:h", "action_fallback")
     store.request_handoff("web:h", "fallback", in_office_hours=True, at=now - 19)
