@@ -8,6 +8,12 @@ def _texts(replies) -> str:
     return "\n".join(m.get("text", "") for m in replies)
 
 
+def _button(replies, title_part: str) -> str:
+    """The payload of the offered button whose title contains ``title_part``."""
+    buttons = [b for m in replies for b in (m.get("buttons") or [])]
+    return next(b["payload"] for b in buttons if title_part in b.get("title", ""))
+
+
 def _custom(replies, kind: str):
     return next(m["custom"] for m in replies if isinstance(m.get("custom"), dict) and m["custom"].get("type") == kind)
 
@@ -33,7 +39,11 @@ def test_expert_panel_with_conflict_avoidance_and_contact_request(assistant):
     cards = _custom(replies, "expert_matches")["items"]
     assert len(cards) == 5 and "重庆大学" not in {card["organization"] for card in cards}
     assert "@" not in _texts(replies)
-    contact = send_rest(assistant, "platform-e2e-3", "帮我联系第一位专家")
+    asked = send_rest(assistant, "platform-e2e-3", "帮我联系第一位专家")
+    assert "姓名" in _texts(asked)  # who is asking, so staff can arrange it
+    contact = send_rest(assistant, "platform-e2e-3", "张伟 13800000000")
+    if "联络请求" not in _texts(contact):  # the organisation, when not yet known
+        contact = send_rest(assistant, "platform-e2e-3", "重庆大学")
     assert "联络请求" in _texts(contact) and cards[0]["name"] in _texts(contact)
 
 
@@ -44,7 +54,9 @@ def test_publishing_a_demand_through_the_form(assistant):
     send_rest(assistant, sender, "2万件")
     send_rest(assistant, sender, "重庆")
     send_rest(assistant, sender, "三个月内")
-    replies = send_rest(assistant, sender, "李经理 13912345678")
+    summary = send_rest(assistant, sender, "李经理 13912345678")
+    assert "请确认" in _texts(summary) and "制动盘" in _texts(summary)
+    replies = send_rest(assistant, sender, _button(summary, "确认"))
     assert "已发布" in _texts(replies)
     assert _custom(replies, "supplier_matches")["items"]
 
