@@ -52,8 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -68,7 +66,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.procstat import cpu_seconds, difference, resident_mb  # noqa: E402
 from bot.channels.common import split_sender_id  # noqa: E402
-from bot.launcher import MODEL_PATH, child_environment, free_port  # noqa: E402
+from bot.launcher import MODEL_PATH, child_environment, free_port, wait_until_healthy  # noqa: E402
 from bot.stats import percentile  # noqa: E402
 
 BENCH_DIR = PROJECT_ROOT / "bench"
@@ -160,21 +158,6 @@ def stock_project() -> Path:
     return project
 
 
-def _wait_http(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not answer; see {log}")
-
-
 class StockServer:
     """`rasa run` of the stock project on a free loopback port."""
 
@@ -200,7 +183,7 @@ class StockServer:
 
     def wait_ready(self) -> None:
         assert self.process
-        _wait_http(self.url + "/", self.process, self.log_path, 300)
+        wait_until_healthy("stock rasa", self.url + "/", self.process, self.log_path, time.monotonic() + 300)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -51,6 +51,22 @@ class StackError(RuntimeError):
     """A process of the stack did not start; the message names its log file."""
 
 
+def wait_until_healthy(name: str, url: str, process: subprocess.Popen, log: Path, deadline: float) -> None:
+    """Wait until ``url`` answers 200; raise :class:`StackError` naming ``log`` when
+    ``process`` exits or ``deadline`` (``time.monotonic()``) passes first."""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{name} exited with {process.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise StackError(f"{name} did not become healthy at {url}; see {log}")
+
+
 def free_port() -> int:
     """An unused TCP port on loopback."""
     with socket.socket() as sock:
@@ -233,19 +249,7 @@ class Stack:
             )
 
     def _wait_healthy(self, name: str, url: str, deadline: float) -> None:
-        process = self.processes[name]
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                log = self.var_dir / "logs" / f"{name}.log"
-                raise StackError(f"{name} exited with {process.returncode}; see {log}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.5)
-        raise StackError(f"{name} did not become healthy at {url}; see {self.var_dir / 'logs' / (name + '.log')}")
+        wait_until_healthy(name, url, self.processes[name], self.var_dir / "logs" / f"{name}.log", deadline)
 
     def stop(self) -> None:
         """Stop every process (SIGTERM, then SIGKILL after 10 s)."""

@@ -116,12 +116,17 @@ async def delete_canned(request: web.Request) -> web.Response:
 # --- labels --------------------------------------------------------------------------------
 
 
+async def _label_of(request: web.Request) -> Optional[str]:
+    """The ``label`` of the request's JSON body, or None when it has none."""
+    label = (await json_object(request)).get("label")
+    return label if isinstance(label, str) else None
+
+
 async def add_label(request: web.Request) -> web.Response:
     """Tag the conversation ``{label}``."""
     member = current_staff(request)
-    body = await json_object(request)
-    label = body.get("label")
-    if not isinstance(label, str):
+    label = await _label_of(request)
+    if label is None:
         return error_reply("需要标签。", 400)
     store = request.app[STORE_KEY]
     sender_id = request.match_info["sender_id"]
@@ -138,9 +143,8 @@ async def add_label(request: web.Request) -> web.Response:
 async def remove_label(request: web.Request) -> web.Response:
     """Untag the conversation ``{label}``."""
     member = current_staff(request)
-    body = await json_object(request)
-    label = body.get("label")
-    if not isinstance(label, str):
+    label = await _label_of(request)
+    if label is None:
         return error_reply("需要标签。", 400)
     store = request.app[STORE_KEY]
     sender_id = request.match_info["sender_id"]
