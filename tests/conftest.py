@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, List
+from typing import Any, Callable, Iterator, List
 
 import pytest
 
@@ -27,6 +27,7 @@ from bot.launcher import Stack, StackConfig, free_port  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 from bot.training import train_if_needed  # noqa: E402
 from tests import services, tiers  # noqa: E402
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 # The platform fixtures (demo database and index, empty SQLite/PostgreSQL databases) for every
 # test module, without importing them by name.
@@ -146,4 +147,17 @@ def start_stack(
     yield start
     for stack in stacks:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched headless by Playwright (one per test module)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
 

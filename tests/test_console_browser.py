@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from bot.console.views import CLOSE_NOTICE, HAND_BACK_NOTICE, TAKEOVER_GREETING
 from bot.handoff.ingest import WAITING_NOTICE
@@ -22,7 +21,6 @@ from bot.handoff.store import HandoffStore
 from bot.launcher import Stack
 from bot.messages import user_text
 from tests.conftest import _stack_config
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.services import require_postgres, require_rabbitmq
 from tests.support.company_client import CompanyClient
 
@@ -81,16 +79,6 @@ def stack(request, trained_model, platform_template, tmp_path_factory) -> Iterat
         running.stop()
         if queue:
             _delete_queue(rabbit_url, queue)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

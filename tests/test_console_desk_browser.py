@@ -8,17 +8,15 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from bot.console.views import RASA_KEY
 from bot.handoff.store import HandoffStore
 from bot.web.app import create_app
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.test_console_handoff import RecordingRasa
 from tests.test_console_security import PASSWORD, make_settings
 
@@ -50,16 +48,6 @@ class Gateway:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -20,13 +20,12 @@ from typing import Any, Awaitable, Callable, Dict, Iterator, List
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from bot.channels.common import namespaced_sender_id
 from bot.handoff.rasa_client import RasaClient
 from bot.launcher import Stack
 from bot.settings import get_settings
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.timeout(600)  # includes starting the shared assistant
 
@@ -74,14 +73,6 @@ EXPERT_PAYLOAD = {
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
