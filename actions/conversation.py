@@ -9,52 +9,17 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import Restarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import REASON_FALLBACK, handoff_on_failure, start_handoff
+from actions.handoff import handoff_on_failure
 from actions.inputs import message_text
 from actions.matching import matching_follow_up, refine_if_it_changes
-from actions.policy import (
-    KNOWLEDGE_BASE,
-    UNANSWERED_FALLBACK,
-    UNANSWERED_OUT_OF_SCOPE,
-    answer_in_context,
-    topic_events,
-)
+from actions.misses import cannot_handle
+from actions.policy import KNOWLEDGE_BASE, UNANSWERED_OUT_OF_SCOPE, answer_in_context, topic_events
 from bot.knowledge.base import format_answer
 from bot.language import tracker_language
 
 #: A fallback message may still be a policy question in unusual words; answer it only
 #: when the knowledge base covers nearly all of it (never a random policy answer).
 CONFIDENT_COVERAGE = 0.8
-
-#: Responses meaning "I could not handle that message" (the fallback, and a
-#: refinement with nothing to refine).
-CANNOT_HANDLE_RESPONSES = frozenset({"utter_not_understood", "utter_nothing_to_refine"})
-
-
-def misses_in_a_row(tracker: Tracker) -> int:
-    """How many user messages in a row the assistant could not handle, this one included.
-
-    An earlier message counts when the assistant answered it with "not understood"
-    (the fallback) or "tell me what you are looking for" (a refinement with nothing to
-    refine), whatever intent NLU guessed: gibberish can be read as some intent. Rasa
-    records the response's name with each message (``metadata.utter_action``)."""
-    turns: List[List[Dict[Text, Any]]] = []
-    for event in tracker.events:
-        if event.get("event") == "user":
-            turns.append([])
-        elif turns:
-            turns[-1].append(event)
-    misses = 1  # the message being handled now reached the fallback
-    for events in reversed(turns[:-1]):
-        if not any(_could_not_handle(event) for event in events):
-            break
-        misses += 1
-    return misses
-
-
-def _could_not_handle(event: Dict[Text, Any]) -> bool:
-    response = (event.get("metadata") or {}).get("utter_action")
-    return event.get("event") == "bot" and response in CANNOT_HANDLE_RESPONSES
 
 
 class ActionFallback(Action):
@@ -77,11 +42,7 @@ class ActionFallback(Action):
         if matches and matches[0].coverage >= CONFIDENT_COVERAGE:
             dispatcher.utter_message(text=format_answer(matches[0].entry, tracker_language(tracker)))
             return topic_events(matches[0].entry, text)
-        if misses_in_a_row(tracker) >= 2:
-            return [SlotSet("unanswered", UNANSWERED_FALLBACK),
-                    *await start_handoff(dispatcher, tracker, REASON_FALLBACK)]
-        dispatcher.utter_message(response="utter_not_understood")
-        return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+        return await cannot_handle(dispatcher, tracker)
 
 
 async def conversation_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,

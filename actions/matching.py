@@ -19,7 +19,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict
-from actions.policy import KNOWLEDGE_BASE, UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND, answer_in_context
+from actions.misses import NOTHING_TO_REFINE, cannot_handle
+from actions.policy import KNOWLEDGE_BASE, UNANSWERED_NOT_FOUND, answer_in_context
 from bot.language import CHINESE, ENGLISH, tracker_language
 from bot.messages import join_clauses, user_text
 from bot.platform.english import english_label
@@ -259,21 +260,12 @@ class ActionRefineMatches(Action):
         previous_suppliers, previous_experts = _previous_supplier_query(tracker), _previous_expert_query(tracker)
         if kind == SUPPLIER and previous_suppliers is not None:
             if await asyncio.to_thread(_changes_nothing, index, text, previous_suppliers):
-                return not_understood(dispatcher)
+                return await cannot_handle(dispatcher, tracker)  # 「asdkjh qwe」 is no refinement
             return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
         if kind == EXPERT and previous_experts is not None:
             return await _expert_events(index, dispatcher, tracker, text, previous_experts)
-        # The message could not be handled (actions/conversation.py counts it towards
-        # handing over to staff).
-        dispatcher.utter_message(response="utter_nothing_to_refine",
-                                 buttons=start_search_buttons(tracker_language(tracker)))
-        return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
-
-
-def not_understood(dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
-    """「asdkjh qwe」 is not a refinement: say it was not understood, and how to ask."""
-    dispatcher.utter_message(response="utter_not_understood")
-    return [SlotSet("unanswered", UNANSWERED_FALLBACK)]
+        return await cannot_handle(dispatcher, tracker, NOTHING_TO_REFINE,
+                                   buttons=start_search_buttons(tracker_language(tracker)))
 
 
 def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -> bool:

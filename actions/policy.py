@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -17,6 +16,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text
+from actions.misses import cannot_handle
+from bot.gibberish import is_gibberish
 from bot.knowledge import answers
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer, informative_words
 from bot.language import CHINESE, tracker_language
@@ -28,21 +29,16 @@ KNOWLEDGE_BASE = KnowledgeBaseFile(get_settings().knowledge_base_path)
 
 TOPIC_POLICY = "policy"
 #: Values of the ``unanswered`` slot (collected for staff in the console).
-UNANSWERED_FALLBACK, UNANSWERED_NOT_FOUND = "fallback", "not_found"
+UNANSWERED_NOT_FOUND = "not_found"
 UNANSWERED_OUT_OF_SCOPE, UNANSWERED_PARTIAL = "out_of_scope", "partial"
 
 
-_ENGLISH_WORDS = frozenset("""the a an is are what how where which who when why do does can could you your we our i
-    of in on for to and or with about fund policy policies supplier suppliers expert experts hello hi help""".split())
-
-
 def looks_like_gibberish(text: str) -> bool:
-    """「asdkjh qwe」「的的的的」: no word that could be a question (no Chinese word beyond
-    particles, no English word)."""
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
-        return not informative_words(text)
-    words = re.findall(r"[a-zA-Z]+", text.lower())
-    return not any(ch.isdigit() for ch in text) and not any(w in _ENGLISH_WORDS for w in words)
+    """「asdkjh qwe」「的的的的」, or a Chinese message of particles alone (「吗？」): no word
+    that could be a policy question."""
+    if is_gibberish(text):
+        return True
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text) and not informative_words(text)
 
 
 def policy_button(entry: PolicyEntry, language: str = CHINESE) -> Dict[str, str]:
@@ -131,8 +127,7 @@ class ActionAnswerPolicy(Action):
             if follow_up is not None:
                 return follow_up
         if looks_like_gibberish(text):
-            dispatcher.utter_message(response="utter_not_understood")
-            return [SlotSet("policy_id", None), SlotSet("unanswered", UNANSWERED_FALLBACK)]
+            return [SlotSet("policy_id", None), *await cannot_handle(dispatcher, tracker)]
         events = await answer_in_context(dispatcher, tracker, text)
         if events is None:
             dispatcher.utter_message(response="utter_policy_not_found")

@@ -41,6 +41,14 @@ async def test_offered_buttons_pass_and_typed_payloads_are_refused():
     assert await payload_refusal("/greet", "web:u", Agent(None)) is None  # the widget's opening payload
 
 
+async def test_the_opening_payload_may_carry_the_page_language_and_nothing_else():
+    assert refusal_for_events('/greet{"language":"en"}', [], paused=False) is None
+    assert refusal_for_events('/greet{"language": "zh"}', [], paused=False) is None
+    for forged in ('/greet{"language":"fr"}', '/greet{"company":"x"}', '/greet{"language":"en","topic":"x"}',
+                   '/greet{language}', '/greeting'):
+        assert refusal_for_events(forged, [], paused=False) == user_text("input.payload_not_offered"), forged
+
+
 async def test_buttons_expire_once_the_user_wrote_again():
     events = [
         BotUttered("请选择", data=BUTTONS).as_dict(),

@@ -18,6 +18,7 @@ screen belong to the assistant, which is paused). Ordinary text is never affecte
 """
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Iterable, Mapping, Optional, Set
 
@@ -27,12 +28,30 @@ logger = logging.getLogger(__name__)
 
 #: Payloads a channel or the widget sends by itself to open a conversation.
 ENTRY_PAYLOADS = frozenset({"/greet"})
+#: The only entity an entry payload may carry: the page's language
+#: (``/greet{"language":"en"}``, see :func:`bot.language.payload_with_language`).
+ENTRY_ENTITY_VALUES = {"language": frozenset({"en", "zh"})}
 PAYLOAD_PREFIX = "/"
 
 
 def is_payload(text: Optional[str]) -> bool:
     """Whether Rasa would read ``text`` as an intent payload."""
     return bool(text) and str(text).lstrip().startswith(PAYLOAD_PREFIX)
+
+
+def is_entry_payload(payload: str) -> bool:
+    """``/greet``, or ``/greet`` carrying nothing but the conversation's language."""
+    intent, brace, entities = payload.partition("{")
+    if intent not in ENTRY_PAYLOADS:
+        return False
+    if not brace:
+        return True
+    try:
+        values = json.loads(brace + entities)
+    except ValueError:
+        return False
+    return isinstance(values, dict) and all(
+        value in ENTRY_ENTITY_VALUES.get(name, ()) for name, value in values.items())
 
 
 def offered_payloads(events: Iterable[Mapping[str, Any]]) -> Set[str]:
@@ -56,7 +75,7 @@ def refusal_for_events(text: str, events: Iterable[Mapping[str, Any]], paused: b
     if paused:
         return user_text("input.payload_while_staff")
     payload = text.strip()
-    if payload in ENTRY_PAYLOADS or payload in offered_payloads(events):
+    if is_entry_payload(payload) or payload in offered_payloads(events):
         return None
     return user_text("input.payload_not_offered")
 
@@ -108,6 +127,7 @@ async def payload_answer(text: Optional[str], sender_id: str, agent: Any) -> Opt
 
 __all__ = [
     "ENTRY_PAYLOADS",
+    "is_entry_payload",
     "is_payload",
     "offered_payloads",
     "refusal_for_events",
