@@ -55,9 +55,16 @@ def test_chinese_messages_are_read_as_chinese(text):
     assert detect_language(text) == CHINESE
 
 
-@pytest.mark.parametrize("text", ["16949", "IATF 16949", "OK", "ok", "/greet", "", "13800000000", "👍"])
+@pytest.mark.parametrize("text", ["16949", "IATF 16949", "OK", "ok", "/greet", "", "13800000000", "👍",
+                                  "asdkjh qwe zxcvb", "qwxz plmk vbnr", "fdsa rewq", "jjjjjjjj"])
 def test_messages_that_show_no_language_keep_the_current_one(text):
+    """Numbers, acronyms, payloads, and letters typed at random."""
     assert detect_language(text) is None
+
+
+@pytest.mark.parametrize("text", ["What's the weather like tomorrow?", "Tell me a joke", "Bosch brake calipers"])
+def test_english_words_the_assistant_never_saw_are_still_english(text):
+    assert detect_language(text) == ENGLISH
 
 
 def test_an_opening_payload_can_carry_the_language():
