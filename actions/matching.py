@@ -19,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict
-from actions.misses import NOTHING_TO_REFINE, cannot_handle
+from actions.misses import cannot_handle
 from actions.policy import KNOWLEDGE_BASE, UNANSWERED_NOT_FOUND, answer_in_context
 from bot.language import CHINESE, ENGLISH, tracker_language
 from bot.messages import join_clauses, user_text
@@ -264,8 +264,7 @@ class ActionRefineMatches(Action):
             return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
         if kind == EXPERT and previous_experts is not None:
             return await _expert_events(index, dispatcher, tracker, text, previous_experts)
-        return await cannot_handle(dispatcher, tracker, NOTHING_TO_REFINE,
-                                   buttons=start_search_buttons(tracker_language(tracker)))
+        return await cannot_handle(dispatcher, tracker, search_buttons=start_search_buttons(tracker_language(tracker)))
 
 
 def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -> bool:

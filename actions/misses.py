@@ -19,10 +19,8 @@ from actions.handoff import REASON_FALLBACK, start_handoff
 
 #: The ``unanswered`` slot's value for such a message (collected for staff in the console).
 UNANSWERED_FALLBACK = "fallback"
-NOT_UNDERSTOOD = "utter_not_understood"
-NOTHING_TO_REFINE = "utter_nothing_to_refine"
 #: Responses meaning "I could not handle that message".
-CANNOT_HANDLE_RESPONSES = frozenset({NOT_UNDERSTOOD, NOTHING_TO_REFINE})
+CANNOT_HANDLE_RESPONSES = frozenset({"utter_not_understood", "utter_nothing_to_refine"})
 
 
 def misses_in_a_row(tracker: Tracker) -> int:
@@ -51,15 +49,15 @@ def _could_not_handle(event: Dict[Text, Any]) -> bool:
 
 
 async def cannot_handle(dispatcher: CollectingDispatcher, tracker: Tracker,
-                        response: str = NOT_UNDERSTOOD,
-                        buttons: Optional[List[Dict[str, Any]]] = None) -> List[Dict[Text, Any]]:
-    """Say the message could not be handled (``response``), or hand over to staff when
-    the previous message could not be handled either."""
+                        search_buttons: Optional[List[Dict[str, Any]]] = None) -> List[Dict[Text, Any]]:
+    """Say the message was not understood, or, given ``search_buttons``, that a refinement
+    needs a search to refine (offering those buttons to start one); hand over to staff
+    instead when the previous message could not be handled either."""
     events: List[Dict[Text, Any]] = [SlotSet("unanswered", UNANSWERED_FALLBACK)]
     if misses_in_a_row(tracker) >= 2:
         return [*events, *await start_handoff(dispatcher, tracker, REASON_FALLBACK)]
-    if buttons is None:
-        dispatcher.utter_message(response=response)
+    if search_buttons is None:
+        dispatcher.utter_message(response="utter_not_understood")
     else:
-        dispatcher.utter_message(response=response, buttons=buttons)
+        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=search_buttons)
     return events

@@ -16,8 +16,7 @@ from typing import List, Set
 from bot.settings import PROJECT_ROOT
 
 UNUSED_UTTERANCE = re.compile(r"The utterance '([^']+)' is not used in any story or rule\.")
-#: A response name written in action code: ``response="utter_x"`` or a constant ``= "utter_x"``.
-ACTION_RESPONSE = re.compile(r"""(?:response\s*=\s*|^[A-Z_]+\s*=\s*)["'](utter_[A-Za-z0-9_]+)["']""", re.MULTILINE)
+ACTION_RESPONSE = re.compile(r"""response\s*=\s*["'](utter_[A-Za-z0-9_]+)["']""")
 
 
 def responses_named_by_actions(actions_dir: Path = PROJECT_ROOT / "actions") -> Set[str]:
