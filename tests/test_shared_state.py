@@ -321,3 +321,15 @@ async def test_a_colleague_without_heartbeat_drops_out_of_presence(redis_url: st
     finally:
         for replica in replicas:
             await replica.close()
+
+
+@pytest.mark.asyncio
+async def test_presence_without_redis_shows_nobody_instead_of_failing(redis_url: str) -> None:
+    from bot.console.desk import RedisPresence
+
+    unreachable = RedisPresence("redis://127.0.0.1:9/0", "cybotnowhere")  # nothing listens on port 9
+    try:
+        assert await unreachable.saw("web:u1", "agent1") == []
+        assert await unreachable.online() == []
+    finally:
+        await unreachable.close()

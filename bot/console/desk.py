@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
 import math
 import time
 from datetime import datetime
@@ -19,6 +20,8 @@ from bot.handoff.desk import canned_for
 from bot.handoff.lifecycle import HandoffError
 from bot.handoff.transcripts import MAX_PAGE, ConversationFilter
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a viewer counts as present after their last heartbeat.
 PRESENCE_TTL_S = 30.0
@@ -109,24 +112,32 @@ class RedisPresence:
     def _team_key(self) -> str:
         return f"{self._prefix}:team"
 
-    async def _fresh(self, key: str, seen: Optional[str] = None) -> List[str]:
-        """Members of ``key`` seen within the lifetime (after recording ``seen`` now)."""
+    async def _fresh(self, key: str, seen: Optional[str] = None, gone: Optional[str] = None) -> List[str]:
+        """Members of ``key`` seen within the lifetime, after recording ``seen`` now and
+        removing ``gone``. Redis away: nobody is shown (the console works on without it)."""
+        from redis.exceptions import RedisError
+
         now = time.time()
         pipe = self._redis.pipeline(transaction=True)
         if seen is not None:
             pipe.zadd(key, {seen: now})
             pipe.expire(key, max(1, math.ceil(self._ttl_s)))
+        if gone is not None:
+            pipe.zrem(key, gone)
         pipe.zremrangebyscore(key, "-inf", now - self._ttl_s)
         pipe.zrange(key, 0, -1)
-        return sorted((await pipe.execute())[-1])
+        try:
+            return sorted((await pipe.execute())[-1])
+        except RedisError as error:
+            logger.warning("staff presence unavailable: %s", error)
+            return []
 
     async def saw(self, sender_id: str, username: str) -> List[str]:
         await self._fresh(self._team_key, username)
         return await self._fresh(self._conversation_key(sender_id), username)
 
     async def left(self, sender_id: str, username: str) -> List[str]:
-        await self._redis.zrem(self._conversation_key(sender_id), username)
-        return await self._fresh(self._conversation_key(sender_id))
+        return await self._fresh(self._conversation_key(sender_id), gone=username)
 
     async def viewers(self, sender_id: str) -> List[str]:
         return await self._fresh(self._conversation_key(sender_id))
