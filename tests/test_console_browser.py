@@ -316,7 +316,9 @@ def test_staff_close_a_conversation_and_the_assistant_answers_later(stack, conso
         company.close()
 
 
-@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+@pytest.mark.parametrize(
+    "stack", ["embedded", pytest.param("production", marks=pytest.mark.services)], indirect=True
+)
 def test_the_company_sees_staff_typing_and_gets_the_supplier_list_in_one_click(stack, console_page, browser):
     """A company in the portal's widget asked for suppliers, then for a person. While the
     staff member writes, the widget says so; it stops when they pause or send. One click
