@@ -632,3 +632,18 @@ async def test_staff_send_the_last_supplier_list_as_the_assistant_draws_it_on_ea
     # A colleague who does not hold the conversation cannot send it.
     colleague = await staff("agent2")
     assert (await colleague.post(send)).status == 409
+
+
+async def test_the_transfer_list_shows_which_colleagues_are_online(desk):
+    staff, store, rasa = desk
+    first = await staff("agent1")
+
+    def online(answer: Dict[str, Any]) -> Dict[str, bool]:
+        return {c["username"]: c["online"] for c in answer["staff"]}
+
+    assert online(await (await first.get("/console/api/colleagues")).json()) == {
+        "agent1": True, "agent2": False, "boss": False
+    }
+    second = await staff("agent2")
+    await second.get("/console/api/colleagues")  # agent2's console is open
+    assert online(await (await first.get("/console/api/colleagues")).json())["agent2"] is True

@@ -290,11 +290,14 @@ async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, 
         first, second = browsers
         conversation = "/console/api/conversations/web:u1"
 
+        # agent2's console is open on the other gateway, on no conversation yet: online.
+        await second.get("/console/api/colleagues")
+        colleagues = (await (await first.get("/console/api/colleagues")).json())["staff"]
+        assert {c["username"]: c["online"] for c in colleagues} == {"agent1": True, "agent2": True}
+
         assert (await (await first.get(conversation)).json())["viewers"] == ["agent1"]
         seen = await (await second.get(f"{conversation}/presence")).json()
         assert seen["viewers"] == ["agent1", "agent2"]
-        colleagues = (await (await first.get("/console/api/colleagues")).json())["staff"]
-        assert {c["username"]: c["online"] for c in colleagues} == {"agent1": True, "agent2": True}
 
         await first.get(f"{conversation}/presence?leaving=1")
         assert (await (await second.get(f"{conversation}/presence")).json())["viewers"] == ["agent2"]

@@ -45,6 +45,9 @@ CHANNEL_LABELS = {"socketio": "网页", "rest": "网页接口", "telegram": "Tel
 class Presence(Protocol):
     """Who is viewing which conversation now, by heartbeat (:data:`PRESENCE_TTL_S`)."""
 
+    async def here(self, username: str) -> None:
+        """Record a heartbeat of ``username``'s console, whatever it shows."""
+
     async def saw(self, sender_id: str, username: str) -> List[str]:
         """Record a heartbeat of ``username`` on ``sender_id``; returns its viewers."""
 
@@ -55,7 +58,7 @@ class Presence(Protocol):
         """Staff whose heartbeat on ``sender_id`` is recent, sorted."""
 
     async def online(self) -> List[str]:
-        """Staff with a recent heartbeat on any conversation, sorted."""
+        """Staff whose console sent a heartbeat recently, sorted."""
 
 
 class MemoryPresence:
@@ -63,10 +66,15 @@ class MemoryPresence:
 
     def __init__(self, ttl_s: float = PRESENCE_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._seen: Dict[str, Dict[str, float]] = {}
+        self._team: Dict[str, float] = {}
         self._ttl_s = ttl_s
         self._clock = clock
 
+    async def here(self, username: str) -> None:
+        self._team[username] = self._clock()
+
     async def saw(self, sender_id: str, username: str) -> List[str]:
+        await self.here(username)
         self._seen.setdefault(sender_id, {})[username] = self._clock()
         return await self.viewers(sender_id)
 
@@ -84,17 +92,19 @@ class MemoryPresence:
         return sorted(seen)
 
     async def online(self) -> List[str]:
-        names = set()
-        for sender_id in list(self._seen):
-            names.update(await self.viewers(sender_id))
-        return sorted(names)
+        oldest = self._clock() - self._ttl_s
+        for name in [n for n, at in self._team.items() if at < oldest]:
+            del self._team[name]
+        for sender_id in list(self._seen):  # forget conversations nobody views any more
+            await self.viewers(sender_id)
+        return sorted(self._team)
 
 
 class RedisPresence:
     """:class:`Presence` in Redis, the same on every gateway (production profile).
 
     One sorted set per conversation (viewer → time of the last heartbeat) and one for
-    the whole team (staff member → last heartbeat anywhere); entries older than the
+    the whole team (staff member → last heartbeat of their console); entries older than the
     lifetime are dropped on each read, and a set nobody refreshes expires with them.
     Times are wall-clock seconds, so the gateways' clocks must agree (NTP)."""
 
@@ -132,8 +142,11 @@ class RedisPresence:
             logger.warning("staff presence unavailable: %s", error)
             return []
 
-    async def saw(self, sender_id: str, username: str) -> List[str]:
+    async def here(self, username: str) -> None:
         await self._fresh(self._team_key, username)
+
+    async def saw(self, sender_id: str, username: str) -> List[str]:
+        await self.here(username)
         return await self._fresh(self._conversation_key(sender_id), username)
 
     async def left(self, sender_id: str, username: str) -> List[str]:

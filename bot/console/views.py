@@ -370,7 +370,9 @@ async def colleagues(request: web.Request) -> web.Response:
     store = _store(request)
     members = await asyncio.to_thread(store.list_staff)
     held = await asyncio.to_thread(lambda: {m.username: store.held_count(m.username) for m in members})
-    online = set(await request.app[PRESENCE_KEY].online())
+    presence = request.app[PRESENCE_KEY]
+    await presence.here(current_staff(request).username)  # the console asks every 20 s: its heartbeat
+    online = set(await presence.online())
     return json_reply(
         {
             "staff": [

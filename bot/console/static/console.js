@@ -628,6 +628,9 @@ async function conversationsPage() {
   });
   await loadColleagues().catch(() => null);
   setInterval(() => heartbeat(), 10000);
+  // Who is online (for the transfer list) follows colleagues logging in and out; asking
+  // is this console's own heartbeat (within the server's 30 s presence lifetime).
+  setInterval(() => loadColleagues().catch(() => null), 20000);
   byId("page-prev").addEventListener("click", () => {
     state.offset = Math.max(0, (state.offset || 0) - PAGE_SIZE);
     loadConversations().catch((error) => showError("action-error", error));
