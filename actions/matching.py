@@ -30,6 +30,7 @@ from bot.platform.replies import (
     did_you_mean_buttons,
     expert_field_buttons,
     expert_reply,
+    reply_messages,
     start_search_buttons,
     supplier_category_buttons,
     supplier_reply,
@@ -51,25 +52,12 @@ def request_text(tracker: Tracker) -> str:
     return entity_text(tracker, "match_text") or message_text(tracker)
 
 
-#: Input channels that draw match lists as cards (the web widget).
-CARD_CHANNELS = frozenset({"socketio"})
-
-
 def send(dispatcher: CollectingDispatcher, reply: Reply, tracker: Optional[Tracker] = None) -> None:
-    """One presentation per channel. The widget: the heading, the cards, then the hint
-    with the buttons (under the cards, in view). Other channels: the compact numbered
-    list as text with the buttons, and the payload after it for API clients (text
-    channels drop a payload that follows its own text: bot/channels/textual.py)."""
+    """Send ``reply`` as the user's channel presents it (:func:`reply_messages`)."""
     channel = tracker.get_latest_input_channel() if tracker is not None else None
-    if channel in CARD_CHANNELS and reply.custom is not None:
-        dispatcher.utter_message(text=reply.heading)
-        dispatcher.utter_message(json_message=reply.custom)
-        if reply.hint or reply.buttons:
-            dispatcher.utter_message(text=reply.hint or None, buttons=reply.buttons or None)
-        return
-    dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
-    if reply.custom is not None:
-        dispatcher.utter_message(json_message=reply.custom)
+    for message in reply_messages(reply, channel):
+        dispatcher.utter_message(text=message.get("text"), buttons=message.get("buttons"),
+                                 json_message=message.get("custom"))
 
 
 def ask_supplier_product(dispatcher: CollectingDispatcher, language: str = CHINESE) -> None:

@@ -50,7 +50,9 @@ async def run_channel(
 ) -> Tuple[TelegramInput, ScriptedAssistant, Any]:
     channel = TelegramInput.from_credentials(credentials)
     assistant = ScriptedAssistant(long_answer=LONG_ANSWER)
-    return channel, assistant, serving(channel.blueprint(assistant), url_prefix="/webhooks/telegram")
+    return channel, assistant, serving(
+        channel.blueprint(assistant), url_prefix="/webhooks/telegram", input_channels=[channel]
+    )
 
 
 @pytest_asyncio.fixture
@@ -174,6 +176,43 @@ async def test_staff_reply_reaches_the_chat_through_rasas_latest_output_channel(
 
     [reply] = await user.received(1)
     assert reply["text"] == "【人工客服 · 王老师】\n您好，我是王老师，请问需要什么帮助？"
+
+
+@pytest.mark.asyncio
+async def test_staff_typing_shows_typing_in_the_chat_until_the_reply(
+    telegram_api: TelegramTestApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's typing signal reaches the chat through the Rasa server's loopback
+    route (with the API token) as Telegram's own "typing…" chat action."""
+    monkeypatch.setenv("RASA_TOKEN", "rasa-api-token-for-typing")
+    token = new_bot_token()
+    channel, _, server = await run_channel(
+        {"token": token, "mode": "polling", "api_base_url": telegram_api.url, "poll_interval": 0.05}
+    )
+    user = TelegramTestUser(telegram_api.url, token, chat_id=secrets.randbelow(10**9) + 1)
+    signal = {"sender_id": f"telegram:{user.chat_id}", "channel": "telegram", "typing": True}
+    try:
+        async with server as url, httpx.AsyncClient(base_url=url, timeout=10) as rasa:
+            refused = await rasa.post("/staff-typing", params={"token": "guessed"}, json=signal)
+            assert refused.status_code == 401
+            assert await user.chat_actions() == []
+
+            shown = await rasa.post("/staff-typing", params={"token": "rasa-api-token-for-typing"}, json=signal)
+            assert shown.json() == {"shown": True}
+            assert await user.chat_actions() == ["typing"]
+            # Telegram has no "stopped typing": the reply itself ends it.
+            stopped = await rasa.post(
+                "/staff-typing", params={"token": "rasa-api-token-for-typing"}, json={**signal, "typing": False}
+            )
+            assert stopped.json() == {"shown": False}
+            assert await user.chat_actions() == ["typing"]
+
+            malformed = await rasa.post(
+                "/staff-typing", params={"token": "rasa-api-token-for-typing"}, json={"typing": "yes"}
+            )
+            assert malformed.status_code == 400
+    finally:
+        await user.close()
 
 
 @pytest_asyncio.fixture

@@ -5,6 +5,7 @@ once with RabbitMQ (production profile). Screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from bot.console.views import CLOSE_NOTICE, HAND_BACK_NOTICE, TAKEOVER_GREETING
 from bot.handoff.ingest import WAITING_NOTICE
@@ -23,6 +25,15 @@ from bot.messages import user_text
 from tests.conftest import _stack_config
 from tests.services import require_postgres, require_rabbitmq
 from tests.support.company_client import CompanyClient
+from tests.test_widget_browser import (
+    REPLY_TIMEOUT_MS,
+    SUPPLIER_REQUEST,
+    ask,
+    conversation,
+    messages,
+    open_widget,
+    sender_id_of,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"
@@ -303,3 +314,61 @@ def test_staff_close_a_conversation_and_the_assistant_answers_later(stack, conso
         page.wait_for_selector(f'tr[data-sender-id="{company.sender_id}"][data-status="bot"]')
     finally:
         company.close()
+
+
+@pytest.mark.parametrize(
+    "stack", ["embedded", pytest.param("production", marks=pytest.mark.services)], indirect=True
+)
+def test_the_company_sees_staff_typing_and_gets_the_supplier_list_in_one_click(stack, console_page, browser):
+    """A company in the portal's widget asked for suppliers, then for a person. While the
+    staff member writes, the widget says so; it stops when they pause or send. One click
+    sends the assistant's supplier list again, drawn as cards and marked as from staff."""
+    page = console_page
+    visitor = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    widget = visitor.new_page()
+    errors: list = []
+    widget.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        open_widget(widget, stack)
+        ask(widget, SUPPLIER_REQUEST)
+        supplier_cards = conversation(widget).get_by_role("list", name=re.compile(r"为您找到 \d+ 家符合"))
+        expect(supplier_cards.first).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+        first_company = supplier_cards.first.get_by_role("heading").first.inner_text()
+        ask(widget, "我要转人工")
+        expect(messages(widget, "bot").filter(has_text="排在第")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+        sender_id = sender_id_of(widget)
+
+        row(page, sender_id).click()
+        page.click("#take-over")
+        expect(messages(widget, "staff").filter(has_text=TAKEOVER_GREETING)).to_be_visible(timeout=30_000)
+
+        # Typing: the company sees that a person is writing, until they pause.
+        indicator = widget.locator(".cyw-typing")
+        expect(indicator).to_be_hidden()
+        page.locator("#reply-text").press_sequentially("您好，我把刚才", delay=60)
+        expect(indicator).to_be_visible(timeout=5_000)
+        expect(indicator).to_have_text("工作人员正在输入…")
+        shot(widget, stack, "09-widget-staff-typing")
+        expect(indicator).to_be_hidden(timeout=10_000)  # a pause of a few seconds ends it
+
+        # Typing again, then sending: the reply replaces the indicator at once.
+        page.locator("#reply-text").press_sequentially("的供应商清单发给您", delay=60)
+        expect(indicator).to_be_visible(timeout=5_000)
+        page.click("#reply-send")
+        expect(messages(widget, "staff").filter(has_text="的供应商清单发给您")).to_be_visible(timeout=30_000)
+        expect(indicator).to_be_hidden(timeout=1_000)
+
+        # One click: the assistant's last supplier list, as cards, from the staff member.
+        expect(page.locator("#send-match-list")).to_be_visible()
+        page.click("#send-match-list")
+        card_list = widget.get_by_role("list", name=re.compile(r"为您找到 \d+ 家符合"))
+        from_staff = messages(widget, "staff").filter(has=card_list)
+        expect(from_staff).to_have_count(1, timeout=30_000)
+        expect(from_staff).to_contain_text(STAFF_DISPLAY_NAME)
+        expect(from_staff.get_by_role("heading").first).to_have_text(first_company)
+        page.locator("#transcript li.kind-staff", has_text="卡片").first.wait_for()
+        shot(widget, stack, "10-widget-match-list-from-staff")
+        shot(page, stack, "10-console-match-list-sent")
+    finally:
+        visitor.close()
+    assert errors == [], f"script errors in the widget: {errors}"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Any, Dict, List
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Dict, List, Optional, Tuple
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.console.views import RASA_KEY
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.store import HandoffStore
+from bot.platform.replies import supplier_reply
 from bot.web.app import create_app
 from tests.test_console_security import PASSWORD, make_settings
 
@@ -28,6 +30,10 @@ class RecordingRasa:
 
     def __init__(self) -> None:
         self.sent: List[Dict[str, Any]] = []
+        #: Typing signals passed on: (sender_id, channel, typing).
+        self.typing: List[Tuple[str, str, bool]] = []
+        #: What ``tracker`` answers per conversation (slots, latest input channel).
+        self.trackers: Dict[str, Dict[str, Any]] = {}
 
     async def append_events(self, sender_id: str, events: List[Dict[str, Any]], deliver: bool = False) -> None:
         await asyncio.sleep(0.05)
@@ -36,6 +42,14 @@ class RecordingRasa:
     async def send_staff_message(self, sender_id: str, text: str, staff_name: str) -> None:
         await asyncio.sleep(0.01)
         self.sent.append({"sender_id": sender_id, "event": "bot", "text": text, "staff_name": staff_name})
+
+    async def staff_typing(self, sender_id: str, channel: str, typing: bool) -> bool:
+        await asyncio.sleep(0.01)
+        self.typing.append((sender_id, channel, typing))
+        return True
+
+    async def tracker(self, sender_id: str) -> Dict[str, Any]:
+        return self.trackers.get(sender_id, {"slots": {}, "latest_input_channel": None})
 
     async def close(self) -> None:
         pass
@@ -70,9 +84,14 @@ class Staff:
         return await self.http.post(self.base + path, json=body or {}, headers={"X-CSRF-Token": self.csrf})
 
 
-@pytest_asyncio.fixture
-async def desk(tmp_path):
+@asynccontextmanager
+async def console_desk(
+    tmp_path, platform_url: Optional[str] = None
+) -> AsyncIterator[Tuple[Any, HandoffStore, RecordingRasa]]:
+    """The gateway with staff accounts and one waiting web conversation (``web:u1``)."""
     settings = make_settings(tmp_path)
+    if platform_url:
+        settings = settings.replace(platform_database_url=platform_url)
     store = HandoffStore(settings.handoff_database_url)
     store.add_staff("agent1", PASSWORD, "agent", display_name="小王")
     store.add_staff("agent2", PASSWORD, "agent", display_name="小李")
@@ -92,11 +111,26 @@ async def desk(tmp_path):
         browsers.append(browser)
         return browser
 
-    yield staff, store, rasa
-    for browser in browsers:
-        await browser.http.close()
-    await client.close()
-    store.dispose()
+    try:
+        yield staff, store, rasa
+    finally:
+        for browser in browsers:
+            await browser.http.close()
+        await client.close()
+        store.dispose()
+
+
+@pytest_asyncio.fixture
+async def desk(tmp_path):
+    async with console_desk(tmp_path) as parts:
+        yield parts
+
+
+@pytest_asyncio.fixture
+async def platform_desk(tmp_path, demo_db_url):
+    """The desk with the demo platform data behind it."""
+    async with console_desk(tmp_path, demo_db_url) as parts:
+        yield parts
 
 
 async def test_two_staff_taking_over_at_once_one_wins_and_the_user_is_greeted_once(desk):
@@ -514,3 +548,102 @@ async def test_staff_send_a_policy_entry_as_the_assistant_words_it(desk):
     assert (await holder.post("/console/api/conversations/web:u1/take-over")).status == 200
     assert (await holder.post("/console/api/conversations/web:u1/reply", {"text": entry["text"]})).status == 200
     assert rasa.sent[-1]["text"] == entry["text"]
+
+
+async def test_the_user_is_told_staff_are_typing_only_while_the_holder_types(desk):
+    staff, store, rasa = desk
+    holder, colleague = await staff("agent1"), await staff("agent2")
+    typing = "/console/api/conversations/web:u1/typing"
+    # Nobody holds the conversation yet: nobody may signal.
+    assert (await holder.post(typing, {"typing": True})).status == 409
+    assert (await holder.post("/console/api/conversations/web:u1/take-over")).status == 200
+    assert (await colleague.post(typing, {"typing": True})).status == 409
+    assert rasa.typing == []
+    # Keystrokes in quick succession: one signal for the user, not one per key.
+    answers = [await (await holder.post(typing, {"typing": True})).json() for _ in range(5)]
+    assert [a["sent"] for a in answers] == [True, False, False, False, False]
+    assert rasa.typing == [("web:u1", "socketio", True)]
+    # Idle: the signal is withdrawn, and typing again signals at once.
+    assert (await (await holder.post(typing, {"typing": False})).json())["sent"] is True
+    assert (await (await holder.post(typing, {"typing": True})).json())["sent"] is True
+    # The reply ends it; the next keystroke after it signals again at once.
+    assert (await holder.post("/console/api/conversations/web:u1/reply", {"text": "您好"})).status == 200
+    assert (await (await holder.post(typing, {"typing": True})).json())["sent"] is True
+    assert rasa.typing == [("web:u1", "socketio", flag) for flag in (True, False, True, True)]
+    assert (await holder.post(typing, {"typing": "yes"})).status == 400
+
+
+async def test_no_typing_signal_goes_to_wechat(desk):
+    staff, store, rasa = desk
+    store.record_message("wechat:o1", "user", "转人工", time.time() - 5, event_key="w1", channel="wechat")
+    store.request_handoff("wechat:o1", "user_request", in_office_hours=True, at=time.time() - 4)
+    holder = await staff("agent1")
+    assert (await holder.post("/console/api/conversations/wechat:o1/take-over")).status == 200
+    answer = await holder.post("/console/api/conversations/wechat:o1/typing", {"typing": True})
+    assert answer.status == 200 and (await answer.json())["sent"] is False
+    assert rasa.typing == []
+
+
+def supplier_slots(demo_index, request: str, language: str) -> Dict[str, Any]:
+    """The slots the assistant leaves after answering ``request`` (actions/matching.py)."""
+    result = demo_index.find_suppliers(request, None, language)
+    return {
+        "matching_kind": "supplier",
+        "supplier_query": result.query.to_dict(),
+        "shown_suppliers": [{"number": m.number, "name": m.name, "reasons": m.reasons} for m in result.items],
+        "language": None if language == "zh" else language,
+    }
+
+
+async def test_staff_send_the_last_supplier_list_as_the_assistant_draws_it_on_each_channel(
+    platform_desk, demo_index
+):
+    staff, store, rasa = platform_desk
+    holder = await staff("agent1")
+    send = "/console/api/conversations/web:u1/match-list"
+    assert (await holder.post("/console/api/conversations/web:u1/take-over")).status == 200
+    # No list in this conversation yet: a clear refusal, nothing sent.
+    refused = await holder.post(send)
+    assert refused.status == 409 and "还没有供应商或专家匹配清单" in (await refused.json())["error"]
+
+    # An English-speaking user on Telegram: the numbered list as text, in English, marked as staff's.
+    request = "我们需要重庆的铝合金轮毂供应商"
+    rasa.trackers["web:u1"] = {"slots": supplier_slots(demo_index, request, "en"), "latest_input_channel": "telegram"}
+    mark = len(rasa.sent)
+    assert (await holder.post(send)).status == 200
+    expected = supplier_reply(demo_index.find_suppliers(request, None, "en"), "en")
+    text, payload = rasa.sent[mark:]
+    assert text["text"] == expected.text and "suppliers" in text["text"].lower()
+    assert text["metadata"]["staff_name"] == "工作人员 小王"
+    assert "buttons" not in text.get("data", {})  # the assistant is paused: nothing to press
+    assert payload["data"]["custom"] == expected.custom
+
+    # The same list for a widget user in Chinese: heading, cards, hint, as the assistant sends them.
+    rasa.trackers["web:u1"] = {"slots": supplier_slots(demo_index, request, "zh"), "latest_input_channel": "socketio"}
+    mark = len(rasa.sent)
+    assert (await holder.post(send)).status == 200
+    expected = supplier_reply(demo_index.find_suppliers(request, None, "zh"), "zh")
+    heading, cards, hint = rasa.sent[mark:]
+    assert heading["text"] == expected.heading and "重庆" in heading["text"]
+    assert cards["data"]["custom"]["items"] == expected.custom["items"]
+    assert hint["text"] == expected.hint
+    assert {"match_list"} <= {e["action"] for e in store.audit_entries(sender_id="web:u1")}
+
+    # A colleague who does not hold the conversation cannot send it.
+    colleague = await staff("agent2")
+    assert (await colleague.post(send)).status == 409
+
+
+async def test_the_transfer_list_shows_which_colleagues_are_online(desk):
+    staff, store, rasa = desk
+    first = await staff("agent1")
+
+    def online(answer: Dict[str, Any]) -> Dict[str, bool]:
+        return {c["username"]: c["online"] for c in answer["staff"]}
+
+    assert online(await (await first.get("/console/api/colleagues")).json()) == {
+        "agent1": True, "agent2": False, "boss": False
+    }
+    second = await staff("agent2")
+    await second.get("/console/api/colleagues")  # agent2's console is open
+    assert online(await (await first.get("/console/api/colleagues")).json())["agent2"] is True

@@ -249,3 +249,90 @@ def test_replicas_starting_together_create_the_console_store_once(postgres_url: 
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+
+@pytest.fixture
+def gateway_prefix(redis_url: str) -> Iterator[str]:
+    """A deployment prefix (letters and digits, as the settings require) of this test alone."""
+    prefix = f"cybotpresence{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.mark.asyncio
+async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, gateway_prefix: str, tmp_path) -> None:
+    """Two gateway replicas (production profile): a colleague whose browser is on the other
+    gateway is shown viewing the conversation and online, and gone once they leave."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.handoff.store import HandoffStore
+    from bot.web.app import create_app
+    from tests.test_console_handoff import Staff
+    from tests.test_console_security import PASSWORD, make_settings
+
+    settings = make_settings(tmp_path, profile="production", redis_key_prefix=gateway_prefix)
+    store = HandoffStore(settings.handoff_database_url)
+    store.add_staff("agent1", PASSWORD, "agent")
+    store.add_staff("agent2", PASSWORD, "agent")
+    store.record_message("web:u1", "user", "我要转人工", 1.0, event_key="u1", channel="socketio")
+    gateways = [TestClient(TestServer(create_app(settings, follow_events=False))) for _ in range(2)]
+    browsers: List[Staff] = []
+    try:
+        for gateway in gateways:
+            await gateway.start_server()
+        for gateway, username in zip(gateways, ("agent1", "agent2"), strict=True):
+            browser = Staff(gateway)
+            browsers.append(browser)
+            await browser.login(username)
+        first, second = browsers
+        conversation = "/console/api/conversations/web:u1"
+
+        # agent2's console is open on the other gateway, on no conversation yet: online.
+        await second.get("/console/api/colleagues")
+        colleagues = (await (await first.get("/console/api/colleagues")).json())["staff"]
+        assert {c["username"]: c["online"] for c in colleagues} == {"agent1": True, "agent2": True}
+
+        assert (await (await first.get(conversation)).json())["viewers"] == ["agent1"]
+        seen = await (await second.get(f"{conversation}/presence")).json()
+        assert seen["viewers"] == ["agent1", "agent2"]
+
+        await first.get(f"{conversation}/presence?leaving=1")
+        assert (await (await second.get(f"{conversation}/presence")).json())["viewers"] == ["agent2"]
+    finally:
+        for browser in browsers:
+            await browser.http.close()
+        for gateway in gateways:
+            await gateway.close()
+        store.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_colleague_without_heartbeat_drops_out_of_presence(redis_url: str, gateway_prefix: str) -> None:
+    from bot.console.desk import RedisPresence
+
+    replicas = [RedisPresence(redis_url, gateway_prefix, ttl_s=1.0) for _ in range(2)]
+    try:
+        await replicas[0].saw("web:u1", "agent1")
+        assert await replicas[1].viewers("web:u1") == ["agent1"]
+        assert await replicas[1].online() == ["agent1"]
+        await asyncio.sleep(1.3)  # the browser closed: no heartbeat within the lifetime
+        assert await replicas[1].viewers("web:u1") == []
+        assert await replicas[1].online() == []
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+@pytest.mark.asyncio
+async def test_presence_without_redis_shows_nobody_instead_of_failing(redis_url: str) -> None:
+    from bot.console.desk import RedisPresence
+
+    unreachable = RedisPresence("redis://127.0.0.1:9/0", "cybotnowhere")  # nothing listens on port 9
+    try:
+        assert await unreachable.saw("web:u1", "agent1") == []
+        assert await unreachable.online() == []
+    finally:
+        await unreachable.close()

@@ -69,6 +69,9 @@ SENDER_ID_SEPARATOR = ":"
 STAFF_FLAG_KEY = "from_staff"
 #: Metadata key holding the staff member's display name.
 STAFF_NAME_KEY = "staff_name"
+#: Route of the Rasa server that passes staff typing signals to channels
+#: (:mod:`bot.channels.typing`; loopback, behind the API token, never forwarded by the gateway).
+STAFF_TYPING_PATH = "/staff-typing"
 
 
 #: Longest user id a channel accepts; with the longest prefix the sender id stays far

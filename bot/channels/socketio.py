@@ -26,7 +26,8 @@ Protocol (client → server, all with ``session_id``): ``session_request`` →
 ``session_confirm``; ``user_uttered {message, session_id, message_id, metadata}`` →
 ack ``{ok, error?}``; ``history_request`` → ack ``{session_id, messages}``.
 Server → client: ``bot_uttered`` (:func:`widget_message`), ``user_echo`` (a message
-the same session sent from another tab), ``turn_done {message_id}``.
+the same session sent from another tab), ``turn_done {message_id}``, ``staff_typing
+{typing}`` (a staff member is writing a reply: :mod:`bot.channels.typing`).
 
 ``credentials.yml`` keys: Rasa's (``user_message_evt``, ``bot_message_evt``,
 ``session_persistence``, ``socketio_path``, ``jwt_key``, ``metadata_key``) plus
@@ -68,6 +69,7 @@ from bot.channels.common import (
 )
 from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
+from bot.channels.typing import add_staff_typing_route
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 from bot.metrics import instrumented
@@ -83,6 +85,8 @@ _CLIENT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _MAX_METADATA_CHARS = 2000
 #: How long a message id is remembered to drop re-sent messages (seconds).
 _MESSAGE_ID_LIFETIME_S = 24 * 3600
+#: Event telling the widget that staff are typing (``{"typing": true}``) or stopped.
+STAFF_TYPING_EVENT = "staff_typing"
 
 
 def bot_message_id(timestamp: Optional[float], text: Optional[str], custom: Any) -> str:
@@ -213,6 +217,14 @@ class SocketIOInput(RasaSocketIOInput):
             return None
         return SocketIOOutput(self.sio, self.bot_message_evt)
 
+    async def show_staff_typing(self, sender_id: str, typing: bool) -> bool:
+        """Tell the widget's room that staff are (``typing``) or stopped typing
+        (:mod:`bot.channels.typing`); through Redis, whichever replica holds its socket."""
+        if self.sio is None:
+            return False
+        await self.sio.emit(STAFF_TYPING_EVENT, {"typing": typing}, room=sender_id, namespace=self.namespace)
+        return True
+
     async def _history(self, sender_id: str) -> List[Dict[str, Any]]:
         agent = getattr(self._app.ctx, "agent", None) if self._app else None
         if agent is None or agent.tracker_store is None:
@@ -242,6 +254,7 @@ class SocketIOInput(RasaSocketIOInput):
         class _Blueprint(SocketBlueprint):
             def register(self, app: Sanic, options: Dict[Text, Any]) -> None:
                 channel._app = app  # the agent (tracker store) is read from app.ctx
+                add_staff_typing_route(app)
                 super().register(app, options)
 
         socketio_webhook = _Blueprint(sio, self.socketio_path, "socketio_webhook", __name__)

@@ -35,6 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -56,6 +57,7 @@ from bot.channels.common import (
 from bot.channels.payloads import payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.textual import MatchListText, channel_user_id, split_text, staff_marked
+from bot.channels.typing import StaffTypingBlueprint
 from bot.handoff.ratings import is_rating_payload
 from bot.language import CHINESE, ENGLISH, detect_language, payload_with_language
 from bot.messages import user_text
@@ -469,7 +471,7 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         self.client.set_message_handler(instrumented(on_new_message, CHANNEL_NAME))
-        telegram_webhook = Blueprint("telegram_webhook", __name__)
+        telegram_webhook = StaffTypingBlueprint("telegram_webhook", __name__)
 
         @telegram_webhook.listener("before_server_start")
         async def start_bot(_app: Any, _loop: Any) -> None:
@@ -500,3 +502,13 @@ class TelegramInput(InputChannel):
 
     def get_output_channel(self) -> Optional[OutputChannel]:
         return TelegramOutput(self.client)
+
+    async def show_staff_typing(self, sender_id: str, typing: bool) -> bool:
+        """A ``typing`` chat action while staff write (:mod:`bot.channels.typing`).
+        Telegram shows it for about five seconds, or until the next message arrives, and
+        has no way to withdraw it: a stop is not sent."""
+        if not typing:
+            return False
+        chat_id = int(channel_user_id(sender_id, CHANNEL_NAME))
+        await self.client.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+        return True

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import logging
+import math
 import time
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
@@ -17,6 +19,9 @@ from bot.console.security import PREFIX, STORE_KEY, current_staff
 from bot.handoff.desk import canned_for
 from bot.handoff.lifecycle import HandoffError
 from bot.handoff.transcripts import MAX_PAGE, ConversationFilter
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a viewer counts as present after their last heartbeat.
 PRESENCE_TTL_S = 30.0
@@ -37,26 +42,131 @@ CHANNEL_LABELS = {"socketio": "网页", "rest": "网页接口", "telegram": "Tel
 # --- presence ------------------------------------------------------------------------------
 
 
-class Presence:
-    """Who is viewing which conversation now (this gateway's browsers)."""
+class Presence(Protocol):
+    """Who is viewing which conversation now, by heartbeat (:data:`PRESENCE_TTL_S`)."""
 
-    def __init__(self) -> None:
+    async def here(self, username: str) -> None:
+        """Record a heartbeat of ``username``'s console, whatever it shows."""
+
+    async def saw(self, sender_id: str, username: str) -> List[str]:
+        """Record a heartbeat of ``username`` on ``sender_id``; returns its viewers."""
+
+    async def left(self, sender_id: str, username: str) -> List[str]:
+        """``username`` moved away from ``sender_id``; returns the remaining viewers."""
+
+    async def viewers(self, sender_id: str) -> List[str]:
+        """Staff whose heartbeat on ``sender_id`` is recent, sorted."""
+
+    async def online(self) -> List[str]:
+        """Staff whose console sent a heartbeat recently, sorted."""
+
+
+class MemoryPresence:
+    """:class:`Presence` of this gateway's browsers only (embedded profile: one gateway)."""
+
+    def __init__(self, ttl_s: float = PRESENCE_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._seen: Dict[str, Dict[str, float]] = {}
+        self._team: Dict[str, float] = {}
+        self._ttl_s = ttl_s
+        self._clock = clock
 
-    def saw(self, sender_id: str, username: str, now: Optional[float] = None) -> List[str]:
-        """Record a heartbeat; returns the current viewers."""
-        self._seen.setdefault(sender_id, {})[username] = now or time.monotonic()
-        return self.viewers(sender_id, now)
+    async def here(self, username: str) -> None:
+        self._team[username] = self._clock()
 
-    def left(self, sender_id: str, username: str) -> None:
+    async def saw(self, sender_id: str, username: str) -> List[str]:
+        await self.here(username)
+        self._seen.setdefault(sender_id, {})[username] = self._clock()
+        return await self.viewers(sender_id)
+
+    async def left(self, sender_id: str, username: str) -> List[str]:
         self._seen.get(sender_id, {}).pop(username, None)
+        return await self.viewers(sender_id)
 
-    def viewers(self, sender_id: str, now: Optional[float] = None) -> List[str]:
-        now = now or time.monotonic()
+    async def viewers(self, sender_id: str) -> List[str]:
+        oldest = self._clock() - self._ttl_s
         seen = self._seen.get(sender_id, {})
-        for name in [n for n, at in seen.items() if now - at > PRESENCE_TTL_S]:
+        for name in [n for n, at in seen.items() if at < oldest]:
             del seen[name]
+        if not seen:
+            self._seen.pop(sender_id, None)
         return sorted(seen)
+
+    async def online(self) -> List[str]:
+        oldest = self._clock() - self._ttl_s
+        for name in [n for n, at in self._team.items() if at < oldest]:
+            del self._team[name]
+        for sender_id in list(self._seen):  # forget conversations nobody views any more
+            await self.viewers(sender_id)
+        return sorted(self._team)
+
+
+class RedisPresence:
+    """:class:`Presence` in Redis, the same on every gateway (production profile).
+
+    One sorted set per conversation (viewer → time of the last heartbeat) and one for
+    the whole team (staff member → last heartbeat of their console); entries older than the
+    lifetime are dropped on each read, and a set nobody refreshes expires with them.
+    Times are wall-clock seconds, so the gateways' clocks must agree (NTP)."""
+
+    def __init__(self, url: str, prefix: str, ttl_s: float = PRESENCE_TTL_S) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._prefix = f"{prefix}:console-presence"
+        self._ttl_s = ttl_s
+
+    def _conversation_key(self, sender_id: str) -> str:
+        return f"{self._prefix}:conversation:{sender_id}"
+
+    @property
+    def _team_key(self) -> str:
+        return f"{self._prefix}:team"
+
+    async def _fresh(self, key: str, seen: Optional[str] = None, gone: Optional[str] = None) -> List[str]:
+        """Members of ``key`` seen within the lifetime, after recording ``seen`` now and
+        removing ``gone``. Redis away: nobody is shown (the console works on without it)."""
+        from redis.exceptions import RedisError
+
+        now = time.time()
+        pipe = self._redis.pipeline(transaction=True)
+        if seen is not None:
+            pipe.zadd(key, {seen: now})
+            pipe.expire(key, max(1, math.ceil(self._ttl_s)))
+        if gone is not None:
+            pipe.zrem(key, gone)
+        pipe.zremrangebyscore(key, "-inf", now - self._ttl_s)
+        pipe.zrange(key, 0, -1)
+        try:
+            return sorted((await pipe.execute())[-1])
+        except RedisError as error:
+            logger.warning("staff presence unavailable: %s", error)
+            return []
+
+    async def here(self, username: str) -> None:
+        await self._fresh(self._team_key, username)
+
+    async def saw(self, sender_id: str, username: str) -> List[str]:
+        await self.here(username)
+        return await self._fresh(self._conversation_key(sender_id), username)
+
+    async def left(self, sender_id: str, username: str) -> List[str]:
+        return await self._fresh(self._conversation_key(sender_id), gone=username)
+
+    async def viewers(self, sender_id: str) -> List[str]:
+        return await self._fresh(self._conversation_key(sender_id))
+
+    async def online(self) -> List[str]:
+        return await self._fresh(self._team_key)
+
+    async def close(self) -> None:
+        await self._redis.close()
+
+
+def presence_for(settings: Settings) -> Presence:
+    """Presence in Redis on the production profile (several gateways), else in memory."""
+    if settings.shares_state:
+        return RedisPresence(settings.redis_url, settings.redis_key_prefix)
+    return MemoryPresence()
 
 
 PRESENCE_KEY = web.AppKey("console_presence", Presence)
@@ -69,9 +179,8 @@ async def presence(request: web.Request) -> web.Response:
     sender_id = request.match_info["sender_id"]
     registry = request.app[PRESENCE_KEY]
     if request.query.get("leaving") == "1":
-        registry.left(sender_id, member.username)
-        return json_reply({"viewers": registry.viewers(sender_id)})
-    return json_reply({"viewers": registry.saw(sender_id, member.username)})
+        return json_reply({"viewers": await registry.left(sender_id, member.username)})
+    return json_reply({"viewers": await registry.saw(sender_id, member.username)})
 
 
 # --- canned responses ------------------------------------------------------------------------
@@ -244,10 +353,12 @@ async def export_list(request: web.Request) -> web.Response:
 
 
 def add_desk_routes(app: web.Application, knowledge_base_path: Any = None) -> None:
-    """Register canned responses, labels, presence, the list export and policy entries."""
+    """Register canned responses, labels, presence, the list export and policy entries
+    (presence in memory unless :func:`bot.console.setup_console` was given a shared one)."""
     api = f"{PREFIX}/api"
     conv = f"{api}/conversations/{{sender_id}}"
-    app[PRESENCE_KEY] = Presence()
+    if PRESENCE_KEY not in app:
+        app[PRESENCE_KEY] = MemoryPresence()
     if knowledge_base_path is None:
         from bot.settings import get_settings
 
@@ -297,4 +408,7 @@ async def policy_entries(request: web.Request) -> web.Response:
     return json_reply({"entries": await asyncio.to_thread(request.app[POLICY_KEY].search, query)})
 
 
-__all__ = ["add_desk_routes", "PRESENCE_KEY", "POLICY_KEY", "Presence", "PolicyEntries", "spreadsheet_safe"]
+__all__ = [
+    "add_desk_routes", "PRESENCE_KEY", "POLICY_KEY", "Presence", "MemoryPresence", "RedisPresence", "presence_for",
+    "PolicyEntries", "spreadsheet_safe",
+]

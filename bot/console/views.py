@@ -25,6 +25,7 @@ from aiohttp import web
 from bot.channels.common import has_lone_surrogates, staff_reply_event, without_control_characters
 from bot.console.admin import add_admin_routes
 from bot.console.desk import PRESENCE_KEY, add_desk_routes, conversation_filter, staff_timezone
+from bot.console.matchlist import NoMatchList, asked_for_matches, last_list_kind, last_list_reply, match_list_events
 from bot.console.replies import error_reply, json_object, json_reply
 from bot.console.security import (
     BACKGROUND_HEADER,
@@ -48,6 +49,7 @@ from bot.handoff.store import STATUSES, HandoffError, HandoffStore
 from bot.handoff.summary import summarise
 from bot.handoff.transcripts import DEFAULT_PAGE, MAX_PAGE, masked_conversation
 from bot.messages import user_text
+from bot.shared_state import KeyValueState
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,19 @@ HUB_KEY = web.AppKey("console_hub", LiveHub)
 RASA_KEY = web.AppKey("console_rasa", RasaClient)
 INGESTOR_KEY = web.AppKey("console_ingestor", Ingestor)
 TASKS_KEY = web.AppKey("console_tasks", TaskBoard)
+#: State the gateways share (Redis on the production profile): the typing throttle.
+SHARED_STATE_KEY = web.AppKey("console_shared_state", KeyValueState)
+
+#: Least seconds between two typing signals to one conversation: the widget shows one
+#: for a few seconds and Telegram's chat action lasts about five, so one per three
+#: seconds keeps the signal on while staff type, without a call per keystroke.
+TYPING_SIGNAL_INTERVAL_S = 3.0
+#: Channels that show staff typing (:mod:`bot.channels.typing`). WeChat users get nothing:
+#: an Official Account's only typing signal, the customer-service API's
+#: ``message/custom/typing``, is accepted only within 30 seconds of a message exchanged
+#: with the user and lasts 15 seconds at a time; it is not used here.
+TYPING_CHANNELS = frozenset({"socketio", "telegram"})
+_TYPING_NAMESPACE = "console-staff-typing"
 
 
 
@@ -179,7 +194,8 @@ async def conversation_detail(request: web.Request) -> web.Response:
                 transcript, history[-1] if history else None, json.loads(conversation["slots"] or "{}")
             ),
             "labels": await asyncio.to_thread(store.labels_of, sender_id),
-            "viewers": request.app[PRESENCE_KEY].saw(sender_id, member.username),
+            "viewers": await request.app[PRESENCE_KEY].saw(sender_id, member.username),
+            "match_list": asked_for_matches(transcript),
             "messages": transcript,
             "handoffs": history,
             "now": time.time(),
@@ -238,7 +254,72 @@ async def reply(request: web.Request) -> web.Response:
     except RasaApiError as error:
         return _rasa_failed(error)
     await asyncio.to_thread(store.audit, member.username, "reply", sender_id, text)
+    # The reply ends the typing signal on the user's side; the next keystroke starts a new one.
+    try:
+        await request.app[SHARED_STATE_KEY].delete(_TYPING_NAMESPACE, sender_id)
+    except Exception:  # the reply is delivered: a throttle that lingers 3 s is no error for staff
+        logger.warning("could not reset the typing throttle of %s", sender_id, exc_info=True)
     return json_reply({"ok": True})
+
+
+async def staff_typing(request: web.Request) -> web.Response:
+    """The staff member holding the conversation is typing a reply (``{"typing": true}``)
+    or stopped (``false``): tell the user on their channel, at most one start per
+    :data:`TYPING_SIGNAL_INTERVAL_S` per conversation. Answers ``{"sent": bool}``; a
+    channel that cannot show it or a Rasa that did not answer is no error for staff."""
+    member = current_staff(request)
+    sender_id = request.match_info["sender_id"]
+    typing = (await json_object(request)).get("typing")
+    if not isinstance(typing, bool):
+        return error_reply("typing 必须是 true 或 false。", 400)
+    try:
+        conversation = await asyncio.to_thread(_store(request).check_action, sender_id, Action.REPLY, member)
+    except HandoffError as error:
+        return _conflict(error)
+    channel = conversation.get("channel")
+    if channel not in TYPING_CHANNELS:
+        return json_reply({"sent": False})
+    throttle = request.app[SHARED_STATE_KEY]
+    if not typing:
+        await throttle.delete(_TYPING_NAMESPACE, sender_id)
+    elif not await throttle.claim(_TYPING_NAMESPACE, sender_id, TYPING_SIGNAL_INTERVAL_S):
+        return json_reply({"sent": False})  # the user was told a moment ago
+    try:
+        shown = await request.app[RASA_KEY].staff_typing(sender_id, str(channel), typing)
+    except RasaApiError as error:
+        logger.warning("typing signal for %s not delivered: %s", sender_id, error)
+        shown = False
+    return json_reply({"sent": shown})
+
+
+async def send_match_list(request: web.Request) -> web.Response:
+    """Send the user the assistant's last supplier or expert list (one click), on their
+    channel and in their language (:mod:`bot.console.matchlist`)."""
+    member = current_staff(request)
+    sender_id = request.match_info["sender_id"]
+    store = _store(request)
+    try:
+        await asyncio.to_thread(store.check_action, sender_id, Action.REPLY, member)
+    except HandoffError as error:
+        return _conflict(error)
+    rasa = request.app[RASA_KEY]
+    try:
+        tracker = await rasa.tracker(sender_id)
+    except RasaApiError as error:
+        return _rasa_failed(error)
+    slots = tracker.get("slots") or {}
+    try:
+        kind = last_list_kind(slots)
+        matches = await asyncio.to_thread(last_list_reply, slots, request.app[TASKS_KEY].platform_url)
+    except NoMatchList as error:
+        return error_reply(str(error), 409)
+    events = match_list_events(matches, tracker.get("latest_input_channel"), member.public_name)
+    try:
+        await rasa.append_events(sender_id, events, deliver=True)
+    except RasaApiError as error:
+        return _rasa_failed(error)
+    await asyncio.to_thread(store.audit, member.username, "match_list", sender_id, kind)
+    return json_reply({"ok": True, "kind": kind})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -284,10 +365,14 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 async def colleagues(request: web.Request) -> web.Response:
-    """Who a conversation can be transferred to: active staff with their teams and load."""
+    """Who a conversation can be transferred to: active staff with their teams, load and
+    whether they are online (a console heartbeat within the presence lifetime)."""
     store = _store(request)
     members = await asyncio.to_thread(store.list_staff)
     held = await asyncio.to_thread(lambda: {m.username: store.held_count(m.username) for m in members})
+    presence = request.app[PRESENCE_KEY]
+    await presence.here(current_staff(request).username)  # the console asks every 20 s: its heartbeat
+    online = set(await presence.online())
     return json_reply(
         {
             "staff": [
@@ -297,6 +382,7 @@ async def colleagues(request: web.Request) -> web.Response:
                     "role": m.role,
                     "teams": list(m.teams),
                     "holding": held[m.username],
+                    "online": m.username in online,
                 }
                 for m in members
             ],
@@ -552,6 +638,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(conv, conversation_detail)
     app.router.add_post(f"{conv}/take-over", take_over)
     app.router.add_post(f"{conv}/reply", reply)
+    app.router.add_post(f"{conv}/match-list", send_match_list)
+    app.router.add_post(f"{conv}/typing", staff_typing)
     app.router.add_post(f"{conv}/transfer", transfer)
     app.router.add_get(f"{api}/colleagues", colleagues)
     app.router.add_post(f"{conv}/notes", add_note)
@@ -569,4 +657,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(f"{api}/audit", audit_entries)
 
 
-__all__ = ["add_routes", "HUB_KEY", "RASA_KEY", "INGESTOR_KEY", "TASKS_KEY"]
+__all__ = ["add_routes", "HUB_KEY", "RASA_KEY", "INGESTOR_KEY", "TASKS_KEY", "SHARED_STATE_KEY"]

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.channels.common import STAFF_FLAG_KEY, staff_reply_event
+from bot.channels.common import STAFF_FLAG_KEY, STAFF_TYPING_PATH, staff_reply_event
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,14 @@ class RasaClient:
         await self.append_events(
             sender_id, [{"event": "bot", "text": text, "metadata": {"handoff_notice": True}}], deliver=True
         )
+
+    async def staff_typing(self, sender_id: str, channel: str, typing: bool) -> bool:
+        """Show the user on ``channel`` that staff are (``typing``) or stopped typing
+        (:mod:`bot.channels.typing`); True when the channel showed it."""
+        answer = await self._request(
+            "POST", STAFF_TYPING_PATH, body={"sender_id": sender_id, "channel": channel, "typing": typing}
+        )
+        return bool(isinstance(answer, dict) and answer.get("shown"))
 
     async def pause(self, sender_id: str) -> None:
         """Stop the assistant from answering this conversation."""

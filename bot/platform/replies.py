@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from bot.language import ENGLISH
 from bot.messages import DEFAULT_LANGUAGE, join_clauses, join_list, user_text
@@ -38,7 +38,7 @@ class Reply:
     A match list also has a ``heading`` (the count and the criteria, shown back in
     one line), its compact numbered ``lines`` and a closing ``hint``: channels
     with cards show heading, cards, hint; others the numbered text (see
-    :func:`actions.matching.send`)."""
+    :func:`reply_messages`)."""
 
     text: str
     buttons: List[Dict[str, str]] = field(default_factory=list)
@@ -46,6 +46,27 @@ class Reply:
     heading: str = ""
     lines: List[str] = field(default_factory=list)
     hint: str = ""
+
+
+#: Input channels that draw match lists as cards (the web widget).
+CARD_CHANNELS = frozenset({"socketio"})
+
+
+def reply_messages(reply: Reply, channel: Optional[str]) -> List[Dict[str, Any]]:
+    """The bot messages (``text``, ``buttons``, ``custom``) that present ``reply`` on
+    ``channel``, in order. The widget: the heading, the cards, then the hint with the
+    buttons (under the cards, in view). Other channels: the compact numbered list as
+    text with the buttons, and the payload after it for API clients (text channels drop
+    a payload that follows its own text: bot/channels/textual.py)."""
+    if channel in CARD_CHANNELS and reply.custom is not None:
+        messages: List[Dict[str, Any]] = [{"text": reply.heading}, {"custom": reply.custom}]
+        if reply.hint or reply.buttons:
+            messages.append({"text": reply.hint or None, "buttons": reply.buttons or None})
+        return messages
+    messages = [{"text": reply.text, "buttons": reply.buttons or None}]
+    if reply.custom is not None:
+        messages.append({"custom": reply.custom})
+    return messages
 
 
 def intent_button(title: str, intent: str, **entities: str) -> Dict[str, str]:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from bot.console import ConsoleConfig, setup_console
+from bot.console.desk import RedisPresence, presence_for
 from bot.console.tasks import TaskBoard
 from bot.handoff.doorbell import SOCKET_NAME
 from bot.handoff.events import TrackerEventFeed, feed_for, follow
@@ -34,6 +35,7 @@ from bot.handoff.store import HandoffStore, LoginPolicy
 from bot.messages import user_text
 from bot.metrics import FeedObserver
 from bot.settings import Settings
+from bot.shared_state import RedisState, channel_state
 from bot.web.health import Readiness, healthz, readyz_handler
 from bot.widget import routes as widget_routes
 
@@ -238,6 +240,8 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     )
     rasa = RasaClient(settings.rasa_url, settings.rasa_api_token())
     ingestor = Ingestor(store, hub, rasa)
+    presence = presence_for(settings)
+    shared_state = channel_state(settings)
     setup_console(
         app,
         store=store,
@@ -253,6 +257,8 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
             sla_waiting_s=settings.console_sla_waiting_seconds,
         ),
         tasks=TaskBoard(store, settings.platform_database_url),
+        presence=presence,
+        shared_state=shared_state,
     )
     app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
     for prefix in PROXIED_PREFIXES:
@@ -293,6 +299,10 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         readiness.dispose()
         await app[HTTP_KEY].close()
         await rasa.close()
+        if isinstance(presence, RedisPresence):
+            await presence.close()
+        if isinstance(shared_state, RedisState):
+            await shared_state.close()
         store.dispose()
 
     app.cleanup_ctx.append(lifecycle)

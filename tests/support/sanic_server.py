@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import uuid
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator, Sequence
 
 from sanic import Blueprint, Sanic
 
@@ -17,14 +17,18 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(*blueprints: Blueprint, url_prefix: str = "") -> AsyncIterator[str]:
-    """Serve ``blueprints`` on a free port, running their start/stop listeners; yield the URL."""
+async def serving(
+    *blueprints: Blueprint, url_prefix: str = "", input_channels: Sequence[Any] = ()
+) -> AsyncIterator[str]:
+    """Serve ``blueprints`` on a free port, running their start/stop listeners; yield the URL.
+    ``input_channels`` are listed on the app as Rasa lists its channels."""
     # Sanic's start-up "touch-up" rewrites its request handler in place; only in test
     # mode does it keep the original, so that a second app in one process can start.
     Sanic.test_mode = True
     app = Sanic(f"test_{uuid.uuid4().hex}")
     for blueprint in blueprints:
         app.blueprint(blueprint, url_prefix=url_prefix or None)
+    app.ctx.input_channels = list(input_channels)
     port = free_port()
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False

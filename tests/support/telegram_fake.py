@@ -135,6 +135,11 @@ class TelegramTestUser:
                 )
             await asyncio.sleep(0.05)
 
+    async def chat_actions(self) -> List[str]:
+        """The chat actions (``typing`` …) the bot sent to this chat so far, oldest first."""
+        result = await self._post("/chatActions", {"token": self.token, "chatId": self.chat_id})
+        return [entry["action"] for entry in result]
+
     async def nothing_more(self, wait: float = 1.0) -> List[Dict[str, Any]]:
         """Wait ``wait`` seconds and return whatever the bot sent meanwhile (should be [])."""
         await asyncio.sleep(wait)

@@ -38,6 +38,22 @@ TelegramServer.formatUpdate = function formatUpdateWithChatInstance(update) {
   return formatted;
 };
 
+// sendChatAction is not in the package: answer it as the Bot API does (true) and keep
+// each action, which the simulated user reads with POST /chatActions {token, chatId}.
+const chatActions = [];
+const { unknownMethod } = require('telegram-test-api/lib/routes/bot/unknownMethod');
+routes.splice(routes.indexOf(unknownMethod), 0, (app) => {
+  app.all('/bot:token/sendChatAction', (req, res) => {
+    const { chat_id: chatId, action } = req.body;
+    chatActions.push({ token: req.params.token, chatId: String(chatId), action });
+    res.sendResult({ ok: true, result: true });
+  });
+  app.post('/chatActions', (req, res) => {
+    const { token, chatId } = req.body;
+    res.sendResult({ ok: true, result: chatActions.filter((a) => a.token === token && a.chatId === String(chatId)) });
+  });
+});
+
 const port = Number(process.argv[2]);
 const server = new TelegramServer({ port, host: '127.0.0.1', storeTimeout: 600 });
 

@@ -305,6 +305,9 @@ function renderDetail(data) {
   byId("close-conversation").hidden = !allowed.has("close");
   byId("reply-text").disabled = !mine;
   byId("reply-send").disabled = !mine;
+  // The user asked the assistant for suppliers or experts: their last list, in one click.
+  byId("send-match-list").hidden = !(mine && data.match_list);
+  if (!mine) stopTyping(false);
   byId("reply-text").placeholder = mine ? "" : c.assigned_to && c.status === "staff" ? `${c.assigned_to} 正在接待该对话` : "接管对话后才能回复";
   const base = `${API}/conversations/${encodeURIComponent(c.sender_id)}/export`;
   byId("export-json").href = `${base}?format=json`;
@@ -388,7 +391,7 @@ function renderTransferTargets(c, allowed) {
     for (const s of state.colleagues.staff) {
       if (s.username === c.assigned_to || s.username === state.me.username) continue;
       const name = s.display_name ? `${s.username}（${s.display_name}）` : s.username;
-      options.push(el("option", { value: `to:${s.username}` }, `${name} · 接待中 ${s.holding}`));
+      options.push(el("option", { value: `to:${s.username}` }, `${name} · ${s.online ? "在线" : "离线"} · 接待中 ${s.holding}`));
     }
   }
   for (const team of state.colleagues.teams) options.push(el("option", { value: `team:${team}` }, `${team}组（排队）`));
@@ -450,6 +453,43 @@ function showCannedMenu() {
   menu.hidden = found.length === 0;
 }
 
+// --- typing signal to the user -------------------------------------------------------------
+// While the holder types a reply the user sees "staff is typing": at most one signal per
+// TYPING_SIGNAL_MS (the server throttles too), a stop after TYPING_IDLE_MS without a
+// keystroke or when the box is emptied; the reply itself ends it on the user's side.
+const TYPING_SIGNAL_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const typing = { senderId: null, signalledAt: 0, idleTimer: null };
+
+function sendTypingSignal(senderId, active) {
+  api(`/conversations/${encodeURIComponent(senderId)}/typing`, { method: "POST", body: { typing: active }, background: true }).catch(() => null);
+}
+
+function stopTyping(tellUser) {
+  clearTimeout(typing.idleTimer);
+  if (typing.senderId && tellUser) sendTypingSignal(typing.senderId, false);
+  typing.senderId = null;
+  typing.signalledAt = 0;
+}
+
+function onReplyTyped() {
+  const box = byId("reply-text");
+  if (box.disabled || !state.selected) return;
+  if (!box.value.trim() || box.value.startsWith("/")) {  // emptied, or choosing a canned reply
+    stopTyping(true);
+    return;
+  }
+  if (typing.senderId !== state.selected) stopTyping(true);
+  const now = Date.now();
+  if (now - typing.signalledAt >= TYPING_SIGNAL_MS) {
+    typing.senderId = state.selected;
+    typing.signalledAt = now;
+    sendTypingSignal(state.selected, true);
+  }
+  clearTimeout(typing.idleTimer);
+  typing.idleTimer = setTimeout(() => stopTyping(true), TYPING_IDLE_MS);
+}
+
 async function heartbeat() {
   if (!state.selected || document.hidden) return;
   const data = await api(`/conversations/${encodeURIComponent(state.selected)}/presence`, { background: true }).catch(() => null);
@@ -469,6 +509,7 @@ async function selectConversation(senderId) {
     saveDrafts();
     for (const id of DRAFT_FIELDS) byId(id).value = "";
     api(`/conversations/${encodeURIComponent(state.selected)}/presence?leaving=1`, { background: true }).catch(() => null);
+    stopTyping(true);
   }
   state.selected = senderId;
   if (decodeURIComponent(window.location.hash.slice(1)) !== senderId) {
@@ -538,6 +579,16 @@ async function conversationsPage() {
     }
   });
   byId("reply-text").addEventListener("input", showCannedMenu);
+  byId("reply-text").addEventListener("input", onReplyTyped);
+  byId("send-match-list").addEventListener("click", async () => {
+    const button = byId("send-match-list");
+    button.disabled = true;
+    try {
+      await conversationAction("match-list");
+    } finally {
+      button.disabled = false;
+    }
+  });
   byId("knowledge-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = await api(`/knowledge?q=${encodeURIComponent(byId("knowledge-q").value.trim())}`).catch((error) => {
@@ -577,6 +628,9 @@ async function conversationsPage() {
   });
   await loadColleagues().catch(() => null);
   setInterval(() => heartbeat(), 10000);
+  // Who is online (for the transfer list) follows colleagues logging in and out; asking
+  // is this console's own heartbeat (within the server's 30 s presence lifetime).
+  setInterval(() => loadColleagues().catch(() => null), 20000);
   byId("page-prev").addEventListener("click", () => {
     state.offset = Math.max(0, (state.offset || 0) - PAGE_SIZE);
     loadConversations().catch((error) => showError("action-error", error));
@@ -597,7 +651,9 @@ async function conversationsPage() {
   byId("reply-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = byId("reply-text").value.trim();
-    if (text && (await conversationAction("reply", { text }))) {
+    if (!text) return;
+    stopTyping(false);  // the reply arriving ends the signal on the user's side
+    if (await conversationAction("reply", { text })) {
       byId("reply-text").value = "";
       clearDraft("reply-text");
     }

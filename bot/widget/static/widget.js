@@ -41,6 +41,7 @@
       staffBadge: "人工客服",
       notice: "系统提示",
       typing: "助手正在输入…",
+      staffTyping: "工作人员正在输入…",
       connecting: "正在连接…",
       online: "在线",
       reconnecting: "连接中断，正在重新连接…（消息会在恢复后自动发送）",
@@ -82,6 +83,7 @@
       staffBadge: "Staff",
       notice: "Notice",
       typing: "The assistant is typing…",
+      staffTyping: "Staff is typing…",
       connecting: "Connecting…",
       online: "Online",
       reconnecting: "Connection lost, reconnecting… (messages are sent once it is back)",
@@ -110,6 +112,9 @@
   var HISTORY_LIMIT = 200;
   var ACK_TIMEOUT_MS = 15000;
   var TYPING_TIMEOUT_MS = 60000;
+  // The console renews "staff typing" every 3 s while a person types and says when they
+  // stop; should that last word be lost (console closed), the line goes after this long.
+  var STAFF_TYPING_SHOWN_MS = 6000;
 
   // ---------------------------------------------------------------- configuration
 
@@ -182,6 +187,7 @@
     outbox: load(localStorage, "outbox", []), // sent but not yet acknowledged
     open: load(sessionStorage, "open", config.open),
     awaitingTurns: {}, // message id -> timer, while the assistant is answering
+    staffTyping: null, // timer while a staff member is typing a reply
     unread: 0,
     connected: false,
     historySynced: false
@@ -545,8 +551,18 @@
 
   function updateTyping() {
     var waiting = Object.keys(state.awaitingTurns).length > 0;
-    typing.hidden = !waiting || !state.connected; // offline, nobody is typing
-    if (waiting) scrollToEnd();
+    var staff = state.staffTyping !== null && !waiting;
+    typingText.textContent = staff ? t.staffTyping : t.typing;
+    typing.setAttribute("data-who", staff ? "staff" : "assistant");
+    typing.hidden = !(waiting || staff) || !state.connected; // offline, nobody is typing
+    if (!typing.hidden) scrollToEnd();
+  }
+
+  /** A staff member started (``active``) or stopped typing a reply. */
+  function staffTyping(active) {
+    clearTimeout(state.staffTyping);
+    state.staffTyping = active ? setTimeout(function () { staffTyping(false); }, STAFF_TYPING_SHOWN_MS) : null;
+    updateTyping();
   }
 
   function awaitTurn(id) {
@@ -589,7 +605,7 @@
       welcome.textContent = "";
       welcome.appendChild(richText(t.welcome));
     }
-    typingText.textContent = t.typing;
+    updateTyping();
     inputLabel.textContent = t.inputLabel;
     input.setAttribute("placeholder", t.placeholder);
     hint.textContent = t.hint;
@@ -656,6 +672,7 @@
       finishTurn(message.rejected_message_id);
     }
     if (!message.id) message.id = "m-" + newMessageId();
+    if (message.role === "staff") staffTyping(false); // what they typed has arrived
     addMessage(message);
   }
 
@@ -695,6 +712,7 @@
     socket.on("bot_uttered", onServerMessage);
     socket.on("user_echo", function (message) { addMessage(message); });
     socket.on("turn_done", function (done) { if (done) finishTurn(done.message_id); });
+    socket.on("staff_typing", function (signal) { staffTyping(Boolean(signal && signal.typing)); });
     socket.on("disconnect", function () {
       state.connected = false;
       setStatus(t.reconnecting, false);
