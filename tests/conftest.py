@@ -130,6 +130,49 @@ def assistant(
     stack.stop()
 
 
+#: Staff are always on duty in the shared stacks (office hours have their own tests).
+ROUND_THE_CLOCK = {"HANDOFF_OFFICE_HOURS": "mon-sun 00:00-24:00"}
+
+
+def delete_rabbitmq_queue(url: str, queue: str) -> None:
+    """Remove a test's own RabbitMQ queue."""
+    import asyncio
+
+    import aio_pika
+
+    async def delete() -> None:
+        connection = await aio_pika.connect_robust(url)
+        channel = await connection.channel()
+        await channel.queue_delete(queue)
+        await connection.close()
+
+    asyncio.run(delete())
+
+
+@pytest.fixture(scope="session")
+def production_assistant(
+    trained_model: Path, platform_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The running assistant on the production profile (PostgreSQL tracker store, Redis lock
+    store, RabbitMQ broker on this machine) shared by the session, on a RabbitMQ queue of its
+    own. Tests that kill or break its processes start their own with ``start_stack``."""
+    import uuid
+
+    rabbit_url = services.require_rabbitmq()
+    services.require_postgres()
+    services.require_redis()
+    queue = f"cybot_test_events_{uuid.uuid4().hex[:10]}"
+    env = {**ROUND_THE_CLOCK, "RABBITMQ_QUEUE": queue, "EVENT_BROKER_QUEUE": queue, "REDIS_DB": "3"}
+    config = _stack_config(tmp_path_factory.mktemp("var-production"), platform_template,
+                           profile="production", env=env)
+    stack = Stack(config).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        delete_rabbitmq_queue(rabbit_url, queue)
+
+
 @pytest.fixture
 def start_stack(
     trained_model: Path, platform_template: Path, tmp_path: Path

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -22,8 +21,7 @@ from bot.handoff.ingest import WAITING_NOTICE
 from bot.handoff.store import HandoffStore
 from bot.launcher import Stack
 from bot.messages import user_text
-from tests.conftest import _stack_config
-from tests.services import require_postgres, require_rabbitmq
+from tests.conftest import ROUND_THE_CLOCK, _stack_config
 from tests.support.company_client import CompanyClient
 from tests.test_widget_browser import (
     REPLY_TIMEOUT_MS,
@@ -39,39 +37,18 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STAFF, STAFF_PASSWORD = "alice", "staff password 123"
 #: What users see instead of the login name.
 STAFF_DISPLAY_NAME = "小王"
-#: Staff are always on duty in these tests (office hours have their own tests).
-ROUND_THE_CLOCK = {"HANDOFF_OFFICE_HOURS": "mon-sun 00:00-24:00"}
-
-
-def _delete_queue(url: str, queue: str) -> None:
-    import asyncio
-
-    import aio_pika
-
-    async def delete() -> None:
-        connection = await aio_pika.connect_robust(url)
-        channel = await connection.channel()
-        await channel.queue_delete(queue)
-        await connection.close()
-
-    asyncio.run(delete())
-
-
 @pytest.fixture(scope="module")
 def stack(request, trained_model, platform_template, tmp_path_factory) -> Iterator[Stack]:
-    """A stack of its own per profile (parametrised indirectly: "embedded" follows
-    the SQL event broker, "production" RabbitMQ), with a supervisor account."""
-    env = dict(ROUND_THE_CLOCK)
-    queue = None
+    """The stack per profile (parametrised indirectly): "embedded" a stack of its own
+    following the SQL event broker, "production" the session's production stack following
+    RabbitMQ; each with a supervisor account."""
     if request.param == "production":
-        rabbit_url = require_rabbitmq()
-        require_postgres()
-        queue = f"handoff_browser_{uuid.uuid4().hex[:10]}"  # ours alone
-        env.update({"RABBITMQ_QUEUE": queue, "EVENT_BROKER_QUEUE": queue})
-    config = _stack_config(
-        tmp_path_factory.mktemp(f"var-{request.param}"), platform_template, profile=request.param, env=env
-    )
-    running = Stack(config).start()
+        running = request.getfixturevalue("production_assistant")
+        stop_after = False
+    else:
+        config = _stack_config(tmp_path_factory.mktemp(f"var-{request.param}"), platform_template,
+                               profile=request.param, env=dict(ROUND_THE_CLOCK))
+        running, stop_after = Stack(config).start(), True
     try:
         created = subprocess.run(
             [
@@ -87,9 +64,8 @@ def stack(request, trained_model, platform_template, tmp_path_factory) -> Iterat
         assert "created supervisor alice" in created.stdout
         yield running
     finally:
-        running.stop()
-        if queue:
-            _delete_queue(rabbit_url, queue)
+        if stop_after:
+            running.stop()
 
 
 @pytest.fixture
@@ -346,14 +322,14 @@ def test_the_company_sees_staff_typing_and_gets_the_supplier_list_in_one_click(s
         indicator = widget.locator(".cyw-typing")
         expect(indicator).to_be_hidden()
         page.locator("#reply-text").press_sequentially("您好，我把刚才", delay=60)
-        expect(indicator).to_be_visible(timeout=5_000)
+        expect(indicator).to_be_visible(timeout=15_000)  # the signal crosses gateway and Rasa server
         expect(indicator).to_have_text("工作人员正在输入…")
         shot(widget, stack, "09-widget-staff-typing")
         expect(indicator).to_be_hidden(timeout=10_000)  # a pause of a few seconds ends it
 
         # Typing again, then sending: the reply replaces the indicator at once.
         page.locator("#reply-text").press_sequentially("的供应商清单发给您", delay=60)
-        expect(indicator).to_be_visible(timeout=5_000)
+        expect(indicator).to_be_visible(timeout=15_000)  # the signal crosses gateway and Rasa server
         page.click("#reply-send")
         expect(messages(widget, "staff").filter(has_text="的供应商清单发给您")).to_be_visible(timeout=30_000)
         expect(indicator).to_be_hidden(timeout=1_000)

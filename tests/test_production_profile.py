@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 import sqlalchemy as sa
 
 from tests.helpers import send_rest
 
 
-@pytest.mark.usefixtures("redis_url", "rabbitmq_url")
-def test_conversation_is_stored_in_postgresql_under_the_production_profile(start_stack, postgres_url):
-    run_id = uuid.uuid4().hex[:8]
-    stack = start_stack(
-        profile="production",
-        env={"RABBITMQ_QUEUE": f"cybot_test_events_{run_id}", "REDIS_DB": "3"},
-    )
-    sender = f"prod-profile-{run_id}"
+def test_conversation_is_stored_in_postgresql_under_the_production_profile(production_assistant, postgres_url):
+    sender = f"prod-profile-{uuid.uuid4().hex[:8]}"
 
-    replies = send_rest(stack, sender, "双城经济圈发展基金规模多大")
+    replies = send_rest(production_assistant, sender, "双城经济圈发展基金规模多大")
     assert "300亿元" in "\n".join(m.get("text") or "" for m in replies)
 
     engine = sa.create_engine(postgres_url)

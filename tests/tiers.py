@@ -37,6 +37,7 @@ FIXTURE_TIERS = {
     "platform_template": STACK,  # imports the demo export through the CLI
     "assistant": STACK,
     "start_stack": STACK,
+    "production_assistant": SERVICES,
     "browser": BROWSER,
     "postgres_url": SERVICES,
     "redis_url": SERVICES,
