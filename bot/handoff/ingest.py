@@ -199,7 +199,24 @@ class Ingestor:
         self, events: List[Dict[str, Any]]
     ) -> Tuple[Dict[str, bool], List[Dict[str, Any]], List[str], List[Tuple[Dict[str, Any], str]]]:
         """Store ``events``; return whether each changed conversation got a new message,
-        their rows as they are now, who wrote just now, and the events set aside."""
+        their rows as they are now, who wrote just now, and the events set aside.
+
+        The whole batch is one transaction. When an event of it cannot be stored, that
+        transaction is rolled back and the batch stored event by event instead, so the
+        others are kept and only that one is set aside."""
+        try:
+            with self.store.batch():
+                return self._store_events(events, set_aside=False)
+        except (sa.exc.StatementError, *_POISON_ERRORS) as error:
+            if isinstance(error, sa.exc.OperationalError):
+                raise  # the database is away: the whole batch is tried again
+        return self._store_events(events, set_aside=True)
+
+    def _store_events(
+        self, events: List[Dict[str, Any]], set_aside: bool
+    ) -> Tuple[Dict[str, bool], List[Dict[str, Any]], List[str], List[Tuple[Dict[str, Any], str]]]:
+        """See :meth:`_ingest_batch`; ``set_aside``: an event that cannot be stored is
+        set aside (each event its own transaction) instead of failing the batch."""
         changed: Dict[str, bool] = {}
         fresh_user_messages: List[str] = []
         rejected: List[Tuple[Dict[str, Any], str]] = []
@@ -209,6 +226,8 @@ class Ingestor:
             except sa.exc.OperationalError:
                 raise  # the database is away: the whole batch is tried again
             except (sa.exc.StatementError, *_POISON_ERRORS) as error:
+                if not set_aside:
+                    raise
                 error_text = f"{type(error).__name__}: {error}"[:1000]
                 self._set_aside(event, error_text)
                 rejected.append((event, error_text))
@@ -232,7 +251,7 @@ class Ingestor:
 
     def _set_aside(self, event: Dict[str, Any], error: str) -> None:
         sender_id = event.get("sender_id")
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 set_aside_events.insert().values(
                     at=time.time(),
