@@ -38,6 +38,9 @@ COMPANY_SLOTS = ("product_company",)
 #: Slot the assistant sets on a turn it could not answer (its value says why).
 UNANSWERED_SLOT = "unanswered"
 
+#: Slots whose events the console uses (the feed does not even parse the others').
+FOLLOWED_SLOTS = frozenset({UNANSWERED_SLOT, *SUMMARY_SLOTS})
+
 #: Said once while a conversation waits for staff and the user writes again.
 WAITING_NOTICE = user_text("staff.waiting_notice")
 
