@@ -35,8 +35,21 @@ from bot.handoff.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
-#: Receives one batch of events (Rasa's JSON plus ``sender_id``), stores it, returns
-#: when it is stored.
+class EventBatch(List[Dict[str, Any]]):
+    """One batch of events (Rasa's JSON plus ``sender_id``) and the feed's position after
+    it. A handler that stores ``position`` for ``source`` in the same transaction as the
+    events (:meth:`bot.handoff.store.HandoffStore.save_broker_position`) sets
+    ``position_saved``; otherwise the feed saves it after the handler returned."""
+
+    def __init__(self, events: List[Dict[str, Any]], source: str, position: int) -> None:
+        super().__init__(events)
+        self.source = source
+        self.position = position
+        self.position_saved = False
+
+
+#: Receives one batch of events (an :class:`EventBatch`), stores it, returns when it is
+#: stored.
 BatchHandler = Callable[[List[Dict[str, Any]]], Awaitable[None]]
 
 #: Event types the console shows or follows (messages, the action that answered,
@@ -294,12 +307,14 @@ class TrackerEventFeed:
                     self._table = None
                     rows = []
                 new_position, events = self._advance(rows, position)
+                batch = EventBatch(events, self.url, new_position)
                 if events:
-                    await handle(events)
+                    await handle(batch)
                     self.state.events += len(events)
                 if new_position != position:
                     position = new_position
-                    await asyncio.to_thread(self.store.save_broker_position, self.url, position)
+                    if not batch.position_saved:
+                        await asyncio.to_thread(self.store.save_broker_position, self.url, position)
                     self.state.position = position
                     self.state.batches += 1
                     self.state.last_batch_at = time.time()
@@ -348,6 +363,7 @@ async def follow(feed: TrackerEventFeed, handle: BatchHandler, retry_s: float = 
 __all__ = [
     "BatchHandler",
     "DoorbellWakeup",
+    "EventBatch",
     "FeedState",
     "RabbitWakeup",
     "TrackerEventFeed",

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import sqlalchemy as sa
 
 from bot.channels.payloads import is_payload
+from bot.handoff.events import EventBatch
 from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
@@ -204,16 +205,26 @@ class Ingestor:
         """Store ``events``; return whether each changed conversation got a new message,
         their rows as they are now, who wrote just now, and the events set aside.
 
-        The whole batch is one transaction. When an event of it cannot be stored, that
-        transaction is rolled back and the batch stored event by event instead, so the
-        others are kept and only that one is set aside."""
+        The whole batch is one transaction, with the feed's position after it (an
+        :class:`EventBatch`). When an event of it cannot be stored, that transaction is
+        rolled back and the batch stored event by event instead, so the others are kept
+        and only that one is set aside."""
         try:
             with self.store.batch():
-                return self._store_events(events, set_aside=False)
+                result = self._store_events(events, set_aside=False)
+                self._save_position(events)
+            return result
         except (sa.exc.StatementError, *_POISON_ERRORS) as error:
             if isinstance(error, sa.exc.OperationalError):
                 raise  # the database is away: the whole batch is tried again
-        return self._store_events(events, set_aside=True)
+        result = self._store_events(events, set_aside=True)
+        self._save_position(events)
+        return result
+
+    def _save_position(self, events: List[Dict[str, Any]]) -> None:
+        if isinstance(events, EventBatch):
+            self.store.save_broker_position(events.source, events.position)
+            events.position_saved = True
 
     def _store_events(
         self, events: List[Dict[str, Any]], set_aside: bool
