@@ -193,6 +193,7 @@ class TrackerEventFeed:
         # Rasa's database: read only, each read one consistent snapshot.
         self._engine = create_engine(url, read_only=True, begin="DEFERRED")
         self._table: Optional[sa.Table] = None
+        self._fetch_query: Optional[Tuple[sa.Table, Any]] = None
         self._gaps: Dict[int, float] = {}  # missing id -> when first noticed
         self._done_after_gap: set = set()  # ids ingested beyond the saved position
 
@@ -219,18 +220,25 @@ class TrackerEventFeed:
         """Rows after ``after``: (id, sender_id, data), data None for event types the
         console does not use and for slots it does not follow (read for their id only)."""
         with self._engine.connect() as conn:
-            table = self._events_table(conn)
-            data = sa.case((self._followed(table), table.c.data), else_=sa.null())
-            kind = table.c.type_name if "type_name" in table.c else sa.null()
             return [
                 (int(row[0]), row[1], row[2] if row[3] != "slot" or self._slot_followed(row[2]) else None)
-                for row in conn.execute(
-                    sa.select(table.c.id, table.c.sender_id, data, kind)
-                    .where(table.c.id > after)
-                    .order_by(table.c.id)
-                    .limit(self.batch_size)
-                )
+                for row in conn.execute(self._fetch_statement(conn), {"after": after})
             ]
+
+    def _fetch_statement(self, conn: sa.engine.Connection) -> Any:
+        """The batch query, built once per table (building it costs more than running it)."""
+        table = self._events_table(conn)
+        if self._fetch_query is None or self._fetch_query[0] is not table:
+            data = sa.case((self._followed(table), table.c.data), else_=sa.null())
+            kind = table.c.type_name if "type_name" in table.c else sa.null()
+            query = (
+                sa.select(table.c.id, table.c.sender_id, data, kind)
+                .where(table.c.id > sa.bindparam("after"))
+                .order_by(table.c.id)
+                .limit(self.batch_size)
+            )
+            self._fetch_query = (table, query)
+        return self._fetch_query[1]
 
     def _slot_followed(self, data: Optional[str]) -> bool:
         """Whether a slot event may set a followed slot (its name appears in it: a
