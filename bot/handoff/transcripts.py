@@ -227,7 +227,12 @@ class TranscriptStore(Transactions):
                     )
                     .values(first_reply_at=at)
                 )
-            return conversation_row(conn, sender_id)
+            # The row as this transaction left it (not read again: the feed stores
+            # every message of a conversation this way).
+            counts = {"message_count": conversation["message_count"] + 1}
+            if kind == "user":
+                counts["unread"] = conversation["unread"] + 1
+            return {**conversation, **changes, **counts}
 
     def mark_read(self, sender_id: str) -> None:
         """Staff opened the conversation: nothing unread any more."""
