@@ -211,7 +211,7 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 stack.start(timeout=400)
 print(json.dumps({name: process.pid for name, process in stack.processes.items()}), flush=True)
-exited = stack.wait()
+exited = stack.supervise()  # as `python -m bot run` does
 print(f"{exited} exited", file=sys.stderr)
 stack.stop()
 sys.exit(1)

@@ -120,11 +120,18 @@ def instrumented(on_new_message: MessageHandler, channel: str) -> MessageHandler
     return handle
 
 
+#: After batches that may change the handoff queue, its figures are read at most this
+#: often (seconds); a pause, resume or restart (the queue changed) reads them at once.
+QUEUE_REFRESH_S = 1.0
+_QUEUE_CHANGES = ("pause", "resume", "restart")
+
+
 class FeedObserver:
     """Wraps the console's batch handler: figures from every event it ingests.
 
     ``queue_state`` returns (conversations waiting for staff, the longest wait in s);
-    it runs in a worker thread after a batch with events that can change the queue.
+    it runs in a worker thread after a batch with events that can change the queue
+    (see :data:`QUEUE_REFRESH_S`).
     """
 
     def __init__(
@@ -136,11 +143,12 @@ class FeedObserver:
         self._handle = handle
         self._queue_state = queue_state
         self._clock = clock
+        self._queue_read_at: Optional[float] = None
 
     async def __call__(self, events: List[Dict[str, Any]]) -> None:
         await self._handle(events)
         now = self._clock()
-        queue_may_change = False
+        queue_may_change = queue_changed = False
         for event in events:
             kind = str(event.get("event") or "unknown")
             FEED_EVENTS.labels(kind).inc()
@@ -154,7 +162,10 @@ class FeedObserver:
                     if intent == FALLBACK_INTENT:
                         NLU_FALLBACKS.inc()
             queue_may_change = queue_may_change or kind in ("user", "pause", "resume", "restart", "action")
-        if self._queue_state is not None and queue_may_change:
+            queue_changed = queue_changed or kind in _QUEUE_CHANGES
+        due = self._queue_read_at is None or now - self._queue_read_at >= QUEUE_REFRESH_S
+        if self._queue_state is not None and (queue_changed or queue_may_change and due):
+            self._queue_read_at = now
             waiting, longest = await asyncio.to_thread(self._queue_state)
             HANDOFF_QUEUE.set(waiting)
             HANDOFF_WAIT.set(longest)

@@ -19,7 +19,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.handoff.doorbell import SOCKET_NAME
 from bot.handoff.events import DoorbellWakeup, RabbitWakeup, TrackerEventFeed, follow
-from bot.handoff.ingest import Ingestor, LiveHub
+from bot.handoff.ingest import FOLLOWED_SLOTS, Ingestor, LiveHub
 from bot.handoff.store import HandoffStore
 from bot.stores import SQLiteTrackerStore
 from tests.services import require_rabbitmq
@@ -221,6 +221,32 @@ async def test_an_event_that_cannot_be_stored_is_set_aside_and_later_conversatio
     try:
         await wait_for(lambda: len(store.transcript("web:later")) == 1)
         assert ingestor.set_aside_count == 0 and len(ingestor.set_aside_events()) == 1
+    finally:
+        await stop(task)
+        feed.dispose()
+        store.dispose()
+
+
+async def test_slots_the_console_does_not_show_are_passed_over_and_its_own_still_arrive(var_dir):
+    tracker_store = SQLiteTrackerStore(db=str(var_dir / "tracker.db"))
+    store = HandoffStore(f"sqlite:///{var_dir / 'handoff.db'}")
+    # As the gateway runs it: only the slots the console uses are read.
+    feed = TrackerEventFeed(f"sqlite:///{var_dir / 'tracker.db'}", store, check_s=0.05,
+                            followed_slots=FOLLOWED_SLOTS)
+    now = time.time()
+    search = SlotSet("supplier_query", {"products": ["铝合金轮毂"], "region": "重庆"}, timestamp=now)
+    # Mentions a followed slot's name in its value: read, then ignored by its name.
+    note = SlotSet("last_note", "product_company", timestamp=now + 0.05)
+    await save_turns(tracker_store, "web:slots", [search, note, *conversation(now + 0.1)])
+    task = asyncio.create_task(follow(feed, Ingestor(store, LiveHub())))
+    try:
+        await wait_for(lambda: len(store.transcript("web:slots")) == 4)
+        assert_ingested(store, "web:slots")  # with the company, a followed slot
+        with sa.create_engine(f"sqlite:///{var_dir / 'tracker.db'}").connect() as conn:
+            last_id = conn.execute(sa.text("select max(id) from events")).scalar()
+        await wait_for(lambda: feed.state.position == last_id)  # past every row
+        # Taken in (/healthz/feed): the conversation's 7 events and the note, not the search.
+        assert feed.state.events == 8
     finally:
         await stop(task)
         feed.dispose()

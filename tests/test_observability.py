@@ -83,6 +83,28 @@ async def test_the_console_feed_gives_the_fallback_rate_its_lag_and_the_queue() 
     assert value("cybot_handoff_longest_wait_seconds") == 95.0
 
 
+@pytest.mark.asyncio
+async def test_the_queue_figures_follow_a_pause_at_once_and_other_batches_once_a_second() -> None:
+    async def ingest(events: List[Dict[str, Any]]) -> None:
+        pass
+
+    queue, clock = [(1, 10.0)], [1000.0]
+    observer = metrics.FeedObserver(ingest, queue_state=lambda: queue[0], clock=lambda: clock[0])
+    await observer([user_event("ask_policy", 999.9)])
+    assert value("cybot_handoff_queue_length") == 1
+    queue[0] = (2, 20.0)
+    await observer([{"event": "pause", "sender_id": "web:abc", "timestamp": 1000.0}])
+    assert value("cybot_handoff_queue_length") == 2  # a pause: read at once
+    queue[0] = (3, 30.0)
+    clock[0] += 0.2
+    await observer([user_event("ask_policy", 1000.1)])
+    assert value("cybot_handoff_queue_length") == 2  # busy: not re-read within a second
+    clock[0] += metrics.QUEUE_REFRESH_S
+    await observer([user_event("ask_policy", 1001.0)])
+    assert value("cybot_handoff_queue_length") == 3
+    assert value("cybot_handoff_longest_wait_seconds") == 30.0
+
+
 def test_the_handoff_queue_state_comes_from_the_store(tmp_path: Path) -> None:
     store = HandoffStore(f"sqlite:///{tmp_path / 'handoff.db'}")
     try:

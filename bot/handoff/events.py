@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Collection, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 
@@ -35,8 +35,21 @@ from bot.handoff.store import HandoffStore
 
 logger = logging.getLogger(__name__)
 
-#: Receives one batch of events (Rasa's JSON plus ``sender_id``), stores it, returns
-#: when it is stored.
+class EventBatch(List[Dict[str, Any]]):
+    """One batch of events (Rasa's JSON plus ``sender_id``) and the feed's position after
+    it. A handler that stores ``position`` for ``source`` in the same transaction as the
+    events (:meth:`bot.handoff.store.HandoffStore.save_broker_position`) sets
+    ``position_saved``; otherwise the feed saves it after the handler returned."""
+
+    def __init__(self, events: List[Dict[str, Any]], source: str, position: int) -> None:
+        super().__init__(events)
+        self.source = source
+        self.position = position
+        self.position_saved = False
+
+
+#: Receives one batch of events (an :class:`EventBatch`), stores it, returns when it is
+#: stored.
 BatchHandler = Callable[[List[Dict[str, Any]]], Awaitable[None]]
 
 #: Event types the console shows or follows (messages, the action that answered,
@@ -166,6 +179,7 @@ class TrackerEventFeed:
         wakeup: Optional[Wakeup] = None,
         check_s: float = 2.0,
         batch_size: int = 500,
+        followed_slots: Optional[Collection[str]] = None,
     ) -> None:
         self.url = url
         self.description = f"events of {sa.engine.make_url(url).render_as_string(hide_password=True)}"
@@ -173,10 +187,13 @@ class TrackerEventFeed:
         self.wakeup = wakeup or Wakeup()
         self.check_s = check_s
         self.batch_size = batch_size
+        #: How each followed slot's name appears in a stored event (None: every slot).
+        self._slot_names = None if followed_slots is None else tuple(json.dumps(name) for name in followed_slots)
         self.state = FeedState()
         # Rasa's database: read only, each read one consistent snapshot.
         self._engine = create_engine(url, read_only=True, begin="DEFERRED")
         self._table: Optional[sa.Table] = None
+        self._fetch_query: Optional[Tuple[sa.Table, Any]] = None
         self._gaps: Dict[int, float] = {}  # missing id -> when first noticed
         self._done_after_gap: set = set()  # ids ingested beyond the saved position
 
@@ -201,19 +218,32 @@ class TrackerEventFeed:
 
     def _fetch(self, after: int) -> List[Tuple[int, Optional[str], Optional[str]]]:
         """Rows after ``after``: (id, sender_id, data), data None for event types the
-        console does not use (read for their id only)."""
+        console does not use and for slots it does not follow (read for their id only)."""
         with self._engine.connect() as conn:
-            table = self._events_table(conn)
-            data = sa.case((self._followed(table), table.c.data), else_=sa.null())
             return [
-                (int(row[0]), row[1], row[2])
-                for row in conn.execute(
-                    sa.select(table.c.id, table.c.sender_id, data)
-                    .where(table.c.id > after)
-                    .order_by(table.c.id)
-                    .limit(self.batch_size)
-                )
+                (int(row[0]), row[1], row[2] if row[3] != "slot" or self._slot_followed(row[2]) else None)
+                for row in conn.execute(self._fetch_statement(conn), {"after": after})
             ]
+
+    def _fetch_statement(self, conn: sa.engine.Connection) -> Any:
+        """The batch query, built once per table (building it costs more than running it)."""
+        table = self._events_table(conn)
+        if self._fetch_query is None or self._fetch_query[0] is not table:
+            data = sa.case((self._followed(table), table.c.data), else_=sa.null())
+            kind = table.c.type_name if "type_name" in table.c else sa.null()
+            query = (
+                sa.select(table.c.id, table.c.sender_id, data, kind)
+                .where(table.c.id > sa.bindparam("after"))
+                .order_by(table.c.id)
+                .limit(self.batch_size)
+            )
+            self._fetch_query = (table, query)
+        return self._fetch_query[1]
+
+    def _slot_followed(self, data: Optional[str]) -> bool:
+        """Whether a slot event may set a followed slot (its name appears in it: a
+        cheap test before parsing; the ingestor looks at the parsed name)."""
+        return self._slot_names is None or data is None or any(name in data for name in self._slot_names)
 
     def lag(self) -> Dict[str, Any]:
         """Events stored by Rasa that the console has not taken in yet: how many, and
@@ -285,12 +315,14 @@ class TrackerEventFeed:
                     self._table = None
                     rows = []
                 new_position, events = self._advance(rows, position)
+                batch = EventBatch(events, self.url, new_position)
                 if events:
-                    await handle(events)
+                    await handle(batch)
                     self.state.events += len(events)
                 if new_position != position:
                     position = new_position
-                    await asyncio.to_thread(self.store.save_broker_position, self.url, position)
+                    if not batch.position_saved:
+                        await asyncio.to_thread(self.store.save_broker_position, self.url, position)
                     self.state.position = position
                     self.state.batches += 1
                     self.state.last_batch_at = time.time()
@@ -307,10 +339,11 @@ class TrackerEventFeed:
 
 def feed_for(
     url: str, store: HandoffStore, *, broker_url: str = "", queue: str = "", doorbell: Optional[Path] = None,
-    check_s: float = 2.0,
+    check_s: float = 2.0, followed_slots: Optional[Collection[str]] = None,
 ) -> TrackerEventFeed:
     """The console feed of the settings: ``url``'s events table, woken by RabbitMQ when
-    ``broker_url`` is set, else by the Rasa server's doorbell at ``doorbell``."""
+    ``broker_url`` is set, else by the Rasa server's doorbell at ``doorbell``; of slot
+    events only those of ``followed_slots`` (None: all)."""
     wakeup: Wakeup
     if broker_url:
         wakeup = RabbitWakeup(broker_url, queue)
@@ -318,7 +351,7 @@ def feed_for(
         wakeup = DoorbellWakeup(doorbell)
     else:
         wakeup = Wakeup()
-    return TrackerEventFeed(url, store, wakeup, check_s=check_s)
+    return TrackerEventFeed(url, store, wakeup, check_s=check_s, followed_slots=followed_slots)
 
 
 async def follow(feed: TrackerEventFeed, handle: BatchHandler, retry_s: float = 2.0) -> None:
@@ -338,6 +371,7 @@ async def follow(feed: TrackerEventFeed, handle: BatchHandler, retry_s: float = 
 __all__ = [
     "BatchHandler",
     "DoorbellWakeup",
+    "EventBatch",
     "FeedState",
     "RabbitWakeup",
     "TrackerEventFeed",

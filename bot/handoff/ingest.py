@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import sqlalchemy as sa
 
 from bot.channels.payloads import is_payload
+from bot.handoff.events import EventBatch
 from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
@@ -37,6 +38,9 @@ COMPANY_SLOTS = ("product_company",)
 
 #: Slot the assistant sets on a turn it could not answer (its value says why).
 UNANSWERED_SLOT = "unanswered"
+
+#: Slots whose events the console uses (the feed does not even parse the others').
+FOLLOWED_SLOTS = frozenset({UNANSWERED_SLOT, *SUMMARY_SLOTS})
 
 #: Said once while a conversation waits for staff and the user writes again.
 WAITING_NOTICE = user_text("staff.waiting_notice")
@@ -199,7 +203,34 @@ class Ingestor:
         self, events: List[Dict[str, Any]]
     ) -> Tuple[Dict[str, bool], List[Dict[str, Any]], List[str], List[Tuple[Dict[str, Any], str]]]:
         """Store ``events``; return whether each changed conversation got a new message,
-        their rows as they are now, who wrote just now, and the events set aside."""
+        their rows as they are now, who wrote just now, and the events set aside.
+
+        The whole batch is one transaction, with the feed's position after it (an
+        :class:`EventBatch`). When an event of it cannot be stored, that transaction is
+        rolled back and the batch stored event by event instead, so the others are kept
+        and only that one is set aside."""
+        try:
+            with self.store.batch():
+                result = self._store_events(events, set_aside=False)
+                self._save_position(events)
+            return result
+        except (sa.exc.StatementError, *_POISON_ERRORS) as error:
+            if isinstance(error, sa.exc.OperationalError):
+                raise  # the database is away: the whole batch is tried again
+        result = self._store_events(events, set_aside=True)
+        self._save_position(events)
+        return result
+
+    def _save_position(self, events: List[Dict[str, Any]]) -> None:
+        if isinstance(events, EventBatch):
+            self.store.save_broker_position(events.source, events.position)
+            events.position_saved = True
+
+    def _store_events(
+        self, events: List[Dict[str, Any]], set_aside: bool
+    ) -> Tuple[Dict[str, bool], List[Dict[str, Any]], List[str], List[Tuple[Dict[str, Any], str]]]:
+        """See :meth:`_ingest_batch`; ``set_aside``: an event that cannot be stored is
+        set aside (each event its own transaction) instead of failing the batch."""
         changed: Dict[str, bool] = {}
         fresh_user_messages: List[str] = []
         rejected: List[Tuple[Dict[str, Any], str]] = []
@@ -209,6 +240,8 @@ class Ingestor:
             except sa.exc.OperationalError:
                 raise  # the database is away: the whole batch is tried again
             except (sa.exc.StatementError, *_POISON_ERRORS) as error:
+                if not set_aside:
+                    raise
                 error_text = f"{type(error).__name__}: {error}"[:1000]
                 self._set_aside(event, error_text)
                 rejected.append((event, error_text))
@@ -232,7 +265,7 @@ class Ingestor:
 
     def _set_aside(self, event: Dict[str, Any], error: str) -> None:
         sender_id = event.get("sender_id")
-        with self.store.engine.begin() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 set_aside_events.insert().values(
                     at=time.time(),

@@ -16,10 +16,11 @@ from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from bot.handoff.accounts import StaffMember
 from bot.handoff.schema import conversations, handoffs
+from bot.handoff.transactions import Transactions
 
 
 class Status(str, Enum):
@@ -165,13 +166,17 @@ def insert_ignoring_duplicates(conn: Connection, table: sa.Table, **values: Any)
     conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
+#: A conversation by sender, built once: the console feed reads it for most events, and
+#: building a SQLAlchemy statement (and its cache key) costs more than running it.
+_CONVERSATION = sa.select(conversations).where(conversations.c.sender_id == sa.bindparam("sender_id"))
+_CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+
+
 def conversation_row(conn: Connection, sender_id: str, lock: bool = False) -> Optional[Dict[str, Any]]:
     """A conversation's row (``lock``: held until the transaction ends, PostgreSQL;
     SQLite's immediate transactions are exclusive anyway)."""
-    query = sa.select(conversations).where(conversations.c.sender_id == sender_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
+    query = _CONVERSATION_LOCKED if lock else _CONVERSATION
+    row = conn.execute(query, {"sender_id": sender_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -204,10 +209,8 @@ def _set(conn: Connection, sender_id: str, **values: Any) -> Dict[str, Any]:
     return row
 
 
-class LifecycleStore:
+class LifecycleStore(Transactions):
     """The handoff queue and who holds which conversation, by the transition table."""
-
-    engine: Engine
 
     def request_handoff(
         self,
@@ -422,7 +425,7 @@ class LifecycleStore:
 
     def restart(self, sender_id: str, at: float) -> Dict[str, Any]:
         """The conversation restarted: back with the assistant, any handoff ended."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conversation = ensure_conversation(conn, sender_id, at, lock=True)
             target = decide(Action.RESTART, conversation)
             _end_open_handoff(conn, conversation, at, None, "restarted")
@@ -439,7 +442,7 @@ class LifecycleStore:
 
     def set_paused(self, sender_id: str, paused: bool, at: float) -> Dict[str, Any]:
         """Follow Rasa's pause/resume events."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             ensure_conversation(conn, sender_id, at)
             return _set(conn, sender_id, paused=paused)
 

@@ -14,9 +14,9 @@ import time
 from typing import Any, Dict, List, Optional
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from bot.handoff.schema import conversations, handoffs, messages, ratings
+from bot.handoff.transactions import Transactions
 
 #: Score → what the user reads on the button.
 SCALE = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
@@ -53,10 +53,8 @@ def is_rating_payload(text: Optional[str]) -> bool:
     return bool(_PAYLOAD.match((text or "").strip()))
 
 
-class RatingStore:
+class RatingStore(Transactions):
     """Ratings in the handoff database."""
-
-    engine: Engine
 
     def record_rating(self, sender_id: str, score: int, at: Optional[float] = None) -> Optional[Dict[str, Any]]:
         """Rate the conversation's latest ended handoff (once; within a day of its end).
@@ -104,7 +102,7 @@ class RatingStore:
         """Keep ``text`` as the comment of a rating given in the last minutes (if it has
         none yet); False when there is no such rating."""
         at = at or time.time()
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             rating = conn.execute(
                 sa.select(ratings.c.id)
                 .where(

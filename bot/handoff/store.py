@@ -46,6 +46,14 @@ STATUS_CLOSED = Status.CLOSED.value
 STATUSES = tuple(s.value for s in Status)
 
 
+#: Run after every batch of the console feed: built once.
+_SAVE_POSITION = (
+    broker_offsets.update()
+    .where(broker_offsets.c.source == sa.bindparam("feed_source"))
+    .values(position=sa.bindparam("position"))
+)
+
+
 class HandoffStore(
     TranscriptStore, LifecycleStore, AccountStore, AuditStore, FigureStore, RatingStore, DeskStore, SummaryStore
 ):
@@ -75,10 +83,8 @@ class HandoffStore(
 
     def save_broker_position(self, source: str, position: int) -> None:
         """Remember how far ``source`` was ingested."""
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                broker_offsets.update().where(broker_offsets.c.source == source).values(position=position)
-            )
+        with self.transaction() as conn:
+            updated = conn.execute(_SAVE_POSITION, {"feed_source": source, "position": position})
             if updated.rowcount == 0:
                 conn.execute(broker_offsets.insert().values(source=source, position=position))
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from sqlalchemy.engine import Engine
-
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations
+from bot.handoff.transactions import Transactions
 
 #: Slots worth showing staff, with their Chinese names.
 SUMMARY_SLOTS = {
@@ -88,10 +87,8 @@ def summarise(
     }
 
 
-class SummaryStore:
+class SummaryStore(Transactions):
     """The slots a conversation filled, kept for its summary (:func:`summarise`)."""
-
-    engine: Engine
 
     def set_slot(self, sender_id: str, name: str, value: Any, at: float) -> None:
         """Remember a slot staff care about (others are ignored)."""
@@ -99,7 +96,7 @@ class SummaryStore:
             return
         from bot.handoff.lifecycle import ensure_conversation
 
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             row = ensure_conversation(conn, sender_id, at)
             slots = json.loads(row.get("slots") or "{}")
             if value in (None, "", []):

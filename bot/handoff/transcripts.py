@@ -7,15 +7,16 @@ transcript shows it in full.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from bot.handoff.lifecycle import Action, HandoffError, Status, conversation_row, decide, ensure_conversation
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations, handoffs, labels, messages
+from bot.handoff.transactions import Transactions
 
 #: Page sizes the console may ask for.
 MAX_PAGE = 200
@@ -35,6 +36,33 @@ class ConversationFilter:
     label: Optional[str] = None
 
 
+#: Statements the console feed runs for nearly every event, built once (building a
+#: SQLAlchemy statement and its cache key costs more than running it on SQLite).
+_MESSAGE_BY_EVENT_KEY = sa.select(messages.c.id).where(messages.c.event_key == sa.bindparam("event_key"))
+_INSERT_MESSAGE = messages.insert()
+_LATEST_USER_MESSAGE = (
+    sa.select(messages.c.id, messages.c.next_action, messages.c.unanswered)
+    .where(messages.c.sender_id == sa.bindparam("sender_id"), messages.c.kind == "user")
+    .order_by(messages.c.at.desc(), messages.c.id.desc())
+    .limit(1)
+)
+_SET_NEXT_ACTION = (
+    messages.update().where(messages.c.id == sa.bindparam("message_id")).values(next_action=sa.bindparam("action"))
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _conversation_update(columns: Tuple[str, ...], counts_unread: bool) -> sa.Update:
+    """UPDATE of a conversation after a message: ``columns`` set from parameters of the
+    same name, the message count (and with ``counts_unread`` the unread count) raised
+    by one. One statement per combination, built once."""
+    values: Dict[str, Any] = {name: sa.bindparam(f"new_{name}") for name in columns}
+    values["message_count"] = conversations.c.message_count + 1
+    if counts_unread:
+        values["unread"] = conversations.c.unread + 1
+    return conversations.update().where(conversations.c.sender_id == sa.bindparam("conversation")).values(values)
+
+
 def _escaped_like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -44,14 +72,12 @@ def masked_conversation(row: Dict[str, Any]) -> Dict[str, Any]:
     return {**row, "last_text": mask_personal_data(row.get("last_text"))}
 
 
-class TranscriptStore:
+class TranscriptStore(Transactions):
     """Messages and conversations of the handoff database."""
-
-    engine: Engine
 
     def get_conversation(self, sender_id: str) -> Optional[Dict[str, Any]]:
         """One conversation's summary row, or None."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             return conversation_row(conn, sender_id)
 
     def page_conversations(
@@ -151,33 +177,27 @@ class TranscriptStore:
     ) -> Optional[Dict[str, Any]]:
         """Store a message and update the conversation; returns the conversation row,
         or None when this event was stored before (a redelivery)."""
-        with self.engine.begin() as conn:
-            if event_key and conn.execute(sa.select(messages.c.id).where(messages.c.event_key == event_key)).first():
+        with self.transaction() as conn:
+            if event_key and conn.execute(_MESSAGE_BY_EVENT_KEY, {"event_key": event_key}).first():
                 return None
             conversation = ensure_conversation(conn, sender_id, at, channel)
             conn.execute(
-                messages.insert().values(
-                    sender_id=sender_id,
-                    at=at,
-                    kind=kind,
-                    text=text,
-                    intent=intent,
-                    confidence=confidence,
-                    author=author,
-                    event_key=event_key,
-                )
+                _INSERT_MESSAGE,
+                {
+                    "sender_id": sender_id,
+                    "at": at,
+                    "kind": kind,
+                    "text": text,
+                    "intent": intent,
+                    "confidence": confidence,
+                    "author": author,
+                    "event_key": event_key,
+                },
             )
-            changes: Dict[str, Any] = {
-                "last_text": text,
-                "last_kind": kind,
-                "last_at": at,
-                "message_count": conversations.c.message_count + 1,
-            }
+            changes: Dict[str, Any] = {"last_text": text, "last_kind": kind, "last_at": at}
             if channel and kind == "user":
                 changes["channel"] = channel
-            if kind == "user":
-                changes["unread"] = conversations.c.unread + 1
-            elif kind == "staff":
+            if kind == "staff":
                 changes["unread"] = 0
             if kind == "user":
                 # A company writing again after staff closed: back to the assistant. The
@@ -191,7 +211,10 @@ class TranscriptStore:
                     changes["waiting_since"] = at
             if kind == "staff":
                 changes["waiting_since"] = None
-            conn.execute(conversations.update().where(conversations.c.sender_id == sender_id).values(**changes))
+            conn.execute(
+                _conversation_update(tuple(changes), counts_unread=kind == "user"),
+                {"conversation": sender_id, **{f"new_{name}": value for name, value in changes.items()}},
+            )
             if kind == "staff" and conversation["current_handoff_id"]:
                 # First human reply: the first staff message once a person took the request.
                 conn.execute(
@@ -204,11 +227,16 @@ class TranscriptStore:
                     )
                     .values(first_reply_at=at)
                 )
-            return conversation_row(conn, sender_id)
+            # The row as this transaction left it (not read again: the feed stores
+            # every message of a conversation this way).
+            counts = {"message_count": conversation["message_count"] + 1}
+            if kind == "user":
+                counts["unread"] = conversation["unread"] + 1
+            return {**conversation, **changes, **counts}
 
     def mark_read(self, sender_id: str) -> None:
         """Staff opened the conversation: nothing unread any more."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 conversations.update()
                 .where(conversations.c.sender_id == sender_id, conversations.c.unread != 0)
@@ -217,26 +245,16 @@ class TranscriptStore:
 
     def record_next_action(self, sender_id: str, action_name: str) -> None:
         """Remember the assistant's first action after the latest user message."""
-        with self.engine.begin() as conn:
-            latest = conn.execute(
-                sa.select(messages.c.id, messages.c.next_action)
-                .where(messages.c.sender_id == sender_id, messages.c.kind == "user")
-                .order_by(messages.c.at.desc(), messages.c.id.desc())
-                .limit(1)
-            ).first()
+        with self.transaction() as conn:
+            latest = conn.execute(_LATEST_USER_MESSAGE, {"sender_id": sender_id}).first()
             if latest and latest.next_action is None:
-                conn.execute(messages.update().where(messages.c.id == latest.id).values(next_action=action_name))
+                conn.execute(_SET_NEXT_ACTION, {"message_id": latest.id, "action": action_name})
 
     def mark_unanswered(self, sender_id: str, reason: str) -> bool:
         """Mark the latest user message as one the assistant could not answer (the first
         reason given is kept). False when there is no user message yet."""
-        with self.engine.begin() as conn:
-            latest = conn.execute(
-                sa.select(messages.c.id, messages.c.unanswered)
-                .where(messages.c.sender_id == sender_id, messages.c.kind == "user")
-                .order_by(messages.c.at.desc(), messages.c.id.desc())
-                .limit(1)
-            ).first()
+        with self.transaction() as conn:
+            latest = conn.execute(_LATEST_USER_MESSAGE, {"sender_id": sender_id}).first()
             if latest is None:
                 return False
             if latest.unanswered is None:
@@ -245,7 +263,7 @@ class TranscriptStore:
 
     def set_company(self, sender_id: str, company: str, at: float) -> None:
         """The company's name, once the assistant learns it (a slot)."""
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             ensure_conversation(conn, sender_id, at)
             conn.execute(
                 conversations.update().where(conversations.c.sender_id == sender_id).values(company=company[:255])

@@ -18,18 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
-import jieba
-import jieba.analyse
 import yaml
 
 from bot.language import ENGLISH
 from bot.messages import DEFAULT_LANGUAGE, user_text
-from bot.settings import PROJECT_ROOT
+from bot.segmentation import domain_tokenizer, general_idf_table
 from bot.textnorm import normalize_for_nlu
 
 logger = logging.getLogger(__name__)
-
-LEXICON_DIR = PROJECT_ROOT / "lexicon" / "jieba"
 
 #: Words that say nothing about which programme a question is about.
 STOPWORDS = frozenset(
@@ -147,29 +143,17 @@ def format_date(value: str, language: str = DEFAULT_LANGUAGE) -> str:
     return "".join(f"{n}{u}" for n, u in zip(parts, units, strict=False)) or str(value)
 
 
-@functools.lru_cache(maxsize=1)
-def _tokenizer() -> jieba.Tokenizer:
-    tokenizer = jieba.Tokenizer()
-    for path in sorted(LEXICON_DIR.glob("*.txt")):
-        tokenizer.load_userdict(str(path))
-    return tokenizer
-
-
-@functools.lru_cache(maxsize=1)
-def _general_idf_table() -> Dict[str, float]:
-    return jieba.analyse.TFIDF().idf_freq
-
-
+@functools.lru_cache(maxsize=8192)
 def general_idf(word: str) -> float:
     """How informative ``word`` is in general Chinese (jieba's idf table), 2–12."""
-    return min(max(_general_idf_table().get(word, UNKNOWN_WORD_IDF), 2.0), 12.0)
+    return min(max(general_idf_table().get(word, UNKNOWN_WORD_IDF), 2.0), 12.0)
 
 
 def _words(text: str) -> List[str]:
     """Informative jieba words of ``text`` (stopwords and punctuation dropped; English
     words stemmed, so that "funds" finds "fund")."""
     text = normalize_for_nlu(text).lower()
-    words = (w.strip() for w in _tokenizer().lcut(text))
+    words = (w.strip() for w in domain_tokenizer().lcut(text))
     kept = []
     for word in words:
         if not word or word in STOPWORDS or _is_punct(word) or _asks(word):

@@ -7,7 +7,7 @@
   (``python -m bot import-export DIR``).
 - ``queries``: documented query functions for actions and the staff console.
 - ``snapshot``, ``synonyms``, ``understanding``, ``matching``: the in-memory index,
-  request understanding (spaCy PhraseMatcher over the platforms' vocabulary) and
+  request understanding (a phrase finder over the platforms' vocabulary) and
   supplier / expert ranking; ``get_index()`` is the entry point.
 - ``publishing``: storing demands and products published through chat, with matches.
 - ``replies``: match lists as chat text, buttons and card payloads.

@@ -3,12 +3,17 @@
 Loaded in one pass of plain SELECTs (no ORM objects) and kept by the matching
 index until ``data_version`` changes. Retired rows are left out; so are products
 and demands of retired companies.
+
+The copy is kept small, since every action server holds one (tens of thousands of
+rows): records have slots instead of a dict each, and a value many rows repeat (a
+city, a category, a list of fields, the company id of a product) is one object for
+all of them instead of one string per row as the database driver returns them.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Tuple
+from typing import Any, Dict, FrozenSet, Hashable, List, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +27,7 @@ def split_list(value: str) -> Tuple[str, ...]:
     return tuple(item for item in (value or "").split(";") if item)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompanyRecord:
     company_id: str
     name: str
@@ -35,7 +40,7 @@ class CompanyRecord:
     employees: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProductRecord:
     product_id: str
     company_id: str
@@ -48,7 +53,7 @@ class ProductRecord:
     unit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DemandRecord:
     demand_id: str
     company_id: str
@@ -61,7 +66,7 @@ class DemandRecord:
     status: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExpertRecord:
     """An expert as matching sees it: no e-mail or phone (never shown in chat)."""
 
@@ -125,10 +130,24 @@ class Snapshot:
 def load_snapshot(session: Session) -> Snapshot:
     """Read every active company, product, demand and expert."""
     version = data_version(session)
+    # One object per distinct value (see the module docstring).
+    shared_values: Dict[Hashable, Any] = {}
+    share = shared_values.setdefault
+
+    def shared_list(value: str) -> Tuple[str, ...]:
+        items = tuple(share(item, item) for item in split_list(value))
+        return share(items, items)
+
+    def shared_set(value: str) -> FrozenSet[str]:
+        items = frozenset(share(item, item) for item in split_list(value))
+        return share(items, items)
+
     companies = {
         row.company_id: CompanyRecord(
-            row.company_id, row.name, row.region, row.city, row.district, row.industry_chain,
-            row.role, frozenset(split_list(row.certifications)), row.employees or 0,
+            share(row.company_id, row.company_id), row.name, share(row.region, row.region),
+            share(row.city, row.city), share(row.district, row.district),
+            share(row.industry_chain, row.industry_chain), share(row.role, row.role),
+            shared_set(row.certifications), row.employees or 0,
         )
         for row in session.execute(
             select(Company.company_id, Company.name, Company.region, Company.city, Company.district,
@@ -145,12 +164,14 @@ def load_snapshot(session: Session) -> Snapshot:
         if row.company_id in companies:
             major, minor = split_category(row.category)
             products.append(ProductRecord(
-                row.product_id, row.company_id, row.name, row.category, major, minor,
-                frozenset(split_list(row.keywords)), row.annual_capacity or 0, row.unit,
+                row.product_id, companies[row.company_id].company_id, share(row.name, row.name),
+                share(row.category, row.category), share(major, major), share(minor, minor),
+                shared_set(row.keywords), row.annual_capacity or 0, share(row.unit, row.unit),
             ))
     demands = [
-        DemandRecord(row.demand_id, row.company_id, row.title, row.category, row.quantity or 0,
-                     row.unit, row.target_region, row.deadline, row.status)
+        DemandRecord(row.demand_id, companies[row.company_id].company_id, row.title,
+                     share(row.category, row.category), row.quantity or 0, share(row.unit, row.unit),
+                     share(row.target_region, row.target_region), row.deadline, share(row.status, row.status))
         for row in session.execute(
             select(Demand.demand_id, Demand.company_id, Demand.title, Demand.category, Demand.quantity,
                    Demand.unit, Demand.target_region, Demand.deadline, Demand.status)
@@ -160,9 +181,11 @@ def load_snapshot(session: Session) -> Snapshot:
     ]
     experts = [
         ExpertRecord(
-            row.expert_id, row.name, row.title_level, row.title, row.organization, row.org_type,
-            row.region, row.city, row.gender, split_list(row.fields), split_list(row.research_areas),
-            split_list(row.honors), row.review_count or 0, bool(row.available),
+            row.expert_id, row.name, share(row.title_level, row.title_level), share(row.title, row.title),
+            share(row.organization, row.organization), share(row.org_type, row.org_type),
+            share(row.region, row.region), share(row.city, row.city), share(row.gender, row.gender),
+            shared_list(row.fields), shared_list(row.research_areas), shared_list(row.honors),
+            row.review_count or 0, bool(row.available),
         )
         for row in session.execute(
             select(Expert.expert_id, Expert.name, Expert.title_level, Expert.title, Expert.organization,

@@ -1,7 +1,7 @@
 """Understand free Chinese requests for suppliers and experts.
 
-A blank spaCy ``zh`` pipeline (character segmentation: no model, no dictionary
-drift) runs a ``PhraseMatcher`` whose patterns are the platforms' own vocabulary —
+A phrase finder (:class:`PhraseFinder`: character by character, case-insensitive, no
+model, no dictionary drift) looks for the platforms' own vocabulary —
 product names, categories, keywords, certificates, regions, cities, districts,
 fields, research areas, honours, titles, organisations, company names — plus the
 colloquial synonyms of :mod:`bot.platform.synonyms`. Overlapping matches keep the
@@ -17,17 +17,14 @@ import functools
 import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
-
-import spacy
-from spacy.matcher import PhraseMatcher
-from spacy.util import filter_spans
+from typing import Any, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Set, Tuple
 
 from bot.language import ENGLISH, detect_language
 from bot.messages import DEFAULT_LANGUAGE, join_list, user_text
 from bot.platform import synonyms
 from bot.platform.english import english_label, with_chinese_terms
 from bot.platform.snapshot import Snapshot
+from bot.segmentation import domain_tagger
 from bot.textnorm import normalize_for_nlu
 
 #: Longest request text we analyse (longer text is cut: matching needs the gist).
@@ -367,11 +364,83 @@ class Vocabulary:
             self.add(surface, label, value)
         return True
 
-    def compile(self, nlp) -> PhraseMatcher:
-        matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-        for surface in self.surfaces:
-            matcher.add(surface, [nlp.make_doc(surface)])  # match id = the surface form
-        return matcher
+    def compile(self) -> "PhraseFinder":
+        return PhraseFinder(self.surfaces)
+
+
+class _Token(NamedTuple):
+    start: int
+    end: int
+    key: str  # lower case
+
+
+def _character_tokens(text: str) -> List[_Token]:
+    """``text`` as one token per character, lower-cased: a single space after a
+    character belongs to it (so ``IATF 16949`` and ``IATF16949`` read alike), any other
+    run of white space is a token of its own. (The segmentation of spaCy's blank
+    ``zh`` pipeline, which this finder replaced.)"""
+    tokens: List[_Token] = []
+    position, length = 0, len(text)
+    while position < length:
+        if text[position].isspace():
+            end = position + 1
+            while end < length and text[end].isspace():
+                end += 1
+        else:
+            end = position + 1
+        tokens.append(_Token(position, end, text[position:end].lower()))
+        position = end
+        if not text[end - 1].isspace() and position < length and text[position] == " ":
+            position += 1  # the space after a character
+    return tokens
+
+
+class PhraseFinder:
+    """Finds the surface forms of a vocabulary in text (see :func:`_character_tokens`);
+    where found spans overlap, the longest (then the first) wins.
+
+    Surface forms that read alike (``AI`` / ``ai``) are one phrase with the meanings
+    of both. A plain dict of lower-cased forms: no spaCy pipeline, string store or
+    matcher tables in memory."""
+
+    def __init__(self, surfaces: Dict[str, Set[Key]]) -> None:
+        self.meanings: Dict[str, FrozenSet[Key]] = {}
+        for surface, meanings in surfaces.items():
+            key = "".join(token.key for token in _character_tokens(surface))
+            if key == surface:
+                key = surface  # the same string object: no second copy of the word
+            if key:
+                self.meanings[key] = self.meanings.get(key, frozenset()) | frozenset(meanings)
+        self.lengths = sorted({len(key) for key in self.meanings})
+
+    def find(self, text: str) -> List[Tuple[int, int, FrozenSet[Key]]]:
+        """(start, end, meanings) of each phrase kept, by position in ``text``."""
+        tokens = _character_tokens(text)
+        keys = "".join(token.key for token in tokens)
+        token_at: Dict[int, int] = {}  # offset in ``keys`` -> index of the token starting there
+        offset = 0
+        for index, token in enumerate(tokens):
+            token_at[offset] = index
+            offset += len(token.key)
+        token_at[offset] = len(tokens)
+        found: List[Tuple[int, int, FrozenSet[Key]]] = []  # token ranges [first, after)
+        for offset, first in token_at.items():
+            for length in self.lengths:
+                after = token_at.get(offset + length)
+                if offset + length > len(keys):
+                    break
+                if after is not None and keys[offset:offset + length] in self.meanings:
+                    found.append((first, after, self.meanings[keys[offset:offset + length]]))
+        # The longest first (the earlier of equally long ones); a span touching a kept one goes.
+        found.sort(key=lambda span: (span[1] - span[0], -span[0]), reverse=True)
+        taken: Set[int] = set()
+        kept = []
+        for first, after, meanings in found:
+            if first not in taken and after - 1 not in taken:
+                kept.append((first, after, meanings))
+                taken.update(range(first, after))
+        kept.sort()
+        return [(tokens[first].start, tokens[after - 1].end, meanings) for first, after, meanings in kept]
 
 
 def _add_places(vocab: Vocabulary, snapshot: Snapshot) -> Dict[str, Set[Tuple[str, str]]]:
@@ -498,11 +567,10 @@ class RequestParser:
     """Turns request text into :class:`SupplierQuery` / :class:`ExpertQuery` for one snapshot."""
 
     def __init__(self, snapshot: Snapshot) -> None:
-        self.nlp = spacy.blank("zh")  # character segmentation: no model, no dictionary
         self.supplier_vocab, self.district_places = build_supplier_vocabulary(snapshot)
         self.expert_vocab = build_expert_vocabulary(snapshot)
-        self.supplier_matcher = self.supplier_vocab.compile(self.nlp)
-        self.expert_matcher = self.expert_vocab.compile(self.nlp)
+        self.supplier_matcher = self.supplier_vocab.compile()
+        self.expert_matcher = self.expert_vocab.compile()
         self.spelling = Spelling(surface for surface, meanings in self.supplier_vocab.surfaces.items()
                                  if any(label in ("PRODUCT", "CATEGORY") for label, _ in meanings))
         self.product_categories = {p.name: p.category for p in snapshot.products}
@@ -518,18 +586,9 @@ class RequestParser:
             text = with_chinese_terms(text)
         return normalize_for_nlu(text)
 
-    def _mentions(self, text: str, matcher: PhraseMatcher, vocab: Vocabulary) -> List[Mention]:
-        doc = self.nlp.make_doc(text)
-        spans = {}
-        for match_id, start, end in matcher(doc):
-            span = doc[start:end]
-            spans[(span.start_char, span.end_char)] = (span, self.nlp.vocab.strings[match_id])
-        chosen = filter_spans([span for span, _ in spans.values()])
-        mentions = []
-        for span in sorted(chosen, key=lambda s: s.start_char):
-            surface = spans[(span.start_char, span.end_char)][1]
-            mentions.append(Mention(span.start_char, span.end_char, span.text, frozenset(vocab.surfaces[surface])))
-        return mentions
+    @staticmethod
+    def _mentions(text: str, finder: PhraseFinder) -> List[Mention]:
+        return [Mention(start, end, text[start:end], meanings) for start, end, meanings in finder.find(text)]
 
     def _location(self, mentions: List[Mention]) -> Tuple[Optional[str], Optional[str], Optional[str], bool]:
         """(region, city, district, both_regions) from place mentions; the last named wins."""
@@ -608,7 +667,7 @@ class RequestParser:
         capacity stay); a new place replaces the old one; certificates add up.
         """
         normalised = self.normalise(text)
-        mentions = self._mentions(normalised, self.supplier_matcher, self.supplier_vocab)
+        mentions = self._mentions(normalised, self.supplier_matcher)
         goods = _product_heads(normalised, mentions, self.product_categories)
         products = _unique(v for m in goods for v in m.values("PRODUCT"))
         categories = _unique(v for m in goods if not m.values("PRODUCT") for v in m.values("CATEGORY"))
@@ -709,7 +768,7 @@ class RequestParser:
         candidates = [asked.group(1)] if asked else []
         candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
         for candidate in candidates:
-            places = [m for m in self._mentions(candidate, self.supplier_matcher, self.supplier_vocab)
+            places = [m for m in self._mentions(candidate, self.supplier_matcher)
                       if {label for label, _ in m.meanings} & {"REGION", "CITY", "DISTRICT", "BOTH"}]
             candidate = "".join(ch for i, ch in enumerate(candidate) if not any(m.start <= i < m.end for m in places))
             phrase = _strip_generic(_LEADING_WORDS.sub("", candidate))
@@ -762,7 +821,7 @@ class RequestParser:
     def parse_expert_request(self, text: str, previous: Optional[ExpertQuery] = None) -> ExpertQuery:
         """Read an expert request; with ``previous``, treat ``text`` as a refinement."""
         normalised = self.normalise(text)
-        mentions = self._mentions(normalised, self.expert_matcher, self.expert_vocab)
+        mentions = self._mentions(normalised, self.expert_matcher)
         if self._is_more(normalised) and previous is not None:
             return ExpertQuery.from_dict({**previous.to_dict(), "page": previous.page + 1})
         query = ExpertQuery() if previous is None else ExpertQuery.from_dict(previous.to_dict())
@@ -857,27 +916,13 @@ _GENERIC_WORDS = sorted("""汽车 车用 车载 整车 新能源汽车 新能源
 _NOUN_FLAGS = ("n", "vn", "an", "eng", "nz", "j", "l", "x", "b", "g")
 
 
-@functools.lru_cache(maxsize=1)
-def _jieba():
-    """jieba with the domain lexicon (product names stay whole), part-of-speech mode."""
-    import jieba
-    import jieba.posseg
-
-    from bot.settings import PROJECT_ROOT
-
-    tokenizer = jieba.Tokenizer()
-    for path in sorted((PROJECT_ROOT / "lexicon" / "jieba").glob("*.txt")):
-        tokenizer.load_userdict(str(path))
-    return jieba.posseg.POSTokenizer(tokenizer)
-
-
 @functools.lru_cache(maxsize=4096)
 def _noun_phrases(text: str) -> Tuple[Tuple[int, int], ...]:
     """(start, end) of each run of nouns in ``text`` (places, numbers and generic
     words like 公司/供应商 end a run)."""
     runs: List[Tuple[int, int]] = []
     position, start = 0, None
-    for pair in _jieba().lcut(text):
+    for pair in domain_tagger().lcut(text):
         word, flag = pair.word, pair.flag
         end = position + len(word)
         nounish = (flag.startswith(_NOUN_FLAGS) and not flag.startswith(("ns", "nr", "nt"))

@@ -29,7 +29,7 @@ from bot.console.desk import RedisPresence, presence_for
 from bot.console.tasks import TaskBoard
 from bot.handoff.doorbell import SOCKET_NAME
 from bot.handoff.events import TrackerEventFeed, feed_for, follow
-from bot.handoff.ingest import Ingestor, LiveHub, RedisLiveHub
+from bot.handoff.ingest import FOLLOWED_SLOTS, Ingestor, LiveHub, RedisLiveHub
 from bot.handoff.rasa_client import RasaClient
 from bot.handoff.store import HandoffStore, LoginPolicy
 from bot.messages import user_text
@@ -275,6 +275,7 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
             settings.console_feed_url, store,
             broker_url=settings.event_broker_url, queue=settings.event_broker_queue,
             doorbell=settings.var_dir / SOCKET_NAME, check_s=settings.console_feed_check_s,
+            followed_slots=FOLLOWED_SLOTS,
         )
         app[FEED_KEY] = feed
     widget_routes.setup(app)
