@@ -21,11 +21,13 @@ import pytest_asyncio
 import xmltodict
 from wechatpy.exceptions import WeChatClientException
 
+from bot.channels.textual import format_match_list
 from bot.channels.wechat import WeChatInput, WeComInput
 from bot.messages import user_text
 from tests.support.sanic_server import serving
 from tests.support.scripted_assistant import (
     SUPPLIER_LIST_TEXT,
+    SUPPLIER_MATCHES,
     SUPPLIER_PAYLOAD,
     ScriptedAssistant,
     staff_reply_through_rasa,
@@ -182,6 +184,15 @@ async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialA
     # That answer had no menu: a number now is just text (say, a quantity).
     follower.reply_text(await follower.deliver(follower.text_xml("2", msg_id=4002)))
     assert assistant.texts[-1] == "2"
+
+
+async def test_an_english_conversation_gets_the_menu_and_list_in_english(account: OfficialAccount) -> None:
+    _, _, _, follower = account
+
+    greeting = follower.reply_text(await follower.deliver(follower.text_xml("Hello there", msg_id=4051)))
+    assert greeting == "Hello! I can help you with:\n\nReply with a number to choose:\n1. Policies\n2. Find suppliers"
+    # A list sent without a text of its own gets the channel's heading, in English too.
+    assert format_match_list(SUPPLIER_MATCHES, "en").startswith("Matching suppliers:\n1. 重庆渝轮铝业有限公司 (")
 
 
 async def test_a_list_sent_as_text_and_as_payload_is_shown_once(account: OfficialAccount) -> None:
