@@ -532,7 +532,8 @@ class ActionSubmitDemand(Action):
         try:
             demand_id, result = await asyncio.to_thread(_store_demand, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(response="utter_demand_not_published", reason=str(error))
+            dispatcher.utter_message(response="utter_demand_not_published",
+                                     reason=error.reason(tracker_language(tracker)))
             return done
         dispatcher.utter_message(response="utter_demand_published", demand_id=demand_id)
         if result.query.is_vague:
@@ -558,6 +559,7 @@ def _store_product(tracker: Tracker, index: PlatformIndex) -> Tuple[int, List[De
             annual_capacity=capacity[0] if capacity else None, unit=capacity[1] if capacity else "",
             region=region, city=city, contact=tracker.get_slot("product_contact") or "",
             sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
+            language=tracker_language(tracker),
         )
         return product.id, demands
 
@@ -578,11 +580,12 @@ class ActionSubmitProduct(Action):
         try:
             product_id, demands = await asyncio.to_thread(_store_product, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(response="utter_product_not_registered", reason=str(error))
+            dispatcher.utter_message(response="utter_product_not_registered",
+                                     reason=error.reason(tracker_language(tracker)))
             return _reset(PRODUCT_SLOTS)
         dispatcher.utter_message(response="utter_product_registered", product_id=product_id)
         if demands:
-            send(dispatcher, demand_reply(demands))
+            send(dispatcher, demand_reply(demands, tracker_language(tracker)))
         else:
             dispatcher.utter_message(response="utter_no_matching_demands")
             dispatcher.utter_message(json_message=demand_matches_payload([]))
