@@ -27,7 +27,7 @@ test: setup-dev test-setup lint
 
 ## The held-out conversation set against its quality floors (results/conversation_quality.json).
 ## Every category meets its floor (see BENCHMARKS.md, Conversation quality); not yet part of
-## `make test` (about 2 minutes with the model up to date).
+## `make test` (1–2 minutes with the model up to date, by load).
 test-quality: setup-dev test-setup
 	$(PYTHON) -m pytest -m quality -s
 

@@ -117,10 +117,17 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=format_answer(entry, tracker_language(tracker)))
             return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
         text = message_text(tracker)
+        # (Imported here: the matching and publishing actions use this module's answers.)
+        from actions.publishing import answered_form_question
+
+        answered = answered_form_question(tracker, text)
+        if answered is not None:
+            # 「四川或者重庆都行」 answering the form's question: the form, run next, takes it.
+            return [SlotSet(answered, text)]
         if tracker.get_slot("topic") in ("supplier", "expert"):
             # 「那德阳呢」「第二家的产能呢」 after a match list follow that list, and so do bare
             # constraints the policy material happens to share words with (「四川的」
-            # 「除了电子科技大学的」). (Imported here: the matching actions use this module.)
+            # 「除了电子科技大学的」).
             from actions.conversation import conversation_follow_up
             from actions.matching import refine_with_constraints_only
 

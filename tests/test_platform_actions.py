@@ -510,3 +510,28 @@ def test_who_is_answering_is_said_unless_the_question_is_about_the_topic(platfor
     _, slots, _ = run(ActionAnswerPolicy(), make_tracker("联合研发项目聚焦哪些领域", intent="ask_policy"))
     reply, _, _ = run(ActionBotChallenge(), make_tracker("是谁组织的", intent="bot_challenge", slots=slots))
     assert "科技" in rendered_text(reply) and "智能助手" not in rendered_text(reply)
+
+
+def test_a_form_answer_read_as_a_policy_question_continues_the_form(platform_url):
+    from actions.policy import ActionAnswerPolicy
+    from actions.publishing import ValidatePublishDemandForm
+
+    slots = {"demand_product": "控制臂", "demand_quantity": "2万件", "requested_slot": "demand_region"}
+
+    def asked(text: str) -> Tracker:
+        return Tracker("wx-42", dict(slots), {"text": text, "intent": {"name": "ask_policy", "confidence": 0.9},
+                                              "entities": []}, [{"event": "user", "text": text}], False, None,
+                       {"name": "publish_demand_form"}, "action_listen")
+
+    messages, _, events = run(ActionAnswerPolicy(), asked("四川或者重庆都行"))
+    assert not messages and events == [{"event": "slot", "timestamp": None, "name": "demand_region",
+                                        "value": "四川或者重庆都行"}]
+    # the form, run next, takes the answer
+    latest = asked("四川或者重庆都行")
+    answered = Tracker("wx-42", {**slots, "demand_region": "四川或者重庆都行"}, latest.latest_message,
+                       [*latest.events, *events], False, None, {"name": "publish_demand_form"}, "action_answer_policy")
+    validated = asyncio.run(ValidatePublishDemandForm().run(CollectingDispatcher(), answered, DOMAIN))
+    assert {"event": "slot", "timestamp": None, "name": "demand_region", "value": "不限"} in validated
+    # a question during the form is still answered
+    messages, _, _ = run(ActionAnswerPolicy(), asked("重庆汽车产量是多少"))
+    assert "138" in rendered_text(messages)
