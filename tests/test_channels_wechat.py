@@ -231,6 +231,34 @@ async def test_non_text_messages_and_failures_get_a_clear_answer(account: Offici
     assert assistant.texts == ["出错"]
 
 
+async def test_an_english_conversation_is_told_in_english_that_only_text_is_read(
+    account: OfficialAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.channels.wechat import callback
+
+    _, _, _, follower = account
+
+    class EnglishConversations:
+        """Rasa's agent as the channel sees it: every conversation is in English."""
+
+        def __init__(self) -> None:
+            self.tracker_store = self
+
+        async def retrieve(self, sender_id: str) -> DialogueStateTracker:
+            return DialogueStateTracker.from_events(sender_id, [SlotSet("language", "en")])
+
+    monkeypatch.setattr(callback, "running_agent", EnglishConversations)
+    image = follower.text_xml("x", 5101).replace(
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[x]]></Content>",
+        "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/1.jpg]]></PicUrl>"
+        "<MediaId><![CDATA[m1]]></MediaId>",
+    )
+    assert follower.reply_text(await follower.deliver(image)) == user_text("input.text_only", "en")
+
+
 async def test_staff_reply_reaches_the_follower_through_the_customer_service_api(
     account: OfficialAccount,
 ) -> None:
