@@ -53,13 +53,15 @@ def _could_not_handle(event: Dict[Text, Any]) -> bool:
 async def cannot_handle(dispatcher: CollectingDispatcher, tracker: Tracker,
                         response: str = NOT_UNDERSTOOD,
                         buttons: Optional[List[Dict[str, Any]]] = None) -> List[Dict[Text, Any]]:
-    """Say the message could not be handled (``response``), or hand over to staff when
-    the previous message could not be handled either."""
+    """Say the message could not be handled (``response``: :data:`NOT_UNDERSTOOD` or
+    :data:`NOTHING_TO_REFINE`), or hand over to staff when the previous message could not
+    be handled either."""
     events: List[Dict[Text, Any]] = [SlotSet("unanswered", UNANSWERED_FALLBACK)]
     if misses_in_a_row(tracker) >= 2:
         return [*events, *await start_handoff(dispatcher, tracker, REASON_FALLBACK)]
-    if buttons is None:
-        dispatcher.utter_message(response=response)
+    # Each response named literally, so that the data checks see that an action sends it.
+    if response == NOTHING_TO_REFINE:
+        dispatcher.utter_message(response="utter_nothing_to_refine", buttons=buttons)
     else:
-        dispatcher.utter_message(response=response, buttons=buttons)
+        dispatcher.utter_message(response="utter_not_understood", buttons=buttons)
     return events
