@@ -26,8 +26,8 @@ test: setup-dev test-setup lint
 	$(PYTHON) -m pytest -m "not scale_out and not quality"
 
 ## The held-out conversation set against its quality floors (results/conversation_quality.json).
-## Not yet part of `make test`: gibberish, small talk and one silent substitution are below
-## their floors (see BENCHMARKS.md, Conversation quality).
+## Every category meets its floor (see BENCHMARKS.md, Conversation quality); not yet part of
+## `make test` (1–2 minutes with the model up to date, by load).
 test-quality: setup-dev test-setup
 	$(PYTHON) -m pytest -m quality -s
 

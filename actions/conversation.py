@@ -3,6 +3,7 @@ second miss in a row hands the user to staff), and restarting with a confirmatio
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -11,9 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import message_text
-from actions.matching import matching_follow_up, refine_if_it_changes
+from actions.matching import matching_follow_up, refine_if_it_changes, refine_with_constraints_only
 from actions.misses import cannot_handle
 from actions.policy import KNOWLEDGE_BASE, UNANSWERED_OUT_OF_SCOPE, answer_in_context, topic_events
+from bot.gibberish import is_word_heap
 from bot.knowledge.base import format_answer
 from bot.language import tracker_language
 
@@ -54,13 +56,15 @@ async def conversation_follow_up(dispatcher: CollectingDispatcher, tracker: Trac
         return await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
     if topic in ("supplier", "expert"):
         return (await matching_follow_up(dispatcher, tracker, text)
+                or await refine_with_constraints_only(dispatcher, tracker, text)
                 or await refine_if_it_changes(dispatcher, tracker, text))
     return None
 
 
 class ActionOutOfScope(Action):
     """A message NLU reads as out of scope may still follow up the current topic
-    (「那新基建算吗」 after a question about the fund); otherwise say what we cover."""
+    (「那新基建算吗」 after a question about the fund); a heap of words asking nothing is
+    not understood; otherwise say what we cover."""
 
     def name(self) -> Text:
         return "action_out_of_scope"
@@ -69,11 +73,41 @@ class ActionOutOfScope(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        follow_up = await conversation_follow_up(dispatcher, tracker, message_text(tracker))
+        text = message_text(tracker)
+        follow_up = await conversation_follow_up(dispatcher, tracker, text)
         if follow_up is not None:
             return follow_up
+        if await asyncio.to_thread(is_word_heap, text):
+            # 「鹅卵石拖拉机紫色星期八」 asks nothing, so it is not understood rather than out of scope.
+            return await cannot_handle(dispatcher, tracker)
         dispatcher.utter_message(response="utter_out_of_scope")
         return [SlotSet("unanswered", UNANSWERED_OUT_OF_SCOPE)]
+
+
+#: Words that show a message is about the assistant itself (「你是机器人吗」「Are you a bot?」);
+#: 「是谁组织的」 without them asks about the topic of the conversation.
+_ABOUT_THE_ASSISTANT = re.compile(
+    r"你|您|机器人|真人|人工智能|AI|助手|客服|自动回复|程序|\b(?:you|your|bot|robot|human|person)\b", re.IGNORECASE)
+
+
+class ActionBotChallenge(Action):
+    """「你是谁」「你是机器人还是真人」: say what the assistant is. A who-question about
+    the conversation's topic (「是谁组织的」 after a policy answer) is answered instead."""
+
+    def name(self) -> Text:
+        return "action_bot_challenge"
+
+    @handoff_on_failure
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        text = message_text(tracker)
+        if not _ABOUT_THE_ASSISTANT.search(text):
+            follow_up = await conversation_follow_up(dispatcher, tracker, text)
+            if follow_up is not None:
+                return follow_up
+        dispatcher.utter_message(response="utter_bot_challenge")
+        return [SlotSet("unanswered", None)]
 
 
 class ActionRestart(Action):

@@ -20,7 +20,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, message_text, slot_dict, slot_records, slot_text
-from actions.matching import SUPPLIER, ask_expert_field, matching_follow_up
+from actions.matching import SUPPLIER, ask_expert_field, asks_item_detail, matching_follow_up
 from actions.publishing import StoppableFormMixin, _answer
 from bot.language import tracker_language
 from bot.messages import user_text
@@ -107,9 +107,11 @@ class ActionRequestExpertContact(Action):
     @handoff_on_failure
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        if tracker.get_slot("topic") == SUPPLIER:
-            # 「第二家的产能呢」 read as a contact request: the list on screen is suppliers.
-            detail = await matching_follow_up(dispatcher, tracker, message_text(tracker))
+        text = message_text(tracker)
+        if tracker.get_slot("topic") == SUPPLIER or asks_item_detail(text):
+            # 「第二家的产能呢」 (the list on screen is suppliers) or 「第一位是哪个单位的」
+            # read as a contact request: a question about an item of the list.
+            detail = await matching_follow_up(dispatcher, tracker, text)
             if detail is not None:
                 return detail
         shown = shown_experts(tracker)
@@ -124,7 +126,8 @@ class ActionRequestExpertContact(Action):
         try:
             await asyncio.to_thread(_check, expert["expert_id"], _avoided(tracker))
         except RequestError as error:
-            dispatcher.utter_message(response="utter_expert_contact_refused", reason=str(error))
+            dispatcher.utter_message(response="utter_expert_contact_refused",
+                                     reason=error.reason(tracker_language(tracker)))
             return []
         chosen = [SlotSet("contact_expert_id", expert["expert_id"]), SlotSet("contact_expert_name", expert["name"])]
         return chosen + [FollowupAction(CONTACT_FORM)]
@@ -204,7 +207,8 @@ class ActionSubmitExpertContact(Action):
         try:
             request_id, _ = await asyncio.to_thread(_store_request, tracker, expert_id)
         except RequestError as error:
-            dispatcher.utter_message(response="utter_expert_contact_refused", reason=str(error))
+            dispatcher.utter_message(response="utter_expert_contact_refused",
+                                     reason=error.reason(tracker_language(tracker)))
             return done
         dispatcher.utter_message(response="utter_expert_contact_requested", name=name or expert_id,
                                  request_id=request_id)

@@ -269,6 +269,18 @@ _DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证
 _ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
 
 
+#: Words of a request to be put in touch (「联系第一位」「邀请第二位」), not a question about an item.
+_CONTACT_REQUEST_WORDS = ("联系", "对接", "邀请", "约", "contact", "invite", "reach")
+
+
+def asks_item_detail(text: str) -> bool:
+    """「第一位是哪个单位的」「第二家的产能呢」: a question about one item of the last list
+    (an ordinal and a detail), not a request to contact it."""
+    lowered = text.lower()
+    return bool(_ITEM_ORDINAL.search(text)) and any(word in text for word in _DETAIL_WORDS) and \
+        not any(word in lowered for word in _CONTACT_REQUEST_WORDS)
+
+
 async def refine_if_it_changes(dispatcher: CollectingDispatcher, tracker: Tracker,
                                text: str) -> Optional[List[Dict[Text, Any]]]:
     """「成都或者德阳的」「年产能5万以上」 that NLU did not read as a refinement: refine the
@@ -280,6 +292,37 @@ async def refine_if_it_changes(dispatcher: CollectingDispatcher, tracker: Tracke
     if await asyncio.to_thread(_changes_nothing, index, text, previous):
         return None
     return await _supplier_events(index, dispatcher, tracker, text, previous)
+
+
+#: A question (「哪所大学」「产量多少」) is never a bare constraint, whatever places it names.
+_ASKS = re.compile(r"多少|什么|啥|哪|几|谁|怎么|如何|是否|为什么|吗|[?？]")
+
+
+async def refine_with_constraints_only(dispatcher: CollectingDispatcher, tracker: Tracker,
+                                       text: str) -> Optional[List[Dict[Text, Any]]]:
+    """「四川的」「除了电子科技大学的」「只要正高级」 right after a match list: a message that
+    names no product, field or question of its own but changes the last request refines
+    that list, even when the policy material happens to mention its words (a university,
+    a province). None when ``text`` is not such a constraint."""
+    kind = tracker.get_slot("topic")
+    if kind not in (SUPPLIER, EXPERT) or kind != tracker.get_slot("matching_kind") or _ASKS.search(text):
+        return None
+    index = await platform_index()
+    if kind == SUPPLIER:
+        previous_suppliers = _previous_supplier_query(tracker)
+        fresh = await asyncio.to_thread(index.parser.parse_supplier_request, text)
+        if previous_suppliers is None or not fresh.is_vague or \
+                await asyncio.to_thread(_changes_nothing, index, text, previous_suppliers):
+            return None
+        return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
+    previous_experts = _previous_expert_query(tracker)
+    fresh_experts = await asyncio.to_thread(index.parser.parse_expert_request, text)
+    if previous_experts is None or not fresh_experts.is_vague:
+        return None
+    refined = await asyncio.to_thread(index.parser.parse_expert_request, text, previous_experts)
+    if refined.to_dict() == {**previous_experts.to_dict(), "page": 0}:
+        return None
+    return await _expert_events(index, dispatcher, tracker, text, previous_experts)
 
 
 async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -117,15 +117,27 @@ class ActionAnswerPolicy(Action):
             dispatcher.utter_message(text=format_answer(entry, tracker_language(tracker)))
             return [SlotSet("policy_id", None), *topic_events(entry, entry.title)]
         text = message_text(tracker)
-        if tracker.get_slot("topic") in ("supplier", "expert") \
-                and not await asyncio.to_thread(knowledge_base.search, text):
-            # 「那德阳呢」「第二家的产能呢」 after a match list follow that list. (Imported
-            # here: the matching actions use this module's answers.)
-            from actions.conversation import conversation_follow_up
+        # (Imported here: the matching and publishing actions use this module's answers.)
+        from actions.publishing import answered_form_question
 
-            follow_up = await conversation_follow_up(dispatcher, tracker, text)
-            if follow_up is not None:
-                return follow_up
+        answered = answered_form_question(tracker, text)
+        if answered is not None:
+            # 「四川或者重庆都行」 answering the form's question: the form, run next, takes it.
+            return [SlotSet(answered, text)]
+        if tracker.get_slot("topic") in ("supplier", "expert"):
+            # 「那德阳呢」「第二家的产能呢」 after a match list follow that list, and so do bare
+            # constraints the policy material happens to share words with (「四川的」
+            # 「除了电子科技大学的」).
+            from actions.conversation import conversation_follow_up
+            from actions.matching import refine_with_constraints_only
+
+            refined = await refine_with_constraints_only(dispatcher, tracker, text)
+            if refined is not None:
+                return [SlotSet("policy_id", None), *refined]
+            if not await asyncio.to_thread(knowledge_base.search, text):
+                follow_up = await conversation_follow_up(dispatcher, tracker, text)
+                if follow_up is not None:
+                    return follow_up
         if looks_like_gibberish(text):
             return [SlotSet("policy_id", None), *await cannot_handle(dispatcher, tracker)]
         events = await answer_in_context(dispatcher, tracker, text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Text, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
@@ -155,6 +155,29 @@ async def stated_requirements(text: str, *, with_notes: bool) -> List[str]:
 def _merged(existing: Any, new: Sequence[str]) -> List[str]:
     kept = [item for item in existing if isinstance(item, str)] if isinstance(existing, list) else []
     return list(dict.fromkeys([*kept, *new]))
+
+
+#: Form questions whose answers NLU may read as a policy question (「四川或者重庆都行」 names
+#: places the policy material names too), with what tells such an answer.
+_STRUCTURED_ANSWERS: Dict[str, Callable[[str], bool]] = {
+    "demand_quantity": lambda text: parse_quantity(text) is not None,
+    "demand_region": lambda text: parse_region_preference(text) is not None,
+    "demand_deadline": lambda text: parse_deadline(text, dt.date.today()) is not None,
+    "product_region": lambda text: parse_region_preference(text) is not None,
+    "product_capacity": lambda text: parse_quantity(text) is not None,
+}
+#: A question is never an answer to the form's question, whatever places or dates it names.
+_ASKS = re.compile(r"多少|多大|多久|什么|啥|哪|几|谁|怎么|如何|是否|为什么|吗|[?？]")
+
+
+def answered_form_question(tracker: Tracker, text: str) -> Optional[str]:
+    """The slot the active form asked for when ``text`` answers it (a place, a quantity, a
+    date) and asks nothing, else None: such a message continues the form whatever NLU read."""
+    slot = tracker.get_slot("requested_slot")
+    reads = _STRUCTURED_ANSWERS.get(str(slot))
+    if not tracker.active_loop.get("name") or reads is None or _ASKS.search(text):
+        return None
+    return str(slot) if reads(_answer(text)) else None
 
 
 def _stated_elsewhere(tracker: Tracker, slot: str) -> Optional[str]:
@@ -532,7 +555,8 @@ class ActionSubmitDemand(Action):
         try:
             demand_id, result = await asyncio.to_thread(_store_demand, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(response="utter_demand_not_published", reason=str(error))
+            dispatcher.utter_message(response="utter_demand_not_published",
+                                     reason=error.reason(tracker_language(tracker)))
             return done
         dispatcher.utter_message(response="utter_demand_published", demand_id=demand_id)
         if result.query.is_vague:
@@ -558,6 +582,7 @@ def _store_product(tracker: Tracker, index: PlatformIndex) -> Tuple[int, List[De
             annual_capacity=capacity[0] if capacity else None, unit=capacity[1] if capacity else "",
             region=region, city=city, contact=tracker.get_slot("product_contact") or "",
             sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
+            language=tracker_language(tracker),
         )
         return product.id, demands
 
@@ -578,11 +603,12 @@ class ActionSubmitProduct(Action):
         try:
             product_id, demands = await asyncio.to_thread(_store_product, tracker, index)
         except RequestError as error:
-            dispatcher.utter_message(response="utter_product_not_registered", reason=str(error))
+            dispatcher.utter_message(response="utter_product_not_registered",
+                                     reason=error.reason(tracker_language(tracker)))
             return _reset(PRODUCT_SLOTS)
         dispatcher.utter_message(response="utter_product_registered", product_id=product_id)
         if demands:
-            send(dispatcher, demand_reply(demands))
+            send(dispatcher, demand_reply(demands, tracker_language(tracker)))
         else:
             dispatcher.utter_message(response="utter_no_matching_demands")
             dispatcher.utter_message(json_message=demand_matches_payload([]))

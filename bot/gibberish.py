@@ -53,4 +53,30 @@ def is_gibberish(text: str) -> bool:
     return len(digit_groups) != 1
 
 
-__all__ = ["is_gibberish"]
+#: Parts of speech (jieba) that name things without saying anything about them: nouns,
+#: places, times, numbers, measure words, colours and other adjectives.
+_NAMING_TAGS = frozenset({"n", "nr", "nrt", "ns", "nt", "nz", "ng", "t", "m", "mq", "q", "a", "an"})
+#: A heap needs this many words: 「成都天气」 is a terse question, not a heap.
+_HEAP_MINIMUM = 3
+
+
+def is_word_heap(text: str) -> bool:
+    """Whether ``text`` is Chinese words strung together with nothing said about them
+    (「鹅卵石拖拉机紫色星期八」「苹果香蕉电脑」): three or more nouns, numbers or
+    adjectives, and no verb, question word, pronoun or particle. Real words, so not
+    gibberish; still no request. Only meant for a message read as out of scope: a heap
+    of the platform's own terms is a search.
+
+    >>> is_word_heap("苹果香蕉电脑"), is_word_heap("今天重庆天气怎么样"), is_word_heap("成都天气")
+    (True, False, False)
+    """
+    import jieba.posseg
+
+    text = unicodedata.normalize("NFKC", text or "").strip()
+    if not text or not all(_is_han(char) for char in text):
+        return False
+    words = list(jieba.posseg.cut(text))
+    return len(words) >= _HEAP_MINIMUM and all(pair.flag in _NAMING_TAGS for pair in words)
+
+
+__all__ = ["is_gibberish", "is_word_heap"]

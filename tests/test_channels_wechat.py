@@ -21,11 +21,13 @@ import pytest_asyncio
 import xmltodict
 from wechatpy.exceptions import WeChatClientException
 
+from bot.channels.textual import format_match_list
 from bot.channels.wechat import WeChatInput, WeComInput
 from bot.messages import user_text
 from tests.support.sanic_server import serving
 from tests.support.scripted_assistant import (
     SUPPLIER_LIST_TEXT,
+    SUPPLIER_MATCHES,
     SUPPLIER_PAYLOAD,
     ScriptedAssistant,
     staff_reply_through_rasa,
@@ -184,6 +186,15 @@ async def test_buttons_are_a_numbered_menu_answered_by_number(account: OfficialA
     assert assistant.texts[-1] == "2"
 
 
+async def test_an_english_conversation_gets_the_menu_and_list_in_english(account: OfficialAccount) -> None:
+    _, _, _, follower = account
+
+    greeting = follower.reply_text(await follower.deliver(follower.text_xml("Hello there", msg_id=4051)))
+    assert greeting == "Hello! I can help you with:\n\nReply with a number to choose:\n1. Policies\n2. Find suppliers"
+    # A list sent without a text of its own gets the channel's heading, in English too.
+    assert format_match_list(SUPPLIER_MATCHES, "en").startswith("Matching suppliers:\n1. 重庆渝轮铝业有限公司 (")
+
+
 async def test_a_list_sent_as_text_and_as_payload_is_shown_once(account: OfficialAccount) -> None:
     _, _, fake, follower = account
 
@@ -218,6 +229,34 @@ async def test_non_text_messages_and_failures_get_a_clear_answer(account: Offici
     failed = follower.reply_text(await follower.deliver(follower.text_xml("出错", 5002)))
     assert failed == user_text("channel.turn_failed")
     assert assistant.texts == ["出错"]
+
+
+async def test_an_english_conversation_is_told_in_english_that_only_text_is_read(
+    account: OfficialAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.channels.wechat import callback
+
+    _, _, _, follower = account
+
+    class EnglishConversations:
+        """Rasa's agent as the channel sees it: every conversation is in English."""
+
+        def __init__(self) -> None:
+            self.tracker_store = self
+
+        async def retrieve(self, sender_id: str) -> DialogueStateTracker:
+            return DialogueStateTracker.from_events(sender_id, [SlotSet("language", "en")])
+
+    monkeypatch.setattr(callback, "running_agent", EnglishConversations)
+    image = follower.text_xml("x", 5101).replace(
+        "<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[x]]></Content>",
+        "<MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[http://x/1.jpg]]></PicUrl>"
+        "<MediaId><![CDATA[m1]]></MediaId>",
+    )
+    assert follower.reply_text(await follower.deliver(image)) == user_text("input.text_only", "en")
 
 
 async def test_staff_reply_reaches_the_follower_through_the_customer_service_api(

@@ -211,6 +211,10 @@ def test_english_names_of_data_terms_are_read_as_the_chinese_terms():
     assert with_chinese_terms("brake calipers only in Bishan") == "制动卡钳 只要 璧山区"
     # whole words only: "seats" is a product, "seatsXYZ" and "overseats" are not
     assert with_chinese_terms("overseats seatsXYZ") == "overseats seatsXYZ"
+    # one of a kind as well as several: the glossary's plural names read in the singular too
+    assert with_chinese_terms("brake caliper suppliers in Sichuan") == "制动卡钳 供应商 in 四川"
+    assert with_chinese_terms("a seat maker, a battery vendor") == "a 汽车座椅 供应商, a 动力电池 供应商"
+    assert with_chinese_terms("when was the fund set up") == "when was the fund set up"  # "sets" is a unit
     assert parse_region_preference("Sichuan") == "四川" and parse_region_preference("anywhere") == "不限"
 
 

@@ -6,7 +6,7 @@ import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationPaused, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot.channels.payloads import payload_refusal, refusal_for_events
+from bot.channels.payloads import conversation_language, payload_answer, payload_refusal, refusal_for_events
 from bot.messages import user_text
 
 pytestmark = pytest.mark.asyncio
@@ -64,3 +64,23 @@ async def test_no_payload_passes_while_staff_hold_the_conversation():
     for payload in ("/restart", "/ask_policy"):
         assert await payload_refusal(payload, "web:u", agent) == user_text("input.payload_while_staff")
     assert await payload_refusal("我还在等", "web:u", agent) is None
+
+
+async def test_an_english_conversation_is_refused_and_thanked_in_english():
+    from rasa.shared.core.events import SlotSet
+
+    english = tracker(SlotSet("language", "en"), UserUttered("Find seat suppliers"), BotUttered("Which?", data=BUTTONS))
+    agent = Agent(english)
+    assert await payload_refusal("/restart", "web:u", agent) == user_text("input.payload_not_offered", "en")
+    held = Agent(tracker(SlotSet("language", "en"), UserUttered("talk to staff"), ConversationPaused()))
+    assert await payload_refusal("/ask_policy", "web:u", held) == user_text("input.payload_while_staff", "en")
+    # a rating the assistant cannot read is explained in the conversation's language too
+    assert await payload_answer('/rate_service{"score": 9}', "web:u", agent) == user_text("rating.invalid", "en")
+    assert await payload_answer('/rate_service{"score": 9}', "web:u", Agent(tracker())) == user_text("rating.invalid")
+
+
+async def test_the_language_of_a_new_message_comes_before_the_conversations():
+    chinese = Agent(tracker(UserUttered("你好")))
+    assert await conversation_language("web:u", chinese, "Find seat suppliers in Chengdu") == "en"
+    assert await conversation_language("web:u", chinese, "16949") == "zh"
+    assert await conversation_language("web:u", None) == "zh"

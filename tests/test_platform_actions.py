@@ -7,6 +7,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -21,6 +22,7 @@ from bot.platform.models import Expert, ExpertContactRequest, PublishedDemand, R
 from bot.settings import PROJECT_ROOT
 from tests.support.responses import rendered, rendered_text
 
+HAN = re.compile(r"[\u4e00-\u9fff]")
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
 
 
@@ -426,3 +428,110 @@ def test_product_listing_is_confirmed_from_a_summary_and_can_be_corrected(platfo
     with session_scope(platform_url) as session:
         assert session.scalars(select(RegisteredProduct)).one().annual_capacity == 800000
 
+
+
+def test_a_bare_constraint_after_a_list_refines_it_even_when_the_policies_share_its_words(platform_url):
+    from actions.matching import ActionFindExperts, ActionFindSuppliers
+    from actions.policy import ActionAnswerPolicy
+
+    _, slots, _ = run(ActionFindExperts(), make_tracker("找功率半导体方向的专家"))
+    # 「电子科技大学」 is in the policy material too: NLU may read the exclusion as a policy question.
+    exclusion = make_tracker("除了电子科技大学的", intent="ask_policy", slots=slots)
+    messages, slots2, _ = run(ActionAnswerPolicy(), exclusion)
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all("电子科技大学" not in item["organization"] for item in items)
+    # the exclusion stays for the next constraint
+    messages, _, _ = run(ActionAnswerPolicy(), make_tracker("要成都的", intent="ask_policy", slots={**slots, **slots2}))
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all("电子科技大学" not in item["organization"] for item in items)
+    assert all("成都" in " ".join(item["reasons"]) for item in items)
+
+    _, slots, _ = run(ActionFindSuppliers(), make_tracker("帮我找电池管理系统供应商"))
+    messages, _, _ = run(ActionAnswerPolicy(), make_tracker("四川的", intent="ask_policy", slots=slots))
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all(item["region"] == "四川" for item in items if not item.get("alternative"))
+    # a question is still a question, whatever places it names
+    messages, _, _ = run(ActionAnswerPolicy(), make_tracker("成都的汽车产量是多少", intent="ask_policy", slots=slots))
+    assert not custom_payloads(messages)
+
+
+def test_an_english_request_for_a_product_the_platform_lacks_says_so_in_english(platform_url):
+    from actions.matching import ActionFindSuppliers
+
+    messages, _, _ = run(ActionFindSuppliers(), make_tracker("Do you have any LiDAR suppliers?",
+                                                             slots={"language": "en"}))
+    assert rendered_text(messages).startswith('The platform data has no supplier of "LiDAR"')
+    messages, _, _ = run(ActionFindSuppliers(), make_tracker("I am looking for brake caliper suppliers in Sichuan",
+                                                             slots={"language": "en"}))
+    items = custom_payloads(messages)[0]["items"]
+    assert items and all(item["product_name"] == "制动卡钳" and item["region"] == "四川"
+                         for item in items if not item.get("alternative"))
+
+
+def test_an_english_product_registration_gets_its_matching_demands_in_english(platform_url):
+    from actions.publishing import ActionSubmitProduct
+
+    slots = {"product_name": "connectors", "product_company": "Yibin Example Electronics", "product_region": "Sichuan",
+             "product_capacity": "500000 pieces", "product_contact": "sales@example.cn", "product_confirmed": "yes",
+             "language": "en"}
+    messages, _, _ = run(ActionSubmitProduct(), make_tracker("sales@example.cn", slots=slots))
+    payload = custom_payloads(messages)[0]
+    assert payload["type"] == "demand_matches" and payload["items"]
+    reasons = [reason for item in payload["items"] for reason in item["reasons"]]
+    assert reasons and not [reason for reason in reasons if HAN.search(reason.split(":")[0])]
+    assert any(reason.startswith("Region: ") for reason in reasons)
+
+
+def test_asking_about_an_expert_of_the_list_answers_instead_of_starting_a_contact_request(platform_url):
+    from actions.expert_contact import ActionRequestExpertContact
+    from actions.matching import ActionFindExperts
+
+    messages, slots, _ = run(ActionFindExperts(), make_tracker("找集成电路封装方向的专家"))
+    first = custom_payloads(messages)[0]["items"][0]
+    slots = {**slots, "topic": "expert"}
+    reply, _, events = run(ActionRequestExpertContact(), make_tracker("第一位是哪个单位的", intent="contact_expert",
+                                                                      slots=slots))
+    assert first["organization"] in rendered_text(reply)
+    assert not any(event.get("event") == "followup" for event in events)  # no contact form
+    _, _, events = run(ActionRequestExpertContact(), make_tracker("帮我联系第一位", intent="contact_expert",
+                                                                  slots=slots))
+    assert any(event.get("event") == "followup" for event in events)
+
+
+def test_who_is_answering_is_said_unless_the_question_is_about_the_topic(platform_url):
+    from actions.conversation import ActionBotChallenge
+    from actions.policy import ActionAnswerPolicy
+
+    reply, _, _ = run(ActionBotChallenge(), make_tracker("你是机器人还是真人", intent="bot_challenge"))
+    assert "智能助手" in rendered_text(reply)
+    reply, _, _ = run(ActionBotChallenge(), make_tracker("Are you a bot?", intent="bot_challenge",
+                                                         slots={"language": "en"}))
+    assert "virtual assistant" in rendered_text(reply, {"language": "en"})
+    _, slots, _ = run(ActionAnswerPolicy(), make_tracker("联合研发项目聚焦哪些领域", intent="ask_policy"))
+    reply, _, _ = run(ActionBotChallenge(), make_tracker("是谁组织的", intent="bot_challenge", slots=slots))
+    assert "科技" in rendered_text(reply) and "智能助手" not in rendered_text(reply)
+
+
+def test_a_form_answer_read_as_a_policy_question_continues_the_form(platform_url):
+    from actions.policy import ActionAnswerPolicy
+    from actions.publishing import ValidatePublishDemandForm
+
+    slots = {"demand_product": "控制臂", "demand_quantity": "2万件", "requested_slot": "demand_region"}
+
+    def asked(text: str) -> Tracker:
+        return Tracker("wx-42", dict(slots), {"text": text, "intent": {"name": "ask_policy", "confidence": 0.9},
+                                              "entities": []}, [{"event": "user", "text": text}], False, None,
+                       {"name": "publish_demand_form"}, "action_listen")
+
+    messages, _, events = run(ActionAnswerPolicy(), asked("四川或者重庆都行"))
+    assert not messages and events == [{"event": "slot", "timestamp": None, "name": "demand_region",
+                                        "value": "四川或者重庆都行"}]
+    # the form, run next, takes the answer
+    latest = asked("四川或者重庆都行")
+    answered = Tracker("wx-42", {**slots, "demand_region": "四川或者重庆都行"}, latest.latest_message,
+                       [*latest.events, *events], False, None, {"name": "publish_demand_form"}, "action_answer_policy")
+    validated = asyncio.run(ValidatePublishDemandForm().run(CollectingDispatcher(), answered, DOMAIN))
+    assert {"event": "slot", "timestamp": None, "name": "demand_region", "value": "不限"} in validated
+    # a question during the form is still answered
+    messages, _, _ = run(ActionAnswerPolicy(), asked("重庆汽车产量是多少"))
+    assert "138" in rendered_text(messages)

@@ -15,6 +15,9 @@ message on: a payload is accepted when it is one of the buttons the assistant sh
 since the user's previous message (or an entry payload such as the widget's opening
 ``/greet``); while staff hold the conversation no payload is accepted (the buttons on
 screen belong to the assistant, which is paused). Ordinary text is never affected.
+
+These answers, like every sentence a channel writes itself, are in the conversation's
+language: the tracker's ``language`` slot (:func:`conversation_language`).
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ import json
 import logging
 from typing import Any, Iterable, Mapping, Optional, Set
 
-from bot.messages import user_text
+from bot.language import detect_language, slot_language
+from bot.messages import DEFAULT_LANGUAGE, user_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +72,37 @@ def offered_payloads(events: Iterable[Mapping[str, Any]]) -> Set[str]:
     return offered
 
 
-def refusal_for_events(text: str, events: Iterable[Mapping[str, Any]], paused: bool) -> Optional[str]:
-    """Why the payload ``text`` is refused given the conversation's events, or None."""
+def refusal_for_events(
+    text: str, events: Iterable[Mapping[str, Any]], paused: bool, language: str = DEFAULT_LANGUAGE
+) -> Optional[str]:
+    """Why the payload ``text`` is refused given the conversation's events, or None
+    (the reason in ``language``, Chinese by default)."""
     if not is_payload(text):
         return None
     if paused:
-        return user_text("input.payload_while_staff")
+        return user_text("input.payload_while_staff", language)
     payload = text.strip()
     if is_entry_payload(payload) or payload in offered_payloads(events):
         return None
-    return user_text("input.payload_not_offered")
+    return user_text("input.payload_not_offered", language)
+
+
+async def _tracker(sender_id: str, agent: Any) -> Any:
+    """The conversation's Rasa tracker, or None (no agent, no store, no conversation yet)."""
+    store = getattr(agent, "tracker_store", None) if agent is not None else None
+    return await store.retrieve(sender_id) if store is not None else None
+
+
+def _slot_language(tracker: Any) -> str:
+    return slot_language(tracker.get_slot("language") if tracker is not None else None)
+
+
+async def conversation_language(sender_id: str, agent: Any, text: Optional[str] = None) -> str:
+    """The language to write to ``sender_id`` in: that of ``text`` (the user's new message)
+    when it shows one, as the assistant will follow it too; else the conversation's
+    ``language`` slot; Chinese for a conversation without one or outside a Rasa server
+    (``agent`` None)."""
+    return detect_language(text) or _slot_language(await _tracker(sender_id, agent))
 
 
 async def payload_refusal(text: Optional[str], sender_id: str, agent: Any) -> Optional[str]:
@@ -87,16 +112,16 @@ async def payload_refusal(text: Optional[str], sender_id: str, agent: Any) -> Op
     tested on its own), where there is no conversation state to protect."""
     if not text or not is_payload(text) or agent is None:
         return None
-    store = getattr(agent, "tracker_store", None)
-    tracker = await store.retrieve(sender_id) if store is not None else None
+    tracker = await _tracker(sender_id, agent)
     if tracker is None:
         return refusal_for_events(text, [], paused=False)
     events = [event.as_dict() for event in tracker.applied_events()]
-    return refusal_for_events(text, events, paused=tracker.is_paused())
+    return refusal_for_events(text, events, paused=tracker.is_paused(), language=_slot_language(tracker))
 
 
-async def rating_answer(text: str, sender_id: str) -> str:
-    """Record a rating payload; the thanks (or why it was not recorded) for the user."""
+async def rating_answer(text: str, sender_id: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """Record a rating payload; the thanks (or why it was not recorded) for the user,
+    in ``language`` (Chinese by default)."""
     import asyncio
 
     from bot.handoff.ratings import rating_score
@@ -104,24 +129,27 @@ async def rating_answer(text: str, sender_id: str) -> str:
 
     score = rating_score(text)
     if score is None:
-        return user_text("rating.invalid")
+        return user_text("rating.invalid", language)
     try:
         rating = await asyncio.to_thread(shared_store().record_rating, sender_id, score)
     except Exception:
         logger.exception("could not record the rating of %s", sender_id)
-        return user_text("rating.failed")
-    return user_text("rating.thanks") if rating is not None else user_text("rating.nothing_to_rate")
+        return user_text("rating.failed", language)
+    if rating is None:
+        return user_text("rating.nothing_to_rate", language)
+    return user_text("rating.thanks", language)
 
 
 async def payload_answer(text: Optional[str], sender_id: str, agent: Any) -> Optional[str]:
     """The channel's own answer to a message it must not pass on (a rating, a payload
-    nobody offered), or None to pass the message to the assistant."""
+    nobody offered), or None to pass the message to the assistant; in the conversation's
+    language."""
     from bot.handoff.ratings import is_rating_payload
 
     if not text or not is_payload(text):
         return None
     if is_rating_payload(text):
-        return await rating_answer(text, sender_id)
+        return await rating_answer(text, sender_id, await conversation_language(sender_id, agent))
     return await payload_refusal(text, sender_id, agent)
 
 
@@ -133,6 +161,7 @@ __all__ = [
     "refusal_for_events",
     "payload_refusal",
     "payload_answer",
+    "conversation_language",
 ]
 
 

@@ -45,7 +45,7 @@ from bot.channels.common import (
     is_valid_channel_user_id,
     namespaced_sender_id,
 )
-from bot.channels.payloads import payload_answer
+from bot.channels.payloads import conversation_language, payload_answer
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.metrics import instrumented
@@ -196,7 +196,8 @@ class CheckedRestInput(InputChannel):
                     await busy.handle(on_new_message, message)
                 except Exception:
                     logger.exception("REST turn of %s failed", sender_id)
-                    await collector.send_text_message(sender_id, user_text("channel.turn_failed"))
+                    language = await conversation_language(sender_id, getattr(request.app.ctx, "agent", None), text)
+                    await collector.send_text_message(sender_id, user_text("channel.turn_failed", language))
             return response.json(_as_sent_to(collector.messages, sender))
 
         return webhook

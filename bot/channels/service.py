@@ -20,6 +20,7 @@ from typing import Any, Awaitable, Callable, Dict
 import aiohttp
 from rasa.core.channels.channel import OutputChannel, UserMessage
 
+from bot.channels.payloads import conversation_language, running_agent
 from bot.messages import user_text
 from bot.settings import get_settings
 
@@ -75,7 +76,8 @@ class BusyNotice:
         watch = _SendWatch(output)
         await on_new_message(message)  # failures are the channel's to answer
         if not watch.sent and not await self._action_server_up():
-            await self._tell_busy(output, message.sender_id)
+            language = await conversation_language(message.sender_id, running_agent(), message.text)
+            await self._tell_busy(output, message.sender_id, language)
 
     async def _action_server_up(self) -> bool:
         if time.monotonic() < self._down_until:
@@ -92,10 +94,10 @@ class BusyNotice:
         self._down_until = time.monotonic() + DOWN_REMEMBERED_S
         return False
 
-    async def _tell_busy(self, output: OutputChannel, sender_id: str) -> None:
+    async def _tell_busy(self, output: OutputChannel, sender_id: str, language: str) -> None:
         logger.warning("%s: the action server is down; told %s the service is busy", self.channel_name, sender_id)
         self.notices_sent += 1
-        await output.send_text_message(sender_id, user_text("service.busy"))
+        await output.send_text_message(sender_id, user_text("service.busy", language))
         try:
             await asyncio.to_thread(self._record, sender_id)
         except Exception:  # the user has the notice; staff's count is best effort

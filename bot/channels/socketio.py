@@ -67,7 +67,7 @@ from bot.channels.common import (
     namespaced_sender_id,
     staff_name_of,
 )
-from bot.channels.payloads import payload_answer, running_agent
+from bot.channels.payloads import conversation_language, payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.typing import add_staff_typing_route
 from bot.handoff.ratings import is_rating_payload
@@ -333,7 +333,9 @@ class SocketIOInput(RasaSocketIOInput):
                 await busy.handle(on_new_message, message)
             except Exception:
                 logger.exception("Handling a widget message of %s failed", message.sender_id)
-                await notify(room, user_text("widget.turn_failed"))
+                agent = getattr(self._app.ctx, "agent", None) if self._app else running_agent()
+                language = await conversation_language(message.sender_id, agent, message.text)
+                await notify(room, user_text("widget.turn_failed", language))
             finally:
                 await lease.release(_MESSAGE_ID_LIFETIME_S)
                 await sio.emit("turn_done", {"message_id": message.message_id}, room=room, namespace=namespace)

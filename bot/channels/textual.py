@@ -28,31 +28,32 @@ def _place(item: Mapping[str, Any]) -> str:
     return "·".join(parts)
 
 
-def _headline(kind: str, item: Mapping[str, Any]) -> str:
-    name = str(item.get("name") or "").strip() or user_text("matches.unnamed")
+def _headline(kind: str, item: Mapping[str, Any], language: str) -> str:
+    name = str(item.get("name") or "").strip() or user_text("matches.unnamed", language)
     if kind == "supplier_matches":
         place = _place(item)
-        return user_text("matches.name_with_place", name=name, place=place) if place else name
+        return user_text("matches.name_with_place", language, name=name, place=place) if place else name
     details = [str(item.get(key) or "").strip() for key in ("title", "organization")]
     return " · ".join([name] + [detail for detail in details if detail])
 
 
-def format_match_list(payload: Mapping[str, Any]) -> str:
-    """Render a ``supplier_matches`` / ``expert_matches`` payload as numbered text.
+def format_match_list(payload: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> str:
+    """Render a ``supplier_matches`` / ``expert_matches`` payload as numbered text, the
+    channel's own words in ``language``.
 
     Items keep their rank order; each item's reasons follow as bullet lines.
     """
     kind = str(payload["type"])
     items = payload.get("items") or []
     if not items:
-        return user_text("matches.none")
+        return user_text("matches.none", language)
     if kind == "supplier_matches":
-        heading = user_text("matches.supplier_heading")
+        heading = user_text("matches.supplier_heading", language)
     else:
-        heading = user_text("matches.expert_heading")
+        heading = user_text("matches.expert_heading", language)
     lines = [str(payload.get("title") or heading)]
     for rank, item in enumerate(items, start=1):
-        lines.append(f"{item.get('number') or rank}. {_headline(kind, item)}")
+        lines.append(f"{item.get('number') or rank}. {_headline(kind, item, language)}")
         for reason in item.get("reasons") or []:
             lines.append(f"   · {reason}")
     return "\n".join(lines)
@@ -75,16 +76,17 @@ class MatchListText:
         """Call for every text message the channel sends."""
         self._after_text = True
 
-    def for_payload(self, payload: Mapping[str, Any]) -> Optional[str]:
-        """The text to send for a custom payload, or None to send nothing."""
+    def for_payload(self, payload: Mapping[str, Any], language: str = DEFAULT_LANGUAGE) -> Optional[str]:
+        """The text to send for a custom payload (in ``language``), or None to send nothing."""
         show = is_match_list(payload) and not self._after_text
         self._after_text = False
-        return format_match_list(payload) if show else None
+        return format_match_list(payload, language) if show else None
 
 
-def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]]) -> str:
-    """Append buttons to ``text`` as a menu the user answers with a number."""
-    prompt = user_text("menu.reply_with_number")
+def numbered_menu(text: str, buttons: Sequence[Mapping[str, Any]], language: str = DEFAULT_LANGUAGE) -> str:
+    """Append buttons to ``text`` as a menu the user answers with a number (the prompt
+    in the conversation's ``language``)."""
+    prompt = user_text("menu.reply_with_number", language)
     lines = [text.rstrip(), "", prompt] if text.strip() else [prompt]
     lines += [f"{number}. {button.get('title', '')}" for number, button in enumerate(buttons, 1)]
     return "\n".join(lines)

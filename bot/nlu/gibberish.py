@@ -1,7 +1,7 @@
 """Rasa NLU component that reads a message saying nothing as ``nlu_fallback``.
 
 Placed after the intent classifier: when :func:`bot.gibberish.is_gibberish` finds no
-word that could be a request (「asdkjh qwe」「的的的的」「！！！」), the intent becomes
+word that could be a request (「asdkjh qwe」「的的的的」「！！！」「；。、」), the intent becomes
 ``nlu_fallback`` with full confidence whatever DIET guessed, so the fallback rule
 answers "not understood" and counts the miss towards handing over to staff. Any other
 message is left as the classifier read it.
@@ -44,7 +44,10 @@ class GibberishClassifier(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT)
-            if not isinstance(text, str) or not is_gibberish(text):
+            # The normaliser before us turns punctuation and symbols at the ends into spaces:
+            # a message left blank (「；‘。、，。、」) was nothing but punctuation. (Empty
+            # messages never get here: the channels refuse them.)
+            if not isinstance(text, str) or not (is_gibberish(text) or not text.strip()):
                 continue
             fallback = {INTENT_NAME_KEY: DEFAULT_NLU_FALLBACK_INTENT_NAME, PREDICTED_CONFIDENCE_KEY: 1.0}
             ranking = [fallback, *(message.get(INTENT_RANKING_KEY) or [])]

@@ -31,6 +31,7 @@ def _glossary() -> Tuple[Dict[str, str], Dict[str, str]]:
     raw = yaml.safe_load(GLOSSARY_PATH.read_text(encoding="utf-8")) or {}
     labels: Dict[str, str] = {}
     names: Dict[str, str] = {}
+    singulars: Dict[str, str] = {}
     for section, table in raw.items():
         for term, english in (table or {}).items():
             english_names = [str(name) for name in english or ()]
@@ -40,7 +41,38 @@ def _glossary() -> Tuple[Dict[str, str], Dict[str, str]]:
                 labels.setdefault(str(term), english_names[0])
             for name in english_names:
                 names.setdefault(_key(name), str(term))
+                if section not in _SPELLED_OUT_SECTIONS:
+                    singulars.setdefault(_singular(_key(name)), str(term))
+    # "brake caliper" as well as "brake calipers": the pattern adds plural endings, so the
+    # plural names of the data's terms are also looked up in the singular (unless the
+    # glossary spells that singular out for another term).
+    for name, term in singulars.items():
+        names.setdefault(name, term)
     return labels, names
+
+
+#: Sections whose names are request words, not the data's terms: taken only as written
+#: ("sets" is a unit, "set" is not).
+_SPELLED_OUT_SECTIONS = ("markers", "units")
+
+
+#: Endings of English words that look plural but are not ("glass", "chassis", "bus").
+_NOT_PLURAL = ("ss", "is", "us")
+
+
+def _singular(name: str) -> str:
+    """The name with its last word in the singular ("brake calipers" → "brake caliper",
+    "batteries" → "battery", "gearboxes" → "gearbox"); other names unchanged."""
+    head, _, last = name.rpartition(" ")
+    if len(last) <= 3 or not last.endswith("s") or last.endswith(_NOT_PLURAL) or not last.isalpha():
+        return name
+    if last.endswith("ies"):
+        last = last[:-3] + "y"
+    elif last.endswith(("xes", "ches", "shes")):
+        last = last[:-2]
+    else:
+        last = last[:-1]
+    return f"{head} {last}" if head else last
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,8 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlalchemy.orm import Session
 
-from bot.messages import user_text
-from bot.platform.english import with_chinese_terms
+from bot.language import ENGLISH
+from bot.messages import DEFAULT_LANGUAGE, user_text
+from bot.platform.english import english_label, with_chinese_terms
 from bot.platform.matching import PlatformIndex, SupplierResult
 from bot.platform.models import PublishedDemand, RegisteredProduct
 from bot.platform.queries import RequestError, open_published_demands
@@ -206,8 +207,10 @@ def register_product(
     sender_id: str = "",
     channel: str = "",
     today: Optional[dt.date] = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Tuple[RegisteredProduct, List[DemandMatch]]:
-    """Store a supplier's product and return the open demands it can serve."""
+    """Store a supplier's product and return the open demands it can serve (their
+    reasons in ``language``)."""
     product = (product or "").strip()
     if not product:
         raise RequestError("publishing.product_name_missing")
@@ -227,7 +230,7 @@ def register_product(
     )
     session.add(row)
     session.flush()
-    return row, matching_open_demands(session, index, query, region, today=today)
+    return row, matching_open_demands(session, index, query, region, today=today, language=language)
 
 
 def matching_open_demands(
@@ -238,9 +241,12 @@ def matching_open_demands(
     *,
     today: Optional[dt.date] = None,
     limit: int = DEMAND_PAGE_SIZE,
+    language: str = DEFAULT_LANGUAGE,
 ) -> List[DemandMatch]:
     """Open, not expired demands (platform and assistant) for the product in ``query``,
-    that accept suppliers from ``supplier_region``; best match and nearest deadline first."""
+    that accept suppliers from ``supplier_region``; best match and nearest deadline first.
+    The reasons (and the titles of demands published through the assistant) are in ``language``."""
+    label = english_label if language == ENGLISH else str
     today = today or dt.date.today()
     names = set(query.products)
     categories = {index.products_by_name[n][0].category for n in names if index.products_by_name.get(n)}
@@ -255,28 +261,30 @@ def matching_open_demands(
             candidates.append((demand.demand_id, demand.title, company.name if company else "", demand.category,
                                demand.quantity, demand.unit, demand.target_region, demand.deadline))
     for demand in open_published_demands(session, today):
-        candidates.append((f"PD{demand.id}", user_text("demands.published_title", product=demand.product),
-                           demand.company_name or user_text("demands.published_buyer"),
+        candidates.append((f"PD{demand.id}", user_text("demands.published_title", language, product=demand.product),
+                           demand.company_name or user_text("demands.published_buyer", language),
                            demand.category, demand.quantity or 0, demand.unit, demand.target_region, demand.deadline))
     matches = []
     for demand_id, title, buyer, category, quantity, unit, target_region, deadline in candidates:
         if target_region not in ("不限", supplier_region):
             continue
         if any(name in title for name in names):
-            score, why = 10.0, user_text("demands.reason.same_product")
+            score, why = 10.0, user_text("demands.reason.same_product", language)
         elif category in exact_categories:
-            score, why = 5.0, user_text("demands.reason.same_category", category=category)
+            score, why = 5.0, user_text("demands.reason.same_category", language, category=label(category))
         elif category.partition("/")[0] in majors:
-            score, why = 3.0, user_text("demands.reason.same_major", major=category.partition("/")[0])
+            score, why = 3.0, user_text("demands.reason.same_major", language,
+                                        major=label(category.partition("/")[0]))
         else:
             continue
         reasons = [
             why,
-            user_text("demands.reason.quantity", quantity=format_quantity(quantity), unit=unit) if quantity
-            else user_text("demands.reason.quantity_open"),
-            user_text("demands.reason.region", region=target_region),
-            user_text("demands.reason.deadline", deadline=deadline.isoformat()) if deadline
-            else user_text("demands.reason.no_deadline"),
+            user_text("demands.reason.quantity", language, quantity=format_quantity(quantity, language),
+                      unit=label(unit) if unit else unit) if quantity
+            else user_text("demands.reason.quantity_open", language),
+            user_text("demands.reason.region", language, region=label(target_region)),
+            user_text("demands.reason.deadline", language, deadline=deadline.isoformat()) if deadline
+            else user_text("demands.reason.no_deadline", language),
         ]
         matches.append(DemandMatch(demand_id, title, buyer, category, quantity, unit, target_region, deadline,
                                    score, reasons))

@@ -218,12 +218,12 @@ def demand_matches_payload(matches: List[DemandMatch]) -> Dict[str, object]:
     return {"type": "demand_matches", "items": [m.payload_item() for m in matches]}
 
 
-def demand_reply(matches: List[DemandMatch]) -> Reply:
+def demand_reply(matches: List[DemandMatch], language: str = DEFAULT_LANGUAGE) -> Reply:
     """Open demands that a newly registered product can serve (at least one; with none,
-    the action sends the ``utter_no_matching_demands`` response)."""
-    lines = [user_text("demands.heading")]
+    the action sends the ``utter_no_matching_demands`` response), in ``language``."""
+    lines = [user_text("demands.heading", language)]
     for number, match in enumerate(matches, start=1):
-        line = user_text("demands.line", number=number, title=match.title, buyer=match.buyer,
+        line = user_text("demands.line", language, number=number, title=match.title, buyer=match.buyer,
                          demand_id=match.demand_id)
-        lines.append(f"{line}\n   " + join_clauses(match.reasons))
+        lines.append(f"{line}\n   " + join_clauses(match.reasons, language))
     return Reply("\n".join(lines), custom=demand_matches_payload(matches))

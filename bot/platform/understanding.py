@@ -764,6 +764,9 @@ class RequestParser:
         """The product-like phrase of a request that names nothing the platform knows
         (「有没有做光刻机的」 → 光刻机), or ``""``."""
         normalised = self.normalise(text)
+        english = _english_goods(normalised)
+        if english:
+            return english
         asked = _REQUESTED_GOODS.search(normalised)
         candidates = [asked.group(1)] if asked else []
         candidates += [normalised[start:end] for start, end in _noun_phrases(normalised)]
@@ -952,6 +955,33 @@ _REQUESTED_GOODS = re.compile(
 _REQUESTED_FIELD = re.compile(r"(" + _WORD + r"{2,12}?)(?:方向|领域|专业|行业)?的?(?:专家|教授|老师|学者|研究员)")
 _LEADING_WORDS = re.compile(
     r"^(?:我们|我|想|要|找|请|需要|推荐|帮我|一些|几位|几个|几家|一家|一位|\d+[位家个]|做|生产|有没有|有|的)+")
+
+#: An English request once the glossary has put its words into Chinese: the English words
+#: still standing before the kind of company ("any LiDAR 供应商") or after it ("供应商 of
+#: solar roofs") name a product the glossary does not know.
+_ENGLISH_GOODS = re.compile(
+    r"((?:[A-Za-z][A-Za-z'-]*\s+){0,4}[A-Za-z][A-Za-z'-]*)\s*供应商"
+    r"|供应商\s+(?:of|for|that make|making|producing)\s+((?:[A-Za-z][A-Za-z'-]*\s*){1,5})")
+#: English words of a request that name no product.
+_ENGLISH_REQUEST_WORDS = frozenset("""
+    a an any are can do does find for get give good have i in is it list looking me my need of our please
+    recommend reliable search show some that the there these those to us want we which who with you your
+    """.split())
+
+
+def _english_goods(text: str) -> str:
+    """The product an English request names in words the glossary does not know
+    ("Do you have any LiDAR suppliers?" → LiDAR), or ``""``."""
+    for match in _ENGLISH_GOODS.finditer(text):
+        words = (match.group(1) or match.group(2) or "").split()
+        while words and words[0].lower() in _ENGLISH_REQUEST_WORDS:
+            words.pop(0)
+        while words and words[-1].lower() in _ENGLISH_REQUEST_WORDS:
+            words.pop()
+        if words:
+            return " ".join(words)
+    return ""
+
 
 #: Words of an expert request that name no field.
 _EXPERT_GENERIC_WORDS = sorted("""专家 评审 评委 教授 副教授 老师 研究员 博士 学者 顾问 方向 领域 专业 行业 人才 院士

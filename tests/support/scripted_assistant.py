@@ -42,6 +42,14 @@ def greeting() -> Dict[str, Any]:
     ]}
 
 
+def english_greeting() -> Dict[str, Any]:
+    """The answer to ``Hello there`` (an English conversation's greeting)."""
+    return {"text": "Hello! I can help you with:", "buttons": [
+        {"title": "Policies", "payload": "/ask_policy"},
+        {"title": "Find suppliers", "payload": SUPPLIER_PAYLOAD},
+    ]}
+
+
 def answer_to(text: str) -> str:
     """The scripted answer to any other message."""
     return f"关于「{text}」的回答"
@@ -50,7 +58,7 @@ def answer_to(text: str) -> str:
 class ScriptedAssistant:
     """Plays Rasa's part. The script:
 
-    ``/greet`` → a greeting with two buttons; the supplier button's payload → a match
+    ``/greet`` → a greeting with two buttons (``Hello there``: in English); the supplier button's payload → a match
     list sent only as a payload; ``找供应商`` → the list as text, then as a payload;
     ``出错`` → the turn fails; ``长答案`` → :attr:`long_answer`; anything else →
     :func:`answer_to`. Each answer comes ``answer_delay`` seconds after the message.
@@ -72,6 +80,8 @@ class ScriptedAssistant:
         reply: Dict[str, Any]
         if message.text == "/greet":
             reply = greeting()
+        elif message.text == "Hello there":
+            reply = english_greeting()
         elif message.text == SUPPLIER_PAYLOAD:
             reply = {"custom": SUPPLIER_MATCHES}
         elif message.text == "找供应商":

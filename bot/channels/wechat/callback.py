@@ -41,7 +41,8 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from bot.channels.common import checked_user_text, is_valid_channel_user_id
+from bot.channels.common import checked_user_text, is_valid_channel_user_id, namespaced_sender_id
+from bot.channels.payloads import conversation_language, running_agent
 from bot.channels.wechat.turns import TurnRegistry
 from bot.messages import user_text
 from bot.metrics import instrumented
@@ -234,8 +235,19 @@ class IncomingText:
 
     #: Text for Rasa, or None when the message needs no turn.
     text: Optional[str]
-    #: Immediate reply when no turn is needed (e.g. an unsupported type).
+    #: Immediate reply when no turn is needed (a refused text: too long, garbled).
     immediate_reply: Optional[str] = None
+    #: A message type the assistant cannot read (image, file …): told so, in the
+    #: conversation's language (:func:`immediate_reply`).
+    text_only: bool = False
+
+
+async def immediate_reply(meaning: IncomingText, channel_name: str, user_id: str) -> Optional[str]:
+    """What to answer at once to a message that needs no turn, or None."""
+    if meaning.text_only:
+        sender_id = namespaced_sender_id(channel_name, user_id)
+        return user_text("input.text_only", await conversation_language(sender_id, running_agent()))
+    return meaning.immediate_reply
 
 
 def incoming_text(message: Any, greeting_payload: str) -> IncomingText:
@@ -250,7 +262,7 @@ def incoming_text(message: Any, greeting_payload: str) -> IncomingText:
             key, rejection = checked_user_text(message.key)
             return IncomingText(None) if rejection else IncomingText(key)
         return IncomingText(None)  # unsubscribe, view, location reports: nothing to say
-    return IncomingText(None, user_text("input.text_only"))
+    return IncomingText(None, text_only=True)
 
 
 class CallbackInput(InputChannel):

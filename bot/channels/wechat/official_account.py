@@ -32,6 +32,7 @@ from bot.channels.wechat.callback import (
     OfficialAccountCallbacks,
     check_aes_key,
     dedupe_key,
+    immediate_reply,
     incoming_text,
 )
 from bot.channels.wechat.turns import TurnRegistry
@@ -138,7 +139,7 @@ class WeChatInput(CallbackInput):
         message = callback.message
         meaning = incoming_text(message, self.greeting_payload)
         if meaning.text is None:
-            reply = meaning.immediate_reply
+            reply = await immediate_reply(meaning, CHANNEL_NAME, message.source)
         else:
             metadata = {"openid": message.source, "msg_type": message.type}
             reply = await self.turns.answer(dedupe_key(message), message.source, meaning.text, metadata)

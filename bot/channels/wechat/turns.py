@@ -31,7 +31,7 @@ from wechatpy.exceptions import WeChatException
 
 from bot.cache import bounded_cache
 from bot.channels.common import namespaced_sender_id
-from bot.channels.payloads import is_payload, payload_answer, running_agent
+from bot.channels.payloads import conversation_language, is_payload, payload_answer, running_agent
 from bot.channels.service import BusyNotice
 from bot.channels.textual import (
     MatchListText,
@@ -43,7 +43,7 @@ from bot.channels.textual import (
     utf8_size,
 )
 from bot.handoff.ratings import is_rating_payload
-from bot.messages import user_text
+from bot.messages import DEFAULT_LANGUAGE, user_text
 from bot.shared_state import KeyValueState, Lease, MemoryState
 from bot.tasks import BackgroundTasks
 
@@ -118,6 +118,9 @@ class TurnOutput(OutputChannel):
         self._match_lists = MatchListText()
         self.pushing = False
         self.sent_menu = False
+        #: The conversation's language: the channel's own words (menu prompt, staff
+        #: marker, list headings) follow it. Set when the turn starts.
+        self.language = DEFAULT_LANGUAGE
 
     def name(self) -> Text:
         return self._channel_name
@@ -154,7 +157,7 @@ class TurnOutput(OutputChannel):
 
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         self._match_lists.text_sent()
-        await self._emit(staff_marked(text, kwargs))
+        await self._emit(staff_marked(text, kwargs, self.language))
 
     async def send_text_with_buttons(
         self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]], **kwargs: Any
@@ -162,13 +165,13 @@ class TurnOutput(OutputChannel):
         await self._menus.remember(self._user_id, buttons)
         self.sent_menu = True
         self._match_lists.text_sent()
-        await self._emit(numbered_menu(staff_marked(text, kwargs), buttons))
+        await self._emit(numbered_menu(staff_marked(text, kwargs, self.language), buttons, self.language))
 
     async def send_custom_json(
         self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any
     ) -> None:
         # Other custom payloads, and lists already sent as text, are for the widget only.
-        text = self._match_lists.for_payload(json_message)
+        text = self._match_lists.for_payload(json_message, self.language)
         if text:
             await self._emit(text)
 
@@ -185,6 +188,7 @@ class PushOutput(TurnOutput):
 
     async def send_response(self, recipient_id: Text, message: Dict[Text, Any]) -> None:
         self._user_id = channel_user_id(recipient_id, self._channel_name)
+        self.language = await conversation_language(recipient_id, running_agent())
         await super().send_response(recipient_id, message)
 
     async def _push(self, text: str) -> None:
@@ -307,6 +311,7 @@ class TurnRegistry:
         if self._on_new_message is None:
             raise RuntimeError(f"{self.channel_name} channel is not connected to Rasa")
         try:
+            output.language = await conversation_language(message.sender_id, running_agent(), message.text)
             checked = typed_payload or is_rating_payload(message.text)
             refusal = await payload_answer(message.text, message.sender_id, running_agent()) if checked else None
             if refusal:
@@ -315,7 +320,7 @@ class TurnRegistry:
             await self.busy.handle(self._on_new_message, message)
         except Exception:
             logger.exception("%s turn of %s failed", self.channel_name, message.sender_id)
-            await output.send_text_message(message.sender_id, user_text("channel.turn_failed"))
+            await output.send_text_message(message.sender_id, user_text("channel.turn_failed", output.language))
         finally:
             if lease is not None:
                 await lease.release(DEDUPE_SECONDS)

@@ -29,6 +29,7 @@ from bot.channels.wechat.callback import (
     WeComCallbacks,
     check_aes_key,
     dedupe_key,
+    immediate_reply,
     incoming_text,
 )
 from bot.channels.wechat.turns import TurnRegistry
@@ -124,7 +125,9 @@ class WeComInput(CallbackInput):
         if meaning.text is not None:
             metadata = {"userid": message.source, "agent_id": self.api.agent_id, "msg_type": message.type}
             await self.turns.answer(dedupe_key(message), message.source, meaning.text, metadata)
-        elif meaning.immediate_reply:
-            self.turns.notify(message.source, meaning.immediate_reply)
+        else:
+            reply = await immediate_reply(meaning, CHANNEL_NAME, message.source)
+            if reply:
+                self.turns.notify(message.source, reply)
         # WeCom needs an acknowledgement within 5 s; the answer travels separately.
         return response.text("")
