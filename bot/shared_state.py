@@ -12,11 +12,15 @@ interface for that; :func:`channel_state` picks the implementation from the sett
   ``REDIS_KEY_PREFIX`` so several deployments (or test runs) can share one server.
 
 Values are strings (callers store JSON); every key lives in a namespace with a
-lifetime, so nothing grows without limit.
+lifetime, so nothing grows without limit. A namespace can also be used as a table
+(:meth:`KeyValueState.put_entry`, :meth:`~KeyValueState.entries`), for the few things
+a replica must be able to list (WeChat turns still being answered); the table lives as
+long as its latest write, and its entries are removed by their owners.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Dict, Optional, Protocol, Tuple
@@ -45,6 +49,18 @@ class KeyValueState(Protocol):
 
     async def delete(self, namespace: str, key: str) -> None:
         """Forget ``key``."""
+
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        """Store ``value`` under ``field`` of the table ``namespace``, which then lives
+        ``ttl_s`` seconds; with ``only_if_absent`` keep an existing value. True when stored."""
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        """Every field of the table ``namespace`` and its value."""
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        """Remove ``field`` from the table ``namespace``."""
 
 
 class MemoryState:
@@ -85,6 +101,30 @@ class MemoryState:
     async def delete(self, namespace: str, key: str) -> None:
         self._entries(namespace).pop(key, None)
 
+    def _table(self, namespace: str) -> Dict[str, str]:
+        entry = self._live("table", namespace)
+        return {} if entry is None else json.loads(entry[1])
+
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        table = self._table(namespace)
+        stored = not (only_if_absent and field in table)
+        if stored:
+            table[field] = value
+        self._entries("table")[namespace] = (self._clock() + ttl_s, json.dumps(table))
+        return stored
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        return self._table(namespace)
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        entry = self._live("table", namespace)
+        if entry is not None:
+            table = json.loads(entry[1])
+            table.pop(field, None)
+            self._entries("table")[namespace] = (entry[0], json.dumps(table))
+
 
 class RedisState:
     """:class:`KeyValueState` in Redis, shared by every replica (``SET NX PX`` claims)."""
@@ -109,6 +149,25 @@ class RedisState:
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._redis.delete(self._key(namespace, key))
+
+    def _table_key(self, namespace: str) -> str:
+        return f"{self.prefix}:{namespace}"
+
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        key = self._table_key(namespace)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            (pipe.hsetnx if only_if_absent else pipe.hset)(key, field, value)
+            pipe.pexpire(key, _ms(ttl_s))
+            stored, _ = await pipe.execute()
+        return bool(stored) or not only_if_absent
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        return await self._redis.hgetall(self._table_key(namespace))
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        await self._redis.hdel(self._table_key(namespace), field)
 
     async def close(self) -> None:
         await self._redis.aclose() if hasattr(self._redis, "aclose") else await self._redis.close()
@@ -169,6 +228,13 @@ class Lease:
             if not done:
                 self._renewer.cancel()
         await self.state.put(self.namespace, self.key, DONE, keep_s)
+
+    async def abandon(self) -> None:
+        """Give the claim up unfinished (shutdown mid-turn): the next taker may start at once."""
+        self._released.set()
+        if self._renewer is not None:
+            self._renewer.cancel()
+        await self.state.delete(self.namespace, self.key)
 
 
 async def is_done(state: KeyValueState, namespace: str, key: str) -> bool:
