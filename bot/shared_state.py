@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from typing import Dict, Optional, Protocol, Tuple
 
@@ -37,7 +38,6 @@ MEMORY_CAPACITY = 100_000
 
 class KeyValueState(Protocol):
     """Namespaced keys with string values and a lifetime (seconds)."""
-
     async def claim(self, namespace: str, key: str, ttl_s: float) -> bool:
         """Record ``key``; True for the first claim within ``ttl_s``, else False (atomic)."""
 
@@ -65,7 +65,6 @@ class KeyValueState(Protocol):
 
 class MemoryState:
     """:class:`KeyValueState` in this process (one event loop), bounded per namespace."""
-
     def __init__(self, capacity: int = MEMORY_CAPACITY, clock=time.monotonic) -> None:
         self._capacity = capacity
         self._clock = clock
@@ -128,12 +127,16 @@ class MemoryState:
 
 class RedisState:
     """:class:`KeyValueState` in Redis, shared by every replica (``SET NX PX`` claims)."""
-
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.url = url
         self.prefix = prefix
+
+    def heartbeat(self, namespace: str, key: str) -> "Heartbeat":
+        """A :class:`Heartbeat` under ``key`` (not started)."""
+        return Heartbeat(self.url, self._key(namespace, key))
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:{namespace}:{key}"
@@ -240,6 +243,48 @@ class Lease:
 async def is_done(state: KeyValueState, namespace: str, key: str) -> bool:
     """Whether the message under ``key`` was handled to the end (not merely claimed)."""
     return await state.get(namespace, key) == DONE
+
+
+#: How long a process counts as alive after its last heartbeat (seconds).
+HEARTBEAT_S = 10.0
+
+
+class Heartbeat:
+    """A process's sign of life in Redis, renewed every :data:`HEARTBEAT_S` / 5 from a
+    thread of its own: unlike a lease renewed on the event loop, it does not lapse while
+    the loop is busy for seconds (a Rasa server under load), only when the process dies."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        """Start beating (again calling it does nothing)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name=f"heartbeat {self.key}", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=HEARTBEAT_S / 5)
+        try:
+            while not self._stopped.is_set():
+                try:
+                    client.set(self.key, "alive", px=_ms(HEARTBEAT_S))
+                except redis.RedisError:  # Redis away for a moment: the next beat tries again
+                    logger.warning("could not renew the heartbeat %s", self.key, exc_info=True)
+                self._stopped.wait(HEARTBEAT_S / 5)
+            client.delete(self.key)
+        except redis.RedisError:
+            pass  # the key lapses on its own
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop beating and say so (the key is removed by the thread)."""
+        self._stopped.set()
 
 
 def _ms(seconds: float) -> int:

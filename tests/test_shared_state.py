@@ -321,7 +321,7 @@ async def test_a_wechat_turn_whose_replica_died_after_answering_success_is_answe
         owner.kill()  # SIGKILL: no goodbye, the claim is left to lapse
         await owner.wait()
         taken = 0
-        give_up_at = time.monotonic() + 3 * shared_state.LEASE_S
+        give_up_at = time.monotonic() + shared_state.HEARTBEAT_S + 2 * shared_state.LEASE_S
         while not taken and time.monotonic() < give_up_at:
             taken = sum(await asyncio.gather(*(survivor.recover_pending() for survivor in survivors)))
             await asyncio.sleep(0.2)
@@ -379,4 +379,37 @@ async def test_a_dead_replicas_turn_already_in_the_tracker_is_not_run_again(redi
         assert await survivor.menus.resolve("o-emma", "1") == "/ask_policy"
         assert await survivor.pending.all() == []
     finally:
+        await survivor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_replica_too_busy_to_renew_its_claim_keeps_its_turn(redis_url: str, prefix: str) -> None:
+    """A Rasa server whose event loop is busy for seconds lets the claim lapse; its
+    heartbeat (a thread) says it lives, so nobody runs its turn a second time."""
+    state = RedisState(redis_url, prefix)
+    busy_replica = state.heartbeat("wechat-replica", "replica-busy")
+    busy_replica.start()
+    await PendingTurns(state, "wechat").record(
+        PendingTurn("msg:o-fay:8003", "o-fay", "研发费用补贴", owner="replica-busy")
+    )  # and no claim: it lapsed
+    turns_run: List[str] = []
+
+    async def on_new_message(message: Any) -> None:
+        turns_run.append(message.text)
+
+    survivor = TurnRegistry("wechat", Pusher(), reply_timeout=2.0, state=state)
+    survivor.set_message_handler(on_new_message)
+    try:
+        await asyncio.sleep(0.5)  # the first beat is in
+        assert await survivor.recover_pending() == 0
+        busy_replica.stop()  # it died after all
+        await asyncio.sleep(0.5)
+        assert await survivor.recover_pending() == 1
+        for _ in range(50):
+            if survivor.tasks.running == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run == ["研发费用补贴"]
+    finally:
+        busy_replica.stop()
         await survivor.close()

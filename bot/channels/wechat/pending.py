@@ -4,11 +4,11 @@ Once a callback is answered 200 (``success`` while the turn goes on in the backg
 WeChat never delivers that message again: if the replica running the turn dies, only
 this record remembers it. :class:`PendingTurns` keeps one record per message (sender,
 dedupe key, text, channel metadata) in the channel's state — Redis on the production
-profile, beside the message's dedupe claim; in memory on the single-process profile,
-where a dying process takes its turns and the record with it, and nothing is lost that
-was not already. The record is written before any 200 and removed once the answer was
-delivered (passive reply taken or pushed); the turn registry re-runs the records whose
-owner's claim lapsed (:meth:`bot.channels.wechat.turns.TurnRegistry.recover_pending`).
+profile, beside the message's dedupe claim. (The single-process profile keeps none: a
+dying process takes its turns with it, and no other process could answer them.) The
+record is written before any 200 and removed once the answer was delivered (passive
+reply taken or pushed); the turn registry re-runs the records whose owner died
+(:meth:`bot.channels.wechat.turns.TurnRegistry.recover_pending`).
 
 :func:`recorded_reply` tells whether the dead owner's run already reached the tracker
 (Rasa stores the user message and the bot's answers together at the end of a turn), so
@@ -45,6 +45,8 @@ class PendingTurn:
     typed_payload: bool = False
     #: When the message arrived (epoch seconds): a user's turns run in this order.
     received_at: float = field(default_factory=time.time)
+    #: The replica answering it (its heartbeat says whether it lives; "" unknown).
+    owner: str = ""
 
     def expired(self, now: Optional[float] = None) -> bool:
         return (time.time() if now is None else now) - self.received_at > PENDING_TURN_S

@@ -24,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Dict, List, MutableMapping, Optional, Protocol, Text
 
 import requests
@@ -48,7 +49,7 @@ from bot.channels.textual import (
 from bot.channels.wechat.pending import PendingTurn, PendingTurns, recorded_reply
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
-from bot.shared_state import DONE, LEASE_S, KeyValueState, Lease, MemoryState, is_done
+from bot.shared_state import DONE, LEASE_S, Heartbeat, KeyValueState, Lease, MemoryState, RedisState, is_done
 from bot.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
@@ -222,13 +223,16 @@ class TurnRegistry:
     failures are logged and :meth:`close` finishes or cancels them when the server stops.
     ``menus`` keeps each user's last menu (in this process unless another store is given).
 
-    No message answered 200 is lost (see :mod:`bot.channels.wechat.pending`): each turn
-    is recorded as pending before its first answer and until its reply was delivered;
-    the turn holds its message's claim (a :class:`~bot.shared_state.Lease`, renewed
-    while its replica lives) for as long. :meth:`start_recovery` re-runs, every
-    :data:`RECOVERY_INTERVAL_S`, the pending turns whose claim lapsed (their replica
-    died) and pushes their replies; taking the lapsed claim is atomic, so one replica
-    re-runs a turn, and never while its owner lives. A re-run first looks the message up
+    With several replicas (Redis state) no message answered 200 is lost (see
+    :mod:`bot.channels.wechat.pending`): each turn is recorded as pending, with this
+    replica as its owner, before its first answer and until its reply was delivered; the
+    turn holds its message's claim (a :class:`~bot.shared_state.Lease`) for as long.
+    :meth:`start_recovery` re-runs, every :data:`RECOVERY_INTERVAL_S`, the pending turns
+    whose owner died and pushes their replies. Dead means both: the claim lapsed and the
+    owner's :class:`~bot.shared_state.Heartbeat` (beaten from a thread, so a Rasa server
+    whose event loop is busy for seconds still counts as alive) stopped. Taking the lapsed
+    claim is atomic, so one replica re-runs a turn, and never while its owner lives. A
+    re-run first looks the message up
     in the tracker (by its ``message_id``, the dedupe key): if the dead owner's turn was
     stored, its recorded answer is pushed instead of running the message again, so the
     user message is never in the tracker twice. Delivery is at least once: an owner dying
@@ -252,7 +256,14 @@ class TurnRegistry:
         #: Which messages have a turn, on any replica (memory unless a shared store is given).
         self.state: KeyValueState = state or MemoryState()
         self.menus = menus or NumberedMenus(self.state, f"{channel_name}-menu")
-        self.pending = PendingTurns(self.state, channel_name)
+        #: Turns still to answer, and this replica's sign of life (several replicas only).
+        self.pending: Optional[PendingTurns] = None
+        self._heartbeat: Optional[Heartbeat] = None
+        self.replica_id = uuid.uuid4().hex
+        self._replicas = f"{channel_name}-replica"
+        if isinstance(self.state, RedisState):
+            self.pending = PendingTurns(self.state, channel_name)
+            self._heartbeat = self.state.heartbeat(self._replicas, self.replica_id)
         #: Where a re-run looks for the dead owner's turn; None: the running Rasa's store.
         self.tracker_store: Optional[TrackerStore] = None
         self.tasks = BackgroundTasks(channel_name)
@@ -289,18 +300,18 @@ class TurnRegistry:
             # Menu clicks (events) carry the operator's configured payloads, and so does a
             # typed menu number once resolved; a payload typed by hand is checked.
             typed = is_payload(text) and metadata.get("msg_type") in ("text", "voice")
-            pending = PendingTurn(dedupe_key, user_id, meant, metadata, typed_payload=typed)
+            pending = PendingTurn(dedupe_key, user_id, meant, metadata, typed_payload=typed, owner=self.replica_id)
             lease = await Lease.acquire(self.state, self._claims, dedupe_key)
             turn = self._turns.get(dedupe_key)  # a delivery that arrived meanwhile
             if turn is None and lease is None:
                 logger.info("%s retry of %s: another replica answers it", self.channel_name, dedupe_key)
-                if not await is_done(self.state, self._claims, dedupe_key):
+                if self.pending is not None and not await is_done(self.state, self._claims, dedupe_key):
                     # That replica may be dying before it recorded the message: record it here.
-                    await self.pending.record(pending, only_if_absent=True)
+                    await self.pending.record(replace(pending, owner=""), only_if_absent=True)
                 return None
             if turn is None:
                 assert lease is not None
-                await self.pending.record(pending)  # before any 200
+                await self._record(pending)  # before any 200
                 turn = self._start(pending, lease)
             elif lease is not None:
                 await lease.release(DEDUPE_SECONDS)
@@ -373,7 +384,8 @@ class TurnRegistry:
         except asyncio.CancelledError:
             await lease.abandon()
             raise
-        await self.pending.forget(key)
+        if self.pending is not None:
+            await self.pending.forget(key)
         await lease.release(DEDUPE_SECONDS)
 
     async def _reply_of(self, turn: Turn) -> Optional[str]:
@@ -404,9 +416,28 @@ class TurnRegistry:
         turn.delivered.set()
 
     # -- turns of replicas that died --------------------------------------------------
+    async def _record(self, pending: PendingTurn) -> None:
+        """Record ``pending`` as this replica's (several replicas only)."""
+        if self.pending is not None and self._heartbeat is not None:
+            self._heartbeat.start()
+            await self.pending.record(replace(pending, owner=self.replica_id))
+
+    async def _take_over(self, pending: PendingTurn) -> Optional[Lease]:
+        """``pending``'s claim when its owner died (lapsed claim, no heartbeat), else None."""
+        if await self.state.get(self._claims, pending.key) is not None:
+            return None
+        if pending.owner and await self.state.get(self._replicas, pending.owner) is not None:
+            return None  # alive, its event loop merely too busy to renew the claim in time
+        lease = await Lease.acquire(self.state, self._claims, pending.key)
+        if lease is not None:
+            await self._record(pending)
+        return lease
+
     async def _after_earlier_turns(self, pending: PendingTurn) -> None:
         """Wait until the user's earlier messages are answered, re-running any whose
         replica died, so that the tracker holds them in the order they were sent."""
+        if self.pending is None:
+            return  # one process: Rasa's conversation lock keeps the order
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + EARLIER_TURNS_WAIT_S
         while loop.time() < give_up_at:
@@ -417,10 +448,9 @@ class TurnRegistry:
             ]
             blocked = False
             for turn in earlier:
-                claim = await self.state.get(self._claims, turn.key)
-                if claim == DONE:
+                if await is_done(self.state, self._claims, turn.key):
                     continue  # answered; only its record is left
-                lease = None if claim is not None else await Lease.acquire(self.state, self._claims, turn.key)
+                lease = await self._take_over(turn)
                 if lease is not None:
                     await self._recover(turn, lease)
                 else:
@@ -433,6 +463,8 @@ class TurnRegistry:
     async def recover_pending(self) -> int:
         """Take over every pending turn whose owner's claim lapsed (re-run in the
         background); forget answered and expired records. Returns how many were taken."""
+        if self.pending is None:
+            return 0
         taken = 0
         for turn in await self.pending.all():
             claim = await self.state.get(self._claims, turn.key)
@@ -442,7 +474,7 @@ class TurnRegistry:
                 await self.pending.forget(turn.key)
                 continue
             if claim is None:
-                lease = await Lease.acquire(self.state, self._claims, turn.key)
+                lease = await self._take_over(turn)
                 if lease is not None:
                     self.tasks.spawn(self._recover(turn, lease), f"re-run {turn.key}")
                     taken += 1
@@ -465,7 +497,8 @@ class TurnRegistry:
         except asyncio.CancelledError:
             await lease.abandon()
             raise
-        await self.pending.forget(pending.key)
+        if self.pending is not None:
+            await self.pending.forget(pending.key)
         await lease.release(DEDUPE_SECONDS)
         self.turns_recovered += 1
 
@@ -479,7 +512,7 @@ class TurnRegistry:
 
     def start_recovery(self) -> None:
         """Look for turns of dead replicas every :data:`RECOVERY_INTERVAL_S` (server start)."""
-        if self._recovery is None:
+        if self._recovery is None and self.pending is not None:
             # Not one of :attr:`tasks`: it never finishes, and close() stops it first.
             self._recovery = asyncio.get_running_loop().create_task(self._keep_recovering())
 
@@ -496,4 +529,6 @@ class TurnRegistry:
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         await self.tasks.close()
