@@ -230,6 +230,7 @@ def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
 def test_replicas_starting_together_create_the_console_store_once(postgres_url: str) -> None:
     import sqlalchemy as sa
 
+    from bot.handoff.ingest import Ingestor, LiveHub
     from bot.handoff.store import HandoffStore
 
     name = f"cybot_scale_schema_{uuid.uuid4().hex[:8]}"
@@ -239,10 +240,14 @@ def test_replicas_starting_together_create_the_console_store_once(postgres_url: 
     url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     errors: List[Exception] = []
     stores: List[HandoffStore] = []
+    feeds_start_together = threading.Barrier(4)
 
     def start_replica() -> None:
         try:
-            stores.append(HandoffStore(url))
+            store = HandoffStore(url)
+            stores.append(store)
+            feeds_start_together.wait(timeout=30)
+            Ingestor(store, LiveHub())  # the console feed's own table, too
         except Exception as error:  # noqa: BLE001 - every failure is reported below
             errors.append(error)
 

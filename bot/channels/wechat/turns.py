@@ -232,11 +232,11 @@ class TurnRegistry:
     owner's :class:`~bot.shared_state.Heartbeat` (beaten from a thread, so a Rasa server
     whose event loop is busy for seconds still counts as alive) stopped. Taking the lapsed
     claim is atomic, so one replica re-runs a turn, and never while its owner lives. A
-    re-run first looks the message up
-    in the tracker (by its ``message_id``, the dedupe key): if the dead owner's turn was
-    stored, its recorded answer is pushed instead of running the message again, so the
-    user message is never in the tracker twice. Delivery is at least once: an owner dying
-    after pushing but before removing the record gets its reply pushed a second time.
+    re-run first looks the message up in the tracker (by its ``message_id``, the dedupe
+    key): if the dead owner's turn was stored, its recorded answer is pushed instead of
+    running the message again, so the user message is never in the tracker twice.
+    Delivery is at least once: an owner dying after pushing but before removing the
+    record gets its reply pushed a second time.
     A user's turns run in the order the messages arrived: a turn first waits for that
     user's earlier pending turns (and re-runs one whose owner died).
     """
@@ -461,8 +461,8 @@ class TurnRegistry:
         logger.warning("%s: %s ran before an earlier message that is still pending", self.channel_name, pending.key)
 
     async def recover_pending(self) -> int:
-        """Take over every pending turn whose owner's claim lapsed (re-run in the
-        background); forget answered and expired records. Returns how many were taken."""
+        """Take over every pending turn whose owner died (re-run in the background);
+        forget answered and expired records. Returns how many were taken over."""
         if self.pending is None:
             return 0
         taken = 0
@@ -529,6 +529,6 @@ class TurnRegistry:
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
         await self.tasks.close()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()  # turns cancelled just now are re-run elsewhere soon
