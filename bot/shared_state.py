@@ -12,12 +12,17 @@ interface for that; :func:`channel_state` picks the implementation from the sett
   ``REDIS_KEY_PREFIX`` so several deployments (or test runs) can share one server.
 
 Values are strings (callers store JSON); every key lives in a namespace with a
-lifetime, so nothing grows without limit.
+lifetime, so nothing grows without limit. A namespace can also be used as a table
+(:meth:`KeyValueState.put_entry`, :meth:`~KeyValueState.entries`), for the few things
+a replica must be able to list (WeChat turns still being answered); the table lives as
+long as its latest write, and its entries are removed by their owners.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 import time
 from typing import Dict, Optional, Protocol, Tuple
 
@@ -33,7 +38,6 @@ MEMORY_CAPACITY = 100_000
 
 class KeyValueState(Protocol):
     """Namespaced keys with string values and a lifetime (seconds)."""
-
     async def claim(self, namespace: str, key: str, ttl_s: float) -> bool:
         """Record ``key``; True for the first claim within ``ttl_s``, else False (atomic)."""
 
@@ -46,10 +50,21 @@ class KeyValueState(Protocol):
     async def delete(self, namespace: str, key: str) -> None:
         """Forget ``key``."""
 
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        """Store ``value`` under ``field`` of the table ``namespace``, which then lives
+        ``ttl_s`` seconds; with ``only_if_absent`` keep an existing value. True when stored."""
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        """Every field of the table ``namespace`` and its value."""
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        """Remove ``field`` from the table ``namespace``."""
+
 
 class MemoryState:
     """:class:`KeyValueState` in this process (one event loop), bounded per namespace."""
-
     def __init__(self, capacity: int = MEMORY_CAPACITY, clock=time.monotonic) -> None:
         self._capacity = capacity
         self._clock = clock
@@ -85,15 +100,43 @@ class MemoryState:
     async def delete(self, namespace: str, key: str) -> None:
         self._entries(namespace).pop(key, None)
 
+    def _table(self, namespace: str) -> Dict[str, str]:
+        entry = self._live("table", namespace)
+        return {} if entry is None else json.loads(entry[1])
+
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        table = self._table(namespace)
+        stored = not (only_if_absent and field in table)
+        if stored:
+            table[field] = value
+        self._entries("table")[namespace] = (self._clock() + ttl_s, json.dumps(table))
+        return stored
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        return self._table(namespace)
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        entry = self._live("table", namespace)
+        if entry is not None:
+            table = json.loads(entry[1])
+            table.pop(field, None)
+            self._entries("table")[namespace] = (entry[0], json.dumps(table))
+
 
 class RedisState:
     """:class:`KeyValueState` in Redis, shared by every replica (``SET NX PX`` claims)."""
-
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.url = url
         self.prefix = prefix
+
+    def heartbeat(self, namespace: str, key: str) -> "Heartbeat":
+        """A :class:`Heartbeat` under ``key`` (not started)."""
+        return Heartbeat(self.url, self._key(namespace, key))
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self.prefix}:{namespace}:{key}"
@@ -109,6 +152,25 @@ class RedisState:
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._redis.delete(self._key(namespace, key))
+
+    def _table_key(self, namespace: str) -> str:
+        return f"{self.prefix}:{namespace}"
+
+    async def put_entry(
+        self, namespace: str, field: str, value: str, ttl_s: float, only_if_absent: bool = False
+    ) -> bool:
+        key = self._table_key(namespace)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            (pipe.hsetnx if only_if_absent else pipe.hset)(key, field, value)
+            pipe.pexpire(key, _ms(ttl_s))
+            stored, _ = await pipe.execute()
+        return bool(stored) or not only_if_absent
+
+    async def entries(self, namespace: str) -> Dict[str, str]:
+        return await self._redis.hgetall(self._table_key(namespace))
+
+    async def delete_entry(self, namespace: str, field: str) -> None:
+        await self._redis.hdel(self._table_key(namespace), field)
 
     async def close(self) -> None:
         await self._redis.aclose() if hasattr(self._redis, "aclose") else await self._redis.close()
@@ -170,10 +232,59 @@ class Lease:
                 self._renewer.cancel()
         await self.state.put(self.namespace, self.key, DONE, keep_s)
 
+    async def abandon(self) -> None:
+        """Give the claim up unfinished (shutdown mid-turn): the next taker may start at once."""
+        self._released.set()
+        if self._renewer is not None:
+            self._renewer.cancel()
+        await self.state.delete(self.namespace, self.key)
+
 
 async def is_done(state: KeyValueState, namespace: str, key: str) -> bool:
     """Whether the message under ``key`` was handled to the end (not merely claimed)."""
     return await state.get(namespace, key) == DONE
+
+
+#: How long a process counts as alive after its last heartbeat (seconds).
+HEARTBEAT_S = 10.0
+
+
+class Heartbeat:
+    """A process's sign of life in Redis, renewed every :data:`HEARTBEAT_S` / 5 from a
+    thread of its own: unlike a lease renewed on the event loop, it does not lapse while
+    the loop is busy for seconds (a Rasa server under load), only when the process dies."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        """Start beating (again calling it does nothing)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name=f"heartbeat {self.key}", daemon=True)
+            self._thread.start()
+
+    def _beat(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=HEARTBEAT_S / 5)
+        try:
+            while not self._stopped.is_set():
+                try:
+                    client.set(self.key, "alive", px=_ms(HEARTBEAT_S))
+                except redis.RedisError:  # Redis away for a moment: the next beat tries again
+                    logger.warning("could not renew the heartbeat %s", self.key, exc_info=True)
+                self._stopped.wait(HEARTBEAT_S / 5)
+            client.delete(self.key)
+        except redis.RedisError:
+            pass  # the key lapses on its own
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """Stop beating and say so (the key is removed by the thread)."""
+        self._stopped.set()
 
 
 def _ms(seconds: float) -> int:

@@ -6,22 +6,33 @@ Redis never meet. Two objects built on one prefix stand for two replicas.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import redis
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import shared_state
 from bot.channels.telegram import CallbackRegistry
 from bot.channels.wechat.access_token import AccessTokenOwner, SharedTokenStore, shared_token_store
+from bot.channels.wechat.pending import PendingTurn, PendingTurns
 from bot.channels.wechat.turns import NumberedMenus, TurnRegistry
 from bot.handoff.ingest import RedisLiveHub
 from bot.settings import Settings
 from bot.shared_state import Lease, MemoryState, RedisState, channel_state
 
 pytestmark = pytest.mark.timeout(60)
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -219,6 +230,7 @@ def test_a_key_prefix_rasa_would_ignore_is_refused(tmp_path) -> None:
 def test_replicas_starting_together_create_the_console_store_once(postgres_url: str) -> None:
     import sqlalchemy as sa
 
+    from bot.handoff.ingest import Ingestor, LiveHub
     from bot.handoff.store import HandoffStore
 
     name = f"cybot_scale_schema_{uuid.uuid4().hex[:8]}"
@@ -228,10 +240,14 @@ def test_replicas_starting_together_create_the_console_store_once(postgres_url: 
     url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
     errors: List[Exception] = []
     stores: List[HandoffStore] = []
+    feeds_start_together = threading.Barrier(4)
 
     def start_replica() -> None:
         try:
-            stores.append(HandoffStore(url))
+            store = HandoffStore(url)
+            stores.append(store)
+            feeds_start_together.wait(timeout=30)
+            Ingestor(store, LiveHub())  # the console feed's own table, too
         except Exception as error:  # noqa: BLE001 - every failure is reported below
             errors.append(error)
 
@@ -336,3 +352,156 @@ async def test_presence_without_redis_shows_nobody_instead_of_failing(redis_url:
         assert await unreachable.online() == []
     finally:
         await unreachable.close()
+
+
+#: A replica (its own process) that answers a WeChat message ``success`` and keeps
+#: the turn running in the background: Rasa is still busy with it when it is killed.
+OWNER_REPLICA = """
+import asyncio, sys
+from bot.channels.wechat.turns import TurnRegistry
+from bot.shared_state import RedisState
+
+class Pusher:
+    async def send_text(self, user_id, text):
+        print("pushed", text, flush=True)
+
+async def main(url, prefix):
+    replica = TurnRegistry("wechat", Pusher(), reply_timeout=0.5, state=RedisState(url, prefix))
+    async def rasa_still_thinking(message):
+        await asyncio.Event().wait()
+    replica.set_message_handler(rasa_still_thinking)
+    reply = await replica.answer("msg:o-dora:8001", "o-dora", "研发费用补贴怎么申请", {"msg_type": "text"})
+    print("answered", reply or "success", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(180)
+async def test_a_wechat_turn_whose_replica_died_after_answering_success_is_answered_once_by_another(
+    redis_url: str, prefix: str
+) -> None:
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", OWNER_REPLICA, redis_url, prefix, cwd=REPOSITORY, stdout=subprocess.PIPE
+    )
+    survivors: List[TurnRegistry] = []
+    try:
+        assert owner.stdout is not None
+        first_line = await asyncio.wait_for(owner.stdout.readline(), 120)
+        assert first_line.decode().strip() == "answered success"  # WeChat will not deliver it again
+
+        turns_run: List[Tuple[str, str]] = []
+        pushers = [Pusher(), Pusher()]
+
+        async def on_new_message(message: Any) -> None:
+            turns_run.append((message.text, message.message_id))
+            await message.output_channel.send_response(message.sender_id, {"text": "研发费用补贴：线上申报，每年3月。"})
+
+        for pusher in pushers:
+            survivor = TurnRegistry("wechat", pusher, reply_timeout=2.0, state=RedisState(redis_url, prefix))
+            survivor.set_message_handler(on_new_message)
+            survivors.append(survivor)
+
+        # While its replica lives the turn is that replica's, however long Rasa takes.
+        live_until = time.monotonic() + 2 * shared_state.LEASE_S
+        while time.monotonic() < live_until:
+            assert [await survivor.recover_pending() for survivor in survivors] == [0, 0]
+            await asyncio.sleep(0.5)
+
+        owner.kill()  # SIGKILL: no goodbye, the claim is left to lapse
+        await owner.wait()
+        taken = 0
+        give_up_at = time.monotonic() + shared_state.HEARTBEAT_S + 2 * shared_state.LEASE_S
+        while not taken and time.monotonic() < give_up_at:
+            taken = sum(await asyncio.gather(*(survivor.recover_pending() for survivor in survivors)))
+            await asyncio.sleep(0.2)
+        assert taken == 1  # one survivor took it over
+        for _ in range(50):
+            if all(survivor.tasks.running == 0 for survivor in survivors):
+                break
+            await asyncio.sleep(0.1)
+
+        assert turns_run == [("研发费用补贴怎么申请", "msg:o-dora:8001")]
+        assert pushers[0].sent + pushers[1].sent == [("o-dora", "研发费用补贴：线上申报，每年3月。")]
+        assert await survivors[0].pending.all() == []
+        assert [await survivor.recover_pending() for survivor in survivors] == [0, 0]
+        # A late retry of the message gets "success" and no second turn.
+        assert await survivors[1].answer("msg:o-dora:8001", "o-dora", "研发费用补贴怎么申请", {}) is None
+        assert len(turns_run) == 1
+    finally:
+        if owner.returncode is None:
+            owner.kill()
+            await owner.wait()
+        for survivor in survivors:
+            await survivor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_replicas_turn_already_in_the_tracker_is_not_run_again(redis_url: str, prefix: str) -> None:
+    """The replica died after Rasa stored the turn but before the answer was pushed."""
+    state = RedisState(redis_url, prefix)
+    await PendingTurns(state, "wechat").record(PendingTurn("msg:o-emma:8002", "o-emma", "专家库共享协议的内容"))
+    tracker_store = InMemoryTrackerStore(Domain.empty())
+    await tracker_store.save(DialogueStateTracker.from_events("wechat:o-emma", [
+        ActionExecuted(ACTION_LISTEN_NAME),
+        UserUttered("专家库共享协议的内容", message_id="msg:o-emma:8002"),
+        BotUttered("协议于2021年签署，", {"buttons": [{"title": "详细条款", "payload": "/ask_policy"}]}),
+        ActionExecuted(ACTION_LISTEN_NAME),
+    ]))
+    turns_run: List[str] = []
+
+    async def on_new_message(message: Any) -> None:
+        turns_run.append(message.text)
+
+    pusher = Pusher()
+    survivor = TurnRegistry("wechat", pusher, reply_timeout=2.0, state=state)
+    survivor.set_message_handler(on_new_message)
+    survivor.tracker_store = tracker_store
+    try:
+        assert await survivor.recover_pending() == 1
+        for _ in range(50):
+            if survivor.tasks.running == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run == []  # the user message is in the tracker once
+        [(user_id, pushed)] = pusher.sent
+        assert user_id == "o-emma" and pushed.startswith("协议于2021年签署，") and pushed.endswith("\n1. 详细条款")
+        assert await survivor.menus.resolve("o-emma", "1") == "/ask_policy"
+        assert await survivor.pending.all() == []
+    finally:
+        await survivor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_replica_too_busy_to_renew_its_claim_keeps_its_turn(redis_url: str, prefix: str) -> None:
+    """A Rasa server whose event loop is busy for seconds lets the claim lapse; its
+    heartbeat (a thread) says it lives, so nobody runs its turn a second time."""
+    state = RedisState(redis_url, prefix)
+    busy_replica = state.heartbeat("wechat-replica", "replica-busy")
+    busy_replica.start()
+    await PendingTurns(state, "wechat").record(
+        PendingTurn("msg:o-fay:8003", "o-fay", "研发费用补贴", owner="replica-busy")
+    )  # and no claim: it lapsed
+    turns_run: List[str] = []
+
+    async def on_new_message(message: Any) -> None:
+        turns_run.append(message.text)
+
+    survivor = TurnRegistry("wechat", Pusher(), reply_timeout=2.0, state=state)
+    survivor.set_message_handler(on_new_message)
+    try:
+        await asyncio.sleep(0.5)  # the first beat is in
+        assert await survivor.recover_pending() == 0
+        busy_replica.stop()  # it died after all
+        await asyncio.sleep(0.5)
+        assert await survivor.recover_pending() == 1
+        for _ in range(50):
+            if survivor.tasks.running == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run == ["研发费用补贴"]
+    finally:
+        busy_replica.stop()
+        await survivor.close()

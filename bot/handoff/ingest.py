@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import sqlalchemy as sa
 
 from bot.channels.payloads import is_payload
+from bot.db import create_tables
 from bot.handoff.events import EventBatch
 from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
@@ -178,7 +179,7 @@ class Ingestor:
         self.rasa = rasa
         self.waiting_notice = waiting_notice
         self._last_status: Dict[str, str] = {}
-        _set_aside_metadata.create_all(store.engine)
+        create_tables(store.engine, _set_aside_metadata)  # gateways starting together create it once
         #: Events set aside since this process started.
         self.set_aside_count = 0
 

@@ -308,6 +308,10 @@ class CallbackInput(InputChannel):
                 return response.text(refused.reason, status=refused.status)
             return await self._answer(callback)
 
+        @webhook.listener("after_server_start")
+        async def answer_turns_of_stopped_replicas(_app: Any, _loop: Any) -> None:
+            self.turns.start_recovery()
+
         @webhook.listener("before_server_stop")
         async def finish_background_work(_app: Any, _loop: Any) -> None:
             await self.turns.close()
