@@ -466,3 +466,17 @@ async def test_plaintext_mode_warns_at_start(caplog: pytest.LogCaptureFixture) -
         async for _ in official_account(None):
             pass
     assert any("plaintext mode" in record.getMessage() for record in caplog.records)
+
+
+async def test_staff_typing_shows_in_the_followers_chat_while_wechat_allows_it(account: OfficialAccount) -> None:
+    channel, _, fake, follower = account
+    sender_id = f"wechat:{follower.openid}"
+
+    assert await channel.show_staff_typing(sender_id, True) is True
+    assert await channel.show_staff_typing(sender_id, False) is True
+    assert fake.typing == [(follower.openid, "Typing"), (follower.openid, "CancelTyping")]
+
+    # Too long after the follower's last message WeChat refuses: no signal, no error for staff.
+    fake.out_of_window.add(follower.openid)
+    assert await channel.show_staff_typing(sender_id, True) is False
+    assert len(fake.typing) == 2

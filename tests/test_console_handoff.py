@@ -573,15 +573,19 @@ async def test_the_user_is_told_staff_are_typing_only_while_the_holder_types(des
     assert (await holder.post(typing, {"typing": "yes"})).status == 400
 
 
-async def test_no_typing_signal_goes_to_wechat(desk):
+async def test_typing_goes_to_wechat_but_not_to_wecom_which_has_no_such_signal(desk):
     staff, store, rasa = desk
-    store.record_message("wechat:o1", "user", "转人工", time.time() - 5, event_key="w1", channel="wechat")
-    store.request_handoff("wechat:o1", "user_request", in_office_hours=True, at=time.time() - 4)
+    for sender, channel in (("wechat:o1", "wechat"), ("wecom:u9", "wecom")):
+        store.record_message(sender, "user", "转人工", time.time() - 5, event_key=f"{sender}-1", channel=channel)
+        store.request_handoff(sender, "user_request", in_office_hours=True, at=time.time() - 4)
     holder = await staff("agent1")
-    assert (await holder.post("/console/api/conversations/wechat:o1/take-over")).status == 200
+    for sender in ("wechat:o1", "wecom:u9"):
+        assert (await holder.post(f"/console/api/conversations/{sender}/take-over")).status == 200
     answer = await holder.post("/console/api/conversations/wechat:o1/typing", {"typing": True})
+    assert answer.status == 200 and (await answer.json())["sent"] is True
+    answer = await holder.post("/console/api/conversations/wecom:u9/typing", {"typing": True})
     assert answer.status == 200 and (await answer.json())["sent"] is False
-    assert rasa.typing == []
+    assert rasa.typing == [("wechat:o1", "wechat", True)]
 
 
 def supplier_slots(demo_index, request: str, language: str) -> Dict[str, Any]:

@@ -73,16 +73,11 @@ SHARED_STATE_KEY = web.AppKey("console_shared_state", KeyValueState)
 #: for a few seconds and Telegram's chat action lasts about five, so one per three
 #: seconds keeps the signal on while staff type, without a call per keystroke.
 TYPING_SIGNAL_INTERVAL_S = 3.0
-#: Channels that show staff typing (:mod:`bot.channels.typing`). WeChat users get nothing:
-#: an Official Account's only typing signal, the customer-service API's
-#: ``message/custom/typing``, is accepted only within 30 seconds of a message exchanged
-#: with the user and lasts 15 seconds at a time; it is not used here.
-TYPING_CHANNELS = frozenset({"socketio", "telegram"})
+#: Channels that show staff typing (:mod:`bot.channels.typing`): the widget, Telegram's
+#: chat action and the Official Account's ``message/custom/typing`` (WeChat accepts that
+#: only shortly after the follower wrote). WeCom's application messages have no such signal.
+TYPING_CHANNELS = frozenset({"socketio", "telegram", "wechat"})
 _TYPING_NAMESPACE = "console-staff-typing"
-
-
-
-
 
 
 def _store(request: web.Request) -> HandoffStore:

@@ -4,7 +4,7 @@ It behaves like the real services where our code depends on it: ``token`` /
 ``gettoken`` issue access tokens, and issuing a new token invalidates the previous
 one (errcode 40001 afterwards), so competing refreshes break each other's sends;
 ``message/custom/send`` (Official Account) and ``message/send`` (WeCom) record what
-reached each user.
+reached each user, ``message/custom/typing`` the typing signals.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import itertools
 import threading
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Dict, Iterator, List, Set
+from typing import AsyncIterator, Dict, Iterator, List, Set, Tuple
 
 from aiohttp import web
 
@@ -34,6 +34,8 @@ class FakeWeChatApi:
     token_latency: float = 0.2
     token_requests: int = 0
     sent: List[SentText] = field(default_factory=list)
+    #: ``message/custom/typing`` commands accepted: (user id, "Typing" or "CancelTyping").
+    typing: List[Tuple[str, str]] = field(default_factory=list)
     credentials: Dict[str, str] = field(default_factory=dict)
     #: Users who last wrote more than 48 h ago: customer-service messages are refused.
     out_of_window: Set[str] = field(default_factory=set)
@@ -75,6 +77,17 @@ class FakeWeChatApi:
         self.sent.append(SentText(body["touser"], body["text"]["content"]))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
+    async def custom_typing(self, request: web.Request) -> web.Response:
+        if not self._token_ok(request):
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        body = await request.json()
+        if body["touser"] in self.out_of_window:
+            return web.json_response({"errcode": 45047, "errmsg": "out of response count limit"})
+        if body.get("command") not in ("Typing", "CancelTyping"):
+            return web.json_response({"errcode": 40001, "errmsg": "invalid command"})
+        self.typing.append((body["touser"], body["command"]))
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
     async def wecom_send(self, request: web.Request) -> web.Response:
         if not self._token_ok(request):
             return web.json_response({"errcode": 40014, "errmsg": "invalid access_token"})
@@ -94,6 +107,7 @@ async def fake_wechat_api(credentials: Dict[str, str]) -> AsyncIterator[tuple]:
     app.router.add_get("/cgi-bin/token", fake.official_account_token)
     app.router.add_get("/cgi-bin/gettoken", fake.wecom_token)
     app.router.add_post("/cgi-bin/message/custom/send", fake.custom_send)
+    app.router.add_post("/cgi-bin/message/custom/typing", fake.custom_typing)
     app.router.add_post("/cgi-bin/message/send", fake.wecom_send)
     runner = web.AppRunner(app)
     await runner.setup()

@@ -43,6 +43,7 @@ from wechatpy.utils import check_signature
 
 from bot.channels.common import checked_user_text, is_valid_channel_user_id, namespaced_sender_id
 from bot.channels.payloads import conversation_language, running_agent
+from bot.channels.typing import StaffTypingBlueprint
 from bot.channels.wechat.turns import TurnRegistry
 from bot.messages import user_text
 from bot.metrics import instrumented
@@ -287,7 +288,7 @@ class CallbackInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         self.turns.set_message_handler(instrumented(on_new_message, self.name()))
-        webhook = Blueprint(f"{self.name()}_webhook", __name__)
+        webhook = StaffTypingBlueprint(f"{self.name()}_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:

@@ -18,8 +18,10 @@ from sanic import response
 from sanic.response import HTTPResponse
 from wechatpy import WeChatClient
 from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import WeChatClientException
 
 from bot.channels.common import WECHAT_CHANNEL_PREFIX
+from bot.channels.textual import channel_user_id
 from bot.channels.wechat.access_token import (
     OwnedTokenClientMixin,
     SharedTokenStore,
@@ -75,6 +77,15 @@ class OfficialAccountApi:
 
     async def send_text(self, user_id: str, text: str) -> None:
         await call_off_loop(self.client.token_owner, lambda: self.client.message.send_text(user_id, text))
+
+    async def send_typing(self, user_id: str, typing: bool) -> None:
+        """``message/custom/typing``: "正在输入" in the follower's chat, or its end.
+
+        WeChat accepts it only within a short time of a message exchanged with the
+        follower and shows it for at most 15 seconds; outside that it answers an errcode
+        (raised as ``WeChatClientException``)."""
+        command = {"touser": user_id, "command": "Typing" if typing else "CancelTyping"}
+        await call_off_loop(self.client.token_owner, lambda: self.client.post("message/custom/typing", data=command))
 
 
 class WeChatInput(CallbackInput):
@@ -134,6 +145,16 @@ class WeChatInput(CallbackInput):
 
     def _health(self) -> Dict[str, Any]:
         return {"status": "ok", "safe_mode": self.callbacks.crypto is not None}
+
+    async def show_staff_typing(self, sender_id: str, typing: bool) -> bool:
+        """WeChat's own "正在输入" while staff write (:mod:`bot.channels.typing`); False
+        when WeChat refuses it (the follower's last message is too long ago)."""
+        try:
+            await self.api.send_typing(channel_user_id(sender_id, CHANNEL_NAME), typing)
+        except WeChatClientException as refused:
+            logger.info("WeChat did not show staff typing to %s: errcode %s", sender_id, refused.errcode)
+            return False
+        return True
 
     async def _answer(self, callback: Callback) -> HTTPResponse:
         message = callback.message
