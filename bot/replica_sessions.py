@@ -4,11 +4,11 @@ A Socket.IO (Engine.IO) session lives in the memory of the Rasa server that open
 every later request of the session (polling GETs and POSTs, the websocket upgrade)
 must reach that server. With several replicas (:mod:`bot.replicas`) each Rasa server
 starts its session ids with its own prefix, and nginx's Rasa balancer sends a request
-carrying ``sid=`` to the replica that prefix names (:mod:`bot.nginx`). A cookie cannot
-do this: one browser shares its cookies between tabs whose sessions live on different
-servers, and a cookie-sticky pool with backups sends requests to a backup while nginx
-re-checks a restarted replica (an Engine.IO long-poll holds that check open for up to
-25 s), where the session is unknown ("Invalid session").
+carrying ``sid=`` to the replica that prefix names, and to no other (:mod:`bot.nginx`).
+A cookie did not do this reliably: one browser has one cookie for all its tabs, and a
+cookie-sticky pool with backups sends requests to a backup while nginx re-checks a
+restarted replica (an Engine.IO long-poll holds that check open for up to 25 s), where
+the session is unknown ("Invalid session").
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import AsyncIterator, Dict, Iterator, List
+from typing import AsyncIterator, Dict, Iterator, List, Optional
 
 import aiohttp
 import pytest
@@ -185,18 +185,26 @@ def gateway_app(rasa_url: str) -> web.Application:
 async def serve(app: web.Application, port: int) -> web.AppRunner:
     runner = web.AppRunner(app)
     await runner.setup()
-    # Stopping it cuts open connections (long-polls included) at once, like a killed process.
+    # Long-polls still open at the end do not hold up the test.
     await web.TCPSite(runner, "127.0.0.1", port, shutdown_timeout=0.1).start()
     return runner
 
 
 class Widget:
-    """A browser tab: its own cookies, Socket.IO over long-polling like the widget starts."""
+    """A browser tab talking Socket.IO over long-polling, like the widget starts. Tabs of
+    one browser share its cookies; a tab opened alone gets a browser of its own."""
+
+    def __init__(self, browser: Optional[aiohttp.ClientSession] = None) -> None:
+        self.own_browser = browser is None
+        self.http = browser or aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.sio = socketio.AsyncClient(reconnection=False, http_session=self.http)
 
     async def open(self, base: str) -> Dict[str, str]:
-        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.sio = socketio.AsyncClient(reconnection=False, http_session=self.http)
         await self.sio.connect(base, transports=["polling"], socketio_path="socket.io", wait_timeout=10)
+        return await self.who()
+
+    async def who(self) -> Dict[str, str]:
+        """Which server answers this tab's session."""
         return await self.sio.call("who", {}, timeout=10)
 
     async def close(self) -> None:
@@ -204,7 +212,8 @@ class Widget:
             await self.sio.eio.disconnect(abort=True)
         except (aiohttp.ClientError, OSError, ValueError):
             pass  # its server is gone
-        await self.http.close()
+        if self.own_browser:
+            await self.http.close()
 
 
 @pytest.mark.asyncio
@@ -246,6 +255,24 @@ async def test_widget_sessions_reach_their_rasa_server_after_it_restarts(nginx_d
             servers.append(answer["server"])
             assert answer["sid"].startswith("r0." if answer["server"] == "rasa-0" else "r1."), answer
         assert set(servers) == {"rasa-0", "rasa-1"}, servers
+
+        # Two tabs of one browser (one set of cookies) whose sessions live on different
+        # servers: each keeps reaching its own.
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+            tabs: Dict[str, Widget] = {}
+            for _ in range(6):
+                tab = Widget(browser)
+                server = (await tab.open(base))["server"]
+                if server in tabs:
+                    await tab.close()
+                else:
+                    tabs[server] = tab
+            assert set(tabs) == {"rasa-0", "rasa-1"}
+            for _ in range(3):
+                for server, tab in tabs.items():
+                    assert (await tab.who())["server"] == server
+            for tab in tabs.values():
+                await tab.close()
     finally:
         nginx.terminate()
         await asyncio.wait_for(nginx.wait(), 10)
