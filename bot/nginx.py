@@ -51,6 +51,10 @@ class Balancer:
     #: Send Socket.IO requests to the replica named in their session id.
     route_by_session: bool = False
 
+    def __post_init__(self) -> None:
+        if self.sticky_cookie and self.route_by_session:
+            raise ValueError(f"balancer {self.name}: route by a cookie or by the session id, not both")
+
 
 def _server(port: int, backup: bool = False) -> str:
     return f"        server 127.0.0.1:{port} max_fails=1 fail_timeout={FAIL_TIMEOUT_S}s{' backup' if backup else ''};"
