@@ -8,23 +8,30 @@ and runs Debian's nginx with it (:mod:`bot.replicas`):
   over the Rasa servers;
 - ``actions`` (loopback) spreads the Rasa servers' action calls over the action servers.
 
-Socket.IO's polling transport sends each request of one session separately, and
-only the process that opened the session knows it: both the public entry and the Rasa
-balancer keep a client on one upstream with a cookie naming it (``cybot_gw``,
-``cybot_rasa``). Each sticky pool lists the other replicas as backups, so when a
-replica dies its clients move to another one (the widget reconnects and reloads its
-history). Requests that could not reach a replica go to the next one; requests a
-dying replica accepted but never answered are not repeated (a message could be
-answered twice), the gateway answers those with a clear "try again" instead.
+A Socket.IO session lives in the Rasa server that opened it, and the polling transport
+sends each request of it separately: the Rasa balancer reads the owner from the session
+id (``sid=``, whose prefix names the replica, :mod:`bot.replica_sessions`) and sends the
+request to that server only, never to another one (there it would be an unknown
+session). A request without a session id (a new session, a webhook) goes to any Rasa
+server that answers. When a session's server dies, its requests fail at once and the
+widget opens a new session elsewhere and reloads its history.
+
+The public entry keeps a browser on one gateway with a cookie naming it (``cybot_gw``);
+the other gateways are that pool's backups, so when a gateway dies its browsers move on.
+Requests that could not reach a server go to the next one; requests a dying server
+accepted but never answered are not repeated (a message could be answered twice), the
+gateway answers those with a clear "try again" instead.
 """
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
 from bot.messages import user_text
+from bot.replica_sessions import session_id_prefix
 from bot.web.app import RETRY_AFTER_S
 
 #: Seconds a replica that refused a connection is left out before it is tried again.
@@ -38,9 +45,15 @@ class Balancer:
     name: str  # gateway | rasa | actions
     listen_port: int
     upstream_ports: Sequence[int]
-    #: Name of the cookie keeping a client on one replica (None: no stickiness).
+    #: Name of the cookie keeping a client on one replica ("": no cookie).
     sticky_cookie: str = ""
     listen_host: str = "127.0.0.1"
+    #: Send Socket.IO requests to the replica named in their session id.
+    route_by_session: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sticky_cookie and self.route_by_session:
+            raise ValueError(f"balancer {self.name}: route by a cookie or by the session id, not both")
 
 
 def _server(port: int, backup: bool = False) -> str:
@@ -51,8 +64,30 @@ def _upstreams(balancer: Balancer) -> List[str]:
     lines = [f"    upstream {balancer.name}_any {{"]
     lines += [_server(port) for port in balancer.upstream_ports]
     lines += ["        keepalive 32;", "    }"]
-    if not balancer.sticky_cookie:
-        return lines
+    if balancer.route_by_session:
+        lines += _session_pools(balancer)
+    if balancer.sticky_cookie:
+        lines += _cookie_pools(balancer)
+    return lines
+
+
+def _session_pools(balancer: Balancer) -> List[str]:
+    """One pool per replica holding that replica alone: a session's requests wait for
+    its own server or fail, they never go where the session is unknown. (A pool with
+    backups would also send them to a backup while nginx re-checks a restarted server.)"""
+    lines: List[str] = []
+    for index, port in enumerate(balancer.upstream_ports):
+        lines += [f"    upstream {balancer.name}_session_{index} {{", _server(port), "        keepalive 8;", "    }"]
+    lines.append(f'    map "$uri:$arg_sid" ${balancer.name}_pool {{')
+    for index in range(len(balancer.upstream_ports)):
+        prefix = re.escape(session_id_prefix(index))
+        lines.append(f'        "~^/socket\\.io/:{prefix}" {balancer.name}_session_{index};')
+    lines += [f"        default {balancer.name}_any;", "    }"]
+    return lines
+
+
+def _cookie_pools(balancer: Balancer) -> List[str]:
+    lines: List[str] = []
     for index, port in enumerate(balancer.upstream_ports):
         lines.append(f"    upstream {balancer.name}_{index} {{")
         lines.append(_server(port))
@@ -62,17 +97,19 @@ def _upstreams(balancer: Balancer) -> List[str]:
     lines.append(f"    map $cookie_{cookie} ${balancer.name}_pool {{")
     lines += [f"        {index} {balancer.name}_{index};" for index in range(len(balancer.upstream_ports))]
     lines += [f"        default {balancer.name}_any;", "    }"]
-    # After the request: which replica answered, as the cookie's value.
+    # After the request: which replica answered, as the cookie's value. $upstream_addr
+    # lists every server tried ("A, B" when A refused): the last one answered.
     lines.append(f"    map $upstream_addr ${balancer.name}_route {{")
     lines += [
-        f'        "127.0.0.1:{port}" {index};' for index, port in enumerate(balancer.upstream_ports)
+        f'        "~(^|, )127\\.0\\.0\\.1:{port}$" {index};' for index, port in enumerate(balancer.upstream_ports)
     ]
     lines += ['        default "";', "    }"]
     return lines
 
 
 def _server_block(balancer: Balancer) -> List[str]:
-    target = f"${balancer.name}_pool" if balancer.sticky_cookie else f"{balancer.name}_any"
+    routed = balancer.sticky_cookie or balancer.route_by_session
+    target = f"${balancer.name}_pool" if routed else f"{balancer.name}_any"
     lines = [
         "    server {",
         f"        listen {balancer.listen_host}:{balancer.listen_port};",

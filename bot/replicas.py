@@ -7,7 +7,10 @@ for the Rasa servers (the gateways' upstream) and one for the action servers (Ra
 action endpoint). What the replicas must share is shared: the PostgreSQL tracker
 store, the Redis lock store, the RabbitMQ event broker (one queue: each event is
 ingested once, by one gateway), and in Redis the channels' state, Socket.IO's rooms
-and the console's live updates (:mod:`bot.shared_state`).
+and the console's live updates (:mod:`bot.shared_state`). Each process knows its index
+(``REPLICA_INDEX``): a Rasa server starts its Socket.IO session ids with it, so that
+nginx sends each session's requests to the server that holds it
+(:mod:`bot.replica_sessions`).
 
 Each process gets its own metrics port (``METRICS_PORT``, listed by :meth:`metrics_urls`).
 Tests use :meth:`kill` and :meth:`restart` to prove that losing a replica loses no
@@ -54,7 +57,7 @@ class ReplicaStack(Stack):
 
         return [
             Balancer("gateway", self.config.web_port, ports("web"), "cybot_gw", listen_host=self.config.web_host),
-            Balancer("rasa", self.rasa_balancer_port, ports("rasa"), "cybot_rasa"),
+            Balancer("rasa", self.rasa_balancer_port, ports("rasa"), route_by_session=True),
             Balancer("actions", self.action_balancer_port, ports("actions")),
         ]
 
@@ -71,6 +74,7 @@ class ReplicaStack(Stack):
         if name == "nginx":
             return env
         env["METRICS_PORT"] = str(self.metrics_ports[name])
+        env["REPLICA_INDEX"] = name.split("-")[1]  # the Rasa server names its sessions after it
         if name.startswith("web-"):
             env["WEB_PORT"] = str(self.ports[name])
             env["WEB_HOST"] = "127.0.0.1"

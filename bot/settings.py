@@ -287,6 +287,12 @@ class Settings(BaseModel):
         "`python -m bot run` starts behind nginx (`--replicas` overrides it)",
         group=PRODUCTION, ge=1, le=32,
     )
+    replica_index: Optional[int] = setting(
+        None, "REPLICA_INDEX",
+        "which replica this process is (`python -m bot run` sets it); a Rasa server starts its "
+        "Socket.IO session ids with it, so nginx sends each session's requests to it",
+        group=PRODUCTION, shown_default="unset: one replica", ge=0, le=31,
+    )
     nginx_path: str = setting(
         "/usr/sbin/nginx", "NGINX_PATH", "the nginx program that load-balances the replicas",
         group=PRODUCTION,

@@ -53,6 +53,17 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     tiers.leave()
 
 
+#: Whether a test's own body failed (fixtures that keep logs of failed runs read it).
+CALL_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    if call.when == "call":
+        item.stash[CALL_FAILED] = outcome.get_result().failed
+
+
 @pytest.fixture
 def postgres_url() -> str:
     """URL of the PostgreSQL test database (services tier)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from bot.handoff.store import HandoffStore
 from bot.launcher import StackConfig, free_port
 from bot.messages import user_text
 from bot.replicas import ReplicaStack
+from tests.conftest import CALL_FAILED
 from tests.services import require_postgres
 from tests.support.wechat_fake import fake_wechat_api_in_thread
 from tests.support.wechat_users import Follower
@@ -95,13 +97,27 @@ def scale_database() -> Iterator[str]:
     admin.dispose()
 
 
+#: Where the processes' and nginx's logs of a failed run are kept.
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "scale-out"
+
+
+def keep_logs(var_dir: Path) -> None:
+    """Copy every process's log and nginx's logs and configuration to tests/artifacts/."""
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    shutil.copytree(var_dir / "logs", ARTIFACTS / "logs")
+    nginx_dir = var_dir / "nginx"
+    for name in ("access.log", "error.log", "nginx.conf"):
+        if (nginx_dir / name).exists():
+            shutil.copy2(nginx_dir / name, ARTIFACTS / name)
+    print(f"logs of the failed run kept in {ARTIFACTS}")
+
+
 @pytest.fixture
 def replicas(
-    trained_model: Path, platform_template: Path, tmp_path: Path, scale_database: str,
-    redis_url: str, rabbitmq_url: str,
+    request: pytest.FixtureRequest, trained_model: Path, platform_template: Path, tmp_path: Path,
+    scale_database: str, redis_url: str, rabbitmq_url: str,
 ) -> Iterator[Any]:
-    import shutil
-
     run = uuid.uuid4().hex[:8]
     with fake_wechat_api_in_thread({APP_ID: APP_SECRET}) as (wechat_api, wechat_api_url):
         shutil.copytree(platform_template, tmp_path / "var", dirs_exist_ok=True)
@@ -128,6 +144,8 @@ def replicas(
             yield type("Replicas", (), {"stack": stack, "wechat_api": wechat_api, "handoff_url": handoff_url})
         finally:
             stack.stop()
+            if request.node.stash.get(CALL_FAILED, False):
+                keep_logs(config.var_dir)
 
 
 # --- users -------------------------------------------------------------------------
@@ -454,16 +472,24 @@ def test_two_replicas_of_everything_lose_nothing_when_one_of_each_dies(replicas)
 
 
 async def wechat_retry_on_both_replicas(stack: ReplicaStack, wechat_api: Any) -> None:
+    """Three users' messages, each delivered to both Rasa servers at once (at the same
+    time for the three: the wait for a late push is shared)."""
     async with httpx.AsyncClient(timeout=NO_HANG_S) as http:
-        for attempt in range(3):
-            direct = [f"http://127.0.0.1:{stack.ports[f'rasa-{i}']}/webhooks/wechat/webhook" for i in (0, 1)]
-            followers = [Follower(http, url, WECHAT_TOKEN, None, APP_ID) for url in direct]
-            followers[1].openid = followers[0].openid  # one user, one message, two deliveries
-            xml = followers[0].text_xml(QUESTIONS[attempt], msg_id=9_000_000 + attempt)
-            responses = await asyncio.gather(*(follower.deliver(xml) for follower in followers))
-            passive = [followers[0].reply_text(response) for response in responses]
-            await asyncio.sleep(8)  # a push would have come by now
-            pushed = wechat_api.texts_to(followers[0].openid)
-            answers = [text for text in passive if text] + pushed
-            assert len(answers) == 1, (passive, pushed)
-            assert tracker_texts(stack, f"wechat:{followers[0].openid}") == [QUESTIONS[attempt]]
+        await asyncio.gather(*(one_message_on_both_replicas(http, stack, wechat_api, user) for user in range(3)))
+
+
+async def one_message_on_both_replicas(
+    http: httpx.AsyncClient, stack: ReplicaStack, wechat_api: Any, user: int
+) -> None:
+    """One WeChat message delivered to both Rasa servers at once gets one turn, one answer."""
+    direct = [f"http://127.0.0.1:{stack.ports[f'rasa-{i}']}/webhooks/wechat/webhook" for i in (0, 1)]
+    followers = [Follower(http, url, WECHAT_TOKEN, None, APP_ID) for url in direct]
+    followers[1].openid = followers[0].openid  # one user, one message, two deliveries
+    xml = followers[0].text_xml(QUESTIONS[user], msg_id=9_000_000 + user)
+    responses = await asyncio.gather(*(follower.deliver(xml) for follower in followers))
+    passive = [followers[0].reply_text(response) for response in responses]
+    await asyncio.sleep(8)  # a push would have come by now
+    pushed = wechat_api.texts_to(followers[0].openid)
+    answers = [text for text in passive if text] + pushed
+    assert len(answers) == 1, (passive, pushed)
+    assert tracker_texts(stack, f"wechat:{followers[0].openid}") == [QUESTIONS[user]]

@@ -73,6 +73,7 @@ from bot.channels.typing import add_staff_typing_route
 from bot.handoff.ratings import is_rating_payload
 from bot.messages import user_text
 from bot.metrics import instrumented
+from bot.replica_sessions import own_session_ids
 from bot.settings import get_settings
 from bot.shared_state import KeyValueState, Lease, channel_state, is_done
 
@@ -248,6 +249,8 @@ class SocketIOInput(RasaSocketIOInput):
         sio = AsyncServer(
             async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins, client_manager=client_manager
         )
+        if settings.replica_index is not None:
+            own_session_ids(sio, settings.replica_index)  # nginx routes sessions by their id
         self._state = state = channel_state(settings)
         channel = self
 
