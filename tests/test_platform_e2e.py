@@ -1,6 +1,10 @@
 """Matching and publishing through the running assistant (Rasa server + action server)."""
 from __future__ import annotations
 
+import uuid
+
+import pytest
+
 from tests.helpers import send_rest
 
 
@@ -61,6 +65,13 @@ def test_publishing_a_demand_through_the_form(assistant):
     assert _custom(replies, "supplier_matches")["items"]
 
 
-def test_an_opening_message_that_names_product_and_quantity_skips_those_questions(assistant):
-    replies = send_rest(assistant, "platform-e2e-5", "我要发个采购单，买两万个刹车盘")
-    assert "所在地" in _texts(replies)  # product and quantity were understood
+@pytest.mark.parametrize("opening", [
+    "我要发个采购单，买两万个刹车盘",
+    "帮我们登记一条求购信息：三千套汽车座椅，供应商最好在四川",
+    "我们想提交采购需求，8000个轮毂轴承，下个月要",
+])
+def test_an_opening_message_that_names_product_and_quantity_skips_those_questions(assistant, opening):
+    replies = send_rest(assistant, f"platform-e2e-open-{uuid.uuid4().hex[:8]}", opening)
+    text = _texts(replies)
+    assert "所在地" in text, text  # a demand to publish, product and quantity understood
+    assert "家符合" not in text  # not answered as a supplier search
