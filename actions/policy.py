@@ -157,7 +157,19 @@ class ActionListPolicies(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        entries = (await asyncio.to_thread(KNOWLEDGE_BASE.get)).entries
+        knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
+        text = message_text(tracker)
+        subjects: List[str] = [] if text.startswith("/") else await asyncio.to_thread(
+            knowledge_base.uncovered_subjects, text)
+        if subjects:
+            # 「成渝的人才落户政策是怎样的」 names a subject: answered as a question (honestly
+            # "not found" when the material does not cover it), not with the list.
+            events = await answer_in_context(dispatcher, tracker, text)
+            if events is None:
+                dispatcher.utter_message(response="utter_policy_not_found")
+                events = [SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
+            return events
+        entries = knowledge_base.entries
         language = tracker_language(tracker)
         dispatcher.utter_message(
             response="utter_policy_list", count=len(entries), buttons=[policy_button(e, language) for e in entries]

@@ -22,7 +22,7 @@ import yaml
 
 from bot.language import ENGLISH
 from bot.messages import DEFAULT_LANGUAGE, user_text
-from bot.segmentation import domain_tokenizer, general_idf_table
+from bot.segmentation import domain_tagger, domain_tokenizer, general_idf_table
 from bot.textnorm import normalize_for_nlu
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,15 @@ ENGLISH_STOPWORDS = frozenset(
     they them their this that these those what which who whom whose when where why how much many any some there
     here please tell know let like want need would also just only than then so if not no yes tell give show
     about ask question questions information info detail details thing things get got one ones""".split()
+)
+
+#: Part-of-speech tags of the nouns (and abbreviations: 医保) that name what a question is
+#: about (not ``ns``: places).
+_SUBJECT_TAGS = frozenset({"n", "nz", "vn", "nt", "j"})
+#: Nouns that ask for the list of topics rather than name one.
+_LIST_WORDS = frozenset(
+    "政策 合作 项目 合作项目 哪些项目 清单 列表 目录 方面 内容 信息 问题 资料 东西 情况 范围 主题 话题 "
+    "双城经济圈 经济圈 成果 措施 举措 文件".split()
 )
 
 #: How much of the best score the runner-up needs to be offered as well.
@@ -314,6 +323,18 @@ class KnowledgeBase:
                 )
             )
         return cls(entries)
+
+    @functools.cached_property
+    def _all_terms(self) -> FrozenSet[str]:
+        return frozenset().union(*(entry_terms(entry) for entry in self.entries))
+
+    def uncovered_subjects(self, text: str) -> List[str]:
+        """Nouns of ``text`` that no entry speaks of (「人才落户」「税收」): a question about a
+        subject the published material does not cover, not a request for the list of
+        topics (「有哪些合作政策」 has none). Places and words that ask for a list do not count."""
+        nouns = (word for word, tag in domain_tagger().lcut(normalize_for_nlu(text))
+                 if tag in _SUBJECT_TAGS and len(word) >= 2 and word not in _LIST_WORDS)
+        return [word for word in dict.fromkeys(nouns) if word not in self._all_terms]
 
     def search(self, question: str, limit: int = 2) -> List[Match]:
         """Entries that answer ``question``, best first.
