@@ -163,3 +163,10 @@ def test_a_list_request_naming_a_subject_the_material_lacks_is_told_so(question)
 def test_a_plain_list_request_gets_the_list(question):
     assert KNOWLEDGE_BASE.get().uncovered_subjects(question) == []
     assert "没有找到" not in run_list_action(question)
+
+
+@pytest.mark.parametrize("question, figure", [
+    ("发展基金到底有好多钱", "300亿元"), ("联合研发项目的经费是多少", "2000万元"), ("研发项目拿多少钱支持", "2000万元"),
+])
+def test_money_asked_in_everyday_words_finds_the_amount(question, figure):
+    assert figure in run_answer_action(question)

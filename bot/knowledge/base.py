@@ -52,6 +52,10 @@ ENGLISH_STOPWORDS = frozenset(
     about ask question questions information info detail details thing things get got one ones""".split()
 )
 
+#: How people ask for what the material words otherwise: money (「有好多钱」「多少钱」「经费」)
+#: is what the entries call 出资 or a fund's 规模.
+_ASKED_AS = {word: "出资" for word in ("钱", "好多钱", "多少钱", "资金", "经费", "金额", "投多少", "拿多少")}
+
 #: Part-of-speech tags of the nouns (and abbreviations: 医保) that name what a question is
 #: about (not ``ns``: places).
 _SUBJECT_TAGS = frozenset({"n", "nz", "vn", "nt", "j"})
@@ -343,7 +347,7 @@ class KnowledgeBase:
         ``CLOSE_RUNNER_UP`` of the best (the user is offered both); an empty list when
         no entry covers enough of the question.
         """
-        words = list(dict.fromkeys(_words(question)))
+        words = list(dict.fromkeys(_ASKED_AS.get(word, word) for word in _words(question)))
         if not words:
             return []
         query = list(dict.fromkeys(_terms(words)))
