@@ -152,14 +152,18 @@ def run_list_action(text: str) -> str:
     return rendered_text(dispatcher.messages)
 
 
-@pytest.mark.parametrize("question", ["川渝两地的医保异地报销政策有哪些", "企业所得税减免政策都有什么", "有哪些住房公积金互认政策"])
+@pytest.mark.parametrize("question", [
+    "川渝两地的医保异地报销政策有哪些", "企业所得税减免政策都有什么", "有哪些住房公积金互认政策",
+])
 def test_a_list_request_naming_a_subject_the_material_lacks_is_told_so(question):
     assert KNOWLEDGE_BASE.get().uncovered_subjects(question)
     reply = run_list_action(question)
     assert "没有找到" in reply and "【" not in reply
 
 
-@pytest.mark.parametrize("question", ["有哪些合作政策", "都有哪些政策可以问", "列出所有政策", "What policies do you have?"])
+@pytest.mark.parametrize("question", [
+    "有哪些合作政策", "都有哪些政策可以问", "列出所有政策", "What policies do you have?",
+])
 def test_a_plain_list_request_gets_the_list(question):
     assert KNOWLEDGE_BASE.get().uncovered_subjects(question) == []
     assert "没有找到" not in run_list_action(question)

@@ -54,7 +54,7 @@ ENGLISH_STOPWORDS = frozenset(
 
 #: How people ask for what the material words otherwise: money (「有好多钱」「多少钱」「经费」)
 #: is what the entries call 出资 or a fund's 规模.
-_ASKED_AS = {word: "出资" for word in ("钱", "好多钱", "多少钱", "资金", "经费", "金额", "投多少", "拿多少")}
+_ASKED_AS = dict.fromkeys(("钱", "好多钱", "多少钱", "资金", "经费", "金额", "投多少", "拿多少"), "出资")
 
 #: Part-of-speech tags of the nouns (and abbreviations: 医保) that name what a question is
 #: about (not ``ns``: places).
