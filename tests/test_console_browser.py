@@ -321,17 +321,19 @@ def test_the_company_sees_staff_typing_and_gets_the_supplier_list_in_one_click(s
         # Typing: the company sees that a person is writing, until they pause.
         indicator = widget.locator(".cyw-typing")
         expect(indicator).to_be_hidden()
-        page.locator("#reply-text").press_sequentially("您好，我把刚才", delay=60)
+        # Typing for a few seconds, as people do (a signal lost under load is sent again).
+        expect(page.locator("#reply-text")).to_be_enabled()
+        page.locator("#reply-text").press_sequentially("您好，我把刚才为您找到的", delay=250)
         expect(indicator).to_be_visible(timeout=15_000)  # the signal crosses gateway and Rasa server
         expect(indicator).to_have_text("工作人员正在输入…")
         shot(widget, stack, "09-widget-staff-typing")
         expect(indicator).to_be_hidden(timeout=10_000)  # a pause of a few seconds ends it
 
         # Typing again, then sending: the reply replaces the indicator at once.
-        page.locator("#reply-text").press_sequentially("的供应商清单发给您", delay=60)
+        page.locator("#reply-text").press_sequentially("几家供应商的清单发给您", delay=250)
         expect(indicator).to_be_visible(timeout=15_000)  # the signal crosses gateway and Rasa server
         page.click("#reply-send")
-        expect(messages(widget, "staff").filter(has_text="的供应商清单发给您")).to_be_visible(timeout=30_000)
+        expect(messages(widget, "staff").filter(has_text="几家供应商的清单发给您")).to_be_visible(timeout=30_000)
         expect(indicator).to_be_hidden(timeout=1_000)
 
         # One click: the assistant's last supplier list, as cards, from the staff member.

@@ -459,10 +459,15 @@ function showCannedMenu() {
 // keystroke or when the box is emptied; the reply itself ends it on the user's side.
 const TYPING_SIGNAL_MS = 3000;
 const TYPING_IDLE_MS = 4000;
+// A signal that did not reach the user (a slow or failed call) is tried again this soon.
+const TYPING_RETRY_MS = 1000;
 const typing = { senderId: null, signalledAt: 0, idleTimer: null };
 
+/** Resolves to whether the user's channel showed the signal. */
 function sendTypingSignal(senderId, active) {
-  api(`/conversations/${encodeURIComponent(senderId)}/typing`, { method: "POST", body: { typing: active }, background: true }).catch(() => null);
+  return api(`/conversations/${encodeURIComponent(senderId)}/typing`, { method: "POST", body: { typing: active }, background: true })
+    .then((answer) => Boolean(answer && answer.sent))
+    .catch(() => false);
 }
 
 function stopTyping(tellUser) {
@@ -484,7 +489,9 @@ function onReplyTyped() {
   if (now - typing.signalledAt >= TYPING_SIGNAL_MS) {
     typing.senderId = state.selected;
     typing.signalledAt = now;
-    sendTypingSignal(state.selected, true);
+    sendTypingSignal(state.selected, true).then((shown) => {
+      if (!shown && typing.signalledAt === now) typing.signalledAt = now - TYPING_SIGNAL_MS + TYPING_RETRY_MS;
+    });
   }
   clearTimeout(typing.idleTimer);
   typing.idleTimer = setTimeout(() => stopTyping(true), TYPING_IDLE_MS);
