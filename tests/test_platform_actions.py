@@ -436,7 +436,7 @@ def test_a_bare_constraint_after_a_list_refines_it_even_when_the_policies_share_
 
     _, slots, _ = run(ActionFindExperts(), make_tracker("找功率半导体方向的专家"))
     # 「电子科技大学」 is in the policy material too: NLU may read the exclusion as a policy question.
-    exclusion = make_tracker("除了电子科技大学的", intent="ask_policy", slots=slots)
+    exclusion = make_tracker("不要电子科技大学的", intent="ask_policy", slots=slots)
     messages, slots2, _ = run(ActionAnswerPolicy(), exclusion)
     items = custom_payloads(messages)[0]["items"]
     assert items and all("电子科技大学" not in item["organization"] for item in items)
@@ -458,9 +458,9 @@ def test_a_bare_constraint_after_a_list_refines_it_even_when_the_policies_share_
 def test_an_english_request_for_a_product_the_platform_lacks_says_so_in_english(platform_url):
     from actions.matching import ActionFindSuppliers
 
-    messages, _, _ = run(ActionFindSuppliers(), make_tracker("Do you have any LiDAR suppliers?",
+    messages, _, _ = run(ActionFindSuppliers(), make_tracker("Do you have any exoskeleton suppliers?",
                                                              slots={"language": "en"}))
-    assert rendered_text(messages).startswith('The platform data has no supplier of "LiDAR"')
+    assert rendered_text(messages).startswith('The platform data has no supplier of "exoskeleton"')
     messages, _, _ = run(ActionFindSuppliers(), make_tracker("I am looking for brake caliper suppliers in Sichuan",
                                                              slots={"language": "en"}))
     items = custom_payloads(messages)[0]["items"]
@@ -508,7 +508,7 @@ def test_who_is_answering_is_said_unless_the_question_is_about_the_topic(platfor
                                                          slots={"language": "en"}))
     assert "virtual assistant" in rendered_text(reply, {"language": "en"})
     _, slots, _ = run(ActionAnswerPolicy(), make_tracker("联合研发项目聚焦哪些领域", intent="ask_policy"))
-    reply, _, _ = run(ActionBotChallenge(), make_tracker("是谁组织的", intent="bot_challenge", slots=slots))
+    reply, _, _ = run(ActionBotChallenge(), make_tracker("这是谁发起的", intent="bot_challenge", slots=slots))
     assert "科技" in rendered_text(reply) and "智能助手" not in rendered_text(reply)
 
 
@@ -523,12 +523,12 @@ def test_a_form_answer_read_as_a_policy_question_continues_the_form(platform_url
                                               "entities": []}, [{"event": "user", "text": text}], False, None,
                        {"name": "publish_demand_form"}, "action_listen")
 
-    messages, _, events = run(ActionAnswerPolicy(), asked("四川或者重庆都行"))
+    messages, _, events = run(ActionAnswerPolicy(), asked("重庆四川都可以"))
     assert not messages and events == [{"event": "slot", "timestamp": None, "name": "demand_region",
-                                        "value": "四川或者重庆都行"}]
+                                        "value": "重庆四川都可以"}]
     # the form, run next, takes the answer
-    latest = asked("四川或者重庆都行")
-    answered = Tracker("wx-42", {**slots, "demand_region": "四川或者重庆都行"}, latest.latest_message,
+    latest = asked("重庆四川都可以")
+    answered = Tracker("wx-42", {**slots, "demand_region": "重庆四川都可以"}, latest.latest_message,
                        [*latest.events, *events], False, None, {"name": "publish_demand_form"}, "action_answer_policy")
     validated = asyncio.run(ValidatePublishDemandForm().run(CollectingDispatcher(), answered, DOMAIN))
     assert {"event": "slot", "timestamp": None, "name": "demand_region", "value": "不限"} in validated
