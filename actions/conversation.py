@@ -110,6 +110,25 @@ class ActionBotChallenge(Action):
         return [SlotSet("unanswered", None)]
 
 
+class ActionDeny(Action):
+    """「不要重庆的」 after a match list is an exclusion, not a "no": refine the list when the
+    message changes its request; otherwise acknowledge the "no"."""
+
+    def name(self) -> Text:
+        return "action_deny"
+
+    @handoff_on_failure
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        if tracker.get_slot("topic") in ("supplier", "expert"):
+            refined = await refine_if_it_changes(dispatcher, tracker, message_text(tracker))
+            if refined is not None:
+                return refined
+        dispatcher.utter_message(response="utter_deny_ack")
+        return []
+
+
 class ActionRestart(Action):
     """Rasa's restart, confirmed to the user (replaces the default action_restart)."""
 

@@ -252,6 +252,11 @@ class ActionRefineMatches(Action):
             return await _supplier_events(index, dispatcher, tracker, text, previous_suppliers)
         if kind == EXPERT and previous_experts is not None:
             return await _expert_events(index, dispatcher, tracker, text, previous_experts)
+        # Nothing to refine yet: a message that names a product (「找有IATF认证的德阳座椅厂」)
+        # is a whole request with its constraints, read as one.
+        fresh = await asyncio.to_thread(index.parser.parse_supplier_request, text)
+        if not fresh.is_vague:
+            return await _supplier_events(index, dispatcher, tracker, text, None)
         return await cannot_handle(dispatcher, tracker, search_buttons=start_search_buttons(tracker_language(tracker)))
 
 
@@ -283,15 +288,29 @@ def asks_item_detail(text: str) -> bool:
 
 async def refine_if_it_changes(dispatcher: CollectingDispatcher, tracker: Tracker,
                                text: str) -> Optional[List[Dict[Text, Any]]]:
-    """「成都或者德阳的」「年产能5万以上」 that NLU did not read as a refinement: refine the
-    last supplier list when the text changes its request; None otherwise."""
-    previous = _previous_supplier_query(tracker)
-    if tracker.get_slot("matching_kind") != SUPPLIER or previous is None:
-        return None
+    """「成都或者德阳的」「年产能5万以上」「那大数据方向呢」 that NLU did not read as a
+    refinement: refine the last supplier or expert list when the text changes its request;
+    None otherwise."""
+    kind = tracker.get_slot("matching_kind")
     index = await platform_index()
+    if kind == EXPERT:
+        previous_experts = _previous_expert_query(tracker)
+        if previous_experts is None or await asyncio.to_thread(
+                _changes_no_expert_request, index, text, previous_experts):
+            return None
+        return await _expert_events(index, dispatcher, tracker, text, previous_experts)
+    previous = _previous_supplier_query(tracker)
+    if kind != SUPPLIER or previous is None:
+        return None
     if await asyncio.to_thread(_changes_nothing, index, text, previous):
         return None
     return await _supplier_events(index, dispatcher, tracker, text, previous)
+
+
+def _changes_no_expert_request(index: PlatformIndex, text: str, previous: ExpertQuery) -> bool:
+    """Whether ``text`` read as a refinement leaves the expert request as it was."""
+    refined = index.parser.parse_expert_request(text, previous)
+    return refined.page == 0 and refined.to_dict() == {**previous.to_dict(), "page": 0}
 
 
 #: A question (「哪所大学」「产量多少」) is never a bare constraint, whatever places it names.

@@ -39,6 +39,28 @@ def test_the_set_has_the_size_and_classes_asked_for():
     assert {"traditional", "fullwidth", "voice", "colloquial", "topic_switch"} <= tags
 
 
+def _training_examples() -> set:
+    """Every training example of data/nlu/ (annotations removed), normalised."""
+    import re
+
+    examples = set()
+    for path in (scoring.PROJECT_ROOT / "data" / "nlu").rglob("*.yml"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = re.match(r"\s*- (.+)$", line)
+            if found:
+                plain = re.sub(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})", r"\1", found.group(1))
+                examples.add(scoring.normalise(plain))
+    return examples
+
+
+def test_no_user_message_of_the_set_is_a_training_example():
+    """The set stays held out: the assistant was never trained on one of its messages."""
+    examples = _training_examples()
+    leaked = sorted({turn.user for case in load_set().cases for turn in case.turns
+                     if scoring.normalise(turn.user) in examples})
+    assert not leaked, f"held-out messages in data/nlu/: {leaked}"
+
+
 def test_every_case_is_well_formed():
     seen = set()
     for case in load_set().cases:

@@ -90,6 +90,19 @@ def test_supplier_request_answers_with_text_and_cards(platform_url):
     assert len(items) == 5 and {i["region"] for i in items} == {"重庆"}
 
 
+def test_a_whole_request_read_as_a_refinement_with_nothing_to_refine_is_searched(platform_url):
+    from actions.matching import ActionRefineMatches
+
+    request = make_tracker("要绵阳的轮毂厂，带IATF 16949认证", intent="refine_matches")
+    messages, slots, _ = run(ActionRefineMatches(), request)
+    items = custom_payloads(messages)[0]["items"]
+    assert slots["matching_kind"] == "supplier" and items
+    assert all("IATF 16949" in item["certifications"] for item in items if not item.get("alternative"))
+    # A bare refinement with nothing to refine still asks what to look for.
+    asked, _, _ = run(ActionRefineMatches(), make_tracker("只要绵阳的", intent="refine_matches"))
+    assert [m.get("response") for m in asked] == ["utter_nothing_to_refine"]
+
+
 def test_asking_for_a_suppliers_phone_number_gets_the_ways_to_connect(platform_url):
     from actions.matching import ActionFindSuppliers
 
@@ -535,3 +548,16 @@ def test_a_form_answer_read_as_a_policy_question_continues_the_form(platform_url
     # a question during the form is still answered
     messages, _, _ = run(ActionAnswerPolicy(), asked("重庆汽车产量是多少"))
     assert "138" in rendered_text(messages)
+
+
+def test_a_no_that_excludes_part_of_the_list_refines_it_and_a_plain_no_is_acknowledged(platform_url):
+    from actions.conversation import ActionDeny
+    from actions.matching import ActionFindSuppliers
+
+    _, slots, _ = run(ActionFindSuppliers(), make_tracker("找四川的汽车座椅供应商"))
+    slots = {**slots, "topic": "supplier"}
+    refined, _, _ = run(ActionDeny(), make_tracker("不要成都的", intent="deny", slots=slots))
+    items = custom_payloads(refined)[0]["items"]
+    assert items and not any(item["city"] == "成都" for item in items)
+    acknowledged, _, _ = run(ActionDeny(), make_tracker("不用了，谢谢", intent="deny", slots=slots))
+    assert [m.get("response") for m in acknowledged] == ["utter_deny_ack"]
