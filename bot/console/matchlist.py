@@ -7,16 +7,20 @@ the conversation's language, drawn as the user's channel draws it (cards in the 
 the numbered text elsewhere). It goes out as the staff member's message, without the
 assistant's buttons: the assistant is paused while staff hold the conversation and would
 not answer them.
+
+The platform layer (jieba, pypinyin, the matching index) is imported only when staff send
+a list: the gateway would otherwise load ~140 MB at start for a button seldom pressed.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence
 
 from bot.channels.common import staff_reply_event
 from bot.language import slot_language
-from bot.platform.replies import Reply, expert_reply, reply_messages, supplier_reply
-from bot.platform.understanding import ExpertQuery, SupplierQuery
+
+if TYPE_CHECKING:
+    from bot.platform.replies import Reply
 
 SUPPLIER, EXPERT = "supplier", "expert"
 #: Actions after which a conversation has a match list (the user asked for one).
@@ -43,10 +47,12 @@ def last_list_kind(slots: Mapping[str, Any]) -> str:
     return kind
 
 
-def last_list_reply(slots: Mapping[str, Any], platform_url: Optional[str] = None) -> Reply:
+def last_list_reply(slots: Mapping[str, Any], platform_url: Optional[str] = None) -> "Reply":
     """The conversation's last list, matched again in the platform data (blocking: builds
     the matching index the first time)."""
     from bot.platform.matching import get_index
+    from bot.platform.replies import expert_reply, supplier_reply
+    from bot.platform.understanding import ExpertQuery, SupplierQuery
 
     kind = last_list_kind(slots)
     language = slot_language(slots.get("language"))
@@ -57,8 +63,10 @@ def last_list_reply(slots: Mapping[str, Any], platform_url: Optional[str] = None
     return expert_reply(index.match_experts(ExpertQuery.from_dict(slots["expert_query"]), language), language)
 
 
-def match_list_events(reply: Reply, channel: Optional[str], staff_name: str) -> List[Dict[str, Any]]:
+def match_list_events(reply: "Reply", channel: Optional[str], staff_name: str) -> List[Dict[str, Any]]:
     """Tracker events that deliver ``reply`` on ``channel`` as ``staff_name``'s message."""
+    from bot.platform.replies import reply_messages
+
     events = []
     for message in reply_messages(replace(reply, buttons=[]), channel):
         if not message.get("text") and message.get("custom") is None:
