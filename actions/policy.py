@@ -20,7 +20,7 @@ from actions.misses import cannot_handle
 from bot.gibberish import is_gibberish
 from bot.knowledge import answers
 from bot.knowledge.base import KnowledgeBase, KnowledgeBaseFile, PolicyEntry, format_answer, informative_words
-from bot.language import CHINESE, tracker_language
+from bot.language import CHINESE, is_han, tracker_language
 from bot.messages import join_list, user_text
 from bot.settings import get_settings
 
@@ -38,7 +38,7 @@ def looks_like_gibberish(text: str) -> bool:
     that could be a policy question."""
     if is_gibberish(text):
         return True
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text) and not informative_words(text)
+    return any(is_han(char) for char in text) and not informative_words(text)
 
 
 def policy_button(entry: PolicyEntry, language: str = CHINESE) -> Dict[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.language import is_english_word
+from bot.language import is_english_word, is_han
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _DIGIT_GROUPS = re.compile(r"\d+")
@@ -22,10 +22,6 @@ _DIGIT_GROUPS = re.compile(r"\d+")
 #: 「哦」「好的」 answers a question, so only three or more such characters count.
 _EMPTY_CHARACTERS = frozenset("的了呢吧吗啊呀嘛哈嘿呵嘻哦噢嗯哇啦咕噜噼里啪嘀嗒咚叮当嘟嘤呜哎唉诶咦喔呃嗷")
 _EMPTY_MINIMUM = 3
-
-
-def _is_han(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf"
 
 
 def is_gibberish(text: str) -> bool:
@@ -37,7 +33,7 @@ def is_gibberish(text: str) -> bool:
     text = unicodedata.normalize("NFKC", text or "").strip()
     if not text or text.startswith("/"):
         return False  # nothing sent, or a button payload
-    han = [char for char in text if _is_han(char)]
+    han = [char for char in text if is_han(char)]
     latin = _LATIN_WORD.findall(text)
     digit_groups = _DIGIT_GROUPS.findall(text)
     if any(is_english_word(word) for word in latin):
@@ -73,7 +69,7 @@ def is_word_heap(text: str) -> bool:
     import jieba.posseg
 
     text = unicodedata.normalize("NFKC", text or "").strip()
-    if not text or not all(_is_han(char) for char in text):
+    if not text or not all(is_han(char) for char in text):
         return False
     words = list(jieba.posseg.cut(text))
     return len(words) >= _HEAP_MINIMUM and all(pair.flag in _NAMING_TAGS for pair in words)

@@ -50,7 +50,9 @@ _VOWELS = frozenset("aeiouy")
 _CONSONANT_RUN = re.compile(r"[^aeiouy]{5,}")
 
 
-def _is_han(char: str) -> bool:
+def is_han(char: str) -> bool:
+    """Whether ``char`` is a Chinese character (CJK unified ideographs and their extension A
+    and compatibility blocks)."""
     return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or "\uf900" <= char <= "\ufaff"
 
 
@@ -96,7 +98,7 @@ def detect_language(text: Optional[str]) -> Optional[str]:
     if not text or text.startswith("/"):
         return None  # empty, or a button payload (/intent{...}): no language of its own
     text = unicodedata.normalize("NFKC", text)
-    han = sum(1 for char in text if _is_han(char))
+    han = sum(1 for char in text if is_han(char))
     # Acronyms (IATF, PCB, EPS) are written in Chinese sentences as well.
     words = [w for w in _WORD.findall(text) if not (w.isupper() and len(w) > 1)]
     english_words = [w for w in words if len(w) > 1 and w.lower() not in _NEUTRAL_WORDS and is_english_word(w)]

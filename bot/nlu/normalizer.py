@@ -6,16 +6,14 @@ annotations in the training data and entity offsets at inference stay valid.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import List
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.components import StatelessComponent
 from bot.textnorm import MAX_MESSAGE_CHARS, normalize_for_nlu
 
 INTENT_PAYLOAD_PREFIX = "/"
@@ -24,18 +22,8 @@ INTENT_PAYLOAD_PREFIX = "/"
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False
 )
-class ChineseTextNormalizer(GraphComponent):
+class ChineseTextNormalizer(StatelessComponent):
     """Traditional → simplified, full-width → half-width, edge noise → spaces."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "ChineseTextNormalizer":
-        return cls()
 
     @staticmethod
     def _normalize(message: Message) -> None:
