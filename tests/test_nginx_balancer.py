@@ -121,19 +121,24 @@ async def test_clients_stay_on_their_replica_and_move_when_it_dies(nginx_dir: Pa
         shutil.rmtree(nginx_dir, ignore_errors=True)
 
 
-async def wait_until_listening(base: str) -> None:
-    deadline = time.monotonic() + 20
+async def wait_for_status_200(url: str, seconds: float, what: str) -> None:
+    """Poll ``url`` until it answers 200; fail saying ``what`` did not start."""
+    deadline = time.monotonic() + seconds
     async with aiohttp.ClientSession() as session:
         while True:
             try:
-                async with session.get(f"{base}/healthz") as response:
+                async with session.get(url) as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("nginx did not start")
+                raise AssertionError(f"{what} did not start")
             await asyncio.sleep(0.2)
+
+
+async def wait_until_listening(base: str) -> None:
+    await wait_for_status_200(f"{base}/healthz", 20, "nginx")
 
 
 # --- Socket.IO sessions through the gateways, across a Rasa restart -----------------------
@@ -145,18 +150,8 @@ async def start_rasa_stand_in(index: int, port: int) -> asyncio.subprocess.Proce
         sys.executable, "-m", "tests.support.socketio_replica", f"rasa-{index}", str(index), str(port),
         cwd=PROJECT_ROOT, start_new_session=True,
     )
-    deadline = time.monotonic() + 30
-    async with aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/status") as response:
-                    if response.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the stand-in of rasa-{index} did not start")
-            await asyncio.sleep(0.2)
+    await wait_for_status_200(f"http://127.0.0.1:{port}/status", 30, f"the stand-in of rasa-{index}")
+    return process
 
 
 async def kill(process: asyncio.subprocess.Process) -> None:

@@ -37,8 +37,9 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix of this test alone; its keys are deleted afterwards."""
-    prefix = f"cybot-test-scale-{uuid.uuid4().hex[:10]}"
+    """A key prefix of this test alone (letters and digits, as the settings require of a
+    deployment prefix); its keys are deleted afterwards."""
+    prefix = f"cybottest{uuid.uuid4().hex[:10]}"
     yield prefix
     client = redis.Redis.from_url(redis_url)
     for key in client.scan_iter(f"{prefix}:*"):
@@ -266,20 +267,8 @@ def test_replicas_starting_together_create_the_console_store_once(postgres_url: 
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
 
-
-@pytest.fixture
-def gateway_prefix(redis_url: str) -> Iterator[str]:
-    """A deployment prefix (letters and digits, as the settings require) of this test alone."""
-    prefix = f"cybotpresence{uuid.uuid4().hex[:10]}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-    client.close()
-
-
 @pytest.mark.asyncio
-async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, gateway_prefix: str, tmp_path) -> None:
+async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, prefix: str, tmp_path) -> None:
     """Two gateway replicas (production profile): a colleague whose browser is on the other
     gateway is shown viewing the conversation and online, and gone once they leave."""
     from aiohttp.test_utils import TestClient, TestServer
@@ -289,7 +278,7 @@ async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, 
     from tests.test_console_handoff import Staff
     from tests.test_console_security import PASSWORD, make_settings
 
-    settings = make_settings(tmp_path, profile="production", redis_key_prefix=gateway_prefix)
+    settings = make_settings(tmp_path, profile="production", redis_key_prefix=prefix)
     store = HandoffStore(settings.handoff_database_url)
     store.add_staff("agent1", PASSWORD, "agent")
     store.add_staff("agent2", PASSWORD, "agent")
@@ -326,10 +315,10 @@ async def test_staff_on_two_gateways_see_the_same_team_presence(redis_url: str, 
 
 
 @pytest.mark.asyncio
-async def test_a_colleague_without_heartbeat_drops_out_of_presence(redis_url: str, gateway_prefix: str) -> None:
+async def test_a_colleague_without_heartbeat_drops_out_of_presence(redis_url: str, prefix: str) -> None:
     from bot.console.desk import RedisPresence
 
-    replicas = [RedisPresence(redis_url, gateway_prefix, ttl_s=1.0) for _ in range(2)]
+    replicas = [RedisPresence(redis_url, prefix, ttl_s=1.0) for _ in range(2)]
     try:
         await replicas[0].saw("web:u1", "agent1")
         assert await replicas[1].viewers("web:u1") == ["agent1"]
