@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
         try:
             return _run(args, env)
         except (KeyboardInterrupt, StopRequested) as reason:
-            print(f"\nstopped ({reason or 'Ctrl-C'})", flush=True)
+            print(f"\nstopped ({str(reason) or 'Ctrl-C'})", flush=True)
             return 0
 
 
