@@ -139,6 +139,27 @@ def test_broken_edit_keeps_previous_knowledge_base(tmp_path):
         KnowledgeBase.load(path)
 
 
+def test_a_sentence_that_yaml_reads_as_a_mapping_is_refused_with_where_it_is(tmp_path):
+    """An unquoted ``: `` turns an English fact into a mapping, which users would see as {'…': '…'}."""
+    path = tmp_path / "policies.yml"
+    path.write_text(
+        "sources: {s: {name: 重庆日报, authors: 记者, date: 2020-12-02}}\n"
+        "entries:\n"
+        "  - {id: a, title: T, source: s, facts: [事实一。], facts_en: [{The platform paid off: by 2020}]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(KnowledgeBaseError, match=r"entry 1: facts_en 1 is not a sentence"):
+        KnowledgeBase.load(path)
+    path.write_text("sources: {s: {title: t}}\nentries: []\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match=r"source 's' needs name"):
+        KnowledgeBase.load(path)
+
+
+def test_every_fact_of_the_shipped_knowledge_base_is_a_sentence():
+    for entry in KNOWLEDGE_BASE.get().entries:
+        assert all(isinstance(fact, str) and "{'" not in fact for fact in (*entry.facts, *entry.facts_en)), entry.id
+
+
 def run_list_action(text: str) -> str:
     """Run action_list_policies for a message NLU read as asking for the list of topics."""
     from actions.policy import ActionListPolicies

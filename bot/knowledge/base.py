@@ -265,6 +265,22 @@ class _BM25:
         return covered / total if total else 0.0
 
 
+def _texts(item: dict, key: str, where: str) -> Tuple[str, ...]:
+    """The sentences under ``key``; anything else is refused, because a colon and a space
+    inside an unquoted YAML line silently make a sentence a mapping, which a user would
+    then be shown as ``{'…': '…'}``."""
+    values = item.get(key) or []
+    if not isinstance(values, list):
+        raise KnowledgeBaseError(f"{where}: {key} must be a list of sentences")
+    for number, value in enumerate(values, start=1):
+        if not isinstance(value, str):
+            raise KnowledgeBaseError(
+                f"{where}: {key} {number} is not a sentence ({type(value).__name__}); "
+                "quote a line that holds ': '"
+            )
+    return tuple(values)
+
+
 class KnowledgeBase:
     """The loaded entries and their retrieval index."""
 
@@ -290,10 +306,15 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
             raise KnowledgeBaseError(f"{path}: needs top-level 'sources' and 'entries'")
-        sources = {
-            key: Source(key=key, **{k: str(v) for k, v in (value or {}).items()})
-            for key, value in (raw.get("sources") or {}).items()
-        }
+        sources = {}
+        for key, value in (raw.get("sources") or {}).items():
+            try:
+                sources[key] = Source(key=key, **{k: str(v) for k, v in (value or {}).items()})
+            except (TypeError, AttributeError) as exc:
+                raise KnowledgeBaseError(
+                    f"{path}: source {key!r} needs name, authors, date (optional: note, source_url, "
+                    f"name_en, authors_en): {exc}"
+                ) from exc
         entries, seen = [], set()
         for position, item in enumerate(raw["entries"], start=1):
             where = f"{path}: entry {position}"
@@ -306,7 +327,8 @@ class KnowledgeBase:
                 raise KnowledgeBaseError(f"{where}: duplicate id {item['id']!r}")
             if item["source"] not in sources:
                 raise KnowledgeBaseError(f"{where}: unknown source {item['source']!r}")
-            facts_en = tuple(str(f) for f in item.get("facts_en") or ())
+            facts = _texts(item, "facts", where)
+            facts_en = _texts(item, "facts_en", where)
             if facts_en and len(facts_en) != len(item["facts"]):
                 raise KnowledgeBaseError(f"{where}: facts_en must translate each of the {len(item['facts'])} facts")
             seen.add(item["id"])
@@ -318,7 +340,7 @@ class KnowledgeBase:
                     date=str(item.get("date", "")),
                     region=str(item.get("region", "")),
                     keywords=tuple(str(k) for k in item.get("keywords") or ()),
-                    facts=tuple(str(f) for f in item["facts"]),
+                    facts=facts,
                     source=sources[item["source"]],
                     source_url=str(item.get("source_url") or ""),
                     title_en=str(item.get("title_en") or ""),
