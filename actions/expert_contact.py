@@ -10,7 +10,6 @@ answers are kept for later requests in the same conversation.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any, Dict, List, Optional, Sequence, Text, Tuple
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -19,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.handoff import handoff_on_failure
-from actions.inputs import entity_text, message_text, slot_dict, slot_records, slot_text
+from actions.inputs import entity_text, item_at, list_position, message_text, slot_dict, slot_records, slot_text
 from actions.matching import SUPPLIER, ask_expert_field, asks_item_detail, matching_follow_up
 from actions.publishing import StoppableFormMixin, _answer
 from bot.language import tracker_language
@@ -28,11 +27,10 @@ from bot.platform.db import session_scope
 from bot.platform.publishing import parse_contact, parse_organization
 from bot.platform.queries import RequestError, check_expert_contactable, create_expert_contact_request
 from bot.platform.replies import intent_button
-from bot.platform.understanding import ExpertQuery, chinese_number
+from bot.platform.understanding import ExpertQuery
 
 CONTACT_FORM = "expert_contact_form"
 REQUESTER_SLOTS = ["requester_contact", "requester_company"]
-_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十]+)\s*(?:位|个|名)?")
 _MAX_COMPANY = 100
 
 
@@ -48,17 +46,11 @@ def chosen_expert(tracker: Tracker) -> Optional[Dict[str, str]]:
     if chosen_id:
         return next((e for e in shown if e["expert_id"] == chosen_id), None)
     text = message_text(tracker)
-    match = _ORDINAL.search(text)
-    if match:
-        number = chinese_number(match.group(1))
-        # Lists number on across pages: 「第七位」 on the second page is the one numbered 7,
-        # else the seventh one shown.
+    position = list_position(text)
+    if position is not None:
         numbers = _list_numbers(tracker)
-        by_number = next((e for e in shown if numbers.get(e["expert_id"]) == number), None)
-        if by_number is not None:
-            return by_number
-        if number and 1 <= number <= len(shown):
-            return shown[int(number) - 1]
+        return item_at(shown, position, {index: numbers[e["expert_id"]] for index, e in enumerate(shown)
+                                         if e["expert_id"] in numbers})
     named = [e for e in shown if e["name"] and e["name"] in text]
     return named[0] if len(named) == 1 else None
 

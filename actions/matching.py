@@ -18,7 +18,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import handoff_on_failure
-from actions.inputs import entity_text, message_text, slot_dict
+from actions.inputs import entity_text, item_at, list_position, message_text, slot_dict
 from actions.misses import cannot_handle
 from actions.policy import KNOWLEDGE_BASE, UNANSWERED_NOT_FOUND, answer_in_context
 from bot.language import CHINESE, ENGLISH, tracker_language
@@ -35,7 +35,7 @@ from bot.platform.replies import (
     supplier_category_buttons,
     supplier_reply,
 )
-from bot.platform.understanding import ExpertQuery, SupplierQuery, chinese_number
+from bot.platform.understanding import ExpertQuery, SupplierQuery
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +270,11 @@ def _changes_nothing(index: PlatformIndex, text: str, previous: SupplierQuery) -
 _DETAIL_WORDS = {"产能": "年产能", "产量": "年产能", "认证": "认证", "资质": "认证", "在哪": "地点", "地址": "地点",
                  "地点": "地点", "位置": "地点", "产品": "产品", "做什么": "产品", "做啥": "产品", "方向": "研究方向",
                  "研究": "研究方向", "领域": "领域", "职称": "职称", "荣誉": "荣誉", "单位": "单位", "学校": "单位",
-                 "哪所": "单位", "大学": "单位", "机构": "单位", "哪里的": "单位"}
-_ITEM_ORDINAL = re.compile(r"第\s*(\d+|[一二三四五六七八九十两]+)\s*(?:家|个|位|名|条)?")
+                 "哪所": "单位", "大学": "单位", "机构": "单位", "哪里的": "单位",
+                 "capacity": "年产能", "output": "年产能", "certif": "认证", "where": "地点", "located": "地点",
+                 "address": "地点", "product": "产品", "make": "产品", "field": "领域", "research": "研究方向",
+                 "title": "职称", "honour": "荣誉", "award": "荣誉", "university": "单位", "institution": "单位",
+                 "work": "单位"}
 
 
 #: Words of a request to be put in touch (「联系第一位」「邀请第二位」), not a question about an item.
@@ -282,7 +285,7 @@ def asks_item_detail(text: str) -> bool:
     """「第一位是哪个单位的」「第二家的产能呢」: a question about one item of the last list
     (an ordinal and a detail), not a request to contact it."""
     lowered = text.lower()
-    return bool(_ITEM_ORDINAL.search(text)) and any(word in text for word in _DETAIL_WORDS) and \
+    return list_position(text) is not None and any(word in lowered for word in _DETAIL_WORDS) and \
         not any(word in lowered for word in _CONTACT_REQUEST_WORDS)
 
 
@@ -348,27 +351,26 @@ async def matching_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
                              text: str) -> Optional[List[Dict[Text, Any]]]:
     """「第二家的产能呢」「第3位的研究方向」: a detail of an item of the last list, or
     None when ``text`` does not point at one."""
-    match = _ITEM_ORDINAL.search(text)
-    if not match:
+    position = list_position(text)
+    if position is None:
         return None
     language = tracker_language(tracker)
-    number = chinese_number(match.group(1))
     kind = tracker.get_slot("topic") or tracker.get_slot("matching_kind")
-    shown = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers") or []
-    item = next((i for i in shown if i.get("number") == number), None)
-    if item is None and number and 1 <= number <= len(shown):
-        item = shown[int(number) - 1]  # 「第二家」 of a later page: the second one shown
+    value = tracker.get_slot("shown_experts" if kind == EXPERT else "shown_suppliers")
+    shown = [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
+    numbers = {index: i["number"] for index, i in enumerate(shown) if isinstance(i.get("number"), int)}
+    item = item_at(shown, position, numbers)
     if item is None:
-        if not shown or any(word in text for word in ("联系", "对接")):
+        if not shown or any(word in text.lower() for word in _CONTACT_REQUEST_WORDS):
             return None
-        dispatcher.utter_message(text=user_text("matches.no_such_item", language, number=int(number or 0),
+        dispatcher.utter_message(text=user_text("matches.no_such_item", language, number=abs(position),
                                                 count=len(shown)))
         return [SlotSet("unanswered", None)]
-    wanted = {label for word, label in _DETAIL_WORDS.items() if word in text}
+    wanted = {label for word, label in _DETAIL_WORDS.items() if word in text.lower()}
     reasons = [r for r in item.get("reasons", []) if any(r.startswith(label) for label in wanted)]
     details = reasons or item.get("reasons", [])
-    dispatcher.utter_message(text=user_text("matches.item_detail", language,
-                                            number=int(item.get("number") or number or 0),
+    number = item.get("number") if isinstance(item.get("number"), int) else shown.index(item) + 1
+    dispatcher.utter_message(text=user_text("matches.item_detail", language, number=number,
                                             name=item["name"], details=join_clauses(details, language)))
     return [SlotSet("unanswered", None)]
 

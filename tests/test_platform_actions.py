@@ -561,3 +561,32 @@ def test_a_no_that_excludes_part_of_the_list_refines_it_and_a_plain_no_is_acknow
     assert items and not any(item["city"] == "成都" for item in items)
     acknowledged, _, _ = run(ActionDeny(), make_tracker("不用了，谢谢", intent="deny", slots=slots))
     assert [m.get("response") for m in acknowledged] == ["utter_deny_ack"]
+
+
+@pytest.mark.parametrize("request_text, position", [
+    ("联系最后那位专家", -1), ("倒数第二位能帮我约一下吗", -2), ("Please contact the second expert", 2),
+    ("I'd like to invite the last one", -1),
+])
+def test_an_expert_named_by_position_from_either_end_or_in_english_is_the_one_contacted(platform_url, request_text,
+                                                                                       position):
+    from actions.expert_contact import ActionRequestExpertContact
+    from actions.matching import ActionFindExperts
+
+    messages, slots, _ = run(ActionFindExperts(), make_tracker("找新材料方向的专家"))
+    items = custom_payloads(messages)[0]["items"]
+    expected = items[position - 1 if position > 0 else position]
+    reply, chosen, events = run(ActionRequestExpertContact(), make_tracker(request_text, intent="contact_expert",
+                                                                           slots={**slots, "topic": "expert"}))
+    assert any(event.get("event") == "followup" for event in events), rendered_text(reply)
+    assert chosen["contact_expert_id"] == expected["expert_id"]
+
+
+def test_a_question_about_the_last_supplier_of_the_list_is_answered_about_that_one(platform_url):
+    from actions.matching import ActionFindSuppliers, matching_follow_up
+
+    messages, slots, _ = run(ActionFindSuppliers(), make_tracker("找重庆的铝合金轮毂供应商"))
+    last = custom_payloads(messages)[0]["items"][-1]
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(matching_follow_up(dispatcher, make_tracker("最后一家在哪", slots={**slots, "topic": "supplier"}),
+                                            "最后一家在哪"))
+    assert events is not None and last["name"] in rendered_text(dispatcher.messages)

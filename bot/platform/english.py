@@ -13,8 +13,8 @@ import re
 from typing import Dict, Pattern, Tuple
 
 import yaml
-from pypinyin import lazy_pinyin
 
+from bot.pinyin import lazy_pinyin
 from bot.settings import PROJECT_ROOT
 
 GLOSSARY_PATH = PROJECT_ROOT / "lexicon" / "english.yml"

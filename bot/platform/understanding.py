@@ -1003,7 +1003,7 @@ def _strip_generic(phrase: str) -> str:
 
 
 def _pinyin(text: str) -> Tuple[str, ...]:
-    from pypinyin import lazy_pinyin
+    from bot.pinyin import lazy_pinyin
 
     return tuple(lazy_pinyin(text))
 
