@@ -44,10 +44,15 @@ TABLE_END = "<!-- end of settings table -->"
 
 #: What :func:`prepare_data` runs in its child process. SIGINT is left to the parent (Ctrl-C
 #: reaches both): it stops the child, whose import is one transaction that then rolls back.
-PREPARE_DATA_PROGRAM = (
-    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-    "from bot.platform.importer import ensure_demo_data; ensure_demo_data()"
-)
+PREPARE_DATA_PROGRAM = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+from bot.platform.importer import ExportFormatError, ensure_demo_data
+try:
+    ensure_demo_data()
+except ExportFormatError as error:
+    sys.exit(f"error: the demo platform export cannot be imported (nothing was imported): {error}")
+"""
 
 
 def prepare_data() -> None:
@@ -56,7 +61,7 @@ def prepare_data() -> None:
     In a child process: what the import loads and builds (SQLAlchemy, Alembic, the parsed
     export: ~100 MB on a first run) would otherwise stay with the launcher, which supervises
     the servers for as long as they run. The child reports a failure itself (a malformed
-    export: its traceback on stderr); this process then exits with the child's status
+    export: what is wrong with it, on stderr); this process then exits with the child's status
     (``SystemExit``), adding nothing to the output."""
     code = subprocess.run(
         [sys.executable, "-c", PREPARE_DATA_PROGRAM], cwd=PROJECT_ROOT, env=child_environment()
@@ -106,7 +111,7 @@ def cmd_run(args: argparse.Namespace, env: Optional[Dict[str, str]] = None) -> i
         try:
             return _run(args, env)
         except (KeyboardInterrupt, StopRequested) as reason:
-            print(f"\nstopped ({reason or 'Ctrl-C'})", flush=True)
+            print(f"\nstopped ({str(reason) or 'Ctrl-C'})", flush=True)
             return 0
 
 

@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
 
@@ -46,6 +46,22 @@ def validate_action_results_with_one_validator() -> None:
     RemoteAction._validate_action_result = validate_action_result
 
 
+def store_user_messages_before_replying() -> None:
+    """Rasa stores a user's message together with the reply, once the whole turn is done;
+    under load a turn waits its turn on the server's loop, and the staff console, fed from
+    the tracker store, showed the message only then. Store the message (and ring the
+    console feed) as soon as it is understood; the reply's events follow in the second
+    save, which writes only the new events (``bot.stores``)."""
+    from rasa.core.processor import MessageProcessor
+
+    log_message = MessageProcessor.log_message
+
+    async def log_and_store_message(self: MessageProcessor, message: Any, should_save_tracker: bool = True) -> Any:
+        return await log_message(self, message, should_save_tracker=True)
+
+    MessageProcessor.log_message = log_and_store_message
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.rasa_server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model archive")
@@ -75,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     configure_structlog(logging.INFO)
     tf_env.setup_tf_environment()
     validate_action_results_with_one_validator()
+    store_user_messages_before_replying()
     sys.path.insert(1, os.fspath(PROJECT_ROOT))  # custom components, channels and stores of ours
     rasa.core.run.serve_application(
         args.model,

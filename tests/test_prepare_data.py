@@ -39,4 +39,5 @@ def test_a_malformed_export_stops_the_launcher_with_the_importers_error(tmp_path
     result = run(tmp_path, tmp_path)  # no CSV files
     assert result.returncode == 1
     assert result.stdout == ""
-    assert f"ExportFormatError: 导出目录 {tmp_path} 缺少 companies.csv" in result.stderr
+    assert result.stderr.strip() == ("error: the demo platform export cannot be imported (nothing was imported): "
+                                     f"导出目录 {tmp_path} 缺少 companies.csv")

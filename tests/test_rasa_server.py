@@ -27,3 +27,43 @@ def test_no_process_shows_the_rasa_token_but_the_api_still_requires_it(assistant
     assert refused.value.code == 401
     with urllib.request.urlopen(f"{assistant.rasa_url}/status?token={token}", timeout=10) as response:
         assert response.status == 200
+
+
+@pytest.mark.stack  # importing Rasa's processor runs git (a dependency's version lookup)
+def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_reply():
+    """The staff console follows the tracker store: Rasa's own order (store the message
+    with the reply) kept a message out of the console for the whole turn under load."""
+    import asyncio
+
+    from rasa.core.processor import MessageProcessor
+
+    from bot.rasa_server import store_user_messages_before_replying
+
+    class Processor:
+        """Rasa's steps around logging a message, recorded."""
+
+        def __init__(self) -> None:
+            self.steps: list = []
+
+        async def fetch_tracker_and_update_session(self, sender_id, output_channel, metadata):
+            self.steps.append("fetch")
+            return "tracker"
+
+        async def _handle_message_with_tracker(self, message, tracker):
+            self.steps.append("understand")
+
+        async def save_tracker(self, tracker):
+            self.steps.append("store")
+
+    class Message:
+        sender_id, output_channel, metadata = "u", None, None
+
+    original = MessageProcessor.log_message
+    try:
+        store_user_messages_before_replying()
+        processor = Processor()
+        # What handle_message asks for: no save (Rasa saves with the reply).
+        asyncio.run(MessageProcessor.log_message(processor, Message(), should_save_tracker=False))  # type: ignore[arg-type]
+        assert processor.steps == ["fetch", "understand", "store"]
+    finally:
+        MessageProcessor.log_message = original  # type: ignore[method-assign]
