@@ -110,6 +110,32 @@ class ActionBotChallenge(Action):
         return [SlotSet("unanswered", None)]
 
 
+class ActionHelp(Action):
+    """「你能做什么」: what the assistant does. A message NLU reads as asking for help that
+    does not address the assistant (「我们公司能申请吗，门槛是什么」 after a policy answer)
+    follows up the topic instead."""
+
+    def name(self) -> Text:
+        return "action_help"
+
+    @handoff_on_failure
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        text = message_text(tracker)
+        if not _ABOUT_THE_ASSISTANT.search(text) and not _ASKS_HOW_TO_USE.search(text):
+            follow_up = await conversation_follow_up(dispatcher, tracker, text)
+            if follow_up is not None:
+                return follow_up
+        dispatcher.utter_message(response="utter_help")
+        return [SlotSet("unanswered", None)]
+
+
+#: 「怎么用」「有什么功能」「help」: a request for help in any context.
+_ASKS_HOW_TO_USE = re.compile(r"怎么用|如何用|使用|功能|帮助|菜单|说明|能问|问什么|不会用|\b(?:help|menu|how to use)\b",
+                              re.IGNORECASE)
+
+
 class ActionDeny(Action):
     """「不要重庆的」 after a match list is an exclusion, not a "no": refine the list when the
     message changes its request; otherwise acknowledge the "no"."""

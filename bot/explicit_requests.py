@@ -45,6 +45,7 @@ _SEEKS_SUPPLIERS = re.compile(
     r"(?:做|生产|制造|造|供应|供货|加工|卖)\S{1,15}?(?:的)?\s*(?:公司|企业|厂家|厂商|工厂|厂|供应商|生产商|制造商)?"
     r"(?=\S*(?:公司|企业|厂|供应商|生产商|制造商|吗|呢|[?？]|$))"
     r"|找\s*(?:一下|一些|几家|一家)?\s*\S{1,20}?(?:厂家|厂商|供应商|生产商|制造商|工厂|配套商)"
+    r"|找\s*(?:一下|一些|几家|一家)?\s*(?:做|生产|制造|供应)\S{1,15}?的\s*(?:企业|公司)"
     r"|(?:哪里|哪儿|哪个地方|什么地方)\s*(?:有|能|可以)\s*(?:得)?\s*(?:卖|买到?|采购|供应)"
     r"|(?:哪里|哪儿)\s*有\s*(?:得)?\s*卖"
     r"|(?:要|想|需要|打算|准备)\s*(?:采购|购买|订购|买)\s*[\d一二两三四五六七八九十百千万.]+\s*(?:万)?\s*"
@@ -53,6 +54,8 @@ _SEEKS_SUPPLIERS = re.compile(
 _SEEKS_SUPPLIERS_EN = re.compile(
     r"\b(?:who|which (?:companies|firms|factories|suppliers))\s+(?:makes?|produces?|manufactures?|supplies?|sells?)\b"
     r"|\b(?:suppliers?|makers?|manufacturers?|producers?|vendors?)\s+(?:of|for)\b"
+    r"|\b(?:any|find|need|want|looking for|recommend|search for)\b.{0,40}?"
+    r"\b(?:suppliers?|makers?|manufacturers?|producers?|vendors?|factories)\b"
     r"|\bwhere (?:can|could) (?:i|we) (?:buy|source|get)\b",
     re.IGNORECASE,
 )
@@ -78,8 +81,12 @@ _NOT_A_SUPPLIER_SEARCH = re.compile(
 #: "the supply-demand platform" names a programme, not a demand to publish.
 _PLATFORM_NAME_EN = re.compile(r"supply[\s–-]*(?:and[\s–-]*)?demand", re.IGNORECASE)
 #: Neither search is a request to publish or register what the user has.
-_OWN_OFFER = re.compile(r"我们(?:公司|厂|企业)?(?:也)?(?:是|能|可以|有)?(?:专门)?(?:做|生产|供应)|登记|上架|挂到|入驻",
-                        re.IGNORECASE)
+_OWN_OFFER = re.compile(
+    r"我们(?:公司|厂|企业)?(?:也)?(?:是|能|可以|有)?(?:专门)?(?:做|生产|供应)|登记|上架|挂到|入驻"
+    r"|\bwe (?:make|produce|manufacture|supply)\b|\bour (?:products?|need|needs|purchase|buying|demand)\b"
+    r"|\b(?:publish|post|join the platform|show (?:them|our))\b",
+    re.IGNORECASE,
+)
 
 
 def asks_for_suppliers(text: str) -> bool:

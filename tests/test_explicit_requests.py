@@ -34,7 +34,8 @@ def test_a_button_payload_keeps_its_own_intent():
 @pytest.mark.parametrize("text", [
     "有没有做氢燃料电池的企业", "哪家企业生产汽车线束", "找几家减震器厂家，宜宾泸州都行", "毫米波雷达哪里有卖的",
     "哪里能买到车规级芯片", "绵阳有做电机控制器的公司吗", "我们要采购3万套座椅", "Who makes wiring harnesses?",
-    "suppliers of brake discs in Deyang", "Where can we buy LiDAR sensors?",
+    "suppliers of brake discs in Deyang", "Where can we buy LiDAR sensors?", "找做车门把手的企业",
+    "Do you have any hydrogen tank makers?",
 ])
 def test_requests_for_suppliers_whatever_else_they_say(text):
     assert explicit_intent(text) == "find_suppliers"

@@ -525,6 +525,19 @@ def test_who_is_answering_is_said_unless_the_question_is_about_the_topic(platfor
     assert "科技" in rendered_text(reply) and "智能助手" not in rendered_text(reply)
 
 
+def test_help_is_given_unless_the_message_follows_up_the_topic(platform_url):
+    from actions.conversation import ActionHelp
+    from actions.policy import ActionAnswerPolicy
+
+    reply, _, _ = run(ActionHelp(), make_tracker("你能做什么", intent="help"))
+    assert "您可以这样问我" in rendered_text(reply)
+    _, slots, _ = run(ActionAnswerPolicy(), make_tracker("双城经济圈发展基金有多少钱", intent="ask_policy"))
+    reply, _, _ = run(ActionHelp(), make_tracker("基金投不投新材料", intent="help", slots=slots))
+    assert "新材料" in rendered_text(reply) and "您可以这样问我" not in rendered_text(reply)
+    reply, _, _ = run(ActionHelp(), make_tracker("你能帮我做什么", intent="help", slots=slots))
+    assert "您可以这样问我" in rendered_text(reply)
+
+
 def test_a_form_answer_read_as_a_policy_question_continues_the_form(platform_url):
     from actions.policy import ActionAnswerPolicy
     from actions.publishing import ValidatePublishDemandForm

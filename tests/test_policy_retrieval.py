@@ -205,3 +205,8 @@ def test_a_plain_list_request_gets_the_list(question):
 ])
 def test_money_asked_in_everyday_words_finds_the_amount(question, figure):
     assert figure in run_answer_action(question)
+
+
+def test_a_question_about_one_programme_read_as_a_list_request_is_answered():
+    assert "1+12" in run_list_action("两地国资委签的一揽子项目到底是几加几啊")
+    assert "点击查看" in run_list_action("成渝有几个合作项目")  # about the list itself
