@@ -600,8 +600,8 @@ def test_a_question_about_the_last_supplier_of_the_list_is_answered_about_that_o
     messages, slots, _ = run(ActionFindSuppliers(), make_tracker("找重庆的铝合金轮毂供应商"))
     last = custom_payloads(messages)[0]["items"][-1]
     dispatcher = CollectingDispatcher()
-    events = asyncio.run(matching_follow_up(dispatcher, make_tracker("最后一家在哪", slots={**slots, "topic": "supplier"}),
-                                            "最后一家在哪"))
+    tracker = make_tracker("最后一家在哪", slots={**slots, "topic": "supplier"})
+    events = asyncio.run(matching_follow_up(dispatcher, tracker, "最后一家在哪"))
     assert events is not None and last["name"] in rendered_text(dispatcher.messages)
 
 
