@@ -81,6 +81,9 @@ def _names(index: PlatformIndex, word: str, query: SupplierQuery) -> bool:
     return set(meant.products) <= set(query.products) and set(meant.categories) <= set(query.categories)
 
 
+_CLAUSE_BREAK = re.compile(r"[，,;；？?。!！]")
+
+
 async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker,
                               text: str) -> Optional[List[Dict[Text, Any]]]:
     """A "request" naming nothing the platform has may be a policy question
@@ -89,10 +92,13 @@ async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker
     if not _QUESTION.search(text):
         return None  # 「帮我找几家重庆的供应商」 is a request, not a question
     knowledge_base = await asyncio.to_thread(KNOWLEDGE_BASE.get)
-    matches = await asyncio.to_thread(knowledge_base.search, text)
-    if not matches or matches[0].coverage < POLICY_COVERAGE:
-        return None
-    return await answer_in_context(dispatcher, tracker, text)
+    # 「专家库有多少专家，我怎么申请加入」: one clause the material covers is enough (the
+    # answer then says which part it does not cover).
+    for clause in [text, *(c for c in _CLAUSE_BREAK.split(text) if c.strip() and c != text)]:
+        matches = await asyncio.to_thread(knowledge_base.search, clause)
+        if matches and matches[0].coverage >= POLICY_COVERAGE:
+            return await answer_in_context(dispatcher, tracker, text)
+    return None
 
 
 def _did_you_mean(dispatcher: CollectingDispatcher, word: str, text: str, typed: str, language: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -147,6 +148,12 @@ class ActionAnswerPolicy(Action):
         return [SlotSet("policy_id", None), *events]
 
 
+#: Words that point back at what was just said (「他们」「双方」「这个」): such a message
+#: continues the conversation's last entry.
+_REFERS_BACK = re.compile(
+    r"他们|她们|它们|双方|两家|两者|这两|他|她|它|这个|那个|该项|其中|\b(?:they|them|it|this|that)\b", re.IGNORECASE)
+
+
 class ActionListPolicies(Action):
     """Show the topics of the knowledge base as buttons."""
 
@@ -169,6 +176,11 @@ class ActionListPolicies(Action):
                 dispatcher.utter_message(response="utter_policy_not_found")
                 events = [SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
             return events
+        if _REFERS_BACK.search(text):
+            # 「他们打算在哪些领域合作」 right after an answer asks about that entry, not for the list.
+            events = await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
+            if events is not None:
+                return events
         entries = knowledge_base.entries
         language = tracker_language(tracker)
         dispatcher.utter_message(

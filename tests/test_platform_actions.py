@@ -590,3 +590,10 @@ def test_a_question_about_the_last_supplier_of_the_list_is_answered_about_that_o
     events = asyncio.run(matching_follow_up(dispatcher, make_tracker("最后一家在哪", slots={**slots, "topic": "supplier"}),
                                             "最后一家在哪"))
     assert events is not None and last["name"] in rendered_text(dispatcher.messages)
+
+
+def test_a_question_about_the_expert_database_read_as_an_expert_search_is_answered(platform_url):
+    from actions.matching import ActionFindExperts
+
+    messages, _, _ = run(ActionFindExperts(), make_tracker("专家库里有多少专家，我们单位要怎样申请成为会员单位"))
+    assert "3万" in rendered_text(messages)

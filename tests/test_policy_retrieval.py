@@ -9,6 +9,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import yaml
@@ -160,17 +161,26 @@ def test_every_fact_of_the_shipped_knowledge_base_is_a_sentence():
         assert all(isinstance(fact, str) and "{'" not in fact for fact in (*entry.facts, *entry.facts_en)), entry.id
 
 
-def run_list_action(text: str) -> str:
+def run_list_action(text: str, slots: Optional[dict] = None) -> str:
     """Run action_list_policies for a message NLU read as asking for the list of topics."""
     from actions.policy import ActionListPolicies
 
     tracker = Tracker(
-        sender_id="test", slots={}, latest_message={"text": text, "intent": {"name": "list_policies"}, "entities": []},
+        sender_id="test", slots=slots or {},
+        latest_message={"text": text, "intent": {"name": "list_policies"}, "entities": []},
         events=[], paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen",
     )
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionListPolicies().run(dispatcher, tracker, {}))
     return rendered_text(dispatcher.messages)
+
+
+def test_a_list_like_question_about_them_after_an_answer_continues_that_entry():
+    after_the_summit = {"policy_topic": {"id": "electronics-corridor", "question": "宜宾那个峰会是什么时候开的"},
+                        "topic": "policy"}
+    reply = run_list_action("他们准备在哪些领域一起干", after_the_summit)
+    assert "集成电路" in reply and "点击查看" not in reply
+    assert "点击查看" in run_list_action("他们准备在哪些领域一起干")  # nothing said before: the list
 
 
 @pytest.mark.parametrize("question", [
