@@ -15,7 +15,7 @@ Measured in one run, the bots taking turns so that machine noise hits both alike
 
 * two message mixes: ``issue`` (the seven messages of the performance report, each
   user cycling through them) and ``multiturn`` (a supplier search refined three times,
-  an expert search, a demand published through the form's five questions); the stock
+  an expert search, a demand published through the form's five questions and its summary); the stock
   bot gets its own training phrases in conversations of the same length;
 * one user at a time: p50 / p95 reply latency;
 * 20 concurrent users (each waits for its reply before the next message):
@@ -95,7 +95,8 @@ ISSUE_MIX = [
     "2019年重庆汽车产量是多少",
     "谢谢",
 ]
-#: Multi-turn work: a search refined, more results, an expert search, a form.
+#: Multi-turn work: a search refined, more results, an expert search, a form (five
+#: questions and the confirmation of its summary, so that each cycle ends it).
 MULTITURN_MIX = [
     "你好",
     "找重庆的铝合金轮毂供应商",
@@ -109,6 +110,7 @@ MULTITURN_MIX = [
     "重庆",
     "三个月内",
     "李经理 13912345678",
+    "确认发布",
     "谢谢",
 ]
 OUR_MIXES = {"issue": ISSUE_MIX, "multiturn": MULTITURN_MIX}
