@@ -45,11 +45,15 @@ CACHED_CONVERSATIONS = 500
 
 @dataclass
 class _Known:
-    """A tracker as stored: how many of its events, and the id of the last stored row."""
+    """A tracker as stored: how many of its events, and the id of the last stored row.
+    ``reusable`` is False for a tracker that Rasa's own reading would build differently
+    (one that started a session in memory): it is not handed out again, but a second
+    save of the same object in the same turn still writes only its new events."""
 
     tracker: DialogueStateTracker
     stored_events: int
     last_row_id: int
+    reusable: bool = True
 
 
 class CachingSQLTrackerStore(SQLTrackerStore):
@@ -69,6 +73,7 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         known = self._known.get(sender_id)
         if (
             known is not None
+            and known.reusable
             and known.last_row_id == last_row_id
             and len(known.tracker.events) == known.stored_events
         ):
@@ -86,6 +91,13 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         if known is None or known.tracker is not tracker or len(tracker.events) < known.stored_events:
             self._known.pop(sender_id, None)
             await super().save(tracker)
+            # Rasa saves a turn twice (the user's message once understood, then the reply:
+            # bot.rasa_server). Rasa's own save counts the stored events of the session, which
+            # for a tracker that started its session in memory is one short (the session-start
+            # action comes before the session): the second save must not count again.
+            last_row_id = self._last_row_id(sender_id)
+            if last_row_id is not None:
+                self._known[sender_id] = _Known(tracker, len(tracker.events), last_row_id, reusable=False)
             return
         new_events = list(itertools.islice(tracker.events, known.stored_events, None))
         if not new_events:
@@ -110,12 +122,11 @@ class CachingSQLTrackerStore(SQLTrackerStore):
             session.commit()
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, sender_id)
+        known.stored_events = len(tracker.events)
+        known.last_row_id = last_row_id
         if any(isinstance(event, SessionStarted) for event in new_events):
-            # A new session: Rasa's trackers hold the latest session only; read it so.
-            self._known.pop(sender_id, None)
-        else:
-            known.stored_events = len(tracker.events)
-            known.last_row_id = last_row_id
+            # A new session: Rasa's trackers hold the latest session only; read it so next time.
+            known.reusable = False
 
 
 class SQLiteTrackerStore(CachingSQLTrackerStore):

@@ -128,3 +128,27 @@ async def test_the_event_broker_gets_each_new_event_once_in_order(var_dir):
         stored = [row[0] for row in conn.execute(sa.text("SELECT data FROM events ORDER BY id"))]
     assert [json.loads(p)["timestamp"] for p in published] == [json.loads(s)["timestamp"] for s in stored]
     assert [json.loads(p)["event"] for p in published] == [json.loads(s)["event"] for s in stored]
+
+
+async def test_a_turn_saved_twice_stores_each_event_once_even_as_it_starts_the_conversation(var_dir):
+    """The Rasa server saves a turn twice: the user's message as soon as it is understood
+    (so that staff see it at once), then the reply."""
+    db = str(var_dir / "tracker.db")
+    store = SQLiteTrackerStore(domain=DOMAIN, db=db)
+    for number in (1, 2):
+        tracker = await store.retrieve("web:twice")
+        if tracker is None:  # what Rasa's processor does for a new conversation
+            tracker = await store.create_tracker("web:twice", append_action_listen=False)
+            for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+                tracker.update(event)
+        message, *reply = turn(number)
+        tracker.update(message)
+        await store.save(tracker)
+        for event in reply:
+            tracker.update(event)
+        await store.save(tracker)
+    fresh = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=db)
+    stored = await fresh.retrieve("web:twice")
+    assert [e.text for e in stored.events if isinstance(e, UserUttered)] == ["第1个问题", "第2个问题"]
+    assert [e.as_dict() for e in stored.events] == [e.as_dict() for e in tracker.events]
+    fresh.engine.dispose()
