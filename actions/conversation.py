@@ -90,50 +90,54 @@ _ABOUT_THE_ASSISTANT = re.compile(
     r"你|您|机器人|真人|人工智能|AI|助手|客服|自动回复|程序|\b(?:you|your|bot|robot|human|person)\b", re.IGNORECASE)
 
 
-class ActionBotChallenge(Action):
+class AboutTheAssistant:
+    """A question about the assistant itself, answered with :attr:`response`; a message
+    NLU read so that does not address the assistant (:attr:`addresses_assistant`) may
+    follow up the conversation's topic instead, and then answers that. (A mixin, not an
+    ``Action``: the action server registers every subclass of ``Action``.)"""
+
+    #: The domain response that answers the question about the assistant.
+    response: Text
+    #: Words that show the message is about the assistant, whatever the topic.
+    addresses_assistant: "re.Pattern[str]" = _ABOUT_THE_ASSISTANT
+
+    @handoff_on_failure
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        text = message_text(tracker)
+        if not self.addresses_assistant.search(text):
+            follow_up = await conversation_follow_up(dispatcher, tracker, text)
+            if follow_up is not None:
+                return follow_up
+        dispatcher.utter_message(response=self.response)
+        return [SlotSet("unanswered", None)]
+
+
+class ActionBotChallenge(AboutTheAssistant, Action):
     """「你是谁」「你是机器人还是真人」: say what the assistant is. A who-question about
     the conversation's topic (「是谁组织的」 after a policy answer) is answered instead."""
+
+    response = "utter_bot_challenge"
 
     def name(self) -> Text:
         return "action_bot_challenge"
 
-    @handoff_on_failure
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
-        text = message_text(tracker)
-        if not _ABOUT_THE_ASSISTANT.search(text):
-            follow_up = await conversation_follow_up(dispatcher, tracker, text)
-            if follow_up is not None:
-                return follow_up
-        dispatcher.utter_message(response="utter_bot_challenge")
-        return [SlotSet("unanswered", None)]
 
-
-class ActionHelp(Action):
+class ActionHelp(AboutTheAssistant, Action):
     """「你能做什么」: what the assistant does. A message NLU reads as asking for help that
     does not address the assistant (「我们公司能申请吗，门槛是什么」 after a policy answer)
-    follows up the topic instead."""
+    follows up the topic instead; 「怎么用」「有什么功能」 is a request for help in any context."""
+
+    response = "utter_help"
+    addresses_assistant = re.compile(
+        _ABOUT_THE_ASSISTANT.pattern + r"|怎么用|如何用|使用|功能|帮助|菜单|说明|能问|问什么|不会用"
+        r"|\b(?:help|menu|how to use)\b",
+        re.IGNORECASE,
+    )
 
     def name(self) -> Text:
         return "action_help"
-
-    @handoff_on_failure
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
-        text = message_text(tracker)
-        if not _ABOUT_THE_ASSISTANT.search(text) and not _ASKS_HOW_TO_USE.search(text):
-            follow_up = await conversation_follow_up(dispatcher, tracker, text)
-            if follow_up is not None:
-                return follow_up
-        dispatcher.utter_message(response="utter_help")
-        return [SlotSet("unanswered", None)]
-
-
-#: 「怎么用」「有什么功能」「help」: a request for help in any context.
-_ASKS_HOW_TO_USE = re.compile(r"怎么用|如何用|使用|功能|帮助|菜单|说明|能问|问什么|不会用|\b(?:help|menu|how to use)\b",
-                              re.IGNORECASE)
 
 
 class ActionDeny(Action):

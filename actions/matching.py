@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import handoff_on_failure
 from actions.inputs import entity_text, item_at, list_position, message_text, slot_dict
 from actions.misses import cannot_handle
-from actions.policy import KNOWLEDGE_BASE, UNANSWERED_NOT_FOUND, answer_in_context
+from actions.policy import KNOWLEDGE_BASE, UNANSWERED_NOT_FOUND, answer_in_context, covers_well
 from bot.language import CHINESE, ENGLISH, tracker_language
 from bot.messages import join_clauses, user_text
 from bot.platform.english import english_label
@@ -40,9 +40,6 @@ from bot.platform.understanding import ExpertQuery, SupplierQuery
 logger = logging.getLogger(__name__)
 
 SUPPLIER, EXPERT = "supplier", "expert"
-#: How much of a matching request with no known product or field the knowledge base must
-#: cover for it to be answered as a policy question instead.
-POLICY_COVERAGE = 0.6
 _QUESTION = re.compile(r"多少|什么|啥|哪年|哪天|何时|谁|怎么|如何|是否|吗|呢|[?？]")
 _CONTACT_WORDS = ("联系方式", "电话", "手机号", "联系人", "邮箱", "微信号")
 
@@ -95,8 +92,7 @@ async def _answered_as_policy(dispatcher: CollectingDispatcher, tracker: Tracker
     # 「专家库有多少专家，我怎么申请加入」: one clause the material covers is enough (the
     # answer then says which part it does not cover).
     for clause in [text, *(c for c in _CLAUSE_BREAK.split(text) if c.strip() and c != text)]:
-        matches = await asyncio.to_thread(knowledge_base.search, clause)
-        if matches and matches[0].coverage >= POLICY_COVERAGE:
+        if await asyncio.to_thread(covers_well, knowledge_base, clause):
             return await answer_in_context(dispatcher, tracker, text)
     return None
 

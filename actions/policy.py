@@ -157,8 +157,9 @@ _REFERS_BACK = re.compile(
 #: A question about one thing (how many, when, who, whether), not for a list (哪些).
 _ASKS_ONE_THING = re.compile(r"几|多少|多大|哪年|哪天|何时|什么时候|谁|是否|吗|\b(?:how (?:many|much)|when|who)\b",
                              re.IGNORECASE)
-#: How much of a question an entry must cover to be the answer (as for search messages).
-_WELL_COVERED = 0.6
+#: How much of a message read as something else (a search, a list request) the best entry
+#: must cover for the message to be answered as a question about it.
+POLICY_COVERAGE = 0.6
 
 
 #: Words any list request uses (「川渝有几个合作项目」): naming only these asks about the list.
@@ -166,13 +167,16 @@ _LIST_WORDS = frozenset(
     "川渝 成渝 两地 双城 经济圈 合作 合作项目 项目 政策 项 policies policy programmes projects".split())
 
 
-def _covers_well(knowledge_base: KnowledgeBase, text: str) -> bool:
+def covers_well(knowledge_base: KnowledgeBase, text: str) -> bool:
+    """Whether the best entry covers at least :data:`POLICY_COVERAGE` of ``text``."""
+    matches = knowledge_base.search(text)
+    return bool(matches) and matches[0].coverage >= POLICY_COVERAGE
+
+
+def _names_one_entry(knowledge_base: KnowledgeBase, text: str) -> bool:
     """Whether ``text`` names something of one entry beyond the words of any list request,
     and that entry covers it well."""
-    if not set(informative_words(text)) - _LIST_WORDS:
-        return False
-    matches = knowledge_base.search(text)
-    return bool(matches) and matches[0].coverage >= _WELL_COVERED
+    return bool(set(informative_words(text)) - _LIST_WORDS) and covers_well(knowledge_base, text)
 
 
 class ActionListPolicies(Action):
@@ -198,7 +202,7 @@ class ActionListPolicies(Action):
                 events = [SlotSet("unanswered", UNANSWERED_NOT_FOUND)]
             return events
         asks_one_thing = _ASKS_ONE_THING.search(text) is not None
-        if asks_one_thing and await asyncio.to_thread(_covers_well, knowledge_base, text):
+        if asks_one_thing and await asyncio.to_thread(_names_one_entry, knowledge_base, text):
             # 「一揽子合作项目是几加几」 asks about one entry, even if it says 项目: answer it.
             events = await answer_in_context(dispatcher, tracker, text)
             if events is not None:

@@ -7,6 +7,7 @@ classifier read); a subclass says how in :meth:`IntentOverride.stated_intent`.
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -40,9 +41,9 @@ class IntentOverride(StatelessComponent):
     """Sets the intent :meth:`stated_intent` finds in a message's text, with confidence 1,
     at the top of the intent ranking; leaves every other message as it was read."""
 
+    @abstractmethod
     def stated_intent(self, text: str) -> Optional[str]:
         """The intent ``text`` leaves no doubt about, or None."""
-        raise NotImplementedError
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
