@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -15,7 +16,7 @@ from actions.inputs import message_text
 from actions.matching import matching_follow_up, refine_if_it_changes, refine_with_constraints_only
 from actions.misses import cannot_handle
 from actions.policy import KNOWLEDGE_BASE, UNANSWERED_OUT_OF_SCOPE, answer_in_context, topic_events
-from bot.gibberish import is_word_heap
+from bot.gibberish import is_gibberish, is_word_heap, knows_no_word
 from bot.knowledge.base import format_answer
 from bot.language import tracker_language
 
@@ -50,7 +51,10 @@ class ActionFallback(Action):
 async def conversation_follow_up(dispatcher: CollectingDispatcher, tracker: Tracker,
                                  text: str) -> Optional[List[Dict[Text, Any]]]:
     """Answer ``text`` as a follow-up of the current topic (the last policy entry, the
-    last match list); None when it is not one."""
+    last match list); None when it is not one. A message without a single word
+    (「asdkjh qwe」), or of letters the assistant knows no word of, follows up nothing."""
+    if is_gibberish(text) or knows_no_word(text):
+        return None
     topic = tracker.get_slot("topic")
     if topic == "policy":
         return await answer_in_context(dispatcher, tracker, text, follow_up_only=True)
@@ -90,14 +94,12 @@ _ABOUT_THE_ASSISTANT = re.compile(
     r"你|您|机器人|真人|人工智能|AI|助手|客服|自动回复|程序|\b(?:you|your|bot|robot|human|person)\b", re.IGNORECASE)
 
 
-class AboutTheAssistant:
-    """A question about the assistant itself, answered with :attr:`response`; a message
+class AboutTheAssistant(ABC):
+    """A question about the assistant itself, answered by :meth:`answer`; a message
     NLU read so that does not address the assistant (:attr:`addresses_assistant`) may
     follow up the conversation's topic instead, and then answers that. (A mixin, not an
     ``Action``: the action server registers every subclass of ``Action``.)"""
 
-    #: The domain response that answers the question about the assistant.
-    response: Text
     #: Words that show the message is about the assistant, whatever the topic.
     addresses_assistant: "re.Pattern[str]" = _ABOUT_THE_ASSISTANT
 
@@ -110,15 +112,20 @@ class AboutTheAssistant:
             follow_up = await conversation_follow_up(dispatcher, tracker, text)
             if follow_up is not None:
                 return follow_up
-        dispatcher.utter_message(response=self.response)
+        self.answer(dispatcher)
         return [SlotSet("unanswered", None)]
+
+    @abstractmethod
+    def answer(self, dispatcher: CollectingDispatcher) -> None:
+        """Send the answer to the question about the assistant."""
 
 
 class ActionBotChallenge(AboutTheAssistant, Action):
     """「你是谁」「你是机器人还是真人」: say what the assistant is. A who-question about
     the conversation's topic (「是谁组织的」 after a policy answer) is answered instead."""
 
-    response = "utter_bot_challenge"
+    def answer(self, dispatcher: CollectingDispatcher) -> None:
+        dispatcher.utter_message(response="utter_bot_challenge")
 
     def name(self) -> Text:
         return "action_bot_challenge"
@@ -129,12 +136,14 @@ class ActionHelp(AboutTheAssistant, Action):
     does not address the assistant (「我们公司能申请吗，门槛是什么」 after a policy answer)
     follows up the topic instead; 「怎么用」「有什么功能」 is a request for help in any context."""
 
-    response = "utter_help"
     addresses_assistant = re.compile(
         _ABOUT_THE_ASSISTANT.pattern + r"|怎么用|如何用|使用|功能|帮助|菜单|说明|能问|问什么|不会用"
         r"|\b(?:help|menu|how to use)\b",
         re.IGNORECASE,
     )
+
+    def answer(self, dispatcher: CollectingDispatcher) -> None:
+        dispatcher.utter_message(response="utter_help")
 
     def name(self) -> Text:
         return "action_help"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.language import is_english_word, is_han
+from bot.language import english_vocabulary, is_english_word, is_han
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _DIGIT_GROUPS = re.compile(r"\d+")
@@ -76,3 +76,18 @@ def is_word_heap(text: str) -> bool:
 
 
 __all__ = ["is_gibberish", "is_word_heap"]
+
+
+def knows_no_word(text: str) -> bool:
+    """Whether ``text`` is letters only, none of them a word the assistant knows
+    (「sdfkjh wqe」 could be English by its letters, but is nothing it was asked before).
+    Such a message follows up nothing, though it is not :func:`is_gibberish`.
+
+    >>> knows_no_word("sdfkjh wqe"), knows_no_word("and Sichuan?"), knows_no_word("四川呢")
+    (True, False, False)
+    """
+    text = unicodedata.normalize("NFKC", text or "")
+    words = _LATIN_WORD.findall(text)
+    vocabulary = english_vocabulary()
+    return bool(words) and not any(is_han(char) for char in text) and not any(
+        word.lower() in vocabulary or word.lower().rstrip("s") in vocabulary for word in words)

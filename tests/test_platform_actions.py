@@ -610,3 +610,13 @@ def test_a_question_about_the_expert_database_read_as_an_expert_search_is_answer
 
     messages, _, _ = run(ActionFindExperts(), make_tracker("专家库里有多少专家，我们单位要怎样申请成为会员单位"))
     assert "3万" in rendered_text(messages)
+
+
+def test_a_message_without_a_word_after_an_answer_is_not_understood_not_a_follow_up(platform_url):
+    from actions.conversation import ActionFallback
+    from actions.policy import ActionAnswerPolicy
+
+    _, slots, _ = run(ActionAnswerPolicy(), make_tracker("双城经济圈发展基金有多少钱", intent="ask_policy"))
+    for text in ("hjkl asdf", "qwpo zxmv"):  # typed at random; letters that only could be English
+        reply, _, _ = run(ActionFallback(), make_tracker(text, intent="nlu_fallback", slots=slots))
+        assert "没有理解" in rendered_text(reply) and "300亿" not in rendered_text(reply)

@@ -494,3 +494,53 @@ async def test_a_replica_too_busy_to_renew_its_claim_keeps_its_turn(redis_url: s
     finally:
         busy_replica.stop()
         await survivor.close()
+
+
+@pytest.mark.asyncio
+async def test_a_users_later_message_on_another_replica_waits_for_the_earlier_one_however_slow(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WeChat answers ``success`` after the reply timeout and the user sends the next
+    message; another replica gets it. It runs only after the first, so the tracker holds
+    them in the order they were sent, even when Rasa takes long over the first; a turn
+    pending past its lifetime (given up by recovery too) holds nobody up."""
+    monkeypatch.setattr("bot.channels.wechat.pending.PENDING_TURN_S", 6.0)
+    turns_run: List[str] = []
+    first_may_finish = asyncio.Event()
+
+    async def on_new_message(message: Any) -> None:
+        if message.text == "双城经济圈发展基金规模多大":
+            await first_may_finish.wait()  # Rasa busy with it
+        turns_run.append(message.text)
+        await message.output_channel.send_response(message.sender_id, {"text": "好的"})
+
+    replicas = [
+        TurnRegistry("wechat", Pusher(), reply_timeout=0.3, state=RedisState(redis_url, prefix)) for _ in range(2)
+    ]
+    for replica in replicas:
+        replica.set_message_handler(on_new_message)
+    try:
+        assert await replicas[0].answer("msg:o-gus:1", "o-gus", "双城经济圈发展基金规模多大", {}) is None  # success
+        assert await replicas[1].answer("msg:o-gus:2", "o-gus", "川渝联合研发项目支持哪些领域", {}) is None
+        await asyncio.sleep(3)
+        assert turns_run == []  # the second waits while the first is still being answered
+        first_may_finish.set()
+        for _ in range(50):
+            if len(turns_run) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run == ["双城经济圈发展基金规模多大", "川渝联合研发项目支持哪些领域"]
+
+        # A turn stuck past its lifetime is no longer waited for.
+        first_may_finish.clear()
+        await replicas[0].answer("msg:o-gus:3", "o-gus", "双城经济圈发展基金规模多大", {})
+        await replicas[1].answer("msg:o-gus:4", "o-gus", "专家库共享协议是什么时候签的？", {})
+        for _ in range(120):
+            if "专家库共享协议是什么时候签的？" in turns_run:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run[2:] == ["专家库共享协议是什么时候签的？"]
+        first_may_finish.set()
+    finally:
+        for replica in replicas:
+            await replica.close()

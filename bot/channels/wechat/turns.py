@@ -64,8 +64,7 @@ MAX_REMEMBERED_TURNS = 100_000
 MENU_LIFETIME_S = 7 * 24 * 3600
 #: How often a replica looks for turns of replicas that died (a lapsed claim, LEASE_S).
 RECOVERY_INTERVAL_S = LEASE_S / 3
-#: Longest a turn waits for the same user's earlier turns, then runs anyway (seconds).
-EARLIER_TURNS_WAIT_S = 30.0
+#: How often a turn looks whether the same user's earlier turns are answered (seconds).
 EARLIER_TURNS_POLL_S = 0.5
 
 
@@ -440,16 +439,18 @@ class TurnRegistry:
 
     async def _after_earlier_turns(self, pending: PendingTurn) -> None:
         """Wait until the user's earlier messages are answered, re-running any whose
-        replica died, so that the tracker holds them in the order they were sent."""
+        replica died, so that the tracker holds them in the order they were sent.
+        A turn still running is waited for however long the servers take under load:
+        a later message answered first would be answered out of its context. Only a
+        turn pending past :data:`~bot.channels.wechat.pending.PENDING_TURN_S`, which
+        recovery gives up too, is not waited for."""
         if self.pending is None:
             return  # one process: Rasa's conversation lock keeps the order
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + EARLIER_TURNS_WAIT_S
-        while loop.time() < give_up_at:
+        while True:
             earlier = [
                 turn for turn in await self.pending.all()
                 if turn.user_id == pending.user_id and turn.key != pending.key
-                and turn.received_at < pending.received_at
+                and turn.received_at < pending.received_at and not turn.expired()
             ]
             blocked = False
             for turn in earlier:
@@ -463,7 +464,6 @@ class TurnRegistry:
             if not blocked:
                 return
             await asyncio.sleep(EARLIER_TURNS_POLL_S)
-        logger.warning("%s: %s ran before an earlier message that is still pending", self.channel_name, pending.key)
 
     async def recover_pending(self) -> int:
         """Take over every pending turn whose owner died (re-run in the background);
