@@ -16,7 +16,7 @@ WORKDIR /app
 USER cybot
 
 # Dependencies first: this layer is rebuilt only when a lock changes.
-COPY --chown=cybot:cybot requirements.lock requirements.in ./
+COPY --chown=cybot:cybot requirements.lock requirements.in requirements-bootstrap.lock ./
 COPY --chown=cybot:cybot scripts/bootstrap.sh scripts/bootstrap.sh
 RUN PYTHON=/usr/local/bin/python3.10 scripts/bootstrap.sh
 

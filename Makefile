@@ -1,6 +1,7 @@
 # The two set-up commands (README): `make run` and `make test`.
 # Both create the Python 3.10 environment on first use (scripts/bootstrap.sh): `make run` from
-# requirements.lock, the test and development targets from requirements-dev.lock.
+# requirements.lock, the test and development targets from requirements-dev.lock (installed
+# by uv, itself from requirements-bootstrap.lock).
 PYTHON := .venv/bin/python
 # The platform the locks are resolved for (where the assistant and CI run).
 LOCK_FLAGS := --quiet --generate-hashes --python-version 3.10 --python-platform x86_64-unknown-linux-gnu \
@@ -49,6 +50,7 @@ lint: setup-dev
 lock: setup-dev
 	.venv/bin/uv pip compile $(LOCK_FLAGS) requirements.in -o requirements.lock
 	.venv/bin/uv pip compile $(LOCK_FLAGS) requirements-dev.in -o requirements-dev.lock
+	.venv/bin/uv pip compile $(LOCK_FLAGS) requirements-bootstrap.in -o requirements-bootstrap.lock
 	@scripts/bootstrap.sh --dev
 
 ## Terminal chat with the assistant (like `rasa shell`).

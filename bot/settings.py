@@ -102,6 +102,14 @@ class Settings(BaseModel):
         "folder of the embedded databases, the generated Rasa token and configuration, and the logs",
         group=GENERAL, shown_default="`var`",
     )
+    model_cache: str = setting(
+        str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "chengyu-assistant" / "models"),
+        "CYBOT_MODEL_CACHE",
+        "folder of trained models kept by their inputs' fingerprint, shared by every checkout of this "
+        "user: a checkout whose inputs were trained before copies that model instead of training; "
+        "`off`: no cache",
+        group=GENERAL, shown_default="`~/.cache/chengyu-assistant/models`",
+    )
     platform_database_url: str = setting(
         "", "PLATFORM_DATABASE_URL",
         "platform data (companies, products, demands, experts, requests); a PostgreSQL URL in production",
@@ -401,6 +409,10 @@ class Settings(BaseModel):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    @validator("model_cache")
+    def _folder_or_off(cls, value: str) -> str:
+        return value if value == "off" else str(Path(value).expanduser().absolute())
+
     @validator("platform_database_url", "handoff_database_url")
     def _database_url(cls, value: str) -> str:
         if value:
@@ -538,6 +550,11 @@ class Settings(BaseModel):
                 value = "1" if value else "0"
             env[env_name(name)] = str(value)
         return env
+
+    @property
+    def model_cache_dir(self) -> Optional[Path]:
+        """The model cache folder, or None when it is turned off."""
+        return None if self.model_cache == "off" else Path(self.model_cache)
 
     @property
     def shares_state(self) -> bool:

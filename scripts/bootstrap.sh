@@ -57,6 +57,7 @@ fi
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 runtime_stamp=.venv/.requirements.lock.sha256
 dev_stamp=.venv/.requirements-dev.lock.sha256
+installer_stamp=.venv/.requirements-bootstrap.lock.sha256
 
 # The dev lock holds every runtime pin too, so once the dev tools are installed the
 # environment follows the dev lock, also for `make run`.
@@ -70,8 +71,18 @@ else
 fi
 
 if ! up_to_date; then
-  echo "==> installing $lock (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+  echo "==> installing $lock (the first run downloads a few hundred MB)"
+  # uv installs the locked packages in seconds where pip takes minutes; it reads no pip
+  # configuration (only UV_* settings), so pip, with the machine's index settings, is
+  # the fallback when uv cannot fetch a package.
+  if [ ! -x .venv/bin/uv ] || [ "$(cat "$installer_stamp" 2>/dev/null)" != "$(sha requirements-bootstrap.lock)" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
+    sha requirements-bootstrap.lock > "$installer_stamp"
+  fi
+  if ! .venv/bin/uv pip install --quiet --python .venv/bin/python --require-hashes -r "$lock"; then
+    echo "==> uv could not install $lock; installing with pip"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
+  fi
   # Drop what the lock no longer names (pip itself excepted), e.g. after a package was removed.
   stale=$(.venv/bin/python - "$lock" <<'EOF'
 import re, sys
@@ -83,7 +94,7 @@ def canonical(name):
 with open(sys.argv[1], encoding="utf-8") as lock:
     locked = {canonical(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read(), re.M)}
 installed = {canonical(d.metadata["Name"]) for d in distributions()}
-print(" ".join(sorted(installed - locked - {"pip"})))
+print(" ".join(sorted(installed - locked - {"pip", "uv"})))
 EOF
 )
   if [ -n "$stale" ]; then

@@ -127,7 +127,11 @@ def test_the_import_scan_sees_third_party_imports() -> None:
 
 @pytest.mark.parametrize(
     ("inputs", "lock"),
-    [("requirements.in", "requirements.lock"), ("requirements-dev.in", "requirements-dev.lock")],
+    [
+        ("requirements.in", "requirements.lock"),
+        ("requirements-dev.in", "requirements-dev.lock"),
+        ("requirements-bootstrap.in", "requirements-bootstrap.lock"),
+    ],
 )
 def test_the_lock_pins_every_declared_package_with_hashes(inputs: str, lock: str) -> None:
     pins = locked(PROJECT_ROOT / lock)
@@ -150,3 +154,9 @@ def test_the_dev_lock_keeps_the_runtime_versions() -> None:
         name: (runtime[name][0], dev[name][0]) for name in runtime if runtime[name][0] != dev[name][0]
     }
     assert not differing, f"run `make lock`: runtime vs dev versions {differing}"
+
+
+def test_the_installer_is_the_version_the_dev_lock_pins() -> None:
+    installer = locked(PROJECT_ROOT / "requirements-bootstrap.lock")
+    dev = locked(PROJECT_ROOT / "requirements-dev.lock")
+    assert installer["uv"][0] == dev["uv"][0], "run `make lock`"

@@ -92,7 +92,7 @@ def test_data_files_are_owner_only(assistant: Stack):
 
 #: Fixed seed: the same hostile requests on every run.
 SEED = 20260529
-REST_REQUESTS = 2400
+REST_REQUESTS = 1200
 WIDGET_MESSAGES = 300
 
 HOSTILE_TEXTS = [

@@ -46,7 +46,7 @@ from tests.services import require_postgres
 from tests.support.wechat_fake import fake_wechat_api_in_thread
 from tests.support.wechat_users import Follower
 
-# Starting six processes and 500 turns take minutes on a loaded 2-core machine.
+# Starting six processes and 300 turns take minutes on a loaded 2-core machine.
 pytestmark = [pytest.mark.stack, pytest.mark.scale_out, pytest.mark.timeout(2400)]
 
 QUESTIONS = [
@@ -62,7 +62,7 @@ QUESTIONS = [
     "专家库共享协议的内容",
 ]
 REST_USERS, WIDGET_USERS, WECHAT_USERS = 20, 15, 15
-MESSAGES_PER_USER = 10
+MESSAGES_PER_USER = 6
 APP_ID, APP_SECRET, WECHAT_TOKEN = "wx00scale000000000a", "scale-secret", "scaletoken"
 #: Longest any single attempt may take: beyond this a user would call it a hang.
 NO_HANG_S = 60.0
