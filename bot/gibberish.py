@@ -66,6 +66,9 @@ def is_word_heap(text: str) -> bool:
     >>> is_word_heap("苹果香蕉电脑"), is_word_heap("今天重庆天气怎么样"), is_word_heap("成都天气")
     (True, False, False)
     """
+    from bot.segmentation import use_compact_dictionary
+
+    use_compact_dictionary()  # before jieba.posseg is imported: it would read the whole dictionary
     import jieba.posseg
 
     text = unicodedata.normalize("NFKC", text or "").strip()

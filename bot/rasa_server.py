@@ -87,11 +87,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
 
+    from bot.segmentation import use_compact_dictionary
+
     configure_logging_and_warnings(logging.INFO, warn_only_once=True, filter_repeated_logs=True)
     configure_structlog(logging.INFO)
     tf_env.setup_tf_environment()
     validate_action_results_with_one_validator()
     store_user_messages_before_replying()
+    # Before the NLU pipeline's JiebaTokenizer loads the domain dictionary into jieba's default
+    # tokenizer; this server never tags parts of speech, so jieba.posseg stays unimported.
+    use_compact_dictionary(tagger=False)
     sys.path.insert(1, os.fspath(PROJECT_ROOT))  # custom components, channels and stores of ours
     rasa.core.run.serve_application(
         args.model,

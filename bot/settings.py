@@ -99,7 +99,8 @@ class Settings(BaseModel):
     )
     var_dir: Path = setting(
         _project_path("var"), "CYBOT_VAR_DIR",
-        "folder of the embedded databases, the generated Rasa token and configuration, and the logs",
+        "folder of the embedded databases, the generated Rasa token and configuration, the logs, "
+        "and the cache of jieba's compact dictionary",
         group=GENERAL, shown_default="`var`",
     )
     model_cache: str = setting(

@@ -12,8 +12,9 @@ import pluggy
 
 def init_hooks(manager: pluggy.PluginManager) -> None:
     """Register this project's action-server extensions with rasa_sdk."""
-    from rasa_sdk_plugins import action_auth, metrics, platform_index
+    from rasa_sdk_plugins import action_auth, metrics, platform_index, segmentation
 
     manager.register(action_auth)
     manager.register(platform_index)
+    manager.register(segmentation)
     manager.register(metrics)
