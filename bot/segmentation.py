@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List,
 import jieba
 import marisa_trie
 
-from bot.db import private_directory
+from bot.db import FILE_MODE, private_directory
 from bot.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -200,7 +200,8 @@ def _write_cache_file(path: Path, open_dictionary: Callable[[], BinaryIO]) -> No
     """Build the cache file ``path``: under a lock, so that processes starting together
     build it once, and renamed into place whole, so that no process maps half a file."""
     private_directory(path.parent)
-    with open(path.parent / "jieba.lock", "w") as lock:
+    # Owner-only like every file under the var folder (open() would follow the umask).
+    with open(os.open(path.parent / "jieba.lock", os.O_RDWR | os.O_CREAT, FILE_MODE), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if path.exists():
             return  # another process built it meanwhile

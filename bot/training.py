@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from bot.db import private_directory
+from bot.db import FILE_MODE, private_directory
 from bot.launcher import MODEL_PATH
 from bot.settings import PROJECT_ROOT, get_settings
 
@@ -60,7 +60,7 @@ def train_if_needed(force: bool = False) -> bool:
     settings = get_settings()
     private_directory(settings.var_dir)
     stamp = MODEL_PATH.with_suffix(".fingerprint")
-    with open(settings.var_dir / "train.lock", "w") as lock:
+    with open(os.open(settings.var_dir / "train.lock", os.O_RDWR | os.O_CREAT, FILE_MODE), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         fingerprint = model_fingerprint()
         if not force and MODEL_PATH.exists() and stamp.exists() and stamp.read_text() == fingerprint:

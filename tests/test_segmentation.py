@@ -16,6 +16,7 @@ import json
 import os
 import random
 import re
+import stat
 import subprocess
 import sys
 from typing import Any, Callable, Dict, Iterator, List, Tuple
@@ -227,6 +228,14 @@ def test_a_cache_file_of_another_dictionary_is_removed(tmp_path):
     load_compact_dictionary(small(), tmp_path)
     load_compact_dictionary(small("轮圈 3 n\n"), tmp_path)
     assert len(list(tmp_path.glob("jieba-*.trie"))) == 1
+
+
+def test_the_cache_folder_and_its_files_are_owner_only(tmp_path):
+    load_compact_dictionary(small(), tmp_path / "cache")
+    paths = [tmp_path / "cache", *(tmp_path / "cache").iterdir()]
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in paths}
+    assert len(modes) == 3  # the folder, the trie and the lock
+    assert all(mode & 0o077 == 0 for mode in modes.values()), modes
 
 
 def test_a_damaged_cache_file_is_built_anew(tmp_path):
