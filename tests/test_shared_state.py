@@ -544,3 +544,46 @@ async def test_a_users_later_message_on_another_replica_waits_for_the_earlier_on
     finally:
         for replica in replicas:
             await replica.close()
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_hung_up_on_while_claiming_still_answers_and_holds_nothing_up(
+    redis_url: str, prefix: str
+) -> None:
+    """WeChat (or a dying gateway) hangs up while the replica records the message: the
+    turn still starts and its answer is pushed, and the user's next message is answered
+    after it instead of waiting behind a claim nobody works on."""
+    turns_run: List[str] = []
+    pusher = Pusher()
+
+    async def on_new_message(message: Any) -> None:
+        turns_run.append(message.text)
+        await message.output_channel.send_response(message.sender_id, {"text": f"答：{message.text}"})
+
+    replica = TurnRegistry("wechat", pusher, reply_timeout=0.3, state=RedisState(redis_url, prefix))
+    replica.set_message_handler(on_new_message)
+    record = replica._record
+
+    async def slow_record(pending: PendingTurn) -> None:
+        await asyncio.sleep(0.5)  # Redis slow for a moment
+        await record(pending)
+
+    replica._record = slow_record  # type: ignore[method-assign]
+    try:
+        delivery = asyncio.ensure_future(replica.answer("msg:o-hal:1", "o-hal", "双城经济圈发展基金规模多大", {}))
+        await asyncio.sleep(0.2)
+        delivery.cancel()  # the caller hung up while the message was being recorded
+        with pytest.raises(asyncio.CancelledError):
+            await delivery
+        replica._record = record  # type: ignore[method-assign]
+        await asyncio.sleep(0.5)  # the user writes again a moment later
+        await replica.answer("msg:o-hal:2", "o-hal", "川渝联合研发项目支持哪些领域", {})
+        for _ in range(100):
+            if len(pusher.sent) == 2 and replica.tasks.running == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert turns_run == ["双城经济圈发展基金规模多大", "川渝联合研发项目支持哪些领域"]
+        assert ("o-hal", "答：双城经济圈发展基金规模多大") in pusher.sent
+        assert await replica.pending.all() == []
+    finally:
+        await replica.close()

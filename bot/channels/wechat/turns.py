@@ -314,7 +314,14 @@ class TurnRegistry:
                 return None
             if turn is None:
                 assert lease is not None
-                await self._record(pending)  # before any 200
+                try:
+                    await self._record(pending)  # before any 200
+                except asyncio.CancelledError:
+                    # Hung up on while recording: the message is claimed, so its turn still
+                    # runs (an unused claim would be renewed for as long as this replica
+                    # lives, and hold up the user's later messages, which wait for it).
+                    self.tasks.spawn(self._start_after_hang_up(pending, lease), f"record {pending.key}")
+                    raise
                 turn = self._start(pending, lease)
             elif lease is not None:
                 await lease.release(DEDUPE_SECONDS)
@@ -326,6 +333,10 @@ class TurnRegistry:
             # WeChat hung up: make sure the answer still reaches the user.
             self._push_in_background(turn)
             raise
+
+    async def _start_after_hang_up(self, pending: PendingTurn, lease: Lease) -> None:
+        await self._record(pending)
+        self._push_in_background(self._start(pending, lease))
 
     def _start(self, pending: PendingTurn, lease: Lease) -> Turn:
         loop = asyncio.get_running_loop()
