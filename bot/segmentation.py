@@ -221,6 +221,15 @@ def _write_cache_file(path: Path, open_dictionary: Callable[[], BinaryIO]) -> No
                     stale.unlink()
 
 
+def _key_id(trie: Any, word: str) -> Optional[int]:
+    """``word``'s id in ``trie``, or None when it is no key (a lone surrogate, which
+    marisa cannot encode, is in no dictionary file)."""
+    try:
+        return trie.get(word)
+    except UnicodeEncodeError:
+        return None
+
+
 class WordFrequencies:
     """Stands in for jieba's prefix table ``Tokenizer.FREQ`` (a dict), over a
     :class:`CompactDictionary`.
@@ -237,6 +246,7 @@ class WordFrequencies:
         self._frequencies = tables.frequencies
         self._added: Dict[str, int] = {}
 
+    # ``in`` and ``[]`` run in jieba's inner loop: the trie is asked directly.
     def __contains__(self, word: str) -> bool:
         if word in self._added:
             return True
@@ -258,10 +268,7 @@ class WordFrequencies:
         frequency = self._added.get(word)
         if frequency is not None:
             return frequency
-        try:
-            key_id = self._trie.get(word)
-        except UnicodeEncodeError:
-            return default
+        key_id = _key_id(self._trie, word)
         return default if key_id is None else self._frequencies[key_id]
 
     def __setitem__(self, word: str, frequency: int) -> None:
@@ -287,10 +294,7 @@ class WordTags:
         tag = self._added.get(word)
         if tag is not None:
             return tag
-        try:
-            key_id = self._trie.get(word)
-        except UnicodeEncodeError:
-            return default
+        key_id = _key_id(self._trie, word)
         if key_id is None:
             return default
         name = self._names[self._tags[key_id]]
