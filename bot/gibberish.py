@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.language import english_vocabulary, is_english_word, is_han
+from bot.language import is_english_word, is_han, is_known_english_word
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _DIGIT_GROUPS = re.compile(r"\d+")
@@ -78,9 +78,6 @@ def is_word_heap(text: str) -> bool:
     return len(words) >= _HEAP_MINIMUM and all(pair.flag in _NAMING_TAGS for pair in words)
 
 
-__all__ = ["is_gibberish", "is_word_heap"]
-
-
 def knows_no_word(text: str) -> bool:
     """Whether ``text`` is letters only, none of them a word the assistant knows
     (「sdfkjh wqe」 could be English by its letters, but is nothing it was asked before).
@@ -91,6 +88,8 @@ def knows_no_word(text: str) -> bool:
     """
     text = unicodedata.normalize("NFKC", text or "")
     words = _LATIN_WORD.findall(text)
-    vocabulary = english_vocabulary()
-    return bool(words) and not any(is_han(char) for char in text) and not any(
-        word.lower() in vocabulary or word.lower().rstrip("s") in vocabulary for word in words)
+    return bool(words) and not any(is_han(char) for char in text) and not any(map(is_known_english_word, words))
+
+
+__all__ = ["is_gibberish", "is_word_heap", "knows_no_word"]
+

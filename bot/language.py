@@ -73,6 +73,12 @@ def _along_keyboard(word: str) -> bool:
     return len(word) >= 3 and any(word in row or word in row[::-1] for row in _KEYBOARD_ROWS)
 
 
+def is_known_english_word(word: str) -> bool:
+    """Whether ``word`` (or its singular, without a final s) is in the assistant's vocabulary."""
+    word = word.lower()
+    return word in english_vocabulary() or (word.endswith("s") and word[:-1] in english_vocabulary())
+
+
 def is_english_word(word: str) -> bool:
     """Whether ``word`` reads as an English word rather than letters typed at random.
 
@@ -81,7 +87,7 @@ def is_english_word(word: str) -> bool:
     and does not run along the keyboard ("weather" yes; "asdkjh", "qwe", "vcxz" no).
     """
     word = word.lower()
-    if word in english_vocabulary() or (word.endswith("s") and word[:-1] in english_vocabulary()):
+    if is_known_english_word(word):
         return True
     if len(word) < 3 or _along_keyboard(word) or re.search(r"(.)\1\1", word):
         return False
