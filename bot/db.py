@@ -25,10 +25,13 @@ PostgreSQL URLs get a plain engine that checks a pooled connection before using 
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
+import tempfile
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterator, Optional, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -73,6 +76,29 @@ def private_directory(path: Path) -> None:
         except FileExistsError:  # another process created it meanwhile
             continue
         directory.chmod(DIRECTORY_MODE)  # mkdir's mode is filtered by the umask
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the owner-only file ``path`` (created if missing), so
+    that processes doing the same work at once (a training, a cache build) take turns."""
+    with open(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def replace_whole(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``target`` through ``write`` into an owner-only temporary file beside it, then
+    rename it into place: no reader (another process mapping or copying it) sees half a file."""
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            write(file)
+        os.replace(temporary, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def prepare_sqlite_file(path: Path) -> None:

@@ -23,7 +23,6 @@ one sorted string searched by bisection (~5 MB) instead of a dict (~40 MB);
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import importlib
@@ -31,10 +30,8 @@ import io
 import json
 import logging
 import mmap
-import os
 import struct
 import sys
-import tempfile
 import threading
 from array import array
 from importlib.metadata import version
@@ -44,7 +41,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Dict, Iterator, List,
 import jieba
 import marisa_trie
 
-from bot.db import FILE_MODE, private_directory
+from bot.db import exclusive_lock, private_directory, replace_whole
 from bot.settings import PROJECT_ROOT, get_settings
 
 if TYPE_CHECKING:
@@ -200,21 +197,12 @@ def _write_cache_file(path: Path, open_dictionary: Callable[[], BinaryIO]) -> No
     """Build the cache file ``path``: under a lock, so that processes starting together
     build it once, and renamed into place whole, so that no process maps half a file."""
     private_directory(path.parent)
-    # Owner-only like every file under the var folder (open() would follow the umask).
-    with open(os.open(path.parent / "jieba.lock", os.O_RDWR | os.O_CREAT, FILE_MODE), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(path.parent / "jieba.lock"):
         if path.exists():
             return  # another process built it meanwhile
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jieba-", suffix=".tmp")
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(_build_from(open_dictionary))
-            _return_freed_memory()
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        built = _build_from(open_dictionary)
+        _return_freed_memory()
+        replace_whole(path, lambda file: file.write(built))
         for stale in path.parent.glob("jieba-*.trie"):  # built from another jieba version's dictionary
             if stale != path:
                 with contextlib.suppress(OSError):

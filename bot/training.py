@@ -12,17 +12,15 @@ of inputs trained before copies the model instead of training it again (minutes 
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from bot.db import FILE_MODE, private_directory
+from bot.db import exclusive_lock, private_directory, replace_whole
 from bot.launcher import MODEL_PATH
 from bot.settings import PROJECT_ROOT, get_settings
 
@@ -60,8 +58,7 @@ def train_if_needed(force: bool = False) -> bool:
     settings = get_settings()
     private_directory(settings.var_dir)
     stamp = MODEL_PATH.with_suffix(".fingerprint")
-    with open(os.open(settings.var_dir / "train.lock", os.O_RDWR | os.O_CREAT, FILE_MODE), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(settings.var_dir / "train.lock"):
         fingerprint = model_fingerprint()
         if not force and MODEL_PATH.exists() and stamp.exists() and stamp.read_text() == fingerprint:
             print(f"model is up to date: {os.path.relpath(MODEL_PATH, PROJECT_ROOT)}")
@@ -97,14 +94,8 @@ def _cached_model(cache_dir: Optional[Path], fingerprint: str) -> Optional[Path]
 def _copy_atomically(source: Path, target: Path) -> None:
     """Copy so that no reader (another checkout, a starting server) sees half a model."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    os.close(handle)
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    with open(source, "rb") as model:
+        replace_whole(target, lambda file: shutil.copyfileobj(model, file))
 
 
 def _keep_in_cache(cache_dir: Optional[Path], fingerprint: str) -> None:
