@@ -51,13 +51,20 @@ def store_user_messages_before_replying() -> None:
     under load a turn waits its turn on the server's loop, and the staff console, fed from
     the tracker store, showed the message only then. Store the message (and ring the
     console feed) as soon as it is understood; the reply's events follow in the second
-    save, which writes only the new events (``bot.stores``)."""
+    save, which writes only the new events (``bot.stores``).
+
+    A message the web gateway has already shown in the console (a REST message,
+    :func:`bot.channels.rest_calls.is_console_message_id`) is stored with the reply, as
+    Rasa does: storing it first would show staff nothing new."""
     from rasa.core.processor import MessageProcessor
+
+    from bot.channels.rest_calls import is_console_message_id
 
     log_message = MessageProcessor.log_message
 
     async def log_and_store_message(self: MessageProcessor, message: Any, should_save_tracker: bool = True) -> Any:
-        return await log_message(self, message, should_save_tracker=True)
+        store_now = should_save_tracker or not is_console_message_id(message.message_id)
+        return await log_message(self, message, should_save_tracker=store_now)
 
     MessageProcessor.log_message = log_and_store_message
 

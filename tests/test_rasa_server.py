@@ -37,6 +37,7 @@ def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_repl
 
     from rasa.core.processor import MessageProcessor
 
+    from bot.channels.rest_calls import new_console_message_id
     from bot.rasa_server import store_user_messages_before_replying
 
     class Processor:
@@ -58,12 +59,21 @@ def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_repl
     class Message:
         sender_id, output_channel, metadata = "u", None, None
 
+        def __init__(self, message_id: str) -> None:
+            self.message_id = message_id
+
     original = MessageProcessor.log_message
     try:
         store_user_messages_before_replying()
         processor = Processor()
         # What handle_message asks for: no save (Rasa saves with the reply).
-        asyncio.run(MessageProcessor.log_message(processor, Message(), should_save_tracker=False))  # type: ignore[arg-type]
+        asyncio.run(MessageProcessor.log_message(processor, Message("3f2a"), should_save_tracker=False))  # type: ignore[arg-type]
         assert processor.steps == ["fetch", "understand", "store"]
+        # A REST message the web gateway already showed in the console is stored with the reply.
+        processor.steps.clear()
+        shown = Message(new_console_message_id())
+        asyncio.run(MessageProcessor.log_message(processor, shown, should_save_tracker=False))  # type: ignore[arg-type]
+        assert processor.steps == ["fetch", "understand"]
     finally:
         MessageProcessor.log_message = original  # type: ignore[method-assign]
+

@@ -20,14 +20,15 @@ messages as a JSON list (Rasa's REST format). Compared with Rasa's own REST chan
   message that is empty, too long or holds a lone surrogate gets the same clear reply
   as on every other channel (:func:`bot.channels.common.checked_user_text`).
 
+The rules of a call (who, what, whose conversation) live in :mod:`bot.channels.rest_calls`,
+which the web gateway applies too. A message the gateway has already shown in the staff
+console arrives with its id (:data:`~bot.channels.rest_calls.CONSOLE_MESSAGE_ID_HEADER`),
+which the message keeps.
+
 REST is request–response: staff replies cannot be pushed to it later.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
-import json
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Text
 
@@ -36,123 +37,24 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.common import (
-    MAX_CHANNEL_USER_ID_CHARS,
-    REST_CHANNEL_PREFIX,
-    checked_user_text,
-    has_invalid_text,
-    invalid_text_in,
-    is_valid_channel_user_id,
-    namespaced_sender_id,
-)
+from bot.channels.common import REST_CHANNEL_PREFIX, checked_user_text
 from bot.channels.payloads import conversation_language, payload_answer
+from bot.channels.rest_calls import (
+    CONSOLE_MESSAGE_ID_HEADER,
+    RestRequestRefused,
+    check_caller,
+    is_console_message_id,
+    parse_body,
+    rest_conversation_id,
+    rest_metadata,
+    rest_sender,
+)
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
 from bot.metrics import instrumented
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
-
-#: Largest ``metadata`` object (JSON characters) a REST message may carry.
-MAX_METADATA_CHARS = 4000
-
-
-class RestRequestRefused(Exception):
-    """A call that is not served; ``status`` and ``reason`` go back to the caller."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def caller_address(request: Request) -> str:
-    """The address of the caller: the nearest non-loopback hop.
-
-    The web gateway (and a load balancer before it) append the peer they saw to
-    ``X-Forwarded-For``; reading from the right and skipping loopback hops finds the
-    first address no proxy of ours vouches for. A caller cannot pass as loopback by
-    sending the header itself: its own address is appended after what it wrote.
-    """
-    hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
-    for hop in reversed([request.ip or "", *hops]):
-        if not _is_loopback(hop):
-            return hop
-    return request.ip or ""
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def check_caller(request: Request, api_key: str) -> None:
-    """Raise :class:`RestRequestRefused` unless the caller may use the webhook."""
-    if api_key:
-        authorization = request.headers.get("Authorization", "")
-        presented = authorization[len("Bearer "):] if authorization.startswith("Bearer ") else ""
-        presented = presented or request.headers.get("X-API-Key", "")
-        if not presented:
-            raise RestRequestRefused(401, "an API key is required (Authorization: Bearer <key> or X-API-Key)")
-        if not hmac.compare_digest(presented.encode("utf-8", "replace"), api_key.encode("utf-8")):
-            raise RestRequestRefused(403, "wrong API key")
-        return
-    address = caller_address(request)
-    if not _is_loopback(address):
-        raise RestRequestRefused(403, "the REST webhook serves only this machine unless REST_API_KEY is set")
-
-
-def parse_body(body: bytes) -> Dict[str, Any]:
-    """The request's JSON object; raises :class:`RestRequestRefused` (400) with the reason."""
-    if not body.strip():
-        raise RestRequestRefused(400, "empty body: send a JSON object {\"sender\": …, \"message\": …}")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise RestRequestRefused(400, "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise RestRequestRefused(400, "the body must be a JSON object {\"sender\": …, \"message\": …}")
-    return data
-
-
-def rest_sender(data: Dict[str, Any]) -> str:
-    """The caller's sender id as given; raises :class:`RestRequestRefused` (400)."""
-    sender = data.get("sender")
-    if isinstance(sender, int) and not isinstance(sender, bool):
-        sender = str(sender)
-    if sender is None or (isinstance(sender, str) and not sender.strip()):
-        raise RestRequestRefused(400, "\"sender\" is required: one id per conversation")
-    if not isinstance(sender, str) or len(sender) > MAX_CHANNEL_USER_ID_CHARS or has_invalid_text(sender):
-        raise RestRequestRefused(
-            400, f"\"sender\" must be text of at most {MAX_CHANNEL_USER_ID_CHARS} characters without control "
-            "characters or lone surrogates"
-        )
-    return sender
-
-
-def rest_conversation_id(sender: str) -> str:
-    """The conversation (Rasa sender id) of a REST caller's ``sender``: ``rest:<sender>``,
-    or ``rest:h-<hash>`` for a sender with characters a conversation id cannot hold."""
-    if is_valid_channel_user_id(sender):
-        return namespaced_sender_id(REST_CHANNEL_PREFIX, sender)
-    digest = hashlib.sha256(sender.encode("utf-8")).hexdigest()[:32]
-    return namespaced_sender_id(REST_CHANNEL_PREFIX, f"h-{digest}")
-
-
-def rest_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
-    """The message's metadata; raises :class:`RestRequestRefused` (400)."""
-    metadata = data.get("metadata")
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise RestRequestRefused(400, "\"metadata\" must be a JSON object")
-    if invalid_text_in(metadata):
-        raise RestRequestRefused(400, "\"metadata\" holds characters that cannot be stored")
-    if len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_CHARS:
-        raise RestRequestRefused(400, f"\"metadata\" is larger than {MAX_METADATA_CHARS} characters")
-    return metadata
 
 
 class CheckedRestInput(InputChannel):
@@ -176,7 +78,7 @@ class CheckedRestInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                check_caller(request, get_settings().rest_api_key)
+                check_caller(request.headers, request.ip or "", get_settings().rest_api_key)
                 data = parse_body(request.body)
                 sender = rest_sender(data)
                 metadata = rest_metadata(data)
@@ -189,8 +91,14 @@ class CheckedRestInput(InputChannel):
             if rejection:
                 await collector.send_text_message(sender_id, rejection)
             else:
+                message_id = request.headers.get(CONSOLE_MESSAGE_ID_HEADER)
                 message = UserMessage(
-                    text, collector, sender_id, input_channel=self.name(), metadata=metadata
+                    text,
+                    collector,
+                    sender_id,
+                    input_channel=self.name(),
+                    message_id=message_id if is_console_message_id(message_id) else None,
+                    metadata=metadata,
                 )
                 try:
                     await busy.handle(on_new_message, message)

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 import sqlalchemy as sa
 
 from bot.channels.payloads import is_payload
+from bot.channels.rest_calls import is_console_message_id
 from bot.db import create_tables
 from bot.handoff.events import EventBatch
 from bot.handoff.figures import UNANSWERED_REASONS
@@ -296,20 +297,23 @@ class Ingestor:
         if kind == "user":
             parse = event.get("parse_data") or {}
             intent = parse.get("intent") or {}
-            conversation = self.store.record_message(
+            message_id = event.get("message_id")
+            if is_console_message_id(message_id) and self.store.complete_message(
+                _shown_key(sender_id, message_id),
+                _event_key(event),
+                intent.get("name"),
+                _float(intent.get("confidence")),
+            ):
+                return False  # shown when it arrived (show_user_message), now understood
+            message = self._record_user_message(
                 sender_id,
-                "user",
                 str(event.get("text") or ""),
                 at,
-                event_key=_event_key(event),
-                channel=event.get("input_channel"),
-                intent=intent.get("name"),
-                confidence=_float(intent.get("confidence")),
-            )
-            message = conversation is not None
-            text = str(event.get("text") or "")
-            if message and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
-                self.store.add_rating_comment(sender_id, text, at)
+                _event_key(event),
+                event.get("input_channel"),
+                intent.get("name"),
+                _float(intent.get("confidence")),
+            ) is not None
         elif kind == "bot":
             metadata = event.get("metadata") or {}
             if metadata.get("handoff_notice"):  # take-over greeting, hand-back notice: not a reply
@@ -341,6 +345,44 @@ class Ingestor:
         else:
             return None
         return bool(message)
+
+    def _record_user_message(
+        self,
+        sender_id: str,
+        text: str,
+        at: float,
+        event_key: str,
+        channel: Optional[str],
+        intent: Optional[str] = None,
+        confidence: Optional[float] = None,
+    ) -> Optional[Dict[str, Any]]:
+        """Store a user's message (and it as a rating's comment when it is one); the
+        conversation as it is now, None when the message was stored before."""
+        conversation = self.store.record_message(
+            sender_id, "user", text, at, event_key=event_key, channel=channel, intent=intent, confidence=confidence
+        )
+        if conversation is not None and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
+            self.store.add_rating_comment(sender_id, text, at)
+        return conversation
+
+    async def show_user_message(self, sender_id: str, message_id: str, text: str, channel: str) -> None:
+        """Store and announce a user's message as it arrives, before Rasa has understood
+        it: staff see it at once however busy Rasa is. Rasa's event of the message
+        (carrying ``message_id``, :func:`bot.channels.rest_calls.is_console_message_id`)
+        later adds the intent to it instead of storing it again."""
+        conversation = await asyncio.to_thread(
+            self._record_user_message, sender_id, text, time.time(), _shown_key(sender_id, message_id), channel
+        )
+        if conversation is not None:
+            self._publish(conversation, new_message=True)
+
+    async def withdraw_user_message(self, sender_id: str, message_id: str) -> None:
+        """Take back a message shown by :meth:`show_user_message` that no Rasa server
+        received, so the console holds what the assistant holds (the user is told to
+        send it again)."""
+        conversation = await asyncio.to_thread(self.store.withdraw_message, _shown_key(sender_id, message_id))
+        if conversation is not None:
+            self._publish(conversation, new_message=False)
 
     async def announce(self, sender_id: str, new_message: bool = False) -> None:
         """Publish the conversation's current state (and an alert when it just
@@ -384,6 +426,11 @@ def _event_key(event: Dict[str, Any]) -> str:
             event.get("message_id") or "",
         )
     )[:255]
+
+
+def _shown_key(sender_id: str, message_id: str) -> str:
+    """The key of a user message stored as it arrived, until Rasa's event completes it."""
+    return f"{sender_id}|user|shown|{message_id}"[:255]
 
 
 def _float(value: Any) -> Optional[float]:

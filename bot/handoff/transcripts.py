@@ -162,6 +162,51 @@ class TranscriptStore(Transactions):
 
     # --- ingesting broker events (called by bot.handoff.ingest) ----------------------
 
+    def complete_message(
+        self, shown_key: str, event_key: str, intent: Optional[str], confidence: Optional[float]
+    ) -> bool:
+        """The user message stored when it arrived under ``shown_key`` is now understood:
+        it takes the event's key, intent and confidence. False when no message waits
+        under that key (it was never shown early, or was completed before)."""
+        with self.transaction() as conn:
+            completed = conn.execute(
+                messages.update()
+                .where(messages.c.event_key == shown_key)
+                .values(event_key=event_key, intent=intent, confidence=confidence)
+            )
+            return completed.rowcount == 1
+
+    def withdraw_message(self, shown_key: str) -> Optional[Dict[str, Any]]:
+        """Take back a user message stored when it arrived under ``shown_key`` that the
+        assistant never received (no Rasa server answered): the conversation as it is
+        now, or None when no message waits under that key (Rasa stored it after all, and
+        the feed completed or will complete it)."""
+        with self.transaction() as conn:
+            shown = conn.execute(
+                sa.select(messages.c.id, messages.c.sender_id).where(messages.c.event_key == shown_key)
+            ).first()
+            if shown is None:
+                return None
+            conn.execute(messages.delete().where(messages.c.id == shown.id))
+            latest = conn.execute(
+                sa.select(messages.c.text, messages.c.kind, messages.c.at)
+                .where(messages.c.sender_id == shown.sender_id)
+                .order_by(messages.c.at.desc(), messages.c.id.desc())
+                .limit(1)
+            ).first()
+            conn.execute(
+                conversations.update()
+                .where(conversations.c.sender_id == shown.sender_id)
+                .values(
+                    message_count=conversations.c.message_count - 1,
+                    unread=sa.case((conversations.c.unread > 0, conversations.c.unread - 1), else_=0),
+                    last_text=latest.text if latest else None,
+                    last_kind=latest.kind if latest else None,
+                    last_at=latest.at if latest else None,
+                )
+            )
+            return conversation_row(conn, shown.sender_id)
+
     def record_message(
         self,
         sender_id: str,

@@ -3,7 +3,9 @@
 It serves the staff console (``/console``), lets the widget package mount its assets
 and demo portal (``bot.widget.routes.setup(app)``), and
 reverse-proxies exactly the channel endpoints of the Rasa server: ``/webhooks/*``
-(HTTP) and ``/socket.io/*`` (long-polling and websocket). Rasa's own API
+(HTTP) and ``/socket.io/*`` (long-polling and websocket). A REST user's message is
+shown in the console as it passes through, before Rasa has understood it
+(:func:`_show_rest_message`). Rasa's own API
 (``/conversations``, ``/model``, …) stays on loopback behind its token, reachable only
 through :class:`bot.handoff.rasa_client.RasaClient`.
 
@@ -18,12 +20,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Optional
+from typing import Optional, Tuple
 
 import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.channels.common import REST_CHANNEL_PREFIX, checked_user_text
+from bot.channels.payloads import is_payload
+from bot.channels.rest_calls import (
+    CONSOLE_MESSAGE_ID_HEADER,
+    RestRequestRefused,
+    check_caller,
+    new_console_message_id,
+    parse_body,
+    rest_conversation_id,
+    rest_metadata,
+    rest_sender,
+)
 from bot.console import ConsoleConfig, setup_console
 from bot.console.desk import RedisPresence, presence_for
 from bot.console.tasks import TaskBoard
@@ -69,7 +83,12 @@ UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 #: Seconds after which a user (or client) should send again when Rasa is unavailable.
 RETRY_AFTER_S = 3
 
+#: The REST channel's webhook: its messages are shown in the console as they arrive.
+REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
+_CONSOLE_MESSAGE_ID_LOWER = CONSOLE_MESSAGE_ID_HEADER.lower()
+
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
+REST_API_KEY_KEY = web.AppKey("rest_api_key", str)
 HTTP_KEY = web.AppKey("gateway_http", aiohttp.ClientSession)
 FEED_KEY = web.AppKey("console_feed", TrackerEventFeed)
 INGESTOR_APP_KEY = web.AppKey("console_feed_ingestor", Ingestor)
@@ -85,7 +104,11 @@ def _upstream_path(request: web.Request) -> Optional[str]:
 
 
 def _forward_headers(request: web.Request) -> dict:
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+    headers = {
+        k: v
+        for k, v in request.headers.items()
+        if k.lower() not in HOP_BY_HOP and k.lower() != _CONSOLE_MESSAGE_ID_LOWER
+    }
     # Keep Host as the browser sent it, so python-socketio's same-origin check sees
     # the origin the browser really talks to.
     headers["Host"] = request.host
@@ -109,11 +132,15 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
     if len(body) > MAX_PROXIED_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_PROXIED_BODY, len(body))
     url = request.app[UPSTREAM_KEY] + path
+    forwarded = _forward_headers(request)
+    shown = await _show_rest_message(request, body) if request.method == "POST" and path == REST_WEBHOOK_PATH else None
+    if shown is not None:
+        forwarded[CONSOLE_MESSAGE_ID_HEADER] = shown[1]
     try:
         async with request.app[HTTP_KEY].request(
             request.method,
             url,
-            headers=_forward_headers(request),
+            headers=forwarded,
             data=body if body else None,
             allow_redirects=False,
         ) as upstream:
@@ -126,11 +153,46 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
             upstream_status = upstream.status
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)
-        return unavailable(path)
+        return await _unavailable_after(request, path, shown)
     if upstream_status in UNAVAILABLE_STATUSES:
         logger.error("Rasa unavailable for %s %s: HTTP %s", request.method, path.split("?")[0], upstream_status)
-        return unavailable(path)
+        return await _unavailable_after(request, path, shown)
     return web.Response(status=upstream_status, body=payload, headers=headers)
+
+
+async def _unavailable_after(request: web.Request, path: str, shown: Optional[Tuple[str, str]]) -> web.Response:
+    """:func:`unavailable`, after taking back from the console the message it showed."""
+    if shown is not None:
+        try:
+            await request.app[INGESTOR_APP_KEY].withdraw_user_message(*shown)
+        except sa.exc.SQLAlchemyError:
+            logger.exception("could not take back %s's undelivered message from the console", shown[0])
+    return unavailable(path)
+
+
+async def _show_rest_message(request: web.Request, body: bytes) -> Optional[Tuple[str, str]]:
+    """Show a REST user's message in the staff console now, before Rasa (which may be
+    busy with other users' turns) has understood it. Returns the conversation and the id
+    Rasa is to give the message, or None when the call is one the REST channel refuses
+    or answers without the assistant (it is then stored, if at all, the usual way)."""
+    try:
+        check_caller(request.headers, request.remote or "", request.app[REST_API_KEY_KEY])
+        data = parse_body(body)
+        sender_id = rest_conversation_id(rest_sender(data))
+        rest_metadata(data)
+    except RestRequestRefused:
+        return None
+    text, rejection = checked_user_text(data.get("message"))
+    if rejection or is_payload(text):
+        return None
+    message_id = new_console_message_id()
+    try:
+        await request.app[INGESTOR_APP_KEY].show_user_message(sender_id, message_id, text, REST_CHANNEL_PREFIX)
+    except sa.exc.SQLAlchemyError:
+        # The console database is away: Rasa stores the message and the feed brings it later.
+        logger.exception("could not show %s's message in the console as it arrived", sender_id)
+        return None
+    return sender_id, message_id
 
 
 def unavailable(path: str) -> web.Response:
@@ -261,6 +323,7 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
         shared_state=shared_state,
     )
     app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
+    app[REST_API_KEY_KEY] = settings.rest_api_key
     for prefix in PROXIED_PREFIXES:
         app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
     readiness = Readiness(settings, lambda: app[HTTP_KEY])

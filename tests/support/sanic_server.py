@@ -26,6 +26,8 @@ async def serving(
     # mode does it keep the original, so that a second app in one process can start.
     Sanic.test_mode = True
     app = Sanic(f"test_{uuid.uuid4().hex}")
+    # No start-up banner: it runs ``uname``, which a unit test may not start.
+    app.config.MOTD = False
     for blueprint in blueprints:
         app.blueprint(blueprint, url_prefix=url_prefix or None)
     app.ctx.input_channels = list(input_channels)
