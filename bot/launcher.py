@@ -74,6 +74,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: malloc arenas per process of ours (``MALLOC_ARENA_MAX``, unless set already).
+MALLOC_ARENAS = "2"
+
+
 def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The environment for a process of ours: this one's, ``extra``, and what every
     child needs (the project on its import path, SQLAlchemy's 2.0 notice silenced)."""
@@ -150,6 +154,9 @@ class Stack:
         """The environment of the process ``name``: with ``METRICS_PORT`` set, each
         process serves its metrics on its own port (Rasa on it, actions +1, web +2)."""
         env = self.environment()
+        # glibc gives each thread that allocates its own malloc arena (up to 8 per core);
+        # TensorFlow's and the thread pools' threads leave ~100 MB of freed memory in them.
+        env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
         if self.settings.metrics_port is not None:
             offset = {"rasa": 0, "actions": 1, "web": 2}[name]
             env["METRICS_PORT"] = str(self.settings.metrics_port + offset)

@@ -8,10 +8,11 @@ reads it in the process list (``ps`` shows every process's arguments).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from bot.settings import PROJECT_ROOT, SettingsError, get_settings
 
@@ -69,6 +70,51 @@ def store_user_messages_before_replying() -> None:
     MessageProcessor.log_message = log_and_store_message
 
 
+#: Seconds an idle connection to the action server is kept: below Sanic's 5 s keep-alive,
+#: so Rasa never sends on a connection the action server is closing.
+ACTION_SERVER_KEEPALIVE_S = 2.0
+
+
+class _KeptSession:
+    """``async with`` on a session that stays open afterwards."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> Any:
+        return self.session
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        return None
+
+
+def reuse_action_server_connections(endpoint: Any) -> None:
+    """Rasa opens a new HTTP session, and with it a new TCP connection, for every custom
+    action it calls (``EndpointConfig.request``): a connect, a Sanic connection set-up
+    in the action server and a closed socket per action. Keep one session per event
+    loop for ``endpoint`` (the action server's), whose idle connections are reused."""
+    import aiohttp
+    from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+
+    sessions: Dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+    basic = endpoint.basic_auth
+    auth = aiohttp.BasicAuth(basic["username"], basic["password"]) if basic else None
+
+    def kept_session() -> _KeptSession:
+        loop = asyncio.get_running_loop()
+        session = sessions.get(loop)
+        if session is None or session.closed:
+            session = sessions[loop] = aiohttp.ClientSession(
+                headers=endpoint.headers,
+                auth=auth,
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=ACTION_SERVER_KEEPALIVE_S),
+            )
+        return _KeptSession(session)
+
+    endpoint.session = kept_session
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.rasa_server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model archive")
@@ -105,10 +151,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     # tokenizer; this server never tags parts of speech, so jieba.posseg stays unimported.
     use_compact_dictionary(tagger=False)
     sys.path.insert(1, os.fspath(PROJECT_ROOT))  # custom components, channels and stores of ours
+    endpoints = AvailableEndpoints.read_endpoints(args.endpoints)
+    if endpoints.action is not None:
+        reuse_action_server_connections(endpoints.action)
     rasa.core.run.serve_application(
         args.model,
         credentials=args.credentials,
-        endpoints=AvailableEndpoints.read_endpoints(args.endpoints),
+        endpoints=endpoints,
         interface=args.interface,
         port=args.port,
         auth_token=token,

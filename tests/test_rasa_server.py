@@ -77,3 +77,46 @@ def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_repl
     finally:
         MessageProcessor.log_message = original  # type: ignore[method-assign]
 
+
+@pytest.mark.stack  # importing Rasa's endpoint module imports Rasa's processor chain
+def test_custom_actions_reuse_one_connection_to_the_action_server():
+    """Rasa opened a TCP connection for every action call; the action server now sees
+    one connection for a run of calls, and every call still gets its answer."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.rasa_server import reuse_action_server_connections
+
+    async def calls() -> tuple:
+        peers = set()
+
+        async def webhook(request: web.Request) -> web.Response:
+            peers.add(request.transport.get_extra_info("peername"))
+            body = await request.json()
+            return web.json_response({"events": [], "responses": [{"text": body["next_action"]}]})
+
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        server = TestServer(app)
+        await server.start_server()
+        try:
+            endpoint = EndpointConfig(str(server.make_url("/webhook")))
+            reuse_action_server_connections(endpoint)
+            answers = [
+                (await endpoint.request(json={"next_action": f"action_{i}"}, method="post"))["responses"][0]["text"]
+                for i in range(5)
+            ]
+            answers += [r["responses"][0]["text"] for r in await asyncio.gather(
+                *(endpoint.request(json={"next_action": "concurrent"}, method="post") for _ in range(3))
+            )]
+            await endpoint.session().session.close()
+            return answers, len(peers)
+        finally:
+            await server.close()
+
+    answers, connections = asyncio.run(calls())
+    assert answers == [f"action_{i}" for i in range(5)] + ["concurrent"] * 3
+    assert connections <= 3  # without reuse: one per call, 8
