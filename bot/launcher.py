@@ -43,6 +43,8 @@ ACTION_SECRET_HEADER = "X-Action-Secret"
 #: A process is restarted at most this often within :data:`RESTART_WINDOW_S`.
 MAX_RESTARTS = 3
 RESTART_WINDOW_S = 300.0
+#: malloc arenas per process of ours (``MALLOC_ARENA_MAX``, unless set already).
+MALLOC_ARENAS = "2"
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +74,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-#: malloc arenas per process of ours (``MALLOC_ARENA_MAX``, unless set already).
-MALLOC_ARENAS = "2"
 
 
 def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

@@ -59,12 +59,14 @@ def store_user_messages_before_replying() -> None:
     Rasa does: storing it first would show staff nothing new."""
     from rasa.core.processor import MessageProcessor
 
+    from bot.channels.common import REST_CHANNEL_PREFIX
     from bot.channels.rest_calls import is_console_message_id
 
     log_message = MessageProcessor.log_message
 
     async def log_and_store_message(self: MessageProcessor, message: Any, should_save_tracker: bool = True) -> Any:
-        store_now = should_save_tracker or not is_console_message_id(message.message_id)
+        shown = message.input_channel == REST_CHANNEL_PREFIX and is_console_message_id(message.message_id)
+        store_now = should_save_tracker or not shown
         return await log_message(self, message, should_save_tracker=store_now)
 
     MessageProcessor.log_message = log_and_store_message

@@ -13,7 +13,7 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.channels.rest_calls import CONSOLE_MESSAGE_ID_HEADER, is_console_message_id
+from bot.channels.rest_calls import CONSOLE_MESSAGE_ID_HEADER, CONSOLE_MESSAGE_TAKEN_HEADER, is_console_message_id
 from bot.handoff.store import HandoffStore
 from bot.settings import get_settings
 from bot.web.app import INGESTOR_APP_KEY, create_app
@@ -25,10 +25,12 @@ CONVERSATION = "rest:company-7"
 
 class FakeRasa:
     """Stands in for the Rasa server behind the gateway: holds each REST call until
-    released, then answers ``status``; records the headers it was sent."""
+    released, then answers ``status``, confirming the turn as the REST channel does
+    unless ``takes_turn`` is off (the turn failed); records the headers it was sent."""
 
     def __init__(self) -> None:
         self.status = 200
+        self.takes_turn = True
         self.release = asyncio.Event()
         self.received: List[Dict[str, str]] = []
         self.arrived = asyncio.Event()
@@ -39,11 +41,13 @@ class FakeRasa:
         await self.release.wait()
         if self.status != 200:
             return web.Response(status=self.status)
-        return web.json_response([{"recipient_id": "company-7", "text": "基金规模为 300 亿元。"}])
+        message_id = request.headers.get(CONSOLE_MESSAGE_ID_HEADER)
+        headers = {CONSOLE_MESSAGE_TAKEN_HEADER: message_id} if message_id and self.takes_turn else {}
+        return web.json_response([{"recipient_id": "company-7", "text": "基金规模为 300 亿元。"}], headers=headers)
 
 
 @pytest_asyncio.fixture
-async def gateway(tmp_path: Path):
+async def gateway(tmp_path: Path, request):
     rasa = FakeRasa()
     upstream_app = web.Application()
     upstream_app.router.add_post("/webhooks/rest/webhook", rasa.webhook)
@@ -55,7 +59,7 @@ async def gateway(tmp_path: Path):
         platform_database_url=f"sqlite:///{tmp_path / 'platform.db'}",
         rasa_url=str(upstream.make_url("")).rstrip("/"),
         rasa_token="test-token",
-        rest_api_key="",
+        rest_api_key=getattr(request, "param", ""),
     )
     app = create_app(settings, follow_events=False)
     client = TestClient(TestServer(app))
@@ -99,6 +103,8 @@ async def test_the_message_is_in_the_console_before_rasa_answers_and_is_stored_o
     rasa.release.set()
     response = await reply
     assert response.status == 200 and (await response.json())[0]["text"] == "基金规模为 300 亿元。"
+    assert CONSOLE_MESSAGE_TAKEN_HEADER not in response.headers  # a note to the gateway only
+    assert said(store) == [("user", "发展基金规模多大", None)]
 
     ingestor = app[INGESTOR_APP_KEY]
     events = rasa_events(message_id, time.time())
@@ -114,17 +120,71 @@ async def test_a_message_of_another_channel_or_not_shown_is_stored_from_rasas_ev
     assert said(store) == [("user", "发展基金规模多大", "ask_policy"), ("bot", "基金规模为 300 亿元。", None)]
 
 
-@pytest.mark.parametrize("status", [502, 503])
-async def test_a_message_no_rasa_server_received_is_taken_back(gateway, status):
+@pytest.mark.parametrize("status, taken, answered", [
+    (502, True, 503),  # no Rasa server answered
+    (503, True, 503),
+    (500, True, 500),  # Rasa failed outside the turn
+    (200, False, 200),  # the turn failed, or no model is loaded: the user was told
+])
+async def test_a_message_the_assistant_did_not_take_is_taken_back(gateway, status, taken, answered):
     client, rasa, store, _ = gateway
-    rasa.status = status
+    rasa.status, rasa.takes_turn = status, taken
     rasa.release.set()
     store.record_message(CONVERSATION, "user", "你好", time.time() - 60, event_key="earlier")
+    store.add_note(CONVERSATION, "staff-1", "a private note", time.time() - 30)
     response = await client.post("/webhooks/rest/webhook", json={"sender": "company-7", "message": "发展基金规模多大"})
-    assert response.status == 503 and (await response.json())[0]["unavailable"] is True
-    assert said(store) == [("user", "你好", None)]
+    assert response.status == answered
+    assert [m for m in said(store) if m[0] == "user"] == [("user", "你好", None)]
     conversation = store.get_conversation(CONVERSATION)
     assert (conversation["message_count"], conversation["last_text"], conversation["unread"]) == (1, "你好", 1)
+
+
+async def test_a_message_rasa_stored_after_all_is_kept_once(gateway):
+    """Taking back races with the feed: a message the feed completed stays, and one the
+    feed reads after it was taken back is stored from Rasa's event."""
+    client, rasa, store, app = gateway
+    rasa.takes_turn = False
+    rasa.release.set()
+    ingestor = app[INGESTOR_APP_KEY]
+    await ingestor.show_user_message(CONVERSATION, "console-" + "1" * 32, "发展基金规模多大", "rest")
+    await ingestor(rasa_events("console-" + "1" * 32, time.time()))
+    await ingestor.withdraw_user_message(CONVERSATION, "console-" + "1" * 32)
+    assert said(store) == [("user", "发展基金规模多大", "ask_policy"), ("bot", "基金规模为 300 亿元。", None)]
+
+    await client.post("/webhooks/rest/webhook", json={"sender": "company-7", "message": "发展基金规模多大"})
+    message_id = rasa.received[-1][CONSOLE_MESSAGE_ID_HEADER]
+    assert len(said(store)) == 2  # taken back: the turn was not confirmed
+    await ingestor(rasa_events(message_id, time.time() + 1))
+    assert len(said(store)) == 4 and store.get_conversation(CONVERSATION)["message_count"] == 4
+
+
+async def test_what_the_assistant_answered_goes_to_the_message_it_answered(gateway):
+    """A message shown as it arrived is not yet the one the assistant is answering: the
+    previous turn's action and "unanswered" mark stay with the previous message."""
+    _, _, store, app = gateway
+    ingestor = app[INGESTOR_APP_KEY]
+    await ingestor(rasa_events("3f2a9c", time.time())[:1])
+    await ingestor.show_user_message(CONVERSATION, "console-" + "2" * 32, "推荐几位专家", "rest")
+    await ingestor([
+        {"sender_id": CONVERSATION, "event": "action", "name": "action_answer_policy", "timestamp": time.time()},
+        {"sender_id": CONVERSATION, "event": "slot", "name": "unanswered", "value": "not_found",
+         "timestamp": time.time()},
+    ])
+    first, second = [m for m in store.transcript(CONVERSATION) if m["kind"] == "user"]
+    assert (first["next_action"], first["unanswered"]) == ("action_answer_policy", "not_found")
+    assert (second["next_action"], second["unanswered"]) == (None, None)
+
+
+@pytest.mark.parametrize("gateway", ["a-long-rest-api-key"], indirect=True)
+async def test_with_an_api_key_only_calls_that_carry_it_are_shown(gateway):
+    client, rasa, store, _ = gateway
+    rasa.release.set()
+    body = {"sender": "company-7", "message": "发展基金规模多大"}
+    await client.post("/webhooks/rest/webhook", json=body, headers={"X-API-Key": "wrong"})
+    await client.post("/webhooks/rest/webhook", json=body)
+    assert said(store) == []
+    await client.post("/webhooks/rest/webhook", json=body, headers={"Authorization": "Bearer a-long-rest-api-key"})
+    assert said(store) == [("user", "发展基金规模多大", None)]
 
 
 @pytest.mark.parametrize(

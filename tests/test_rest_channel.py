@@ -12,6 +12,7 @@ from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 
 from bot.channels.rest import CheckedRestInput
+from bot.channels.rest_calls import CONSOLE_MESSAGE_ID_HEADER, CONSOLE_MESSAGE_TAKEN_HEADER, new_console_message_id
 from bot.handoff.store import HandoffStore
 from bot.messages import user_text
 from tests.support.sanic_server import free_port, serving
@@ -24,10 +25,13 @@ class Assistant:
 
     def __init__(self, answer: bool = True) -> None:
         self.answer = answer
+        self.fail = False
         self.received: List[UserMessage] = []
 
     async def __call__(self, message: UserMessage) -> None:
         self.received.append(message)
+        if self.fail:
+            raise RuntimeError("the turn failed")
         if self.answer:
             await message.output_channel.send_response(message.sender_id, {"text": f"echo:{message.text}"})
 
@@ -169,3 +173,32 @@ async def test_a_silent_turn_with_the_action_server_up_stays_silent(handoff_db, 
         await runner.cleanup()
     assert answer.json() == []  # e.g. a conversation staff have taken over
     assert HandoffStore(handoff_db).figures()["service_busy_notices"] == 0
+
+
+class ReadyAgent:
+    """What the channel asks of Rasa's agent here: whether a model is loaded."""
+
+    def is_ready(self) -> bool:
+        return True
+
+
+async def test_a_message_the_gateway_showed_keeps_its_id_and_the_answer_confirms_the_turn(handoff_db):
+    shown = new_console_message_id()
+    async with serving(CheckedRestInput().blueprint(Assistant()), agent=ReadyAgent()) as url:
+        answer = await post(url, {"sender": "company-7", "message": "你好"}, {CONSOLE_MESSAGE_ID_HEADER: shown})
+    assert answer.headers.get(CONSOLE_MESSAGE_TAKEN_HEADER) == shown
+
+    failing = Assistant()
+    failing.fail = True
+    async with serving(CheckedRestInput().blueprint(failing), agent=ReadyAgent()) as url:
+        answer = await post(url, {"sender": "company-7", "message": "你好"}, {CONSOLE_MESSAGE_ID_HEADER: shown})
+    # The turn failed: the user is told, and the gateway takes the shown message back.
+    assert answer.status_code == 200 and answer.json()[0]["text"] == user_text("channel.turn_failed", "zh")
+    assert CONSOLE_MESSAGE_TAKEN_HEADER not in answer.headers
+    assert failing.received[0].message_id == shown
+
+    assistant = Assistant()
+    async with serving(CheckedRestInput().blueprint(assistant), agent=ReadyAgent()) as url:
+        answer = await post(url, {"sender": "company-7", "message": "你好"}, {CONSOLE_MESSAGE_ID_HEADER: "console-x"})
+    assert assistant.received[0].message_id != "console-x"  # not an id the gateway gives
+    assert CONSOLE_MESSAGE_TAKEN_HEADER not in answer.headers

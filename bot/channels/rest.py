@@ -23,7 +23,8 @@ messages as a JSON list (Rasa's REST format). Compared with Rasa's own REST chan
 The rules of a call (who, what, whose conversation) live in :mod:`bot.channels.rest_calls`,
 which the web gateway applies too. A message the gateway has already shown in the staff
 console arrives with its id (:data:`~bot.channels.rest_calls.CONSOLE_MESSAGE_ID_HEADER`),
-which the message keeps.
+which the message keeps; the answer confirms it (``X-Console-Message-Taken``) once the
+assistant has taken the turn.
 
 REST is request–response: staff replies cannot be pushed to it later.
 """
@@ -41,13 +42,10 @@ from bot.channels.common import REST_CHANNEL_PREFIX, checked_user_text
 from bot.channels.payloads import conversation_language, payload_answer
 from bot.channels.rest_calls import (
     CONSOLE_MESSAGE_ID_HEADER,
+    CONSOLE_MESSAGE_TAKEN_HEADER,
     RestRequestRefused,
-    check_caller,
     is_console_message_id,
-    parse_body,
-    rest_conversation_id,
-    rest_metadata,
-    rest_sender,
+    read_call,
 )
 from bot.channels.service import BusyNotice
 from bot.messages import user_text
@@ -78,35 +76,37 @@ class CheckedRestInput(InputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             try:
-                check_caller(request.headers, request.ip or "", get_settings().rest_api_key)
-                data = parse_body(request.body)
-                sender = rest_sender(data)
-                metadata = rest_metadata(data)
+                call = read_call(request.headers, request.ip or "", request.body, get_settings().rest_api_key)
             except RestRequestRefused as refused:
                 return response.json({"error": refused.reason}, status=refused.status)
-            sender_id = rest_conversation_id(sender)
+            sender_id = call.conversation_id
+            agent = getattr(request.app.ctx, "agent", None)
             collector = CollectingOutputChannel()
-            text, rejection = checked_user_text(data.get("message"))
-            rejection = rejection or await payload_answer(text, sender_id, getattr(request.app.ctx, "agent", None))
+            answer_headers: Dict[str, str] = {}
+            text, rejection = checked_user_text(call.message)
+            rejection = rejection or await payload_answer(text, sender_id, agent)
             if rejection:
                 await collector.send_text_message(sender_id, rejection)
             else:
                 message_id = request.headers.get(CONSOLE_MESSAGE_ID_HEADER)
+                shown = is_console_message_id(message_id)
                 message = UserMessage(
                     text,
                     collector,
                     sender_id,
                     input_channel=self.name(),
-                    message_id=message_id if is_console_message_id(message_id) else None,
-                    metadata=metadata,
+                    message_id=message_id if shown else None,
+                    metadata=call.metadata,
                 )
                 try:
                     await busy.handle(on_new_message, message)
+                    if shown and agent is not None and agent.is_ready():
+                        answer_headers[CONSOLE_MESSAGE_TAKEN_HEADER] = message.message_id
                 except Exception:
                     logger.exception("REST turn of %s failed", sender_id)
-                    language = await conversation_language(sender_id, getattr(request.app.ctx, "agent", None), text)
+                    language = await conversation_language(sender_id, agent, text)
                     await collector.send_text_message(sender_id, user_text("channel.turn_failed", language))
-            return response.json(_as_sent_to(collector.messages, sender))
+            return response.json(_as_sent_to(collector.messages, call.sender), headers=answer_headers)
 
         return webhook
 

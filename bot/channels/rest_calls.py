@@ -14,6 +14,7 @@ import ipaddress
 import json
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any, Dict, Mapping, TypeGuard
 
 from bot.channels.common import (
@@ -34,6 +35,9 @@ MAX_METADATA_CHARS = 4000
 #: gateway drops the header from what a caller sends.
 CONSOLE_MESSAGE_ID_HEADER = "X-Console-Message-Id"
 _CONSOLE_MESSAGE_ID = re.compile(r"console-[0-9a-f]{32}")
+#: Sent back by the REST channel, with the message's id, once the assistant has taken the
+#: turn (stored or storing it): anything else makes the gateway take the message back.
+CONSOLE_MESSAGE_TAKEN_HEADER = "X-Console-Message-Taken"
 
 
 class RestRequestRefused(Exception):
@@ -133,6 +137,29 @@ def rest_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
     if len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_CHARS:
         raise RestRequestRefused(400, f"\"metadata\" is larger than {MAX_METADATA_CHARS} characters")
     return metadata
+
+
+@dataclass(frozen=True)
+class RestCall:
+    """A call the REST channel serves: who sent it, in which conversation, what."""
+
+    #: The caller's ``sender`` as given (answers are addressed to it).
+    sender: str
+    #: The Rasa conversation (:func:`rest_conversation_id`).
+    conversation_id: str
+    metadata: Dict[str, Any]
+    #: The ``message`` field as sent (the channel checks the text itself).
+    message: Any
+
+
+def read_call(headers: Mapping[str, str], peer: str, body: bytes, api_key: str) -> RestCall:
+    """The call, or :class:`RestRequestRefused` with the status and reason to answer:
+    :func:`check_caller`, then the body (:func:`parse_body`, :func:`rest_sender`,
+    :func:`rest_metadata`)."""
+    check_caller(headers, peer, api_key)
+    data = parse_body(body)
+    sender = rest_sender(data)
+    return RestCall(sender, rest_conversation_id(sender), rest_metadata(data), data.get("message"))
 
 
 def new_console_message_id() -> str:

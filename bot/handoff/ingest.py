@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import sqlalchemy as sa
 
+from bot.channels.common import REST_CHANNEL_PREFIX
 from bot.channels.payloads import is_payload
 from bot.channels.rest_calls import is_console_message_id
 from bot.db import create_tables
@@ -30,6 +31,7 @@ from bot.handoff.figures import UNANSWERED_REASONS
 from bot.handoff.rasa_client import STAFF_METADATA_KEY, RasaApiError, RasaClient
 from bot.handoff.store import STATUS_WAITING, HandoffStore
 from bot.handoff.summary import SUMMARY_SLOTS
+from bot.handoff.transcripts import shown_key
 from bot.messages import user_text
 
 logger = logging.getLogger(__name__)
@@ -298,11 +300,15 @@ class Ingestor:
             parse = event.get("parse_data") or {}
             intent = parse.get("intent") or {}
             message_id = event.get("message_id")
-            if is_console_message_id(message_id) and self.store.complete_message(
-                _shown_key(sender_id, message_id),
-                _event_key(event),
-                intent.get("name"),
-                _float(intent.get("confidence")),
+            if (
+                event.get("input_channel") == REST_CHANNEL_PREFIX
+                and is_console_message_id(message_id)
+                and self.store.complete_message(
+                    shown_key(sender_id, message_id),
+                    _event_key(event),
+                    intent.get("name"),
+                    _float(intent.get("confidence")),
+                )
             ):
                 return False  # shown when it arrived (show_user_message), now understood
             message = self._record_user_message(
@@ -371,7 +377,7 @@ class Ingestor:
         (carrying ``message_id``, :func:`bot.channels.rest_calls.is_console_message_id`)
         later adds the intent to it instead of storing it again."""
         conversation = await asyncio.to_thread(
-            self._record_user_message, sender_id, text, time.time(), _shown_key(sender_id, message_id), channel
+            self._record_user_message, sender_id, text, time.time(), shown_key(sender_id, message_id), channel
         )
         if conversation is not None:
             self._publish(conversation, new_message=True)
@@ -380,7 +386,7 @@ class Ingestor:
         """Take back a message shown by :meth:`show_user_message` that no Rasa server
         received, so the console holds what the assistant holds (the user is told to
         send it again)."""
-        conversation = await asyncio.to_thread(self.store.withdraw_message, _shown_key(sender_id, message_id))
+        conversation = await asyncio.to_thread(self.store.withdraw_message, shown_key(sender_id, message_id))
         if conversation is not None:
             self._publish(conversation, new_message=False)
 
@@ -426,11 +432,6 @@ def _event_key(event: Dict[str, Any]) -> str:
             event.get("message_id") or "",
         )
     )[:255]
-
-
-def _shown_key(sender_id: str, message_id: str) -> str:
-    """The key of a user message stored as it arrived, until Rasa's event completes it."""
-    return f"{sender_id}|user|shown|{message_id}"[:255]
 
 
 def _float(value: Any) -> Optional[float]:

@@ -40,12 +40,26 @@ class ConversationFilter:
 #: SQLAlchemy statement and its cache key costs more than running it on SQLite).
 _MESSAGE_BY_EVENT_KEY = sa.select(messages.c.id).where(messages.c.event_key == sa.bindparam("event_key"))
 _INSERT_MESSAGE = messages.insert()
+#: Key prefix of a user message stored as it arrived, before the assistant understood it
+#: (:func:`shown_key`); the feed's event of the message replaces the key.
+SHOWN_KEY_PREFIX = "shown|"
 _LATEST_USER_MESSAGE = (
     sa.select(messages.c.id, messages.c.next_action, messages.c.unanswered)
-    .where(messages.c.sender_id == sa.bindparam("sender_id"), messages.c.kind == "user")
+    .where(
+        messages.c.sender_id == sa.bindparam("sender_id"),
+        messages.c.kind == "user",
+        # A message shown as it arrived is not what the assistant is answering yet.
+        sa.or_(messages.c.event_key.is_(None), sa.not_(messages.c.event_key.startswith(SHOWN_KEY_PREFIX))),
+    )
     .order_by(messages.c.at.desc(), messages.c.id.desc())
     .limit(1)
 )
+
+
+def shown_key(sender_id: str, message_id: str) -> str:
+    """The key of a user message stored as it arrived, until the feed's event of it
+    (with ``message_id``) completes it."""
+    return f"{SHOWN_KEY_PREFIX}{sender_id}|{message_id}"[:255]
 _SET_NEXT_ACTION = (
     messages.update().where(messages.c.id == sa.bindparam("message_id")).values(next_action=sa.bindparam("action"))
 )
@@ -162,35 +176,34 @@ class TranscriptStore(Transactions):
 
     # --- ingesting broker events (called by bot.handoff.ingest) ----------------------
 
-    def complete_message(
-        self, shown_key: str, event_key: str, intent: Optional[str], confidence: Optional[float]
-    ) -> bool:
-        """The user message stored when it arrived under ``shown_key`` is now understood:
-        it takes the event's key, intent and confidence. False when no message waits
+    def complete_message(self, key: str, event_key: str, intent: Optional[str], confidence: Optional[float]) -> bool:
+        """The user message stored when it arrived under ``key`` (:func:`shown_key`) is now
+        understood: it takes the event's key, intent and confidence. False when no message waits
         under that key (it was never shown early, or was completed before)."""
         with self.transaction() as conn:
             completed = conn.execute(
                 messages.update()
-                .where(messages.c.event_key == shown_key)
+                .where(messages.c.event_key == key)
                 .values(event_key=event_key, intent=intent, confidence=confidence)
             )
             return completed.rowcount == 1
 
-    def withdraw_message(self, shown_key: str) -> Optional[Dict[str, Any]]:
-        """Take back a user message stored when it arrived under ``shown_key`` that the
-        assistant never received (no Rasa server answered): the conversation as it is
-        now, or None when no message waits under that key (Rasa stored it after all, and
-        the feed completed or will complete it)."""
+    def withdraw_message(self, key: str) -> Optional[Dict[str, Any]]:
+        """Take back a user message stored when it arrived under ``key`` (:func:`shown_key`)
+        that the assistant never took: the conversation as it is now, or None when no
+        message waits under that key (the feed completed it: Rasa stored it after all)."""
         with self.transaction() as conn:
             shown = conn.execute(
-                sa.select(messages.c.id, messages.c.sender_id).where(messages.c.event_key == shown_key)
+                sa.select(messages.c.id, messages.c.sender_id).where(messages.c.event_key == key)
             ).first()
-            if shown is None:
+            # Deleted only while still under its key: the feed may complete it meanwhile.
+            if shown is None or conn.execute(
+                messages.delete().where(messages.c.id == shown.id, messages.c.event_key == key)
+            ).rowcount != 1:
                 return None
-            conn.execute(messages.delete().where(messages.c.id == shown.id))
             latest = conn.execute(
                 sa.select(messages.c.text, messages.c.kind, messages.c.at)
-                .where(messages.c.sender_id == shown.sender_id)
+                .where(messages.c.sender_id == shown.sender_id, messages.c.event_key.is_not(None))
                 .order_by(messages.c.at.desc(), messages.c.id.desc())
                 .limit(1)
             ).first()

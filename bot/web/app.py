@@ -30,13 +30,10 @@ from bot.channels.common import REST_CHANNEL_PREFIX, checked_user_text
 from bot.channels.payloads import is_payload
 from bot.channels.rest_calls import (
     CONSOLE_MESSAGE_ID_HEADER,
+    CONSOLE_MESSAGE_TAKEN_HEADER,
     RestRequestRefused,
-    check_caller,
     new_console_message_id,
-    parse_body,
-    rest_conversation_id,
-    rest_metadata,
-    rest_sender,
+    read_call,
 )
 from bot.console import ConsoleConfig, setup_console
 from bot.console.desk import RedisPresence, presence_for
@@ -85,7 +82,11 @@ RETRY_AFTER_S = 3
 
 #: The REST channel's webhook: its messages are shown in the console as they arrive.
 REST_WEBHOOK_PATH = "/webhooks/rest/webhook"
+#: Longest wait (seconds) for the console database before a REST message goes on to Rasa.
+SHOW_TIMEOUT_S = 1.0
 _CONSOLE_MESSAGE_ID_LOWER = CONSOLE_MESSAGE_ID_HEADER.lower()
+#: Upstream headers not passed back: hop-by-hop ones and the REST channel's note to us.
+_NOT_PASSED_BACK = HOP_BY_HOP | {CONSOLE_MESSAGE_TAKEN_HEADER.lower()}
 
 UPSTREAM_KEY = web.AppKey("gateway_upstream", str)
 REST_API_KEY_KEY = web.AppKey("rest_api_key", str)
@@ -133,9 +134,11 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
         raise web.HTTPRequestEntityTooLarge(MAX_PROXIED_BODY, len(body))
     url = request.app[UPSTREAM_KEY] + path
     forwarded = _forward_headers(request)
-    shown = await _show_rest_message(request, body) if request.method == "POST" and path == REST_WEBHOOK_PATH else None
+    is_rest_message = request.method == "POST" and request.path == REST_WEBHOOK_PATH
+    shown = await _show_rest_message(request, body) if is_rest_message else None
     if shown is not None:
         forwarded[CONSOLE_MESSAGE_ID_HEADER] = shown[1]
+    taken = False
     try:
         async with request.app[HTTP_KEY].request(
             request.method,
@@ -145,29 +148,35 @@ async def proxy_to_rasa(request: web.Request) -> web.StreamResponse:
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
-            headers = {k: v for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_PASSED_BACK}
             # The body is passed on still compressed (auto_decompress=False), so its
             # Content-Encoding must go with it: engine.io gzips polling answers > 1 KiB.
             if "Content-Encoding" in upstream.headers:
                 headers["Content-Encoding"] = upstream.headers["Content-Encoding"]
             upstream_status = upstream.status
+            taken = shown is not None and upstream.headers.get(CONSOLE_MESSAGE_TAKEN_HEADER) == shown[1]
     except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         logger.error("Rasa did not answer %s %s: %s", request.method, path.split("?")[0], error)
-        return await _unavailable_after(request, path, shown)
+        return await _after_undelivered(request, shown, unavailable(path))
     if upstream_status in UNAVAILABLE_STATUSES:
         logger.error("Rasa unavailable for %s %s: HTTP %s", request.method, path.split("?")[0], upstream_status)
-        return await _unavailable_after(request, path, shown)
-    return web.Response(status=upstream_status, body=payload, headers=headers)
+        return await _after_undelivered(request, shown, unavailable(path))
+    answer = web.Response(status=upstream_status, body=payload, headers=headers)
+    return answer if taken or shown is None else await _after_undelivered(request, shown, answer)
 
 
-async def _unavailable_after(request: web.Request, path: str, shown: Optional[Tuple[str, str]]) -> web.Response:
-    """:func:`unavailable`, after taking back from the console the message it showed."""
+async def _after_undelivered(
+    request: web.Request, shown: Optional[Tuple[str, str]], answer: web.Response
+) -> web.Response:
+    """``answer``, after taking back from the console the message shown as it arrived
+    when the assistant did not take its turn (no Rasa server answered, the turn failed,
+    no model is loaded). Should Rasa have stored it after all, the feed stores it again."""
     if shown is not None:
         try:
             await request.app[INGESTOR_APP_KEY].withdraw_user_message(*shown)
         except sa.exc.SQLAlchemyError:
             logger.exception("could not take back %s's undelivered message from the console", shown[0])
-    return unavailable(path)
+    return answer
 
 
 async def _show_rest_message(request: web.Request, body: bytes) -> Optional[Tuple[str, str]]:
@@ -176,23 +185,33 @@ async def _show_rest_message(request: web.Request, body: bytes) -> Optional[Tupl
     Rasa is to give the message, or None when the call is one the REST channel refuses
     or answers without the assistant (it is then stored, if at all, the usual way)."""
     try:
-        check_caller(request.headers, request.remote or "", request.app[REST_API_KEY_KEY])
-        data = parse_body(body)
-        sender_id = rest_conversation_id(rest_sender(data))
-        rest_metadata(data)
+        call = read_call(request.headers, request.remote or "", body, request.app[REST_API_KEY_KEY])
     except RestRequestRefused:
         return None
-    text, rejection = checked_user_text(data.get("message"))
+    text, rejection = checked_user_text(call.message)
     if rejection or is_payload(text):
         return None
     message_id = new_console_message_id()
+    show = asyncio.ensure_future(
+        request.app[INGESTOR_APP_KEY].show_user_message(call.conversation_id, message_id, text, REST_CHANNEL_PREFIX)
+    )
     try:
-        await request.app[INGESTOR_APP_KEY].show_user_message(sender_id, message_id, text, REST_CHANNEL_PREFIX)
+        await asyncio.wait_for(asyncio.shield(show), SHOW_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        # A slow console database must not hold the reply. The message is stored when the
+        # write ends; Rasa's event, carrying the id, completes it (or stores it, if first).
+        logger.warning("showing %s's message in the console took over %s s", call.conversation_id, SHOW_TIMEOUT_S)
+        show.add_done_callback(_log_late_failure)
     except sa.exc.SQLAlchemyError:
         # The console database is away: Rasa stores the message and the feed brings it later.
-        logger.exception("could not show %s's message in the console as it arrived", sender_id)
+        logger.exception("could not show %s's message in the console as it arrived", call.conversation_id)
         return None
-    return sender_id, message_id
+    return call.conversation_id, message_id
+
+
+def _log_late_failure(show: "asyncio.Future[None]") -> None:
+    if not show.cancelled() and show.exception() is not None:
+        logger.error("showing a message in the console failed late: %r", show.exception())
 
 
 def unavailable(path: str) -> web.Response:

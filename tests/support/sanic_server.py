@@ -18,10 +18,11 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def serving(
-    *blueprints: Blueprint, url_prefix: str = "", input_channels: Sequence[Any] = ()
+    *blueprints: Blueprint, url_prefix: str = "", input_channels: Sequence[Any] = (), agent: Any = None
 ) -> AsyncIterator[str]:
     """Serve ``blueprints`` on a free port, running their start/stop listeners; yield the URL.
-    ``input_channels`` are listed on the app as Rasa lists its channels."""
+    ``input_channels`` are listed on the app as Rasa lists its channels; ``agent`` is the
+    app's Rasa agent (``app.ctx.agent``), if the channel needs one."""
     # Sanic's start-up "touch-up" rewrites its request handler in place; only in test
     # mode does it keep the original, so that a second app in one process can start.
     Sanic.test_mode = True
@@ -31,6 +32,8 @@ async def serving(
     for blueprint in blueprints:
         app.blueprint(blueprint, url_prefix=url_prefix or None)
     app.ctx.input_channels = list(input_channels)
+    if agent is not None:
+        app.ctx.agent = agent
     port = free_port()
     server = await app.create_server(
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False

@@ -680,7 +680,8 @@ async function conversationsPage() {
     const before = state.conversations.get(c.sender_id);
     state.conversations.set(c.sender_id, c);
     renderList();
-    const changed = update.new_message || !before || before.status !== c.status || before.paused !== c.paused;
+    const changed = update.new_message || !before || before.status !== c.status || before.paused !== c.paused ||
+      before.message_count !== c.message_count; // a message taken back
     if (c.sender_id === state.selected && changed) {
       loadDetail(true).catch((error) => showError("action-error", error));
     }
