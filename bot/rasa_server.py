@@ -47,6 +47,46 @@ def validate_action_results_with_one_validator() -> None:
     RemoteAction._validate_action_result = validate_action_result
 
 
+def load_models_for_prediction_only() -> None:
+    """Rasa loads a TensorFlow model (DIET, TED) by training it on one example, to create
+    its weights, and then reads the trained weights over them (``RasaModel.load``). That
+    builds the training graph, gradients and optimizer state, which prediction never
+    uses and TensorFlow keeps: about 240 MB of the server's memory (BENCHMARKS.md).
+
+    Create the weights by one eager prediction instead, read the trained weights, then
+    prepare and trace prediction as Rasa does. The predictions are the same to the last
+    bit (``tests/test_rasa_server.py``). Fine-tuning, and a model without an example to
+    predict on, load as before."""
+    from rasa.utils.tensorflow.constants import RUN_EAGERLY
+    from rasa.utils.tensorflow.models import RasaModel
+
+    rasa_load = RasaModel.load.__func__
+
+    def load(
+        cls: Any,
+        model_file_name: str,
+        model_data_example: Any,
+        predict_data_example: Any = None,
+        finetune_mode: bool = False,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if finetune_mode or predict_data_example is None:
+            return rasa_load(
+                cls, model_file_name, model_data_example, predict_data_example, finetune_mode, *args, **kwargs
+            )
+        model = cls(*args, **kwargs)
+        model._run_eagerly = True
+        model.run_inference(predict_data_example)  # creates the weights, traces nothing
+        model.load_weights(model_file_name).expect_partial()  # the optimizer's state stays unread
+        model._run_eagerly = kwargs.get("config", {}).get(RUN_EAGERLY)
+        model.prepared_for_prediction = False  # label embeddings from the trained weights
+        model.run_inference(predict_data_example)  # traces prediction, as Rasa's load does
+        return model
+
+    RasaModel.load = classmethod(load)
+
+
 def store_user_messages_before_replying() -> None:
     """Rasa stores a user's message together with the reply, once the whole turn is done;
     under load a turn waits its turn on the server's loop, and the staff console, fed from
@@ -148,6 +188,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     configure_structlog(logging.INFO)
     tf_env.setup_tf_environment()
     validate_action_results_with_one_validator()
+    load_models_for_prediction_only()
     store_user_messages_before_replying()
     # Before the NLU pipeline's JiebaTokenizer loads the domain dictionary into jieba's default
     # tokenizer; this server never tags parts of speech, so jieba.posseg stays unimported.

@@ -59,8 +59,8 @@ def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_repl
     class Message:
         sender_id, output_channel, metadata = "u", None, None
 
-        def __init__(self, message_id: str) -> None:
-            self.message_id = message_id
+        def __init__(self, message_id: str, input_channel: str = "rest") -> None:
+            self.message_id, self.input_channel = message_id, input_channel
 
     original = MessageProcessor.log_message
     try:
@@ -74,6 +74,11 @@ def test_a_users_message_is_stored_as_soon_as_it_is_understood_not_with_the_repl
         shown = Message(new_console_message_id())
         asyncio.run(MessageProcessor.log_message(processor, shown, should_save_tracker=False))  # type: ignore[arg-type]
         assert processor.steps == ["fetch", "understand"]
+        # Another channel's client cannot switch that off by choosing such an id.
+        processor.steps.clear()
+        chosen = Message(new_console_message_id(), input_channel="web")
+        asyncio.run(MessageProcessor.log_message(processor, chosen, should_save_tracker=False))  # type: ignore[arg-type]
+        assert processor.steps == ["fetch", "understand", "store"]
     finally:
         MessageProcessor.log_message = original  # type: ignore[method-assign]
 
@@ -120,3 +125,23 @@ def test_custom_actions_reuse_one_connection_to_the_action_server():
     answers, connections = asyncio.run(calls())
     assert answers == [f"action_{i}" for i in range(5)] + ["concurrent"] * 3
     assert connections <= 3  # without reuse: one per call, 8
+
+
+def test_models_loaded_for_prediction_only_predict_exactly_as_rasas_own_load(trained_model):
+    """The Rasa server loads DIET and TED without Rasa's one-example training run: the same
+    intents and confidences, the same TED probabilities, with far less memory."""
+    import json
+    import sys
+
+    def load(way: str) -> dict:
+        run = subprocess.run(
+            [sys.executable, "-m", "tests.support.model_loading", str(trained_model), way],
+            capture_output=True, text=True, timeout=600, check=True,
+        )
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    rasa, ours = load("rasa"), load("ours")
+    assert len(rasa["intents"]) == len(ours["intents"]) >= 200
+    assert ours["intents"] == rasa["intents"]
+    assert ours["ted"] == rasa["ted"]
+    assert ours["resident_mb"] < rasa["resident_mb"] - 100
