@@ -204,3 +204,15 @@ async def test_calls_the_rest_channel_does_not_pass_on_are_not_shown(gateway, bo
     await client.post("/webhooks/rest/webhook", json=body, headers=headers)
     assert said(store) == []
     assert CONSOLE_MESSAGE_ID_HEADER not in rasa.received[0]
+
+
+async def test_a_conversation_whose_only_message_is_taken_back_leaves_the_console(gateway):
+    client, rasa, store, app = gateway
+    rasa.status = 502
+    rasa.release.set()
+    staff = app[INGESTOR_APP_KEY].hub.subscribe()
+    await client.post("/webhooks/rest/webhook", json={"sender": "company-7", "message": "发展基金规模多大"})
+    assert store.get_conversation(CONVERSATION) is None and said(store) == []
+    updates = [staff.get_nowait() for _ in range(staff.qsize())]
+    assert [u["type"] for u in updates] == ["conversation", "conversation_removed"]
+    assert updates[-1]["sender_id"] == CONVERSATION

@@ -387,7 +387,9 @@ class Ingestor:
         received, so the console holds what the assistant holds (the user is told to
         send it again)."""
         conversation = await asyncio.to_thread(self.store.withdraw_message, shown_key(sender_id, message_id))
-        if conversation is not None:
+        if conversation is not None and conversation.get("removed"):
+            self.hub.publish({"type": "conversation_removed", "sender_id": sender_id})
+        elif conversation is not None:
             self._publish(conversation, new_message=False)
 
     async def announce(self, sender_id: str, new_message: bool = False) -> None:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from bot.handoff.lifecycle import Action, HandoffError, Status, conversation_row, decide, ensure_conversation
 from bot.handoff.privacy import mask_personal_data
-from bot.handoff.schema import conversations, handoffs, labels, messages
+from bot.handoff.schema import conversations, handoffs, labels, messages, ratings
 from bot.handoff.transactions import Transactions
 
 #: Page sizes the console may ask for.
@@ -75,6 +75,14 @@ def _conversation_update(columns: Tuple[str, ...], counts_unread: bool) -> sa.Up
     if counts_unread:
         values["unread"] = conversations.c.unread + 1
     return conversations.update().where(conversations.c.sender_id == sa.bindparam("conversation")).values(values)
+
+
+def _holds_nothing(conn: sa.engine.Connection, sender_id: str) -> bool:
+    """Whether nothing but the conversation row is stored for ``sender_id``."""
+    return not any(
+        conn.execute(sa.select(table.c.sender_id).where(table.c.sender_id == sender_id).limit(1)).first()
+        for table in (messages, handoffs, labels, ratings)
+    )
 
 
 def _escaped_like(text: str) -> str:
@@ -191,7 +199,9 @@ class TranscriptStore(Transactions):
     def withdraw_message(self, key: str) -> Optional[Dict[str, Any]]:
         """Take back a user message stored when it arrived under ``key`` (:func:`shown_key`)
         that the assistant never took: the conversation as it is now, or None when no
-        message waits under that key (the feed completed it: Rasa stored it after all)."""
+        message waits under that key (the feed completed it: Rasa stored it after all).
+        A conversation this message started, with nothing else in it, is removed:
+        ``{"sender_id": …, "removed": True}``."""
         with self.transaction() as conn:
             shown = conn.execute(
                 sa.select(messages.c.id, messages.c.sender_id).where(messages.c.event_key == key)
@@ -218,6 +228,9 @@ class TranscriptStore(Transactions):
                     last_at=latest.at if latest else None,
                 )
             )
+            if latest is None and _holds_nothing(conn, shown.sender_id):
+                conn.execute(conversations.delete().where(conversations.c.sender_id == shown.sender_id))
+                return {"sender_id": shown.sender_id, "removed": True}
             return conversation_row(conn, shown.sender_id)
 
     def record_message(

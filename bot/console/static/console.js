@@ -547,7 +547,7 @@ async function conversationAction(path, body) {
 
 // --- live updates ----------------------------------------------------------------------
 
-function connectLive(onUpdate) {
+function connectLive(onUpdate, onRemoved) {
   const live = byId("live-state");
   const source = new EventSource(`${API}/events`);
   source.addEventListener("ready", () => {
@@ -555,6 +555,7 @@ function connectLive(onUpdate) {
     document.body.dataset.live = "ready";
   });
   source.addEventListener("conversation", (event) => onUpdate(JSON.parse(event.data)));
+  if (onRemoved) source.addEventListener("conversation_removed", (event) => onRemoved(JSON.parse(event.data)));
   source.addEventListener("alert", (event) => raiseAlert(JSON.parse(event.data).conversation));
   source.addEventListener("logout", () => window.location.assign("/console/login"));
   source.onerror = () => {
@@ -685,6 +686,10 @@ async function conversationsPage() {
     if (c.sender_id === state.selected && changed) {
       loadDetail(true).catch((error) => showError("action-error", error));
     }
+  }, (removed) => {
+    // Its only message never reached the assistant and was taken back.
+    state.conversations.delete(removed.sender_id);
+    renderList();
   });
   setInterval(renderList, 1000); // waiting times tick
   // After a reconnect the stream may have missed updates: reload the list now and then.
