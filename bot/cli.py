@@ -29,7 +29,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
-from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment
+from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment, with_rasa_server_defaults
 from bot.platform import cli as platform_cli
 from bot.settings import PROFILES, PROJECT_ROOT, SettingsError, get_settings, markdown_table
 
@@ -210,7 +210,7 @@ def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str],
             "--credentials", str(stack.write_credentials()),
             "--endpoints", str(stack.write_endpoints(settings.action_server_url)),
         ],
-        child_environment({"TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)}),
+        with_rasa_server_defaults(child_environment({"TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)})),
     )
 
 

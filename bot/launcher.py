@@ -45,6 +45,12 @@ MAX_RESTARTS = 3
 RESTART_WINDOW_S = 300.0
 #: malloc arenas per process of ours (``MALLOC_ARENA_MAX``, unless set already).
 MALLOC_ARENAS = "2"
+#: TensorFlow threads per operation, and operations at once, in the Rasa server (unless
+#: ``TF_INTRA_OP_PARALLELISM_THREADS`` / ``TF_INTER_OP_PARALLELISM_THREADS`` are set): it
+#: predicts for one turn at a time on its event loop, the matrices are small, and the other
+#: cores serve the action server and the gateway. One thread cut its CPU per message by
+#: ~6 % under 20 users (BENCHMARKS.md).
+TENSORFLOW_THREADS = "1"
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +91,14 @@ def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         "PYTHONPATH": str(PROJECT_ROOT),
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
     }
+
+
+def with_rasa_server_defaults(env: Dict[str, str]) -> Dict[str, str]:
+    """``env`` with the Rasa server's TensorFlow threads (:data:`TENSORFLOW_THREADS`)
+    where it does not set them."""
+    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
+    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
+    return env
 
 
 @dataclass
@@ -155,6 +169,8 @@ class Stack:
         # glibc gives each thread that allocates its own malloc arena (up to 8 per core);
         # TensorFlow's and the thread pools' threads leave ~100 MB of freed memory in them.
         env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+        if name == "rasa":
+            with_rasa_server_defaults(env)
         if self.settings.metrics_port is not None:
             offset = {"rasa": 0, "actions": 1, "web": 2}[name]
             env["METRICS_PORT"] = str(self.settings.metrics_port + offset)

@@ -157,13 +157,6 @@ def reuse_action_server_connections(endpoint: Any) -> None:
     endpoint.session = kept_session
 
 
-#: TensorFlow threads per operation (and operations at once), unless the environment says
-#: otherwise: the server predicts for one turn at a time on its event loop, the matrices
-#: are small, and the machine's other cores serve the action server and the gateway. One
-#: thread cut the server's CPU per message by ~6 % under 20 users (BENCHMARKS.md).
-TENSORFLOW_THREADS = "1"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.rasa_server", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model archive")
@@ -185,7 +178,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     # Rasa imported only now: TensorFlow takes seconds, the argument errors above do not.
     import rasa.core.run
     import rasa.utils.tensorflow.environment as tf_env
-    from rasa.constants import ENV_CPU_INTER_OP_CONFIG, ENV_CPU_INTRA_OP_CONFIG
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.common import configure_logging_and_warnings
     from rasa.utils.log_utils import configure_structlog
@@ -194,8 +186,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     configure_logging_and_warnings(logging.INFO, warn_only_once=True, filter_repeated_logs=True)
     configure_structlog(logging.INFO)
-    os.environ.setdefault(ENV_CPU_INTRA_OP_CONFIG, TENSORFLOW_THREADS)
-    os.environ.setdefault(ENV_CPU_INTER_OP_CONFIG, TENSORFLOW_THREADS)
     tf_env.setup_tf_environment()
     validate_action_results_with_one_validator()
     load_models_for_prediction_only()
