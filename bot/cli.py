@@ -201,16 +201,18 @@ def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str],
             {"WEB_HOST": host, "WEB_PORT": str(port or settings.web_port)}
         )
     stack = Stack(StackConfig(profile=settings.profile, var_dir=settings.var_dir, with_web=False))
+    # The same server as the launcher's (bot.rasa_server), its API token in the environment.
     return (
         [
-            python, "-m", "rasa", "run",
+            python, "-m", "bot.rasa_server",
             "--model", str(MODEL_PATH),
-            "--enable-api", "--auth-token", stack.token,
             "--interface", host, "--port", str(port or 5005),
             "--credentials", str(stack.write_credentials()),
             "--endpoints", str(stack.write_endpoints(settings.action_server_url)),
         ],
-        with_rasa_server_defaults(child_environment({"TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)})),
+        with_rasa_server_defaults(child_environment(
+            {"RASA_TOKEN": stack.token, "TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)}
+        )),
     )
 
 

@@ -114,8 +114,10 @@ def test_serve_starts_one_process_configured_by_the_settings_alone(tmp_path, mon
 
     reload_settings()
     command, env = serve_command("rasa", "0.0.0.0", 5005)
+    assert command[1:3] == ["-m", "bot.rasa_server"]  # the launcher's server, not plain `rasa run`
     assert command[command.index("--interface") + 1] == "0.0.0.0"
-    assert env["TICKET_LOCK_LIFETIME"] == "15"
+    assert "t" * 32 not in " ".join(command) and env["RASA_TOKEN"] == "t" * 32  # `ps` never shows it
+    assert env["TICKET_LOCK_LIFETIME"] == "15" and env["TF_INTRA_OP_PARALLELISM_THREADS"] == "1"
     endpoints = yaml.safe_load(Path(command[command.index("--endpoints") + 1]).read_text(encoding="utf-8"))
     assert endpoints["action_endpoint"]["url"] == "http://cybot-actions:5055/webhook"
     assert endpoints["lock_store"]["type"] == "redis"
