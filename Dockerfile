@@ -8,8 +8,7 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/app/.venv/bin:$PATH \
-    CYBOT_VAR_DIR=/app/var \
-    MALLOC_ARENA_MAX=2
+    CYBOT_VAR_DIR=/app/var
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin cybot \
     && mkdir -p /app/var /app/models && chown -R cybot:cybot /app

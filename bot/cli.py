@@ -29,7 +29,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from bot.channels import cli as channels_cli
 from bot.console import cli as console_cli
-from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment, with_rasa_server_defaults
+from bot.launcher import MODEL_PATH, Stack, StackConfig, StackError, child_environment, with_process_defaults
 from bot.platform import cli as platform_cli
 from bot.settings import PROFILES, PROJECT_ROOT, SettingsError, get_settings, markdown_table
 
@@ -194,11 +194,11 @@ def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str],
     if role == "actions":
         return (
             [python, "-m", "rasa_sdk", "--actions", "actions", "-p", str(port or 5055)],
-            child_environment({"SANIC_HOST": host}),
+            with_process_defaults(child_environment({"SANIC_HOST": host}), role),
         )
     if role == "web":
-        return [python, "-m", "bot.web"], child_environment(
-            {"WEB_HOST": host, "WEB_PORT": str(port or settings.web_port)}
+        return [python, "-m", "bot.web"], with_process_defaults(
+            child_environment({"WEB_HOST": host, "WEB_PORT": str(port or settings.web_port)}), role
         )
     stack = Stack(StackConfig(profile=settings.profile, var_dir=settings.var_dir, with_web=False))
     # The same server as the launcher's (bot.rasa_server), its API token in the environment.
@@ -210,9 +210,9 @@ def serve_command(role: str, host: str, port: Optional[int]) -> Tuple[List[str],
             "--credentials", str(stack.write_credentials()),
             "--endpoints", str(stack.write_endpoints(settings.action_server_url)),
         ],
-        with_rasa_server_defaults(child_environment(
+        with_process_defaults(child_environment(
             {"RASA_TOKEN": stack.token, "TICKET_LOCK_LIFETIME": str(settings.lock_lifetime_seconds)}
-        )),
+        ), role),
     )
 
 

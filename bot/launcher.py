@@ -93,11 +93,16 @@ def child_environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     }
 
 
-def with_rasa_server_defaults(env: Dict[str, str]) -> Dict[str, str]:
-    """``env`` with the Rasa server's TensorFlow threads (:data:`TENSORFLOW_THREADS`)
-    where it does not set them."""
-    env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
-    env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
+def with_process_defaults(env: Dict[str, str], role: str) -> Dict[str, str]:
+    """``env`` with what the process ``role`` (rasa, actions, web) runs best with, where
+    it does not say otherwise: :data:`MALLOC_ARENAS` for each (glibc gives each thread
+    that allocates its own arena, up to 8 per core, and TensorFlow's and the thread pools'
+    threads leave ~100 MB of freed memory in them), and :data:`TENSORFLOW_THREADS` for
+    the Rasa server. The launcher and ``bot serve`` (containers) both use it."""
+    env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+    if role == "rasa":
+        env.setdefault("TF_INTRA_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
+        env.setdefault("TF_INTER_OP_PARALLELISM_THREADS", TENSORFLOW_THREADS)
     return env
 
 
@@ -165,12 +170,7 @@ class Stack:
     def process_environment(self, name: str) -> Dict[str, str]:
         """The environment of the process ``name``: with ``METRICS_PORT`` set, each
         process serves its metrics on its own port (Rasa on it, actions +1, web +2)."""
-        env = self.environment()
-        # glibc gives each thread that allocates its own malloc arena (up to 8 per core);
-        # TensorFlow's and the thread pools' threads leave ~100 MB of freed memory in them.
-        env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
-        if name == "rasa":
-            with_rasa_server_defaults(env)
+        env = with_process_defaults(self.environment(), name)
         if self.settings.metrics_port is not None:
             offset = {"rasa": 0, "actions": 1, "web": 2}[name]
             env["METRICS_PORT"] = str(self.settings.metrics_port + offset)

@@ -95,18 +95,16 @@ def store_user_messages_before_replying() -> None:
     save, which writes only the new events (``bot.stores``).
 
     A message the web gateway has already shown in the console (a REST message,
-    :func:`bot.channels.rest_calls.is_console_message_id`) is stored with the reply, as
+    :func:`bot.channels.rest_calls.was_shown_on_arrival`) is stored with the reply, as
     Rasa does: storing it first would show staff nothing new."""
     from rasa.core.processor import MessageProcessor
 
-    from bot.channels.common import REST_CHANNEL_PREFIX
-    from bot.channels.rest_calls import is_console_message_id
+    from bot.channels.rest_calls import was_shown_on_arrival
 
     log_message = MessageProcessor.log_message
 
     async def log_and_store_message(self: MessageProcessor, message: Any, should_save_tracker: bool = True) -> Any:
-        shown = message.input_channel == REST_CHANNEL_PREFIX and is_console_message_id(message.message_id)
-        store_now = should_save_tracker or not shown
+        store_now = should_save_tracker or not was_shown_on_arrival(message.input_channel, message.message_id)
         return await log_message(self, message, should_save_tracker=store_now)
 
     MessageProcessor.log_message = log_and_store_message

@@ -167,6 +167,13 @@ def new_console_message_id() -> str:
     return f"console-{uuid.uuid4().hex}"
 
 
+def was_shown_on_arrival(input_channel: Any, message_id: Any) -> bool:
+    """Whether a user message (its channel and id, as Rasa keeps them) is one the web
+    gateway stored in the console as it arrived: a REST message with a console id. Other
+    channels' clients may choose their message ids, so the id alone does not say it."""
+    return input_channel == REST_CHANNEL_PREFIX and is_console_message_id(message_id)
+
+
 def is_console_message_id(message_id: Any) -> TypeGuard[str]:
     """Whether ``message_id`` names a message the gateway has already shown in the
     console (Rasa then need not store it before replying)."""

@@ -22,9 +22,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 import sqlalchemy as sa
 
-from bot.channels.common import REST_CHANNEL_PREFIX
 from bot.channels.payloads import is_payload
-from bot.channels.rest_calls import is_console_message_id
+from bot.channels.rest_calls import was_shown_on_arrival
 from bot.db import create_tables
 from bot.handoff.events import EventBatch
 from bot.handoff.figures import UNANSWERED_REASONS
@@ -301,10 +300,9 @@ class Ingestor:
             intent = parse.get("intent") or {}
             message_id = event.get("message_id")
             if (
-                event.get("input_channel") == REST_CHANNEL_PREFIX
-                and is_console_message_id(message_id)
+                was_shown_on_arrival(event.get("input_channel"), message_id)
                 and self.store.complete_message(
-                    shown_key(sender_id, message_id),
+                    shown_key(sender_id, str(message_id)),
                     _event_key(event),
                     intent.get("name"),
                     _float(intent.get("confidence")),
@@ -374,7 +372,7 @@ class Ingestor:
     async def show_user_message(self, sender_id: str, message_id: str, text: str, channel: str) -> None:
         """Store and announce a user's message as it arrives, before Rasa has understood
         it: staff see it at once however busy Rasa is. Rasa's event of the message
-        (carrying ``message_id``, :func:`bot.channels.rest_calls.is_console_message_id`)
+        (carrying ``message_id``, :func:`bot.channels.rest_calls.was_shown_on_arrival`)
         later adds the intent to it instead of storing it again."""
         conversation = await asyncio.to_thread(
             self._record_user_message, sender_id, text, time.time(), shown_key(sender_id, message_id), channel
