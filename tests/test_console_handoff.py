@@ -4,6 +4,7 @@ paging, search over notes, unanswered questions without personal data, role erro
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.console.views import RASA_KEY
+from bot.console.views import HUB_KEY, RASA_KEY
 from bot.handoff.ingest import Ingestor, LiveHub
 from bot.handoff.store import HandoffStore
 from bot.platform.replies import supplier_reply
@@ -62,6 +63,7 @@ class Staff:
     """One browser: its own cookies."""
 
     def __init__(self, client: TestClient) -> None:
+        self.app = client.server.app
         self.base = str(client.make_url(""))
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.csrf = ""
@@ -191,6 +193,28 @@ async def test_the_live_stream_ends_when_its_browser_logs_out(desk):
             received += line
     assert b"event: logout" in received
     assert b"event: conversation" not in received
+
+
+async def test_a_burst_of_updates_reaches_the_live_stream_whole_and_in_order(desk):
+    staff, store, rasa = desk
+    browser = await staff("agent1")
+    stream = await browser.get("/console/api/events")
+    assert (await stream.content.readline()).startswith(b"event: ready")
+    await stream.content.readline()
+    hub = browser.app[HUB_KEY]
+    rows = [{**store.get_conversation("web:u1"), "last_text": f"第{i}条 13912345678"} for i in range(120)]
+    for row in rows:  # one burst, queued before the stream's next write
+        hub.publish({"type": "conversation", "conversation": row})
+    hub.publish({"type": "logout"})
+    received = b""
+    async with asyncio.timeout(5) if hasattr(asyncio, "timeout") else _timeout(5):
+        async for line in stream.content:
+            received += line
+    events = [block for block in received.decode("utf-8").split("\n\n") if block.strip()]
+    shown = [json.loads(block.split("data: ", 1)[1])["conversation"]["last_text"] for block in events[:-1]]
+    assert [text.split(" ")[0] for text in shown] == [f"第{i}条" for i in range(120)]
+    assert all("13912345678" not in text for text in shown)  # masked, as in the list
+    assert events[-1].startswith("event: logout")
 
 
 class _timeout:

@@ -298,3 +298,58 @@ def test_a_restart_ends_the_handoff_and_gives_the_conversation_back(store):
     assert conversation["status"] == STATUS_BOT and conversation["assigned_to"] is None
     assert store.handoff_history("web:x")[-1]["end_kind"] == "restarted"
 
+
+
+def test_the_feed_announces_each_conversation_as_stored_and_a_redelivered_batch_changes_nothing(store):
+    """One batch mixing messages, the answering action, slots staff see, a pause and a staff
+    reply for two conversations: the rows the console is sent are the rows stored, and the
+    same batch delivered again adds nothing."""
+    import asyncio
+
+    from bot.handoff.ingest import Ingestor, LiveHub
+
+    hub = LiveHub()
+    updates = hub.subscribe()
+    now = time.time()
+
+    def turn(sender: str, start: float) -> list:
+        return [
+            {"event": "user", "text": "找制动盘", "input_channel": "rest",
+             "parse_data": {"intent": {"name": "find_suppliers", "confidence": 0.9}}},
+            {"event": "action", "name": "action_find_suppliers"},
+            {"event": "bot", "text": "为您找到 3 家"},
+            {"event": "pause"},
+            {"event": "user", "text": "人呢", "input_channel": "rest"},
+            {"event": "slot", "name": "product_company", "value": "渝北制动"},
+            {"event": "bot", "text": "我是工作人员", "metadata": {"from_staff": True, "staff_name": "alice"}},
+            {"event": "slot", "name": "demand_product", "value": "制动盘"},
+            {"event": "slot", "name": "unanswered", "value": "partial"},
+            {"event": "bot", "text": "还需要别的吗？"},
+        ]
+
+    batch = []
+    for sender in ("rest:a", "rest:b"):
+        for offset, event in enumerate(turn(sender, now)):
+            batch.append({**event, "sender_id": sender, "timestamp": now + offset / 10})
+    batch.sort(key=lambda event: event["timestamp"])  # the two conversations interleaved
+    ingestor = Ingestor(store, hub)
+    asyncio.run(ingestor(batch))
+
+    announced = {}
+    while not updates.empty():
+        update = updates.get_nowait()
+        if update["type"] == "conversation":
+            announced[update["conversation"]["sender_id"]] = update["conversation"]
+    for sender in ("rest:a", "rest:b"):
+        stored = store.get_conversation(sender)
+        assert announced[sender] == stored
+        assert stored["message_count"] == 5 and stored["paused"] and stored["company"] == "渝北制动"
+        assert '"demand_product": "制动盘"' in stored["slots"]
+        transcript = store.transcript(sender)
+        assert [m["next_action"] for m in transcript if m["kind"] == "user"] == ["action_find_suppliers", None]
+        assert [m["unanswered"] for m in transcript if m["kind"] == "user"] == [None, "partial"]
+
+    asyncio.run(ingestor(batch))
+    for sender in ("rest:a", "rest:b"):
+        assert store.get_conversation(sender) == announced[sender]
+        assert len(store.transcript(sender)) == 5

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
 import time
@@ -564,6 +565,18 @@ async def audit_entries(request: web.Request) -> web.Response:
 SESSION_RECHECK_S = 15.0
 
 
+#: Most queued updates sent in one write of the live stream.
+MAX_UPDATES_PER_WRITE = 100
+
+
+def _server_sent_event(update: Dict[str, Any]) -> bytes:
+    """One update as a server-sent event (conversation text masked, as in the list)."""
+    if "conversation" in update:
+        update = {**update, "conversation": masked_conversation(update["conversation"])}
+    data = json.dumps(update, ensure_ascii=False)
+    return f"event: {update['type']}\ndata: {data}\n\n".encode("utf-8")
+
+
 async def live_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: conversation updates and handoff alerts, as they happen.
 
@@ -602,10 +615,20 @@ async def live_events(request: web.Request) -> web.StreamResponse:
             if update is None:
                 await response.write(b": ping\n\n")
                 continue
-            if "conversation" in update:
-                update = {**update, "conversation": masked_conversation(update["conversation"])}
-            data = json.dumps(update, ensure_ascii=False)
-            await response.write(f"event: {update['type']}\ndata: {data}\n\n".encode("utf-8"))
+            # Updates come in bursts (one per conversation of a feed batch): whatever is
+            # already queued goes out in the same write, one send instead of one each.
+            updates = [update]
+            while len(updates) < MAX_UPDATES_PER_WRITE and not queue.empty():
+                updates.append(queue.get_nowait())
+            logged_out = any(u.get("type") == "logout" for u in updates)
+            if logged_out:
+                updates = list(itertools.takewhile(lambda u: u.get("type") != "logout", updates))
+            chunk = b"".join(_server_sent_event(u) for u in updates)
+            if logged_out:
+                chunk += b"event: logout\ndata: {}\n\n"
+            await response.write(chunk)
+            if logged_out:
+                break
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

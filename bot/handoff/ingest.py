@@ -199,8 +199,9 @@ class Ingestor:
             })
         for conversation in conversations:
             self._publish(conversation, changed[conversation["sender_id"]])
+        as_stored = {conversation["sender_id"]: conversation for conversation in conversations}
         for sender_id in fresh_user_messages:
-            await self._maybe_send_waiting_notice(sender_id)
+            await self._maybe_send_waiting_notice(as_stored.get(sender_id))
 
     def _ingest_batch(
         self, events: List[Dict[str, Any]]
@@ -237,9 +238,13 @@ class Ingestor:
         changed: Dict[str, bool] = {}
         fresh_user_messages: List[str] = []
         rejected: List[Tuple[Dict[str, Any], str]] = []
+        # Conversation rows as this batch's one transaction left them, so that the next
+        # event of a conversation and the announcement need not read them again. Event
+        # by event (set_aside) a failed event's transaction is rolled back: nothing kept.
+        as_stored: Optional[Dict[str, Dict[str, Any]]] = None if set_aside else {}
         for event in events:
             try:
-                result = self._ingest(event)
+                result = self._ingest(event, as_stored)
             except sa.exc.OperationalError:
                 raise  # the database is away: the whole batch is tried again
             except (sa.exc.StatementError, *_POISON_ERRORS) as error:
@@ -263,7 +268,10 @@ class Ingestor:
                 and sender_id not in fresh_user_messages
             ):
                 fresh_user_messages.append(sender_id)
-        conversations = [row for row in (self.store.get_conversation(s) for s in changed) if row is not None]
+        known = as_stored or {}
+        conversations = [
+            row for row in (known.get(s) or self.store.get_conversation(s) for s in changed) if row is not None
+        ]
         return changed, conversations, fresh_user_messages, rejected
 
     def _set_aside(self, event: Dict[str, Any], error: str) -> None:
@@ -286,13 +294,17 @@ class Ingestor:
             ).mappings()
             return [dict(row) for row in rows]
 
-    def _ingest(self, event: Dict[str, Any]) -> Optional[bool]:
+    def _ingest(self, event: Dict[str, Any], as_stored: Optional[Dict[str, Dict[str, Any]]] = None) -> Optional[bool]:
         """Store the event; None when it changes nothing staff see, else whether it
-        added a message."""
+        added a message. ``as_stored``: conversation rows as the batch in progress left
+        them, kept up to date here (None: read each time)."""
         sender_id = event.get("sender_id")
         kind = event.get("event")
         if not sender_id or not kind:
             return None
+        rows = as_stored if as_stored is not None else {}
+        known = rows.pop(sender_id, None)  # put back below by the writes that return the row
+        conversation: Optional[Dict[str, Any]] = None
         at = float(event.get("timestamp") or time.time())
         message = None
         if kind == "user":
@@ -308,8 +320,10 @@ class Ingestor:
                     _float(intent.get("confidence")),
                 )
             ):
+                if known is not None:
+                    rows[sender_id] = known  # only the message changed
                 return False  # shown when it arrived (show_user_message), now understood
-            message = self._record_user_message(
+            conversation = self._record_user_message(
                 sender_id,
                 str(event.get("text") or ""),
                 at,
@@ -317,7 +331,9 @@ class Ingestor:
                 event.get("input_channel"),
                 intent.get("name"),
                 _float(intent.get("confidence")),
-            ) is not None
+                known,
+            )
+            message = conversation is not None
         elif kind == "bot":
             metadata = event.get("metadata") or {}
             if metadata.get("handoff_notice"):  # take-over greeting, hand-back notice: not a reply
@@ -327,13 +343,15 @@ class Ingestor:
             else:
                 role, author = "bot", None
             conversation = self.store.record_message(
-                sender_id, role, display_text(event), at, event_key=_event_key(event), author=author
+                sender_id, role, display_text(event), at, event_key=_event_key(event), author=author,
+                conversation=known,
             )
             message = conversation is not None
         elif kind == "action":
             name = event.get("name")
             if name and name not in _NOT_AN_ANSWER:
                 self.store.record_next_action(sender_id, name)
+            conversation = known  # only a message changed
         elif kind in ("pause", "resume"):
             self.store.set_paused(sender_id, kind == "pause", at)
         elif kind == "restart":
@@ -341,13 +359,19 @@ class Ingestor:
         elif kind == "slot" and event.get("name") == UNANSWERED_SLOT:
             if event.get("value") in UNANSWERED_REASONS:
                 self.store.mark_unanswered(sender_id, str(event["value"]))
+            conversation = known  # only a message changed
         elif kind == "slot" and event.get("name") in SUMMARY_SLOTS:
             value = event.get("value")
-            self.store.set_slot(sender_id, str(event["name"]), value, at)
+            conversation = self.store.set_slot(sender_id, str(event["name"]), value, at, known)
             if event.get("name") in COMPANY_SLOTS and isinstance(value, str) and value.strip():
                 self.store.set_company(sender_id, value.strip(), at)
+                conversation = None
         else:
+            if known is not None:
+                rows[sender_id] = known
             return None
+        if conversation is not None:
+            rows[sender_id] = conversation
         return bool(message)
 
     def _record_user_message(
@@ -359,11 +383,14 @@ class Ingestor:
         channel: Optional[str],
         intent: Optional[str] = None,
         confidence: Optional[float] = None,
+        known: Optional[Dict[str, Any]] = None,
     ) -> Optional[Dict[str, Any]]:
         """Store a user's message (and it as a rating's comment when it is one); the
-        conversation as it is now, None when the message was stored before."""
+        conversation as it is now, None when the message was stored before. ``known``:
+        the conversation's row as the batch in progress left it."""
         conversation = self.store.record_message(
-            sender_id, "user", text, at, event_key=event_key, channel=channel, intent=intent, confidence=confidence
+            sender_id, "user", text, at, event_key=event_key, channel=channel, intent=intent, confidence=confidence,
+            conversation=known,
         )
         if conversation is not None and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
             self.store.add_rating_comment(sender_id, text, at)
@@ -408,13 +435,16 @@ class Ingestor:
         if conversation["status"] == STATUS_WAITING and previous != STATUS_WAITING:
             self.hub.publish({"type": "alert", "sender_id": sender_id, "conversation": conversation})
 
-    async def _maybe_send_waiting_notice(self, sender_id: str) -> None:
-        """The user wrote while waiting for staff: say once that someone will answer."""
-        if self.rasa is None or self._last_status.get(sender_id) != STATUS_WAITING:
+    async def _maybe_send_waiting_notice(self, conversation: Optional[Dict[str, Any]]) -> None:
+        """The user wrote while waiting for staff: say once that someone will answer.
+        ``conversation`` is the row as the batch left it (no second read: the claim
+        below is what makes the notice go out once)."""
+        if self.rasa is None or not conversation:
             return
-        conversation = await asyncio.to_thread(self.store.get_conversation, sender_id)
-        if not conversation or conversation["status"] != STATUS_WAITING or not conversation["paused"]:
+        waiting = conversation["status"] == STATUS_WAITING and conversation["paused"]
+        if not waiting or conversation["waiting_notice_sent"]:
             return
+        sender_id = conversation["sender_id"]
         if await asyncio.to_thread(self.store.claim_waiting_notice, sender_id):
             try:
                 await self.rasa.send_notice(sender_id, self.waiting_notice)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+import sqlalchemy as sa
+
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations
 from bot.handoff.transactions import Transactions
@@ -48,6 +50,11 @@ REASON_LABELS = {
     "staff_initiated": "工作人员主动接入",
 }
 QUESTIONS_SHOWN = 5
+_SET_SLOTS = (
+    conversations.update()
+    .where(conversations.c.sender_id == sa.bindparam("conversation"))
+    .values(slots=sa.bindparam("new_slots"))
+)
 
 
 def summarise(
@@ -90,25 +97,27 @@ def summarise(
 class SummaryStore(Transactions):
     """The slots a conversation filled, kept for its summary (:func:`summarise`)."""
 
-    def set_slot(self, sender_id: str, name: str, value: Any, at: float) -> None:
-        """Remember a slot staff care about (others are ignored)."""
+    def set_slot(
+        self, sender_id: str, name: str, value: Any, at: float, conversation: Optional[Dict[str, Any]] = None
+    ) -> Optional[Dict[str, Any]]:
+        """Remember a slot staff care about (others are ignored); the conversation row as
+        it is now, None when nothing was stored. ``conversation``: the row as the batch in
+        progress left it, when the caller knows it (not read again)."""
         if name not in SUMMARY_SLOTS:
-            return
+            return None
         from bot.handoff.lifecycle import ensure_conversation
 
         with self.transaction() as conn:
-            row = ensure_conversation(conn, sender_id, at)
+            row = conversation if conversation is not None else ensure_conversation(conn, sender_id, at)
             slots = json.loads(row.get("slots") or "{}")
             if value in (None, "", []):
                 slots.pop(name, None)
             else:
                 plain = isinstance(value, (str, int, float, bool))
                 slots[name] = value if plain else json.dumps(value, ensure_ascii=False)
-            conn.execute(
-                conversations.update()
-                .where(conversations.c.sender_id == sender_id)
-                .values(slots=json.dumps(slots, ensure_ascii=False)[:4000])
-            )
+            stored = json.dumps(slots, ensure_ascii=False)[:4000]
+            conn.execute(_SET_SLOTS, {"conversation": sender_id, "new_slots": stored})
+            return {**row, "slots": stored}
 
 
 __all__ = ["summarise", "SummaryStore", "SUMMARY_SLOTS"]

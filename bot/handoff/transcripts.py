@@ -13,7 +13,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 
-from bot.handoff.lifecycle import Action, HandoffError, Status, conversation_row, decide, ensure_conversation
+from bot.handoff.lifecycle import (
+    Action,
+    HandoffError,
+    Status,
+    conversation_row,
+    decide,
+    ensure_conversation,
+    insert_unless_stored,
+)
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations, handoffs, labels, messages, ratings
 from bot.handoff.transactions import Transactions
@@ -38,21 +46,42 @@ class ConversationFilter:
 
 #: Statements the console feed runs for nearly every event, built once (building a
 #: SQLAlchemy statement and its cache key costs more than running it on SQLite).
-_MESSAGE_BY_EVENT_KEY = sa.select(messages.c.id).where(messages.c.event_key == sa.bindparam("event_key"))
 _INSERT_MESSAGE = messages.insert()
+_MESSAGE_COLUMNS = ("sender_id", "at", "kind", "text", "intent", "confidence", "author", "event_key")
+#: A message with an event key, unless that key is stored already (a redelivered event).
+_INSERT_MESSAGE_ONCE = insert_unless_stored(messages, _MESSAGE_COLUMNS)
+
 #: Key prefix of a user message stored as it arrived, before the assistant understood it
 #: (:func:`shown_key`); the feed's event of the message replaces the key.
 SHOWN_KEY_PREFIX = "shown|"
-_LATEST_USER_MESSAGE = (
-    sa.select(messages.c.id, messages.c.next_action, messages.c.unanswered)
-    .where(
-        messages.c.sender_id == sa.bindparam("sender_id"),
-        messages.c.kind == "user",
-        # A message shown as it arrived is not what the assistant is answering yet.
-        sa.or_(messages.c.event_key.is_(None), sa.not_(messages.c.event_key.startswith(SHOWN_KEY_PREFIX))),
+
+
+def _latest_user_message(*columns: Any, sender: str = "sender_id") -> sa.Select:
+    """The latest user message that the assistant is answering, of the conversation bound
+    as ``sender``."""
+    return (
+        sa.select(*columns)
+        .where(
+            messages.c.sender_id == sa.bindparam(sender),
+            messages.c.kind == "user",
+            # A message shown as it arrived is not what the assistant is answering yet.
+            sa.or_(messages.c.event_key.is_(None), sa.not_(messages.c.event_key.startswith(SHOWN_KEY_PREFIX))),
+        )
+        .order_by(messages.c.at.desc(), messages.c.id.desc())
+        .limit(1)
     )
-    .order_by(messages.c.at.desc(), messages.c.id.desc())
-    .limit(1)
+
+
+_LATEST_USER_MESSAGE = _latest_user_message(messages.c.id, messages.c.next_action, messages.c.unanswered)
+#: The first action after the latest user message, set on that message in one statement
+#: (an UPDATE of ``messages`` cannot bind a parameter named after one of its columns).
+_SET_NEXT_ACTION = (
+    messages.update()
+    .where(
+        messages.c.id == _latest_user_message(messages.c.id, sender="conversation").scalar_subquery(),
+        messages.c.next_action.is_(None),
+    )
+    .values(next_action=sa.bindparam("action"))
 )
 
 
@@ -60,9 +89,6 @@ def shown_key(sender_id: str, message_id: str) -> str:
     """The key of a user message stored as it arrived, until the feed's event of it
     (with ``message_id``) completes it."""
     return f"{SHOWN_KEY_PREFIX}{sender_id}|{message_id}"[:255]
-_SET_NEXT_ACTION = (
-    messages.update().where(messages.c.id == sa.bindparam("message_id")).values(next_action=sa.bindparam("action"))
-)
 
 
 @functools.lru_cache(maxsize=None)
@@ -245,15 +271,16 @@ class TranscriptStore(Transactions):
         intent: Optional[str] = None,
         confidence: Optional[float] = None,
         author: Optional[str] = None,
+        conversation: Optional[Dict[str, Any]] = None,
     ) -> Optional[Dict[str, Any]]:
         """Store a message and update the conversation; returns the conversation row,
-        or None when this event was stored before (a redelivery)."""
+        or None when this event was stored before (a redelivery). ``conversation``: the
+        row as the batch in progress left it, when the caller knows it (not read again)."""
         with self.transaction() as conn:
-            if event_key and conn.execute(_MESSAGE_BY_EVENT_KEY, {"event_key": event_key}).first():
-                return None
-            conversation = ensure_conversation(conn, sender_id, at, channel)
-            conn.execute(
-                _INSERT_MESSAGE,
+            if conversation is None:
+                conversation = ensure_conversation(conn, sender_id, at, channel)
+            inserted = conn.execute(
+                _INSERT_MESSAGE_ONCE if event_key else _INSERT_MESSAGE,
                 {
                     "sender_id": sender_id,
                     "at": at,
@@ -265,6 +292,8 @@ class TranscriptStore(Transactions):
                     "event_key": event_key,
                 },
             )
+            if inserted.rowcount == 0:
+                return None  # stored before, under the same key (a redelivery)
             changes: Dict[str, Any] = {"last_text": text, "last_kind": kind, "last_at": at}
             if channel and kind == "user":
                 changes["channel"] = channel
@@ -317,9 +346,7 @@ class TranscriptStore(Transactions):
     def record_next_action(self, sender_id: str, action_name: str) -> None:
         """Remember the assistant's first action after the latest user message."""
         with self.transaction() as conn:
-            latest = conn.execute(_LATEST_USER_MESSAGE, {"sender_id": sender_id}).first()
-            if latest and latest.next_action is None:
-                conn.execute(_SET_NEXT_ACTION, {"message_id": latest.id, "action": action_name})
+            conn.execute(_SET_NEXT_ACTION, {"conversation": sender_id, "action": action_name})
 
     def mark_unanswered(self, sender_id: str, reason: str) -> bool:
         """Mark the latest user message as one the assistant could not answer (the first
