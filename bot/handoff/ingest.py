@@ -331,8 +331,7 @@ class Ingestor:
                 event.get("input_channel"),
                 intent.get("name"),
                 _float(intent.get("confidence")),
-                known,
-            )
+            )  # read afresh: a user's message decides the status, which staff may have just changed
             message = conversation is not None
         elif kind == "bot":
             metadata = event.get("metadata") or {}
@@ -344,7 +343,8 @@ class Ingestor:
                 role, author = "bot", None
             conversation = self.store.record_message(
                 sender_id, role, display_text(event), at, event_key=_event_key(event), author=author,
-                conversation=known,
+                # A staff reply completes the handoff staff hold now: read afresh.
+                conversation=known if role != "staff" else None,
             )
             message = conversation is not None
         elif kind == "action":
@@ -383,14 +383,11 @@ class Ingestor:
         channel: Optional[str],
         intent: Optional[str] = None,
         confidence: Optional[float] = None,
-        known: Optional[Dict[str, Any]] = None,
     ) -> Optional[Dict[str, Any]]:
         """Store a user's message (and it as a rating's comment when it is one); the
-        conversation as it is now, None when the message was stored before. ``known``:
-        the conversation's row as the batch in progress left it."""
+        conversation as it is now, None when the message was stored before."""
         conversation = self.store.record_message(
-            sender_id, "user", text, at, event_key=event_key, channel=channel, intent=intent, confidence=confidence,
-            conversation=known,
+            sender_id, "user", text, at, event_key=event_key, channel=channel, intent=intent, confidence=confidence
         )
         if conversation is not None and self.store.may_be_rating_comment(conversation, at) and not is_payload(text):
             self.store.add_rating_comment(sender_id, text, at)

@@ -275,7 +275,8 @@ class TranscriptStore(Transactions):
     ) -> Optional[Dict[str, Any]]:
         """Store a message and update the conversation; returns the conversation row,
         or None when this event was stored before (a redelivery). ``conversation``: the
-        row as the batch in progress left it, when the caller knows it (not read again)."""
+        row as the batch in progress left it, when the caller knows it (not read again);
+        never for a user's message, which decides the status from the row as stored now."""
         with self.transaction() as conn:
             if conversation is None:
                 conversation = ensure_conversation(conn, sender_id, at, channel)
