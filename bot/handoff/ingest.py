@@ -184,6 +184,7 @@ class Ingestor:
         create_tables(store.engine, _set_aside_metadata)  # gateways starting together create it once
         #: Events set aside since this process started.
         self.set_aside_count = 0
+        self._notices: Set["asyncio.Task[None]"] = set()
 
     async def __call__(self, events: List[Dict[str, Any]]) -> None:
         """Store one batch of events, then announce each changed conversation once."""
@@ -201,7 +202,12 @@ class Ingestor:
             self._publish(conversation, changed[conversation["sender_id"]])
         as_stored = {conversation["sender_id"]: conversation for conversation in conversations}
         for sender_id in fresh_user_messages:
-            await self._maybe_send_waiting_notice(as_stored.get(sender_id))
+            if self._owes_waiting_notice(as_stored.get(sender_id)):
+                # Sent beside the feed, not in it: Rasa may take a while to answer under
+                # load, and the feed must not wait for it to store the next events.
+                notice = asyncio.ensure_future(self._send_waiting_notice(sender_id))
+                self._notices.add(notice)
+                notice.add_done_callback(self._notices.discard)
 
     def _ingest_batch(
         self, events: List[Dict[str, Any]]
@@ -432,21 +438,22 @@ class Ingestor:
         if conversation["status"] == STATUS_WAITING and previous != STATUS_WAITING:
             self.hub.publish({"type": "alert", "sender_id": sender_id, "conversation": conversation})
 
-    async def _maybe_send_waiting_notice(self, conversation: Optional[Dict[str, Any]]) -> None:
-        """The user wrote while waiting for staff: say once that someone will answer.
-        ``conversation`` is the row as the batch left it (no second read: the claim
-        below is what makes the notice go out once)."""
+    def _owes_waiting_notice(self, conversation: Optional[Dict[str, Any]]) -> bool:
+        """Whether a user who just wrote, in ``conversation`` (the row as the batch left
+        it), waits for staff and has not been told yet that someone will answer."""
         if self.rasa is None or not conversation:
-            return
+            return False
         waiting = conversation["status"] == STATUS_WAITING and conversation["paused"]
-        if not waiting or conversation["waiting_notice_sent"]:
-            return
-        sender_id = conversation["sender_id"]
-        if await asyncio.to_thread(self.store.claim_waiting_notice, sender_id):
-            try:
+        return bool(waiting and not conversation["waiting_notice_sent"])
+
+    async def _send_waiting_notice(self, sender_id: str) -> None:
+        """Say once per handoff that someone will answer (the claim makes it once)."""
+        assert self.rasa is not None
+        try:
+            if await asyncio.to_thread(self.store.claim_waiting_notice, sender_id):
                 await self.rasa.send_notice(sender_id, self.waiting_notice)
-            except RasaApiError:
-                logger.exception("could not send the waiting notice to %s", sender_id)
+        except (RasaApiError, sa.exc.SQLAlchemyError):
+            logger.exception("could not send the waiting notice to %s", sender_id)
 
 
 def _event_key(event: Dict[str, Any]) -> str:
