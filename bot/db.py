@@ -26,12 +26,13 @@ PostgreSQL URLs get a plain engine that checks a pooled connection before using 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import stat
 import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterator, Optional, Tuple, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
@@ -214,3 +215,18 @@ def create_tables(engine: Engine, metadata: sa.MetaData) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
         metadata.create_all(conn)
+
+
+@functools.lru_cache(maxsize=None)
+def insert_unless_stored(table: sa.Table, columns: Tuple[str, ...]) -> sa.TextClause:
+    """INSERT of ``columns`` (bound by name) into ``table`` that does nothing when a row
+    with the same unique key is stored already: a concurrent insert by another process,
+    a redelivered event. The result's ``rowcount`` says whether it inserted.
+
+    Plain SQL, the same for SQLite (3.24+) and PostgreSQL, built once: SQLAlchemy 1.4
+    compiles its dialects' ``on_conflict_do_nothing()`` anew on every execution."""
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    return sa.text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING").bindparams(
+        *(sa.bindparam(name, type_=table.c[name].type) for name in columns)
+    )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import json
 import logging
 import time
@@ -567,6 +566,7 @@ SESSION_RECHECK_S = 15.0
 
 #: Most queued updates sent in one write of the live stream.
 MAX_UPDATES_PER_WRITE = 100
+LOGOUT_EVENT = b"event: logout\ndata: {}\n\n"
 
 
 def _server_sent_event(update: Dict[str, Any]) -> bytes:
@@ -603,32 +603,22 @@ async def live_events(request: web.Request) -> web.StreamResponse:
                 update = await asyncio.wait_for(queue.get(), timeout=SESSION_RECHECK_S)
             except asyncio.TimeoutError:
                 update = None
-            if update is not None and update.get("type") == "logout":
-                await response.write(b"event: logout\ndata: {}\n\n")
+            # Updates come in bursts (one per conversation of a feed batch): whatever is
+            # already queued goes out in the same write, one send instead of one each.
+            updates = [] if update is None else [update]
+            while updates and len(updates) < MAX_UPDATES_PER_WRITE and not queue.empty():
+                updates.append(queue.get_nowait())
+            logout = next((i for i, u in enumerate(updates) if u.get("type") == "logout"), None)
+            if logout is not None:
+                await response.write(b"".join(map(_server_sent_event, updates[:logout])) + LOGOUT_EVENT)
                 break
             if loop.time() - checked_at >= SESSION_RECHECK_S:
                 checked_at = loop.time()
                 session = await asyncio.to_thread(store.resolve_session, token, config.idle_s, config.max_age_s, False)
                 if session is None:
-                    await response.write(b"event: logout\ndata: {}\n\n")
+                    await response.write(LOGOUT_EVENT)
                     break
-            if update is None:
-                await response.write(b": ping\n\n")
-                continue
-            # Updates come in bursts (one per conversation of a feed batch): whatever is
-            # already queued goes out in the same write, one send instead of one each.
-            updates = [update]
-            while len(updates) < MAX_UPDATES_PER_WRITE and not queue.empty():
-                updates.append(queue.get_nowait())
-            logged_out = any(u.get("type") == "logout" for u in updates)
-            if logged_out:
-                updates = list(itertools.takewhile(lambda u: u.get("type") != "logout", updates))
-            chunk = b"".join(_server_sent_event(u) for u in updates)
-            if logged_out:
-                chunk += b"event: logout\ndata: {}\n\n"
-            await response.write(chunk)
-            if logged_out:
-                break
+            await response.write(b"".join(map(_server_sent_event, updates)) if updates else b": ping\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -309,8 +309,8 @@ class Ingestor:
         if not sender_id or not kind:
             return None
         rows = as_stored if as_stored is not None else {}
-        known = rows.pop(sender_id, None)  # put back below by the writes that return the row
-        conversation: Optional[Dict[str, Any]] = None
+        known = rows.get(sender_id)
+        conversation: Optional[Dict[str, Any]] = None  # the row after this event's write, if it returns it
         at = float(event.get("timestamp") or time.time())
         message = None
         if kind == "user":
@@ -326,8 +326,6 @@ class Ingestor:
                     _float(intent.get("confidence")),
                 )
             ):
-                if known is not None:
-                    rows[sender_id] = known  # only the message changed
                 return False  # shown when it arrived (show_user_message), now understood
             conversation = self._record_user_message(
                 sender_id,
@@ -356,25 +354,24 @@ class Ingestor:
         elif kind == "action":
             name = event.get("name")
             if name and name not in _NOT_AN_ANSWER:
-                self.store.record_next_action(sender_id, name)
-            conversation = known  # only a message changed
+                self.store.record_next_action(sender_id, name)  # a message's column only
         elif kind in ("pause", "resume"):
             self.store.set_paused(sender_id, kind == "pause", at)
+            rows.pop(sender_id, None)
         elif kind == "restart":
             self.store.restart(sender_id, at)
+            rows.pop(sender_id, None)
         elif kind == "slot" and event.get("name") == UNANSWERED_SLOT:
             if event.get("value") in UNANSWERED_REASONS:
-                self.store.mark_unanswered(sender_id, str(event["value"]))
-            conversation = known  # only a message changed
+                self.store.mark_unanswered(sender_id, str(event["value"]))  # a message's column only
         elif kind == "slot" and event.get("name") in SUMMARY_SLOTS:
             value = event.get("value")
             conversation = self.store.set_slot(sender_id, str(event["name"]), value, at, known)
             if event.get("name") in COMPANY_SLOTS and isinstance(value, str) and value.strip():
                 self.store.set_company(sender_id, value.strip(), at)
                 conversation = None
+                rows.pop(sender_id, None)
         else:
-            if known is not None:
-                rows[sender_id] = known
             return None
         if conversation is not None:
             rows[sender_id] = conversation

@@ -11,7 +11,6 @@ over from them (and then replies as its holder).
 """
 from __future__ import annotations
 
-import functools
 import time
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -19,6 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from bot.db import insert_unless_stored
 from bot.handoff.accounts import StaffMember
 from bot.handoff.schema import conversations, handoffs
 from bot.handoff.transactions import Transactions
@@ -153,21 +153,6 @@ def allowed_actions(conversation: Mapping[str, Any], member: StaffMember) -> Lis
 
 
 # --- the lifecycle in the database --------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def insert_unless_stored(table: sa.Table, columns: Tuple[str, ...]) -> sa.TextClause:
-    """INSERT of ``columns`` (bound by name) into ``table`` that does nothing when a row
-    with the same unique key is stored already: a concurrent insert by another process,
-    a redelivered event. The result's ``rowcount`` says whether it inserted.
-
-    Plain SQL, the same for SQLite (3.24+) and PostgreSQL, built once: SQLAlchemy 1.4
-    compiles its dialects' ``on_conflict_do_nothing()`` anew on every execution."""
-    names = ", ".join(columns)
-    values = ", ".join(f":{name}" for name in columns)
-    return sa.text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING").bindparams(
-        *(sa.bindparam(name, type_=table.c[name].type) for name in columns)
-    )
 
 
 def insert_ignoring_duplicates(conn: Connection, table: sa.Table, **values: Any) -> None:

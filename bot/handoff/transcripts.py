@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 
+from bot.db import insert_unless_stored
 from bot.handoff.lifecycle import (
     Action,
     HandoffError,
@@ -20,7 +21,6 @@ from bot.handoff.lifecycle import (
     conversation_row,
     decide,
     ensure_conversation,
-    insert_unless_stored,
 )
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations, handoffs, labels, messages, ratings
