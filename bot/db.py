@@ -32,10 +32,10 @@ import stat
 import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 #: How long a SQLite writer waits for another process's write lock before failing.
 BUSY_TIMEOUT_S = 30
@@ -217,16 +217,92 @@ def create_tables(engine: Engine, metadata: sa.MetaData) -> None:
         metadata.create_all(conn)
 
 
+#: A statement compiled for one dialect: SQL, the values it carries, bind processors by
+#: name, and the bind names in order (None: the driver takes them by name).
+_Compiled = Tuple[str, Dict[str, Any], Dict[str, Callable[[Any], Any]], Optional[List[str]]]
+
+
+class DirectStatement:
+    """A Core statement compiled once per dialect and run on the DB-API cursor of a
+    SQLAlchemy connection, inside that connection's transaction.
+
+    For the few statements the console feed runs for every message: SQLAlchemy's own
+    execution path (cache look-up, events, result objects) costs several times what
+    SQLite spends on such a statement (BENCHMARKS.md). Values are bound with the
+    statement's own type processors; rows come back as dicts keyed by column, with
+    ``Boolean`` columns as ``bool`` on SQLite too. Statement events
+    (``before_cursor_execute``) do not see these statements.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        selected = getattr(statement, "selected_columns", None)
+        #: Result column names, and which of them are booleans.
+        self._names: List[str] = [column.key for column in selected] if selected is not None else []
+        self._booleans = [isinstance(column.type, sa.Boolean) for column in selected] if selected is not None else []
+        self._compiled: Dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Any) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        # Values the statement carries itself (literals compared against), by bind name.
+        defaults = compiled.construct_params(_check=False)
+        processors = dict(compiled._bind_processors)
+        order = list(compiled.positiontup) if compiled.positional else None
+        entry = (compiled.string, defaults, processors, order)
+        self._compiled[dialect.name] = entry
+        return entry
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute with ``params`` (by bind name); the DB-API cursor, to be closed."""
+        sql, defaults, processors, order = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        values = {**defaults, **params}
+        for name, process in processors.items():
+            if values.get(name) is not None:
+                values[name] = process(values[name])
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql, [values[name] for name in order] if order is not None else values)
+        except BaseException:
+            cursor.close()
+            raise
+        return cursor
+
+    def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute a write; how many rows it changed."""
+        cursor = self.run(conn, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+        """Execute a query; its first row as a dict, None when there is none."""
+        cursor = self.run(conn, params)
+        try:
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return {
+            name: bool(value) if boolean and value is not None else value
+            for name, value, boolean in zip(self._names, row, self._booleans, strict=True)
+        }
+
+
 @functools.lru_cache(maxsize=None)
-def insert_unless_stored(table: sa.Table, columns: Tuple[str, ...]) -> sa.TextClause:
+def insert_unless_stored(table: sa.Table, columns: Tuple[str, ...]) -> DirectStatement:
     """INSERT of ``columns`` (bound by name) into ``table`` that does nothing when a row
     with the same unique key is stored already: a concurrent insert by another process,
     a redelivered event. The result's ``rowcount`` says whether it inserted.
 
     Plain SQL, the same for SQLite (3.24+) and PostgreSQL, built once: SQLAlchemy 1.4
-    compiles its dialects' ``on_conflict_do_nothing()`` anew on every execution."""
+    compiles its dialects' ``on_conflict_do_nothing()`` anew on every execution; run
+    directly (:class:`DirectStatement`), as the console feed runs it for most events."""
     names = ", ".join(columns)
     values = ", ".join(f":{name}" for name in columns)
-    return sa.text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING").bindparams(
-        *(sa.bindparam(name, type_=table.c[name].type) for name in columns)
+    return DirectStatement(
+        sa.text(f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING").bindparams(
+            *(sa.bindparam(name, type_=table.c[name].type) for name in columns)
+        )
     )

@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from bot.db import BUSY_TIMEOUT_S, create_engine, sqlite_file
+from bot.db import BUSY_TIMEOUT_S, DirectStatement, create_engine, sqlite_file
 from bot.handoff.store import HandoffStore
 from bot.platform.db import dispose_engine, get_engine
 from bot.stores import SQLiteTrackerStore
+from tests.services import require_postgres
 
 
 def mode(path: Path) -> int:
@@ -131,3 +133,45 @@ def test_postgresql_urls_get_a_plain_pre_pinging_engine(postgres_url):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def engine(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'direct.db'}" if request.param == "sqlite" else require_postgres()
+    engine = create_engine(url, begin="IMMEDIATE")
+    yield engine
+    engine.dispose()
+
+
+def test_direct_statements_read_and_write_as_sqlalchemy_does_within_its_transaction(engine):
+    table = sa.Table(
+        f"direct_{uuid.uuid4().hex[:10]}",  # own table: parallel runs share the PostgreSQL database
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("name", sa.String(32)),
+        sa.Column("active", sa.Boolean),
+        sa.Column("score", sa.Float),
+    )
+    table.create(engine)
+    try:
+        insert = DirectStatement(table.insert().values({c: sa.bindparam(c) for c in ("id", "name", "active", "score")}))
+        with engine.begin() as conn:
+            assert insert.rowcount(conn, {"id": 1, "name": "a", "active": True, "score": 0.9}) == 1
+            assert insert.rowcount(conn, {"id": 2, "name": "b", "active": False, "score": 0.2}) == 1
+        # A literal the statement carries (0.5) is bound along with the caller's values.
+        query = sa.select(table).where(table.c.name == sa.bindparam("name"), table.c.score > 0.5)
+        with engine.connect() as conn:
+            row = DirectStatement(query).first(conn, {"name": "a"})
+            assert row == dict(conn.execute(query, {"name": "a"}).mappings().one())
+            assert row == {"id": 1, "name": "a", "active": True, "score": 0.9} and row["active"] is True
+            assert DirectStatement(query).first(conn, {"name": "b"}) is None
+        # A direct write belongs to the transaction it runs in: rolled back with it.
+        deactivate = DirectStatement(table.update().where(table.c.id == sa.bindparam("row")).values(active=False))
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            assert deactivate.rowcount(conn, {"row": 1}) == 1
+            raise RuntimeError("the transaction fails after the write")
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(table.c.active).where(table.c.id == 1)).scalar_one() is True
+            assert deactivate.rowcount(conn, {"row": 99}) == 0
+    finally:
+        table.drop(engine)

@@ -158,6 +158,27 @@ async def test_rasa_rings_and_the_console_gets_each_turn_at_once_without_polling
         store.dispose()
 
 
+async def test_turns_that_end_while_the_feed_gathers_are_stored_in_one_batch(var_dir):
+    tracker_store = SQLiteTrackerStore(db=str(var_dir / "tracker.db"))
+    store = HandoffStore(f"sqlite:///{var_dir / 'handoff.db'}")
+    feed = TrackerEventFeed(
+        f"sqlite:///{var_dir / 'tracker.db'}", store, DoorbellWakeup(var_dir / SOCKET_NAME), check_s=60, gather_s=1.0
+    )
+    task = asyncio.create_task(follow(feed, Ingestor(store, LiveHub())))
+    senders = [f"web:gathered-{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    try:
+        await wait_for(lambda: feed.state.running)
+        for sender_id in senders:  # each turn rings; the feed wakes between them
+            await save_turns(tracker_store, sender_id, conversation(time.time()))
+            await asyncio.sleep(0.1)
+        await wait_for(lambda: all(len(store.transcript(s)) == 4 for s in senders), timeout=10)
+        assert feed.state.batches == 1
+    finally:
+        await stop(task)
+        feed.dispose()
+        store.dispose()
+
+
 async def test_a_batch_of_many_conversations_is_announced_once_per_conversation(var_dir):
     tracker_store = SQLiteTrackerStore(db=str(var_dir / "tracker.db"))
     senders = [f"web:batch-{i}" for i in range(30)]

@@ -57,6 +57,12 @@ BatchHandler = Callable[[List[Dict[str, Any]]], Awaitable[None]]
 FOLLOWED_TYPES = ("user", "bot", "action", "pause", "resume", "restart", "slot")
 #: Actions that are bookkeeping, not an answer to the user's message.
 BOOKKEEPING_ACTIONS = ("action_listen", "action_session_start")
+#: After a wake-up the feed waits this long (seconds) before it reads: Rasa rings after
+#: every turn, and under load the turns that end meanwhile join the same batch (one read,
+#: one transaction and one trip to a worker thread for several turns instead of each).
+#: User messages are shown as they arrive, so this delays only the assistant's replies.
+GATHER_S = 0.05
+
 #: A missing row id (a transaction still committing on another Rasa replica) is waited
 #: for this long before the feed moves past it (ids of rolled-back rows never come).
 GAP_WAIT_S = 10.0
@@ -179,6 +185,7 @@ class TrackerEventFeed:
         wakeup: Optional[Wakeup] = None,
         check_s: float = 2.0,
         batch_size: int = 500,
+        gather_s: float = GATHER_S,
         followed_slots: Optional[Collection[str]] = None,
     ) -> None:
         self.url = url
@@ -186,6 +193,7 @@ class TrackerEventFeed:
         self.store = store
         self.wakeup = wakeup or Wakeup()
         self.check_s = check_s
+        self.gather_s = gather_s
         self.batch_size = batch_size
         #: How each followed slot's name appears in a stored event (None: every slot).
         self._slot_names = None if followed_slots is None else tuple(json.dumps(name) for name in followed_slots)
@@ -328,7 +336,9 @@ class TrackerEventFeed:
                     self.state.last_batch_at = time.time()
                 if len(rows) < self.batch_size or new_position == position and self._gaps:
                     # Up to date (or waiting for a missing row): sleep until rung.
-                    await self.wakeup.wait(self.check_s if not self._gaps else min(self.check_s, 0.5))
+                    rung = await self.wakeup.wait(self.check_s if not self._gaps else min(self.check_s, 0.5))
+                    if rung and self.gather_s:
+                        await asyncio.sleep(self.gather_s)
         finally:
             self.state.running = False
             await self.wakeup.close()

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.db import insert_unless_stored
+from bot.db import DirectStatement, insert_unless_stored
 from bot.handoff.accounts import StaffMember
 from bot.handoff.schema import conversations, handoffs
 from bot.handoff.transactions import Transactions
@@ -158,21 +158,20 @@ def allowed_actions(conversation: Mapping[str, Any], member: StaffMember) -> Lis
 def insert_ignoring_duplicates(conn: Connection, table: sa.Table, **values: Any) -> None:
     """INSERT that does nothing when the primary key exists (a concurrent insert by
     the other process is not an error)."""
-    conn.execute(insert_unless_stored(table, tuple(values)), values)
+    insert_unless_stored(table, tuple(values)).rowcount(conn, values)
 
 
-#: A conversation by sender, built once: the console feed reads it for most events, and
-#: building a SQLAlchemy statement (and its cache key) costs more than running it.
+#: A conversation by sender, built once and run directly: the console feed reads it for
+#: most messages, and SQLAlchemy's execution costs more than SQLite's (bot.db).
 _CONVERSATION = sa.select(conversations).where(conversations.c.sender_id == sa.bindparam("sender_id"))
-_CONVERSATION_LOCKED = _CONVERSATION.with_for_update()
+_READ_CONVERSATION = DirectStatement(_CONVERSATION)
+_READ_CONVERSATION_LOCKED = DirectStatement(_CONVERSATION.with_for_update())
 
 
 def conversation_row(conn: Connection, sender_id: str, lock: bool = False) -> Optional[Dict[str, Any]]:
     """A conversation's row (``lock``: held until the transaction ends, PostgreSQL;
     SQLite's immediate transactions are exclusive anyway)."""
-    query = _CONVERSATION_LOCKED if lock else _CONVERSATION
-    row = conn.execute(query, {"sender_id": sender_id}).mappings().first()
-    return dict(row) if row else None
+    return (_READ_CONVERSATION_LOCKED if lock else _READ_CONVERSATION).first(conn, {"sender_id": sender_id})
 
 
 def ensure_conversation(

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from bot.db import create_engine
+from bot.db import DirectStatement, create_engine
 from bot.handoff.accounts import ROLES, AccountStore, LoginPolicy, StaffMember, hash_password, verify_password
 from bot.handoff.audit import AuditStore
 from bot.handoff.desk import DeskStore
@@ -47,7 +47,7 @@ STATUSES = tuple(s.value for s in Status)
 
 
 #: Run after every batch of the console feed: built once.
-_SAVE_POSITION = (
+_SAVE_POSITION = DirectStatement(
     broker_offsets.update()
     .where(broker_offsets.c.source == sa.bindparam("feed_source"))
     .values(position=sa.bindparam("position"))
@@ -84,8 +84,7 @@ class HandoffStore(
     def save_broker_position(self, source: str, position: int) -> None:
         """Remember how far ``source`` was ingested."""
         with self.transaction() as conn:
-            updated = conn.execute(_SAVE_POSITION, {"feed_source": source, "position": position})
-            if updated.rowcount == 0:
+            if _SAVE_POSITION.rowcount(conn, {"feed_source": source, "position": position}) == 0:
                 conn.execute(broker_offsets.insert().values(source=source, position=position))
 
     def queue_state(self, now: Optional[float] = None) -> Tuple[int, float]:

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import sqlalchemy as sa
 
+from bot.db import DirectStatement
 from bot.handoff.privacy import mask_personal_data
 from bot.handoff.schema import conversations
 from bot.handoff.transactions import Transactions
@@ -50,7 +51,7 @@ REASON_LABELS = {
     "staff_initiated": "工作人员主动接入",
 }
 QUESTIONS_SHOWN = 5
-_SET_SLOTS = (
+_SET_SLOTS = DirectStatement(
     conversations.update()
     .where(conversations.c.sender_id == sa.bindparam("conversation"))
     .values(slots=sa.bindparam("new_slots"))
@@ -116,7 +117,7 @@ class SummaryStore(Transactions):
                 plain = isinstance(value, (str, int, float, bool))
                 slots[name] = value if plain else json.dumps(value, ensure_ascii=False)
             stored = json.dumps(slots, ensure_ascii=False)[:4000]
-            conn.execute(_SET_SLOTS, {"conversation": sender_id, "new_slots": stored})
+            _SET_SLOTS.rowcount(conn, {"conversation": sender_id, "new_slots": stored})
             return {**row, "slots": stored}
 
 

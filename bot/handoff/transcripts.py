@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import sqlalchemy as sa
 
-from bot.db import insert_unless_stored
+from bot.db import DirectStatement, insert_unless_stored
 from bot.handoff.lifecycle import (
     Action,
     HandoffError,
@@ -44,12 +44,19 @@ class ConversationFilter:
     label: Optional[str] = None
 
 
-#: Statements the console feed runs for nearly every event, built once (building a
-#: SQLAlchemy statement and its cache key costs more than running it on SQLite).
-_INSERT_MESSAGE = messages.insert()
+#: Statements the console feed runs for nearly every event, built once and run directly
+#: (:class:`bot.db.DirectStatement`: SQLAlchemy's execution costs more than SQLite's).
 _MESSAGE_COLUMNS = ("sender_id", "at", "kind", "text", "intent", "confidence", "author", "event_key")
+_INSERT_MESSAGE = DirectStatement(messages.insert().values({name: sa.bindparam(name) for name in _MESSAGE_COLUMNS}))
 #: A message with an event key, unless that key is stored already (a redelivered event).
 _INSERT_MESSAGE_ONCE = insert_unless_stored(messages, _MESSAGE_COLUMNS)
+#: A message shown as it arrived takes the key, intent and confidence of its event.
+_COMPLETE_MESSAGE = DirectStatement(
+    messages.update()
+    .where(messages.c.event_key == sa.bindparam("shown_key"))
+    .values(event_key=sa.bindparam("new_event_key"), intent=sa.bindparam("new_intent"),
+            confidence=sa.bindparam("new_confidence"))
+)
 
 #: Key prefix of a user message stored as it arrived, before the assistant understood it
 #: (:func:`shown_key`); the feed's event of the message replaces the key.
@@ -72,10 +79,13 @@ def _latest_user_message(*columns: Any, sender: str = "sender_id") -> sa.Select:
     )
 
 
-_LATEST_USER_MESSAGE = _latest_user_message(messages.c.id, messages.c.next_action, messages.c.unanswered)
+_LATEST_USER_MESSAGE = DirectStatement(_latest_user_message(messages.c.id, messages.c.unanswered))
+_MARK_UNANSWERED = DirectStatement(
+    messages.update().where(messages.c.id == sa.bindparam("message")).values(unanswered=sa.bindparam("reason"))
+)
 #: The first action after the latest user message, set on that message in one statement
 #: (an UPDATE of ``messages`` cannot bind a parameter named after one of its columns).
-_SET_NEXT_ACTION = (
+_SET_NEXT_ACTION = DirectStatement(
     messages.update()
     .where(
         messages.c.id == _latest_user_message(messages.c.id, sender="conversation").scalar_subquery(),
@@ -92,7 +102,7 @@ def shown_key(sender_id: str, message_id: str) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _conversation_update(columns: Tuple[str, ...], counts_unread: bool) -> sa.Update:
+def _conversation_update(columns: Tuple[str, ...], counts_unread: bool) -> DirectStatement:
     """UPDATE of a conversation after a message: ``columns`` set from parameters of the
     same name, the message count (and with ``counts_unread`` the unread count) raised
     by one. One statement per combination, built once."""
@@ -100,7 +110,9 @@ def _conversation_update(columns: Tuple[str, ...], counts_unread: bool) -> sa.Up
     values["message_count"] = conversations.c.message_count + 1
     if counts_unread:
         values["unread"] = conversations.c.unread + 1
-    return conversations.update().where(conversations.c.sender_id == sa.bindparam("conversation")).values(values)
+    return DirectStatement(
+        conversations.update().where(conversations.c.sender_id == sa.bindparam("conversation")).values(values)
+    )
 
 
 def _holds_nothing(conn: sa.engine.Connection, sender_id: str) -> bool:
@@ -215,12 +227,9 @@ class TranscriptStore(Transactions):
         understood: it takes the event's key, intent and confidence. False when no message waits
         under that key (it was never shown early, or was completed before)."""
         with self.transaction() as conn:
-            completed = conn.execute(
-                messages.update()
-                .where(messages.c.event_key == key)
-                .values(event_key=event_key, intent=intent, confidence=confidence)
-            )
-            return completed.rowcount == 1
+            return _COMPLETE_MESSAGE.rowcount(
+                conn, {"shown_key": key, "new_event_key": event_key, "new_intent": intent, "new_confidence": confidence}
+            ) == 1
 
     def withdraw_message(self, key: str) -> Optional[Dict[str, Any]]:
         """Take back a user message stored when it arrived under ``key`` (:func:`shown_key`)
@@ -280,8 +289,8 @@ class TranscriptStore(Transactions):
         with self.transaction() as conn:
             if conversation is None:
                 conversation = ensure_conversation(conn, sender_id, at, channel)
-            inserted = conn.execute(
-                _INSERT_MESSAGE_ONCE if event_key else _INSERT_MESSAGE,
+            inserted = (_INSERT_MESSAGE_ONCE if event_key else _INSERT_MESSAGE).rowcount(
+                conn,
                 {
                     "sender_id": sender_id,
                     "at": at,
@@ -293,7 +302,7 @@ class TranscriptStore(Transactions):
                     "event_key": event_key,
                 },
             )
-            if inserted.rowcount == 0:
+            if inserted == 0:
                 return None  # stored before, under the same key (a redelivery)
             changes: Dict[str, Any] = {"last_text": text, "last_kind": kind, "last_at": at}
             if channel and kind == "user":
@@ -312,9 +321,8 @@ class TranscriptStore(Transactions):
                     changes["waiting_since"] = at
             if kind == "staff":
                 changes["waiting_since"] = None
-            conn.execute(
-                _conversation_update(tuple(changes), counts_unread=kind == "user"),
-                {"conversation": sender_id, **{f"new_{name}": value for name, value in changes.items()}},
+            _conversation_update(tuple(changes), counts_unread=kind == "user").rowcount(
+                conn, {"conversation": sender_id, **{f"new_{name}": value for name, value in changes.items()}}
             )
             if kind == "staff" and conversation["current_handoff_id"]:
                 # First human reply: the first staff message once a person took the request.
@@ -347,17 +355,17 @@ class TranscriptStore(Transactions):
     def record_next_action(self, sender_id: str, action_name: str) -> None:
         """Remember the assistant's first action after the latest user message."""
         with self.transaction() as conn:
-            conn.execute(_SET_NEXT_ACTION, {"conversation": sender_id, "action": action_name})
+            _SET_NEXT_ACTION.rowcount(conn, {"conversation": sender_id, "action": action_name})
 
     def mark_unanswered(self, sender_id: str, reason: str) -> bool:
         """Mark the latest user message as one the assistant could not answer (the first
         reason given is kept). False when there is no user message yet."""
         with self.transaction() as conn:
-            latest = conn.execute(_LATEST_USER_MESSAGE, {"sender_id": sender_id}).first()
+            latest = _LATEST_USER_MESSAGE.first(conn, {"sender_id": sender_id})
             if latest is None:
                 return False
-            if latest.unanswered is None:
-                conn.execute(messages.update().where(messages.c.id == latest.id).values(unanswered=reason[:16]))
+            if latest["unanswered"] is None:
+                _MARK_UNANSWERED.rowcount(conn, {"message": latest["id"], "reason": reason[:16]})
             return True
 
     def set_company(self, sender_id: str, company: str, at: float) -> None:
