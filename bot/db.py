@@ -158,8 +158,12 @@ def tune_sqlite(
     sa.event.listen(engine, "connect", on_connect)
     if begin is not None:
 
+        statement = f"BEGIN {begin}"
+
         def on_begin(connection: sa.engine.Connection) -> None:
-            connection.exec_driver_sql(f"BEGIN {begin}")
+            # On the driver's connection: SQLAlchemy's execution path would cost more
+            # than the BEGIN itself, once per transaction of every store.
+            connection.connection.driver_connection.execute(statement).close()
 
         sa.event.listen(engine, "begin", on_begin)
 

@@ -323,6 +323,10 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     ingestor = Ingestor(store, hub, rasa)
     presence = presence_for(settings)
     shared_state = channel_state(settings)
+    # The channel proxy first: aiohttp tries routes in the order they were added, and
+    # every user message comes this way (none of the console's routes starts alike).
+    for prefix in PROXIED_PREFIXES:
+        app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
     setup_console(
         app,
         store=store,
@@ -343,8 +347,6 @@ def create_app(settings: Settings, *, follow_events: bool = True) -> web.Applica
     )
     app[UPSTREAM_KEY] = settings.rasa_url.rstrip("/")
     app[REST_API_KEY_KEY] = settings.rest_api_key
-    for prefix in PROXIED_PREFIXES:
-        app.router.add_route("*", prefix + "{tail:.*}", proxy_to_rasa)
     readiness = Readiness(settings, lambda: app[HTTP_KEY])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(readiness))
