@@ -6,12 +6,12 @@ them on ``METRICS_PORT``. Log lines written while an action runs name the conver
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pluggy
 from sanic import Sanic
+from sanic.exceptions import SanicException
 
 from bot.metrics import (
     ACTION_ERRORS,
@@ -36,9 +36,11 @@ async def _before_action(request: Any) -> None:
     if request.path != "/webhook":
         return
     try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        body = {}
+        # Sanic parses the body once and keeps it: rasa_sdk's webhook reads the same
+        # object (the whole tracker, which grows with the conversation).
+        body = request.json
+    except SanicException:
+        body = None  # rasa_sdk answers the malformed call itself
     request.ctx.action = str(body.get("next_action") or "unknown") if isinstance(body, dict) else "unknown"
     request.ctx.started = time.perf_counter()
     sender_id = (body.get("tracker") or {}).get("sender_id") if isinstance(body, dict) else None

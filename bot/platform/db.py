@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import create_engine
+from bot.db import DirectStatement, create_engine
 from bot.platform.models import PlatformMeta
 from bot.settings import PROJECT_ROOT, get_settings
 
@@ -105,6 +105,17 @@ def data_version(session: Session) -> int:
         select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY)
     ).scalar_one_or_none()
     return int(value) if value is not None else 0
+
+
+_READ_DATA_VERSION = DirectStatement(select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY))
+
+
+def current_data_version(url: Optional[str] = None) -> int:
+    """``data_version`` of ``url``'s data, read on its own: every action that matches
+    asks for it, so it is one primary-key read run directly, without a session."""
+    with get_engine(url).connect() as conn:
+        row = _READ_DATA_VERSION.first(conn, {})
+    return int(row["value"]) if row else 0
 
 
 def bump_data_version(session: Session) -> int:

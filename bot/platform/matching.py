@@ -35,7 +35,7 @@ import numpy as np
 
 from bot.language import ENGLISH
 from bot.messages import DEFAULT_LANGUAGE, join_list, user_text
-from bot.platform.db import data_version, record_served_version, session_scope
+from bot.platform.db import current_data_version, data_version, record_served_version, session_scope
 from bot.platform.english import english_label, english_place
 from bot.platform.snapshot import (
     CompanyRecord,
@@ -599,10 +599,10 @@ def get_index(url: Optional[str] = None, *, wait_for_new_data: bool = False) -> 
         current = _served.get(key)
         if current is None:
             return _swap_in(key, url, PlatformIndex.load(url))
+        if current_data_version(url) == current.version:
+            return current.index
         with session_scope(url) as session:
             version = data_version(session)
-            if version == current.version:
-                return current.index
             if wait_for_new_data:
                 return _swap_in(key, url, PlatformIndex.load(url))
             withdrawn = load_withdrawn(session)
