@@ -234,8 +234,8 @@ class DirectStatement:
     execution path (cache look-up, events, result objects) costs several times what
     SQLite spends on such a statement (BENCHMARKS.md). Values are bound with the
     statement's own type processors; rows come back as dicts keyed by column, with
-    ``Boolean`` columns as ``bool`` on SQLite too. Statement events
-    (``before_cursor_execute``) do not see these statements.
+    ``Boolean`` columns as ``bool`` on SQLite too. ``before_cursor_execute`` listeners
+    see these statements as they see SQLAlchemy's own (the other events do not).
     """
 
     def __init__(self, statement: Any) -> None:
@@ -263,9 +263,13 @@ class DirectStatement:
         for name, process in processors.items():
             if values.get(name) is not None:
                 values[name] = process(values[name])
+        arguments: Any = [values[name] for name in order] if order is not None else values
         cursor = conn.connection.cursor()
+        if conn._has_events or conn.engine._has_events:  # statement listeners see these too
+            for listener in conn.dispatch.before_cursor_execute:
+                sql, arguments = listener(conn, cursor, sql, arguments, None, False)
         try:
-            cursor.execute(sql, [values[name] for name in order] if order is not None else values)
+            cursor.execute(sql, arguments)
         except BaseException:
             cursor.close()
             raise
@@ -276,6 +280,15 @@ class DirectStatement:
         cursor = self.run(conn, params)
         try:
             return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def inserted_id(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute an INSERT; the new row's primary key (from ``RETURNING`` where the
+        dialect compiles it, PostgreSQL, else the driver's ``lastrowid``)."""
+        cursor = self.run(conn, params)
+        try:
+            return int(cursor.fetchone()[0] if cursor.description else cursor.lastrowid)
         finally:
             cursor.close()
 

@@ -35,7 +35,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot.cache import bounded_cache
-from bot.db import create_engine, prepare_sqlite_file
+from bot.db import DirectStatement, create_engine, prepare_sqlite_file
 from bot.handoff.doorbell import SOCKET_NAME, ring
 from bot.settings import get_settings
 
@@ -56,6 +56,22 @@ class _Known:
     reusable: bool = True
 
 
+_EVENTS = SQLTrackerStore.SQLEvent.__table__
+#: The latest stored event of a conversation, and an event stored: run directly on the
+#: driver (bot.db.DirectStatement), as the store does for every turn.
+_LAST_ROW_ID = DirectStatement(
+    sa.select(sa.func.max(_EVENTS.c.id).label("last")).where(_EVENTS.c.sender_id == sa.bindparam("sender_id"))
+)
+_INSERT_EVENT = DirectStatement(
+    _EVENTS.insert().values(
+        {
+            name: sa.bindparam(name)
+            for name in ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
+        }
+    )
+)
+
+
 class CachingSQLTrackerStore(SQLTrackerStore):
     """Rasa's SQL tracker store that does not re-read a conversation it has in memory
     (``type: bot.stores.CachingSQLTrackerStore``; see the module docstring)."""
@@ -65,8 +81,9 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         self._known: MutableMapping[str, _Known] = bounded_cache(cached_conversations)
 
     def _last_row_id(self, sender_id: str) -> Optional[int]:
-        with self.session_scope() as session:
-            return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+        with self.engine.connect() as conn:
+            row = _LAST_ROW_ID.first(conn, {"sender_id": sender_id})
+        return None if row is None or row["last"] is None else int(row["last"])
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
         last_row_id = self._last_row_id(sender_id)
@@ -102,28 +119,26 @@ class CachingSQLTrackerStore(SQLTrackerStore):
         new_events = list(itertools.islice(tracker.events, known.stored_events, None))
         if not new_events:
             return
-        with self.session_scope() as session:
-            rows = []
+        with self.engine.begin() as conn:
             for event in new_events:
                 data = event.as_dict()
-                rows.append(
-                    self.SQLEvent(
-                        sender_id=sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
+                # This store's own last row: a row another replica stores meanwhile must
+                # still tell the next turn that the conversation changed.
+                stored_id = _INSERT_EVENT.inserted_id(
+                    conn,
+                    {
+                        "sender_id": sender_id,
+                        "type_name": event.type_name,
+                        "timestamp": data.get("timestamp"),
+                        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        "action_name": data.get("name"),
+                        "data": json.dumps(data),
+                    },
                 )
-            session.add_all(rows)
-            session.flush()
-            last_row_id = rows[-1].id
-            session.commit()
         if self.event_broker is not None:
             await self._stream_new_events(self.event_broker, new_events, sender_id)
         known.stored_events = len(tracker.events)
-        known.last_row_id = last_row_id
+        known.last_row_id = stored_id
         if any(isinstance(event, SessionStarted) for event in new_events):
             # A new session: Rasa's trackers hold the latest session only; read it so next time.
             known.reusable = False
