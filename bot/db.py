@@ -32,7 +32,7 @@ import stat
 import tempfile
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
@@ -224,6 +224,7 @@ def create_tables(engine: Engine, metadata: sa.MetaData) -> None:
 #: A statement compiled for one dialect: SQL, the values it carries, bind processors by
 #: name, and the bind names in order (None: the driver takes them by name).
 _Compiled = Tuple[str, Dict[str, Any], Dict[str, Callable[[Any], Any]], Optional[List[str]]]
+_Read = TypeVar("_Read")
 
 
 class DirectStatement:
@@ -256,8 +257,8 @@ class DirectStatement:
         self._compiled[dialect.name] = entry
         return entry
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Execute with ``params`` (by bind name); the DB-API cursor, to be closed."""
+    def _execute(self, conn: Connection, params: Mapping[str, Any], read: Callable[[Any], _Read]) -> _Read:
+        """Execute with ``params`` (by bind name) and ``read`` the cursor."""
         sql, defaults, processors, order = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
         values = {**defaults, **params}
         for name, process in processors.items():
@@ -265,40 +266,34 @@ class DirectStatement:
                 values[name] = process(values[name])
         arguments: Any = [values[name] for name in order] if order is not None else values
         cursor = conn.connection.cursor()
-        if conn._has_events or conn.engine._has_events:  # statement listeners see these too
-            for listener in conn.dispatch.before_cursor_execute:
-                sql, arguments = listener(conn, cursor, sql, arguments, None, False)
         try:
+            if conn._has_events or conn.engine._has_events:  # statement listeners see these too
+                for listener in conn.dispatch.before_cursor_execute:
+                    sql, arguments = listener(conn, cursor, sql, arguments, None, False)
             cursor.execute(sql, arguments)
-        except BaseException:
-            cursor.close()
+            return read(cursor)
+        except BaseException as error:
+            # Raised as SQLAlchemy raises it (callers catch sqlalchemy.exc errors), and a
+            # lost connection is invalidated so that the pool replaces it.
+            conn._handle_dbapi_exception(error, sql, arguments, cursor, None)
             raise
-        return cursor
+        finally:
+            cursor.close()
 
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute a write; how many rows it changed."""
-        cursor = self.run(conn, params)
-        try:
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return self._execute(conn, params, lambda cursor: int(cursor.rowcount))
 
     def inserted_id(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute an INSERT; the new row's primary key (from ``RETURNING`` where the
         dialect compiles it, PostgreSQL, else the driver's ``lastrowid``)."""
-        cursor = self.run(conn, params)
-        try:
-            return int(cursor.fetchone()[0] if cursor.description else cursor.lastrowid)
-        finally:
-            cursor.close()
+        return self._execute(
+            conn, params, lambda cursor: int(cursor.fetchone()[0] if cursor.description else cursor.lastrowid)
+        )
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         """Execute a query; its first row as a dict, None when there is none."""
-        cursor = self.run(conn, params)
-        try:
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = self._execute(conn, params, lambda cursor: cursor.fetchone())
         if row is None:
             return None
         return {
