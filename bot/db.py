@@ -163,7 +163,11 @@ def tune_sqlite(
         def on_begin(connection: sa.engine.Connection) -> None:
             # On the driver's connection: SQLAlchemy's execution path would cost more
             # than the BEGIN itself, once per transaction of every store.
-            connection.connection.driver_connection.execute(statement).close()
+            try:
+                connection.connection.driver_connection.execute(statement).close()
+            except BaseException as error:  # raised as SQLAlchemy's (e.g. a lock never freed)
+                connection._handle_dbapi_exception(error, statement, (), None, None)
+                raise
 
         sa.event.listen(engine, "begin", on_begin)
 
@@ -229,14 +233,17 @@ _Read = TypeVar("_Read")
 
 class DirectStatement:
     """A Core statement compiled once per dialect and run on the DB-API cursor of a
-    SQLAlchemy connection, inside that connection's transaction.
+    SQLAlchemy connection, inside that connection's transaction; errors are raised as
+    SQLAlchemy raises them.
 
     For the few statements the console feed runs for every message: SQLAlchemy's own
     execution path (cache look-up, events, result objects) costs several times what
     SQLite spends on such a statement (BENCHMARKS.md). Values are bound with the
     statement's own type processors; rows come back as dicts keyed by column, with
-    ``Boolean`` columns as ``bool`` on SQLite too. ``before_cursor_execute`` listeners
-    see these statements as they see SQLAlchemy's own (the other events do not).
+    ``Boolean`` columns as ``bool`` on SQLite too and no other result conversion (for
+    plain text and number columns). Writes need a transaction begun on the connection.
+    ``before_cursor_execute`` listeners see these statements as they see SQLAlchemy's
+    own (the other events do not).
     """
 
     def __init__(self, statement: Any) -> None:
@@ -245,21 +252,32 @@ class DirectStatement:
         #: Result column names, and which of them are booleans.
         self._names: List[str] = [column.key for column in selected] if selected is not None else []
         self._booleans = [isinstance(column.type, sa.Boolean) for column in selected] if selected is not None else []
-        self._compiled: Dict[str, _Compiled] = {}
+        self._compiled: Dict[type, _Compiled] = {}  # by dialect class (name and driver)
 
     def _compile(self, dialect: Any) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
+        if (
+            getattr(compiled, "insert_prefetch", None)
+            or getattr(compiled, "update_prefetch", None)
+            or getattr(compiled, "post_compile_params", None)
+            or getattr(compiled, "literal_execute_params", None)
+            or getattr(compiled, "escaped_bind_names", None)
+        ):
+            # Python-side column defaults, IN lists and renamed binds need SQLAlchemy's
+            # own execution: such statements are not for this class.
+            raise ValueError(f"statement needs SQLAlchemy's execution: {compiled.string}")
         # Values the statement carries itself (literals compared against), by bind name.
         defaults = compiled.construct_params(_check=False)
         processors = dict(compiled._bind_processors)
         order = list(compiled.positiontup) if compiled.positional else None
         entry = (compiled.string, defaults, processors, order)
-        self._compiled[dialect.name] = entry
+        self._compiled[type(dialect)] = entry
         return entry
 
     def _execute(self, conn: Connection, params: Mapping[str, Any], read: Callable[[Any], _Read]) -> _Read:
         """Execute with ``params`` (by bind name) and ``read`` the cursor."""
-        sql, defaults, processors, order = self._compiled.get(conn.dialect.name) or self._compile(conn.dialect)
+        compiled = self._compiled.get(type(conn.dialect)) or self._compile(conn.dialect)
+        sql, defaults, processors, order = compiled
         values = {**defaults, **params}
         for name, process in processors.items():
             if values.get(name) is not None:
@@ -281,12 +299,14 @@ class DirectStatement:
             cursor.close()
 
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
-        """Execute a write; how many rows it changed."""
+        """Execute a write in ``conn``'s transaction; how many rows it changed."""
+        _require_transaction(conn)
         return self._execute(conn, params, lambda cursor: int(cursor.rowcount))
 
     def inserted_id(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute an INSERT; the new row's primary key (from ``RETURNING`` where the
         dialect compiles it, PostgreSQL, else the driver's ``lastrowid``)."""
+        _require_transaction(conn)
         return self._execute(
             conn, params, lambda cursor: int(cursor.fetchone()[0] if cursor.description else cursor.lastrowid)
         )
@@ -302,11 +322,18 @@ class DirectStatement:
         }
 
 
+def _require_transaction(conn: Connection) -> None:
+    # SQLAlchemy does not see a direct write start a transaction: outside one begun on
+    # ``conn`` it would be committed at once or rolled back unseen, by driver.
+    if not conn.in_transaction():
+        raise RuntimeError("a direct write needs a transaction begun on its connection (engine.begin())")
+
+
 @functools.lru_cache(maxsize=None)
 def insert_unless_stored(table: sa.Table, columns: Tuple[str, ...]) -> DirectStatement:
     """INSERT of ``columns`` (bound by name) into ``table`` that does nothing when a row
     with the same unique key is stored already: a concurrent insert by another process,
-    a redelivered event. The result's ``rowcount`` says whether it inserted.
+    a redelivered event: its :meth:`DirectStatement.rowcount` says whether it inserted.
 
     Plain SQL, the same for SQLite (3.24+) and PostgreSQL, built once: SQLAlchemy 1.4
     compiles its dialects' ``on_conflict_do_nothing()`` anew on every execution; run

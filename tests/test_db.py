@@ -172,7 +172,10 @@ def test_direct_statements_read_and_write_as_sqlalchemy_does_within_its_transact
             raise RuntimeError("the transaction fails after the write")
         with engine.connect() as conn:
             assert conn.execute(sa.select(table.c.active).where(table.c.id == 1)).scalar_one() is True
+        with engine.begin() as conn:
             assert deactivate.rowcount(conn, {"row": 99}) == 0
+        with engine.connect() as conn, pytest.raises(RuntimeError, match="transaction"):
+            deactivate.rowcount(conn, {"row": 1})  # outside a transaction it would be lost or kept unseen
         # The driver's errors reach callers as SQLAlchemy's, which is what they catch.
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             insert.rowcount(conn, {"id": 1, "name": "again", "active": True, "score": 0.1})

@@ -60,7 +60,8 @@ BOOKKEEPING_ACTIONS = ("action_listen", "action_session_start")
 #: After a wake-up the feed waits this long (seconds) before it reads: Rasa rings after
 #: every turn, and under load the turns that end meanwhile join the same batch (one read,
 #: one transaction and one trip to a worker thread for several turns instead of each).
-#: User messages are shown as they arrive, so this delays only the assistant's replies.
+#: REST users' messages are shown as they arrive (bot.web); the rest of what staff see
+#: (replies, other channels' messages, handoffs) comes up to this much later.
 GATHER_S = 0.05
 
 #: A missing row id (a transaction still committing on another Rasa replica) is waited
