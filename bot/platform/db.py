@@ -99,20 +99,20 @@ def upgrade_to_head(url: Optional[str] = None) -> None:
         command.upgrade(config, "head")
 
 
+#: The data version's row; :func:`current_data_version` runs it directly, as every action
+#: that matches asks for it.
+_DATA_VERSION = select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY)
+_READ_DATA_VERSION = DirectStatement(_DATA_VERSION)
+
+
 def data_version(session: Session) -> int:
     """Counter bumped by every change of the data that matching reads (0 when empty)."""
-    value = session.execute(
-        select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY)
-    ).scalar_one_or_none()
+    value = session.execute(_DATA_VERSION).scalar_one_or_none()
     return int(value) if value is not None else 0
 
 
-_READ_DATA_VERSION = DirectStatement(select(PlatformMeta.value).where(PlatformMeta.key == DATA_VERSION_KEY))
-
-
 def current_data_version(url: Optional[str] = None) -> int:
-    """``data_version`` of ``url``'s data, read on its own: every action that matches
-    asks for it, so it is one primary-key read run directly, without a session."""
+    """:func:`data_version` of ``url``'s data, read on its own (no session)."""
     with get_engine(url).connect() as conn:
         row = _READ_DATA_VERSION.first(conn, {})
     return int(row["value"]) if row else 0
